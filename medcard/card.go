@@ -1,0 +1,137 @@
+package medcard
+
+import "time"
+
+// Card is one person's shared medicine card: the whole record, stored as one
+// row so that every change to a person is one atomic write.
+//
+// Version counts committed changes to the card. Every item carries its own
+// Version (changes to that item) and CardVersion (the card version at which
+// it last changed), which is what lets a change based on an older card be
+// merged when it touches only items nobody changed since.
+type Card struct {
+	PersonID        PersonID         `json:"-"`
+	Version         int64            `json:"version"`
+	LastItemID      int64            `json:"lastItemId"` // identifiers are unique within one card
+	Reviewed        *Reviewed        `json:"reviewed,omitempty"`
+	DrugMedications []DrugMedication `json:"drugMedications"`
+	Prescriptions   []Prescription   `json:"prescriptions"`
+}
+
+// Reviewed marks the card as reviewed by a doctor at a card version.
+type Reviewed struct {
+	By          Modifier  `json:"by"`
+	At          time.Time `json:"at"`
+	CardVersion int64     `json:"cardVersion"`
+}
+
+// Modifier says who made a change: the person (authorisation id and role), the
+// organisation and the integrating system.
+type Modifier struct {
+	AuthorisationID string `json:"authorisationId,omitempty"`
+	Role            Role   `json:"role"`
+	Organisation    string `json:"organisation"`
+	System          string `json:"system"`
+}
+
+// DrugMedicationStatus is the life-cycle state of a drug medication.
+type DrugMedicationStatus string
+
+// Drug medication states.
+const (
+	DrugMedicationActive    DrugMedicationStatus = "Active"
+	DrugMedicationPaused    DrugMedicationStatus = "Paused"
+	DrugMedicationWithdrawn DrugMedicationStatus = "Withdrawn"
+)
+
+// DrugMedication is one line of the medication list: what the person takes,
+// how, and why.
+type DrugMedication struct {
+	ID          int64                `json:"id"`
+	Version     int64                `json:"version"`
+	CardVersion int64                `json:"cardVersion"`
+	Status      DrugMedicationStatus `json:"status"`
+	Drug        Drug                 `json:"drug"`
+	Dosage      Dosage               `json:"dosage"`
+	Indication  Indication           `json:"indication"`
+	BeginDate   Date                 `json:"beginDate"`
+	EndDate     Date                 `json:"endDate,omitempty"`
+	Created     Stamp                `json:"created"`
+	Modified    Stamp                `json:"modified"`
+}
+
+// Drug identifies a medicinal product.
+type Drug struct {
+	Identifier string `json:"identifier"` // the national drug identifier
+	Name       string `json:"name"`
+	Form       string `json:"form,omitempty"`
+	Strength   string `json:"strength,omitempty"`
+	ATCCode    string `json:"atc,omitempty"`
+}
+
+// Dosage is how the drug is taken.
+type Dosage struct {
+	Text string `json:"text"`
+}
+
+// Indication is why the drug is taken.
+type Indication struct {
+	Code string `json:"code,omitempty"`
+	Text string `json:"text"`
+}
+
+// Stamp records who changed something and when.
+type Stamp struct {
+	By Modifier  `json:"by"`
+	At time.Time `json:"at"`
+}
+
+// PrescriptionStatus is the life-cycle state of a prescription.
+type PrescriptionStatus string
+
+// Prescription states.
+const (
+	PrescriptionOpen      PrescriptionStatus = "Open"
+	PrescriptionCancelled PrescriptionStatus = "Cancelled"
+	PrescriptionClosed    PrescriptionStatus = "Closed"
+)
+
+// Prescription authorises a pharmacy to dispense a package of a drug, once
+// and then Iterations more times, at least IterationIntervalDays apart.
+type Prescription struct {
+	ID                    int64              `json:"id"`
+	Version               int64              `json:"version"`
+	CardVersion           int64              `json:"cardVersion"`
+	DrugMedicationID      int64              `json:"drugMedicationId,omitempty"`
+	Status                PrescriptionStatus `json:"status"`
+	Drug                  Drug               `json:"drug"`
+	PackageNumber         string             `json:"packageNumber"`
+	PackageQuantity       int                `json:"packageQuantity"`
+	Iterations            int                `json:"iterations"`
+	IterationIntervalDays int                `json:"iterationIntervalDays,omitempty"`
+	ValidFrom             Date               `json:"validFrom"`
+	ValidTo               Date               `json:"validTo"`
+	DosageText            string             `json:"dosageText"`
+	Created               Stamp              `json:"created"`
+}
+
+// Date is a calendar date as YYYY-MM-DD (xs:date without a zone). Only
+// ParseDate makes a non-empty one.
+type Date string
+
+// ParseDate validates s as a calendar date YYYY-MM-DD. field names the
+// element in the message for the fault text.
+//
+// Errors: FaultInvalidField.
+func ParseDate(field, s string) (Date, error) {
+	if _, err := time.Parse(time.DateOnly, s); err != nil {
+		return "", Errorf(FaultInvalidField, "%s must be a date as YYYY-MM-DD", field)
+	}
+	return Date(s), nil
+}
+
+// nextItemID hands out the next identifier for a new item on c.
+func (c *Card) nextItemID() int64 {
+	c.LastItemID++
+	return c.LastItemID
+}

@@ -1,0 +1,69 @@
+package medcard
+
+// Role is the role a caller acts in, as requested in the whitelisting header
+// and granted to the integrating system in the catalog.
+type Role string
+
+// Roles.
+const (
+	RoleDoctor     Role = "Doctor"
+	RoleNurse      Role = "Nurse"
+	RolePharmacist Role = "Pharmacist"
+)
+
+// ParseRole returns the Role named s.
+//
+// Errors: FaultRoleNotAllowed for a role we do not know.
+func ParseRole(s string) (Role, error) {
+	switch r := Role(s); r {
+	case RoleDoctor, RoleNurse, RolePharmacist:
+		return r, nil
+	}
+	return "", Errorf(FaultRoleNotAllowed, "unknown role %q", s)
+}
+
+// Operation names an operation of the service; the names are those of the
+// SOAP operations.
+type Operation string
+
+// Operations.
+const (
+	OpGetMedicineCard      Operation = "GetMedicineCard"
+	OpCreateDrugMedication Operation = "CreateDrugMedication"
+)
+
+// permissions is the one table of which role may call which operation.
+var permissions = map[Operation][]Role{
+	OpGetMedicineCard:      {RoleDoctor, RoleNurse, RolePharmacist},
+	OpCreateDrugMedication: {RoleDoctor, RoleNurse},
+}
+
+// authorize checks that a caller acting in role may call op.
+//
+// Errors: FaultRoleNotAllowed.
+func authorize(role Role, op Operation) error {
+	for _, r := range permissions[op] {
+		if r == role {
+			return nil
+		}
+	}
+	return Errorf(FaultRoleNotAllowed, "role %s may not call %s", role, op)
+}
+
+// System is an integrating system registered in the catalog: its name (the
+// WS-Security username), its shared secret and the roles it may request.
+type System struct {
+	Name   string
+	Secret string
+	Roles  []Role
+}
+
+// MayActAs reports whether the system may request role.
+func (s System) MayActAs(role Role) bool {
+	for _, r := range s.Roles {
+		if r == role {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,200 @@
+package medcard
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/json"
+	"errors"
+	"time"
+)
+
+// Service is the medicine card's application service: every SOAP operation,
+// UI action and CLI command goes through it. It implements
+// read-resolve-modify-write on top of a Store.
+type Service struct {
+	store Store
+	now   func() time.Time
+
+	// optimisticAttempts is how often a write is tried with compare-and-set
+	// before it falls back to writing under a row lock.
+	optimisticAttempts int
+	// lockedAttempts bounds the locked fallback (which can only lose to the
+	// creation of a card that did not exist yet).
+	lockedAttempts int
+}
+
+// NewService returns a Service over store; now is the clock (time.Now in
+// production, a fixed clock in tests).
+func NewService(store Store, now func() time.Time) *Service {
+	return &Service{store: store, now: now, optimisticAttempts: 3, lockedAttempts: 3}
+}
+
+// Caller is an authenticated caller: the integrating system, the
+// organisation it acts for, the requested role and, when the header named
+// one, the person acting.
+type Caller struct {
+	System          string
+	Organisation    string
+	Role            Role
+	AuthorisationID string
+}
+
+func (c Caller) modifier() Modifier {
+	return Modifier{AuthorisationID: c.AuthorisationID, Role: c.Role, Organisation: c.Organisation, System: c.System}
+}
+
+func (c Caller) audit(op Operation, at time.Time, messageID string) AuditEntry {
+	return AuditEntry{
+		Operation: op, At: at, System: c.System, Organisation: c.Organisation,
+		Role: c.Role, AuthorisationID: c.AuthorisationID, MessageID: messageID,
+	}
+}
+
+// ItemKind names the kind of a card item in a WriteResult.
+type ItemKind string
+
+// Item kinds.
+const (
+	ItemDrugMedication ItemKind = "DrugMedication"
+	ItemPrescription   ItemKind = "Prescription"
+)
+
+// ItemVersion is the identifier and new version of an item a write touched.
+type ItemVersion struct {
+	Kind    ItemKind `json:"kind"`
+	ID      int64    `json:"id"`
+	Version int64    `json:"version"`
+}
+
+// WarningCode names a warning answered with a successful write.
+type WarningCode string
+
+// Warnings.
+const (
+	// WarningVersionMismatch: the request was based on an older card
+	// version; its change touched nothing changed since and was applied.
+	WarningVersionMismatch WarningCode = "VersionMismatchWarning"
+)
+
+// Warning accompanies a successful write.
+type Warning struct {
+	Code    WarningCode `json:"code"`
+	Message string      `json:"message"`
+}
+
+// WriteResult is the answer to every write: the new card version, each
+// touched item's identifier and version, and warnings. It is stored with the
+// write and answered again, unchanged, to a resend.
+type WriteResult struct {
+	CardVersion int64         `json:"cardVersion"`
+	Items       []ItemVersion `json:"items"`
+	Warnings    []Warning     `json:"warnings,omitempty"`
+	// Replayed is true when this is the stored answer to an earlier request
+	// with the same MessageID.
+	Replayed bool `json:"-"`
+}
+
+// change is one operation's modification of a card, computed from the card
+// as read. It mutates card and records what it touched in res.
+type change func(card *Card, stamp Stamp, res *WriteResult) error
+
+// write runs read-resolve-modify-write for one modifying request.
+func (s *Service) write(ctx context.Context, caller Caller, messageID string, person PersonID,
+	op Operation, basedOn int64, request any, apply change) (*WriteResult, error) {
+	if err := authorize(caller.Role, op); err != nil {
+		return nil, err
+	}
+	if messageID == "" {
+		return nil, Errorf(FaultMissingMessageID, "a write needs a MessageID in the message header")
+	}
+	hash, err := requestHash(op, person, request)
+	if err != nil {
+		return nil, err
+	}
+	key := OutcomeKey{System: caller.System, MessageID: messageID}
+
+	// decide turns the card as read into the write to commit; a nil write
+	// with a result is the stored answer to a resend.
+	decide := func(card *Card, prior *StoredOutcome) (*CardWrite, *WriteResult, error) {
+		if prior != nil {
+			if string(prior.RequestHash) != string(hash) {
+				return nil, nil, Errorf(FaultMessageIDReused,
+					"MessageID %s was used before for a different request", messageID)
+			}
+			res := prior.Result
+			res.Replayed = true
+			return nil, &res, nil
+		}
+		if basedOn > card.Version {
+			return nil, nil, Errorf(FaultInvalidCardVersion,
+				"MedicineCardVersion %d is newer than the card (version %d)", basedOn, card.Version)
+		}
+		base := card.Version
+		now := s.now().UTC()
+		res := &WriteResult{}
+		card.Version = base + 1
+		if err := apply(card, Stamp{By: caller.modifier(), At: now}, res); err != nil {
+			return nil, nil, err
+		}
+		res.CardVersion = card.Version
+		if basedOn < base {
+			res.Warnings = append(res.Warnings, Warning{Code: WarningVersionMismatch,
+				Message: "the card changed since the version the request was based on; the change was applied"})
+		}
+		audit := caller.audit(op, now, messageID)
+		audit.CardVersion = card.Version
+		return &CardWrite{Person: person, BaseVersion: base, Card: card, Key: key,
+			RequestHash: hash, Result: *res, Audit: audit}, res, nil
+	}
+
+	for range s.optimisticAttempts {
+		card, prior, err := s.store.ReadForWrite(ctx, person, key)
+		if err != nil {
+			return nil, err
+		}
+		w, res, err := decide(card, prior)
+		if err != nil || w == nil {
+			return res, err
+		}
+		err = s.store.WriteCard(ctx, w)
+		if err == nil {
+			return res, nil
+		}
+		if !errors.Is(err, ErrLostRace) {
+			return nil, err
+		}
+	}
+	// The card is contended: queue behind its row lock so that this request
+	// cannot keep losing.
+	for range s.lockedAttempts {
+		var res *WriteResult
+		err := s.store.WriteLocked(ctx, person, key, func(card *Card, prior *StoredOutcome) (*CardWrite, error) {
+			w, r, err := decide(card, prior)
+			res = r
+			return w, err
+		})
+		if err == nil {
+			return res, nil
+		}
+		if !errors.Is(err, ErrLostRace) {
+			return nil, err
+		}
+	}
+	return nil, Errorf(FaultCardBusy, "the medicine card is being changed by others; resend with the same MessageID")
+}
+
+// requestHash identifies the content of a request, so that a resend can be
+// told from a different request reusing a MessageID.
+func requestHash(op Operation, person PersonID, request any) ([]byte, error) {
+	body, err := json.Marshal(request)
+	if err != nil {
+		return nil, WrapError(FaultInternal, err, "hash request")
+	}
+	h := sha256.New()
+	h.Write([]byte(op))
+	h.Write([]byte{0})
+	h.Write([]byte(person))
+	h.Write([]byte{0})
+	h.Write(body)
+	return h.Sum(nil), nil
+}

@@ -1,0 +1,74 @@
+package medcard
+
+import (
+	"context"
+	"time"
+)
+
+// Store keeps cards, the stored outcome of every write (for idempotent
+// resends) and the audit trail. The shard package implements it over
+// hash-sharded PostgreSQL.
+//
+// Every method reads from and writes to the primary that owns the person's
+// shard. Errors are *Error values with CodeUnavailable when the database
+// cannot be reached or the outcome of a commit is unknown, ErrLostRace as
+// documented, and anything else is internal.
+type Store interface {
+	// ReadCard returns the person's card and records the look-up in the
+	// audit trail. A person without a card gets an empty card at version 0.
+	ReadCard(ctx context.Context, person PersonID, audit AuditEntry) (*Card, error)
+
+	// ReadForWrite returns the person's card and, if a write with key was
+	// committed before, its stored outcome.
+	ReadForWrite(ctx context.Context, person PersonID, key OutcomeKey) (*Card, *StoredOutcome, error)
+
+	// WriteCard commits w atomically: the card if its stored version is
+	// still w.BaseVersion, the outcome under w.Key, and the audit row. It
+	// returns ErrLostRace when the card moved on or w.Key was taken.
+	WriteCard(ctx context.Context, w *CardWrite) error
+
+	// WriteLocked reads the card and the stored outcome with the card locked
+	// against other writers, lets decide compute the write (nil: nothing to
+	// write) and commits it before releasing the lock. It is the fallback
+	// for a contended card, where optimistic writes keep losing. It returns
+	// ErrLostRace only if the card did not yet exist and another writer
+	// created it meanwhile.
+	WriteLocked(ctx context.Context, person PersonID, key OutcomeKey, decide func(*Card, *StoredOutcome) (*CardWrite, error)) error
+}
+
+// OutcomeKey identifies a write for idempotency: the calling system and the
+// MessageID it chose.
+type OutcomeKey struct {
+	System    string
+	MessageID string
+}
+
+// StoredOutcome is what the first write with a key answered.
+type StoredOutcome struct {
+	RequestHash []byte
+	Result      WriteResult
+}
+
+// CardWrite is one atomic change of a card.
+type CardWrite struct {
+	Person      PersonID
+	BaseVersion int64 // the version the change was computed from; 0: the card is new
+	Card        *Card
+	Key         OutcomeKey
+	RequestHash []byte
+	Result      WriteResult
+	Audit       AuditEntry
+}
+
+// AuditEntry is one line of the citizen's access log: who looked at or
+// changed the card, from where, and when.
+type AuditEntry struct {
+	Operation       Operation
+	At              time.Time
+	System          string
+	Organisation    string
+	Role            Role
+	AuthorisationID string
+	MessageID       string
+	CardVersion     int64 // the version read or written
+}

@@ -1,0 +1,161 @@
+package shard
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/sharedmedcard/gateway/medcard"
+)
+
+// Map is one snapshot of the shard map: the owner of every logical shard at
+// one cluster epoch.
+type Map struct {
+	Epoch     int64
+	Owner     [Count]string     // database name per logical shard
+	Databases map[string]string // database name -> DSN
+}
+
+// Catalog reads and changes the catalog database: the shard map, the shard
+// databases and the integrating systems.
+type Catalog struct {
+	pool *pgxpool.Pool
+	now  func() time.Time
+
+	mu      sync.Mutex
+	systems map[string]cachedSystem
+}
+
+type cachedSystem struct {
+	system  medcard.System
+	fetched time.Time
+}
+
+// systemCacheTTL bounds how long a change to a system's secret or roles
+// takes to reach every gateway.
+const systemCacheTTL = 5 * time.Second
+
+// NewCatalog returns a Catalog over a pool connected to the catalog database.
+func NewCatalog(pool *pgxpool.Pool, now func() time.Time) *Catalog {
+	return &Catalog{pool: pool, now: now, systems: map[string]cachedSystem{}}
+}
+
+// ErrNotInitialized is returned when the catalog has no cluster yet.
+var ErrNotInitialized = errors.New("the cluster is not initialised: run 'gateway shard init'")
+
+// Epoch returns the current cluster epoch.
+func (c *Catalog) Epoch(ctx context.Context) (int64, error) {
+	var epoch int64
+	err := c.pool.QueryRow(ctx, `SELECT epoch FROM cluster`).Scan(&epoch)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return 0, ErrNotInitialized
+	}
+	return epoch, err
+}
+
+// LoadMap reads the whole shard map in one consistent snapshot.
+func (c *Catalog) LoadMap(ctx context.Context) (*Map, error) {
+	tx, err := c.pool.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly})
+	if err != nil {
+		return nil, fmt.Errorf("load map: %w", err)
+	}
+	defer tx.Rollback(ctx)
+	m := &Map{Databases: map[string]string{}}
+	var shardCount int
+	if err := tx.QueryRow(ctx, `SELECT epoch, shard_count FROM cluster`).Scan(&m.Epoch, &shardCount); err != nil {
+		if errors.Is(err, pgx.ErrNoRows) {
+			return nil, ErrNotInitialized
+		}
+		return nil, fmt.Errorf("load map: %w", err)
+	}
+	if shardCount != Count {
+		return nil, fmt.Errorf("load map: cluster has %d shards, this gateway is built for %d", shardCount, Count)
+	}
+	rows, err := tx.Query(ctx, `SELECT name, dsn FROM shard_databases`)
+	if err != nil {
+		return nil, fmt.Errorf("load databases: %w", err)
+	}
+	var name, dsn string
+	_, err = pgx.ForEachRow(rows, []any{&name, &dsn}, func() error { m.Databases[name] = dsn; return nil })
+	if err != nil {
+		return nil, fmt.Errorf("load databases: %w", err)
+	}
+	rows, err = tx.Query(ctx, `SELECT shard, database FROM shard_map`)
+	if err != nil {
+		return nil, fmt.Errorf("load map: %w", err)
+	}
+	var shard int
+	seen := 0
+	_, err = pgx.ForEachRow(rows, []any{&shard, &name}, func() error {
+		if shard < 0 || shard >= Count {
+			return fmt.Errorf("shard %d out of range", shard)
+		}
+		m.Owner[shard] = name
+		seen++
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("load map: %w", err)
+	}
+	if seen != Count {
+		return nil, fmt.Errorf("load map: %d of %d shards are mapped", seen, Count)
+	}
+	return m, nil
+}
+
+// System returns the integrating system called name, cached for a few
+// seconds so that authentication does not cost a catalog round trip.
+//
+// Errors: FaultNotAuthenticated for an unknown or disabled system,
+// FaultUnavailable when the catalog cannot be read.
+func (c *Catalog) System(ctx context.Context, name string) (medcard.System, error) {
+	now := c.now()
+	c.mu.Lock()
+	cached, ok := c.systems[name]
+	c.mu.Unlock()
+	if ok && now.Sub(cached.fetched) < systemCacheTTL {
+		return cached.system, nil
+	}
+	var s medcard.System
+	var roles []string
+	var enabled bool
+	err := c.pool.QueryRow(ctx, `SELECT name, secret, roles, enabled FROM systems WHERE name = $1`, name).
+		Scan(&s.Name, &s.Secret, &roles, &enabled)
+	if errors.Is(err, pgx.ErrNoRows) || (err == nil && !enabled) {
+		return medcard.System{}, medcard.Errorf(medcard.FaultNotAuthenticated, "unknown or disabled system")
+	}
+	if err != nil {
+		return medcard.System{}, medcard.WrapError(medcard.FaultUnavailable, err, "the catalog is unavailable")
+	}
+	for _, r := range roles {
+		s.Roles = append(s.Roles, medcard.Role(r))
+	}
+	c.mu.Lock()
+	c.systems[name] = cachedSystem{system: s, fetched: now}
+	c.mu.Unlock()
+	return s, nil
+}
+
+// PutSystem creates or replaces an integrating system.
+func (c *Catalog) PutSystem(ctx context.Context, s medcard.System) error {
+	roles := make([]string, len(s.Roles))
+	for i, r := range s.Roles {
+		roles[i] = string(r)
+	}
+	_, err := c.pool.Exec(ctx, `
+		INSERT INTO systems (name, secret, roles) VALUES ($1, $2, $3)
+		ON CONFLICT (name) DO UPDATE SET secret = EXCLUDED.secret, roles = EXCLUDED.roles, enabled = true`,
+		s.Name, s.Secret, roles)
+	if err != nil {
+		return fmt.Errorf("put system: %w", err)
+	}
+	return nil
+}
+
+// Ping checks that the catalog answers.
+func (c *Catalog) Ping(ctx context.Context) error { return c.pool.Ping(ctx) }

@@ -1,0 +1,435 @@
+package shard
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"go.uber.org/zap"
+
+	"github.com/sharedmedcard/gateway/medcard"
+)
+
+var _ medcard.Store = (*Store)(nil)
+
+// SQLSTATEs raised by the shard databases' fence trigger.
+const (
+	sqlstateShardNotOwned   = "MC001"
+	sqlstateShardFrozen     = "MC002"
+	sqlstateUniqueViolation = "23505"
+)
+
+// Store implements medcard.Store over the shard databases. It routes every
+// call by the person's logical shard through the current shard map, and
+// reloads the map when a database says it no longer owns a shard.
+type Store struct {
+	catalog *Catalog
+	log     *zap.Logger
+	poolCfg func(*pgxpool.Config)
+
+	current atomic.Pointer[Map]
+
+	mu    sync.Mutex
+	pools map[string]*pgxpool.Pool // by database name
+}
+
+// Open loads the shard map from catalog and connects to every shard
+// database. configure, if not nil, adjusts each pool's configuration.
+func Open(ctx context.Context, catalog *Catalog, log *zap.Logger, configure func(*pgxpool.Config)) (*Store, error) {
+	s := &Store{catalog: catalog, log: log, poolCfg: configure, pools: map[string]*pgxpool.Pool{}}
+	if err := s.Reload(ctx); err != nil {
+		s.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+// Close closes every pool.
+func (s *Store) Close() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for name, p := range s.pools {
+		p.Close()
+		delete(s.pools, name)
+	}
+}
+
+// Map returns the shard map the store routes by.
+func (s *Store) Map() *Map { return s.current.Load() }
+
+// Reload reads the shard map from the catalog and opens pools for databases
+// it has not seen.
+func (s *Store) Reload(ctx context.Context) error {
+	m, err := s.catalog.LoadMap(ctx)
+	if err != nil {
+		return err
+	}
+	for name, dsn := range m.Databases {
+		if _, err := s.pool(name, dsn); err != nil {
+			return err
+		}
+	}
+	if old := s.current.Load(); old == nil || old.Epoch != m.Epoch {
+		s.log.Info("shard map loaded", zap.Int64("epoch", m.Epoch), zap.Int("databases", len(m.Databases)))
+	}
+	s.current.Store(m)
+	return nil
+}
+
+// Watch polls the catalog epoch every interval and reloads the map when it
+// changed, until ctx ends.
+func (s *Store) Watch(ctx context.Context, interval time.Duration) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		epoch, err := s.catalog.Epoch(ctx)
+		if err != nil {
+			if ctx.Err() == nil {
+				s.log.Warn("shard map poll failed", zap.Error(err))
+			}
+			continue
+		}
+		if m := s.current.Load(); m != nil && m.Epoch == epoch {
+			continue
+		}
+		if err := s.Reload(ctx); err != nil && ctx.Err() == nil {
+			s.log.Warn("shard map reload failed", zap.Error(err))
+		}
+	}
+}
+
+// Ping checks that every shard database answers.
+func (s *Store) Ping(ctx context.Context) error {
+	m := s.current.Load()
+	for name, dsn := range m.Databases {
+		p, err := s.pool(name, dsn)
+		if err != nil {
+			return err
+		}
+		if err := p.Ping(ctx); err != nil {
+			return fmt.Errorf("shard database %s: %w", name, err)
+		}
+	}
+	return nil
+}
+
+func (s *Store) pool(name, dsn string) (*pgxpool.Pool, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if p, ok := s.pools[name]; ok {
+		return p, nil
+	}
+	cfg, err := pgxpool.ParseConfig(dsn)
+	if err != nil {
+		return nil, fmt.Errorf("shard database %s: bad DSN: %w", name, err)
+	}
+	if s.poolCfg != nil {
+		s.poolCfg(cfg)
+	}
+	p, err := pgxpool.NewWithConfig(context.Background(), cfg)
+	if err != nil {
+		return nil, fmt.Errorf("shard database %s: %w", name, err)
+	}
+	s.pools[name] = p
+	return p, nil
+}
+
+// route is where one call for a person goes.
+type route struct {
+	shard int
+	db    string
+	pool  *pgxpool.Pool
+}
+
+func (s *Store) route(person medcard.PersonID) (route, error) {
+	m := s.current.Load()
+	shard := Of(string(person))
+	db := m.Owner[shard]
+	p, err := s.pool(db, m.Databases[db])
+	return route{shard: shard, db: db, pool: p}, err
+}
+
+// frozenWait bounds how long a write waits out a shard frozen for a move.
+const (
+	frozenWait  = 2 * time.Second
+	frozenRetry = 20 * time.Millisecond
+)
+
+// onShard runs fn against the database that owns person's shard. When that
+// database refuses the shard (the map was stale) it reloads the map and
+// tries again once; while the shard is frozen for a move it waits and
+// retries for up to frozenWait.
+func (s *Store) onShard(ctx context.Context, person medcard.PersonID, fn func(route) error) error {
+	reloaded := false
+	deadline := time.Now().Add(frozenWait)
+	for {
+		r, err := s.route(person)
+		if err != nil {
+			return medcard.WrapError(medcard.FaultUnavailable, err, "the card's database is unavailable")
+		}
+		medcard.NoteShard(ctx, r.shard, r.db)
+		err = fn(r)
+		var pgErr *pgconn.PgError
+		if !errors.As(err, &pgErr) {
+			return err
+		}
+		switch pgErr.Code {
+		case sqlstateShardNotOwned:
+			if reloaded {
+				return medcard.WrapError(medcard.FaultUnavailable, err, "the card's shard is moving; resend")
+			}
+			reloaded = true
+			s.log.Info("shard not owned where the map said; reloading map", zap.Int("shard", r.shard), zap.String("db", r.db))
+			if err := s.Reload(ctx); err != nil {
+				return medcard.WrapError(medcard.FaultUnavailable, err, "the shard map is unavailable")
+			}
+		case sqlstateShardFrozen:
+			if time.Now().After(deadline) {
+				return medcard.WrapError(medcard.FaultUnavailable, err, "the card's shard is moving; resend")
+			}
+			select {
+			case <-ctx.Done():
+				return medcard.WrapError(medcard.FaultUnavailable, ctx.Err(), "the card's shard is moving; resend")
+			case <-time.After(frozenRetry):
+			}
+		default:
+			return err
+		}
+	}
+}
+
+// translate turns a database error into a domain error. written says
+// whether a commit may have happened: a failure that is not safe to retry
+// then has an unknown outcome.
+func translate(err error, written bool, what string) error {
+	if err == nil {
+		return nil
+	}
+	var domainErr *medcard.Error
+	if errors.As(err, &domainErr) || errors.Is(err, medcard.ErrLostRace) {
+		return err
+	}
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) {
+		if pgErr.Code == sqlstateShardNotOwned || pgErr.Code == sqlstateShardFrozen {
+			return err // handled by onShard
+		}
+		if pgErr.Code == sqlstateUniqueViolation && written {
+			return medcard.ErrLostRace // another request with the same MessageID committed first
+		}
+		return medcard.WrapError(medcard.FaultInternal, err, what)
+	}
+	if written && !pgconn.SafeToRetry(err) {
+		return medcard.WrapError(medcard.FaultOutcomeUnknown, err,
+			"the outcome of the write is unknown; resend with the same MessageID")
+	}
+	return medcard.WrapError(medcard.FaultUnavailable, err, "the card's database is unavailable")
+}
+
+const readCardSQL = `
+WITH c AS (SELECT version, card FROM cards WHERE person = $1),
+audit AS (
+    INSERT INTO audit_log (shard, person, at, operation, system, organisation, role, authorisation_id, message_id, card_version)
+    VALUES ($2, $1, $3, $4, $5, $6, $7, $8, $9, coalesce((SELECT version FROM c), 0))
+)
+SELECT version, card FROM c`
+
+// ReadCard implements medcard.Store: one round trip reads the card and
+// writes the audit row.
+func (s *Store) ReadCard(ctx context.Context, person medcard.PersonID, a medcard.AuditEntry) (*medcard.Card, error) {
+	var card *medcard.Card
+	err := s.onShard(ctx, person, func(r route) error {
+		var version int64
+		var body []byte
+		err := r.pool.QueryRow(ctx, readCardSQL, string(person), r.shard, a.At, string(a.Operation),
+			a.System, a.Organisation, string(a.Role), a.AuthorisationID, a.MessageID).Scan(&version, &body)
+		if errors.Is(err, pgx.ErrNoRows) {
+			card = &medcard.Card{}
+			return nil
+		}
+		if err != nil {
+			return translate(err, false, "read card")
+		}
+		card, err = decodeCard(version, body)
+		return err
+	})
+	return card, err
+}
+
+const (
+	selectCardSQL        = `SELECT version, card FROM cards WHERE person = $1`
+	selectCardLockedSQL  = selectCardSQL + ` FOR UPDATE`
+	selectOutcomeSQL     = `SELECT request_hash, result FROM write_outcomes WHERE system = $1 AND message_id = $2`
+	writeOutcomeAndAudit = `
+outcome AS (
+    INSERT INTO write_outcomes (system, message_id, shard, request_hash, result)
+    SELECT $5, $6, $2, $7, $8 FROM card
+),
+audit AS (
+    INSERT INTO audit_log (shard, person, at, operation, system, organisation, role, authorisation_id, message_id, card_version)
+    SELECT $2, $1, $9, $10, $5, $11, $12, $13, $6, $3 FROM card
+)
+SELECT count(*) FROM card`
+	// insertCardSQL creates a card; nothing happens if it exists already.
+	insertCardSQL = `
+WITH card AS (
+    INSERT INTO cards (person, shard, version, card) VALUES ($1, $2, $3, $4)
+    ON CONFLICT (person) DO NOTHING
+    RETURNING version
+),` + writeOutcomeAndAudit
+	// updateCardSQL changes a card if it is still at the version read ($14).
+	updateCardSQL = `
+WITH card AS (
+    UPDATE cards SET version = $3, card = $4, updated_at = now()
+    WHERE person = $1 AND version = $14
+    RETURNING version
+),` + writeOutcomeAndAudit
+)
+
+// readForWrite reads the card and the stored outcome in one round trip.
+func readForWrite(ctx context.Context, q pgx.Tx, p *pgxpool.Pool, person medcard.PersonID, key medcard.OutcomeKey, lock bool) (*medcard.Card, *medcard.StoredOutcome, error) {
+	b := &pgx.Batch{}
+	cardSQL := selectCardSQL
+	if lock {
+		cardSQL = selectCardLockedSQL
+	}
+	var card *medcard.Card
+	var outcome *medcard.StoredOutcome
+	var decodeErr error
+	b.Queue(cardSQL, string(person)).QueryRow(func(row pgx.Row) error {
+		var version int64
+		var body []byte
+		err := row.Scan(&version, &body)
+		if errors.Is(err, pgx.ErrNoRows) {
+			card = &medcard.Card{}
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		card, decodeErr = decodeCard(version, body)
+		return nil
+	})
+	b.Queue(selectOutcomeSQL, key.System, key.MessageID).QueryRow(func(row pgx.Row) error {
+		var o medcard.StoredOutcome
+		var result []byte
+		err := row.Scan(&o.RequestHash, &result)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		if err := json.Unmarshal(result, &o.Result); err != nil {
+			decodeErr = fmt.Errorf("decode stored outcome: %w", err)
+		}
+		outcome = &o
+		return nil
+	})
+	var err error
+	if q != nil {
+		err = q.SendBatch(ctx, b).Close()
+	} else {
+		err = p.SendBatch(ctx, b).Close()
+	}
+	if err != nil {
+		return nil, nil, err
+	}
+	if decodeErr != nil {
+		return nil, nil, medcard.WrapError(medcard.FaultInternal, decodeErr, "stored card is unreadable")
+	}
+	return card, outcome, nil
+}
+
+// ReadForWrite implements medcard.Store.
+func (s *Store) ReadForWrite(ctx context.Context, person medcard.PersonID, key medcard.OutcomeKey) (*medcard.Card, *medcard.StoredOutcome, error) {
+	var card *medcard.Card
+	var outcome *medcard.StoredOutcome
+	err := s.onShard(ctx, person, func(r route) error {
+		var err error
+		card, outcome, err = readForWrite(ctx, nil, r.pool, person, key, false)
+		return translate(err, false, "read card for write")
+	})
+	return card, outcome, err
+}
+
+// execer is what a write statement runs on: a pool or a transaction.
+type execer interface {
+	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
+}
+
+// writeCard runs the one-statement write: card, outcome and audit row.
+func writeCard(ctx context.Context, q execer, shard int, w *medcard.CardWrite) error {
+	body, err := json.Marshal(w.Card)
+	if err != nil {
+		return medcard.WrapError(medcard.FaultInternal, err, "encode card")
+	}
+	result, err := json.Marshal(w.Result)
+	if err != nil {
+		return medcard.WrapError(medcard.FaultInternal, err, "encode outcome")
+	}
+	a := w.Audit
+	args := []any{string(w.Person), shard, w.Card.Version, body, w.Key.System, w.Key.MessageID,
+		w.RequestHash, result, a.At, string(a.Operation), a.Organisation, string(a.Role), a.AuthorisationID}
+	sql := insertCardSQL
+	if w.BaseVersion > 0 {
+		sql = updateCardSQL
+		args = append(args, w.BaseVersion)
+	}
+	var written int
+	if err := q.QueryRow(ctx, sql, args...).Scan(&written); err != nil {
+		return err
+	}
+	if written == 0 {
+		return medcard.ErrLostRace
+	}
+	return nil
+}
+
+// WriteCard implements medcard.Store with one round trip.
+func (s *Store) WriteCard(ctx context.Context, w *medcard.CardWrite) error {
+	return s.onShard(ctx, w.Person, func(r route) error {
+		return translate(writeCard(ctx, r.pool, r.shard, w), true, "write card")
+	})
+}
+
+// WriteLocked implements medcard.Store with a transaction that holds the
+// card's row lock from the read to the commit.
+func (s *Store) WriteLocked(ctx context.Context, person medcard.PersonID, key medcard.OutcomeKey,
+	decide func(*medcard.Card, *medcard.StoredOutcome) (*medcard.CardWrite, error)) error {
+	return s.onShard(ctx, person, func(r route) error {
+		err := pgx.BeginFunc(ctx, r.pool, func(tx pgx.Tx) error {
+			card, outcome, err := readForWrite(ctx, tx, nil, person, key, true)
+			if err != nil {
+				return err
+			}
+			w, err := decide(card, outcome)
+			if err != nil || w == nil {
+				return err
+			}
+			return writeCard(ctx, tx, r.shard, w)
+		})
+		return translate(err, true, "write card under lock")
+	})
+}
+
+func decodeCard(version int64, body []byte) (*medcard.Card, error) {
+	card := &medcard.Card{}
+	if err := json.Unmarshal(body, card); err != nil {
+		return nil, medcard.WrapError(medcard.FaultInternal, err, "stored card is unreadable")
+	}
+	card.Version = version
+	return card, nil
+}

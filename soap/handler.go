@@ -1,0 +1,221 @@
+package soap
+
+import (
+	"bytes"
+	"compress/gzip"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/xml"
+	"errors"
+	"io"
+	"mime"
+	"net/http"
+	"strings"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/sharedmedcard/gateway/medcard"
+)
+
+// Config is the SOAP edge's configuration.
+type Config struct {
+	// WSDL is the service description served at ?wsdl, with our public
+	// address already in it.
+	WSDL []byte
+	// Limits bound the cost of parsing one request.
+	Limits Limits
+	// Timeout bounds the work for one request; every database and cache
+	// call inherits it.
+	Timeout time.Duration
+	// Now is the clock for token freshness.
+	Now func() time.Time
+}
+
+// Handler serves the medicine card SOAP endpoint: POST for operations, GET
+// ?wsdl for the service description.
+type Handler struct {
+	svc     CardService
+	systems Systems
+	nonces  Nonces
+	log     *zap.Logger
+	cfg     Config
+	now     func() time.Time
+	ops     map[xml.Name]*operation
+}
+
+// NewHandler returns the SOAP endpoint over svc. nonces may be nil (no
+// replay protection beyond token freshness).
+func NewHandler(svc CardService, systems Systems, nonces Nonces, log *zap.Logger, cfg Config) *Handler {
+	if cfg.Limits == (Limits{}) {
+		cfg.Limits = DefaultLimits
+	}
+	if cfg.Timeout == 0 {
+		cfg.Timeout = 10 * time.Second
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	h := &Handler{svc: svc, systems: systems, nonces: nonces, log: log, cfg: cfg, now: cfg.Now,
+		ops: map[xml.Name]*operation{}}
+	for _, op := range operations {
+		h.ops[op.element] = op
+	}
+	return h
+}
+
+// RequestIDHeader carries the request id; a caller's own id is kept, else
+// we make one. It is echoed in the response and in fault details.
+const RequestIDHeader = "X-Request-ID"
+
+// ServeHTTP implements http.Handler.
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.Method == http.MethodGet || r.Method == http.MethodHead {
+		if _, ok := queryKey(r, "wsdl"); ok {
+			w.Header().Set("Content-Type", "text/xml; charset=utf-8")
+			_, _ = w.Write(h.cfg.WSDL)
+			return
+		}
+		http.Error(w, "POST a SOAP envelope here, or GET ?wsdl for the service description", http.StatusMethodNotAllowed)
+		return
+	}
+	if r.Method != http.MethodPost {
+		w.Header().Set("Allow", "GET, POST")
+		http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
+		return
+	}
+
+	start := h.now()
+	requestID := requestIDOf(r)
+	w.Header().Set(RequestIDHeader, requestID)
+	ctx, reqLog := medcard.WithRequestLog(r.Context())
+	ctx, cancel := context.WithTimeout(ctx, h.cfg.Timeout)
+	defer cancel()
+
+	version := versionFromContentType(r.Header.Get("Content-Type"))
+	opName := "unknown"
+	err := func() error {
+		body, err := h.readBody(w, r)
+		if err != nil {
+			return err
+		}
+		env, err := parseEnvelope(bytes.NewReader(body), h.cfg.Limits, h.ops)
+		if env != nil {
+			version = env.version
+		}
+		if err != nil {
+			return err
+		}
+		opName = string(env.op.name)
+		caller, err := h.authenticate(ctx, env)
+		if err != nil {
+			return err
+		}
+		messageID := ""
+		if env.message != nil {
+			messageID = strings.TrimSpace(env.message.MessageID)
+		}
+		if len(messageID) > 200 {
+			return medcard.Errorf(medcard.FaultInvalidField, "MessageID is longer than 200 characters")
+		}
+		resp, err := env.op.serve(ctx, h.svc, caller, messageID, env.request)
+		if err != nil {
+			return err
+		}
+		return writeResponse(w, version, resp)
+	}()
+
+	fields := []zap.Field{
+		zap.String("request_id", requestID), zap.String("op", opName),
+		zap.Int("soap", int(version)), zap.Duration("took", h.now().Sub(start)),
+	}
+	if reqLog.Shard >= 0 {
+		fields = append(fields, zap.Int("shard", reqLog.Shard), zap.String("db", reqLog.Database))
+	}
+	if err == nil {
+		h.log.Info("soap request", fields...)
+		return
+	}
+	f := medcard.FaultOf(err)
+	fields = append(fields, zap.String("code", string(f.Code)), zap.String("fault", f.ID))
+	if f.Code == medcard.CodeInternal || f.Code == medcard.CodeUnavailable {
+		h.log.Error("soap request failed", append(fields, zap.Error(err))...)
+	} else {
+		h.log.Info("soap request refused", fields...)
+	}
+	writeFault(w, version, err, requestID)
+}
+
+// readBody reads the request body, decompressing gzip, and enforces the
+// size limit after decompression.
+func (h *Handler) readBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
+	max := h.cfg.Limits.MaxBytes
+	var src io.Reader = http.MaxBytesReader(w, r.Body, max)
+	switch enc := strings.ToLower(strings.TrimSpace(r.Header.Get("Content-Encoding"))); enc {
+	case "", "identity":
+	case "gzip":
+		zr, err := gzip.NewReader(src)
+		if err != nil {
+			return nil, medcard.Errorf(medcard.FaultMalformedMessage, "the gzip body cannot be read")
+		}
+		defer zr.Close()
+		src = zr
+	default:
+		return nil, medcard.Errorf(medcard.FaultMalformedMessage, "unsupported Content-Encoding %q", enc)
+	}
+	body, err := io.ReadAll(io.LimitReader(src, max+1))
+	var tooBig *http.MaxBytesError
+	if errors.As(err, &tooBig) || int64(len(body)) > max {
+		return nil, medcard.Errorf(medcard.FaultMessageTooLarge, "the message is larger than %d bytes", max)
+	}
+	if err != nil {
+		return nil, medcard.Errorf(medcard.FaultMalformedMessage, "the body cannot be read")
+	}
+	return body, nil
+}
+
+// writeResponse wraps resp in an envelope of version v.
+func writeResponse(w http.ResponseWriter, v Version, resp any) error {
+	var b bytes.Buffer
+	b.WriteString(xml.Header)
+	b.WriteString(`<soap:Envelope xmlns:soap="` + v.namespace() + `"><soap:Body>`)
+	if err := xml.NewEncoder(&b).Encode(resp); err != nil {
+		return medcard.WrapError(medcard.FaultInternal, err, "encode response")
+	}
+	b.WriteString(`</soap:Body></soap:Envelope>`)
+	w.Header().Set("Content-Type", v.contentType())
+	_, _ = w.Write(b.Bytes())
+	return nil
+}
+
+// versionFromContentType guesses the SOAP version before the envelope is
+// read, for faults about a body we could not parse.
+func versionFromContentType(ct string) Version {
+	mt, _, _ := mime.ParseMediaType(ct)
+	if mt == "application/soap+xml" {
+		return SOAP12
+	}
+	return SOAP11
+}
+
+func queryKey(r *http.Request, key string) (string, bool) {
+	for k, v := range r.URL.Query() {
+		if strings.EqualFold(k, key) {
+			return strings.Join(v, ""), true
+		}
+	}
+	return "", false
+}
+
+func requestIDOf(r *http.Request) string {
+	id := r.Header.Get(RequestIDHeader)
+	if id != "" && len(id) <= 64 && strings.IndexFunc(id, func(c rune) bool {
+		return !(c == '-' || c == '_' || c == '.' || (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'))
+	}) < 0 {
+		return id
+	}
+	var b [8]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
