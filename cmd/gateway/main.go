@@ -1,0 +1,129 @@
+// Command gateway is the one binary of the shared medicine card service:
+//
+//	gateway serve         run the SOAP gateway
+//	gateway migrate       apply the catalog and shard database schemas
+//	gateway seed          load synthetic persons and demo systems
+//	gateway shard init    create the cluster over the shard databases
+//	gateway shard status  show where the shards live and what they hold
+//
+// Every flag has an environment variable fallback, named in --help.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+
+	"github.com/sharedmedcard/gateway/shard"
+)
+
+// command is one subcommand: its name, a line of help and what it runs.
+type command struct {
+	name    string
+	summary string
+	run     func(ctx context.Context, args []string) error
+}
+
+func commands() []command {
+	return []command{
+		{"serve", "run the SOAP gateway", runServe},
+		{"migrate", "apply the catalog and shard database schemas (idempotent)", runMigrate},
+		{"seed", "load synthetic persons with cards and the demo systems", runSeed},
+		{"shard", "shard map commands: init, status", runShard},
+	}
+}
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Args[1:]); err != nil {
+		if !errors.Is(err, flag.ErrHelp) {
+			fmt.Fprintln(os.Stderr, "gateway:", err)
+		}
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, args []string) error {
+	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
+		usage()
+		if len(args) == 0 {
+			return errors.New("name a command")
+		}
+		return nil
+	}
+	for _, c := range commands() {
+		if c.name == args[0] {
+			return c.run(ctx, args[1:])
+		}
+	}
+	usage()
+	return fmt.Errorf("unknown command %q", args[0])
+}
+
+func usage() {
+	fmt.Fprintln(os.Stderr, "Usage: gateway <command> [flags]\n\nCommands:")
+	for _, c := range commands() {
+		fmt.Fprintf(os.Stderr, "  %-8s %s\n", c.name, c.summary)
+	}
+	fmt.Fprintln(os.Stderr, "\nRun 'gateway <command> --help' for its flags.")
+}
+
+// flags is a flag set whose flags fall back to environment variables.
+type flags struct{ *flag.FlagSet }
+
+func newFlags(name, synopsis string) flags {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.Usage = func() {
+		fmt.Fprintf(fs.Output(), "Usage: gateway %s\n\n%s\n\nFlags:\n", name, synopsis)
+		fs.PrintDefaults()
+	}
+	return flags{fs}
+}
+
+func (f flags) string(p *string, name, env, def, usage string) {
+	if v, ok := os.LookupEnv(env); ok {
+		def = v
+	}
+	f.StringVar(p, name, def, fmt.Sprintf("%s (env %s)", usage, env))
+}
+
+// catalogDSN declares the --catalog-dsn flag every command needs.
+func (f flags) catalogDSN(p *string) {
+	f.string(p, "catalog-dsn", "MEDCARD_CATALOG_DSN", "",
+		"PostgreSQL URL of the catalog database, e.g. postgres://user@host:5432/medcard_catalog")
+}
+
+// shardDSNs declares --shard-dsns: name=dsn pairs of shard databases.
+func (f flags) shardDSNs(p *string) {
+	f.string(p, "shard-dsns", "MEDCARD_SHARD_DSNS", "",
+		"comma-separated name=URL pairs of shard databases, e.g. shard1=postgres://...,shard2=postgres://...")
+}
+
+func parseShardDSNs(s string) ([]shard.Database, error) {
+	var out []shard.Database
+	for _, part := range strings.Split(s, ",") {
+		part = strings.TrimSpace(part)
+		if part == "" {
+			continue
+		}
+		name, dsn, ok := strings.Cut(part, "=")
+		if !ok || name == "" || dsn == "" {
+			return nil, fmt.Errorf("--shard-dsns: %q is not name=URL", part)
+		}
+		out = append(out, shard.Database{Name: name, DSN: dsn})
+	}
+	return out, nil
+}
+
+func requireCatalog(dsn string) error {
+	if dsn == "" {
+		return errors.New("--catalog-dsn (or MEDCARD_CATALOG_DSN) is required")
+	}
+	return nil
+}
