@@ -119,15 +119,24 @@ type Prescription struct {
 // ParseDate makes a non-empty one.
 type Date string
 
-// ParseDate validates s as a calendar date YYYY-MM-DD. field names the
-// element in the message for the fault text.
+// ParseDate validates s as an xs:date, YYYY-MM-DD with an optional zone
+// (Z or ±hh:mm, which some SOAP stacks always send), and returns the
+// calendar date. field names the element in the message for the fault text.
 //
 // Errors: FaultInvalidField.
 func ParseDate(field, s string) (Date, error) {
-	if _, err := time.Parse(time.DateOnly, s); err != nil {
+	date := s
+	if len(s) > len(time.DateOnly) {
+		date = s[:len(time.DateOnly)]
+		zone := s[len(time.DateOnly):]
+		if _, err := time.Parse("Z07:00", zone); err != nil {
+			return "", Errorf(FaultInvalidField, "%s must be a date as YYYY-MM-DD", field)
+		}
+	}
+	if _, err := time.Parse(time.DateOnly, date); err != nil {
 		return "", Errorf(FaultInvalidField, "%s must be a date as YYYY-MM-DD", field)
 	}
-	return Date(s), nil
+	return Date(date), nil
 }
 
 // nextItemID hands out the next identifier for a new item on c.

@@ -36,6 +36,7 @@ var (
 	FaultMalformedMessage   = Fault{"MalformedMessage", CodeInvalid}
 	FaultMessageTooLarge    = Fault{"MessageTooLarge", CodeInvalid}
 	FaultUnknownOperation   = Fault{"UnknownOperation", CodeInvalid}
+	FaultWrongNamespace     = Fault{"WrongNamespace", CodeInvalid}
 	FaultMustUnderstand     = Fault{"HeaderNotUnderstood", CodeInvalid}
 	FaultVersionMismatch    = Fault{"SOAPVersionMismatch", CodeInvalid}
 	FaultMissingMessageID   = Fault{"MissingMessageID", CodeInvalid}

@@ -241,11 +241,11 @@ func (env *envelope) readBody(dec *xml.Decoder, ops map[xml.Name]*operation) err
 			}
 			op, ok := ops[t.Name]
 			if !ok {
-				if t.Name.Space != Namespace {
-					return medcard.Errorf(medcard.FaultUnknownOperation,
-						"%s is not in the namespace %s", t.Name.Local, Namespace)
+				if _, known := ops[xml.Name{Space: Namespace, Local: t.Name.Local}]; known {
+					return medcard.Errorf(medcard.FaultWrongNamespace,
+						"%s must be in the namespace %s", t.Name.Local, Namespace)
 				}
-				return medcard.Errorf(medcard.FaultUnknownOperation, "there is no operation %s", t.Name.Local)
+				return medcard.Errorf(medcard.FaultUnknownOperation, "there is no operation %s in %s", t.Name.Local, Namespace)
 			}
 			env.op = op
 			env.request = op.newRequest()

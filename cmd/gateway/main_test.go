@@ -1,0 +1,408 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"crypto/sha1"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/xml"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+
+	"github.com/sharedmedcard/gateway/internal/testservers"
+	"github.com/sharedmedcard/gateway/seed"
+)
+
+// env is the stack every test in this package shares: two PostgreSQL
+// servers (catalog and shard1 on one, shard2 on the other), Redis, and an
+// in-process gateway behind a real HTTP server.
+var env *testEnv
+
+type testEnv struct {
+	pg1, pg2   *testservers.Postgres
+	redis      *testservers.Redis
+	catalogDSN string
+	shardDSNs  map[string]string
+	shards     map[string]*pgxpool.Pool
+	server     *httptest.Server
+	endpoint   string
+	gw         *gateway
+	logs       *lockedBuffer
+	// persons are all person identifiers the tests sent; no log line may
+	// contain any of them.
+	persons sync.Map
+}
+
+// seededPersons is how many synthetic persons TestMain loads.
+const seededPersons = 200
+
+func TestMain(m *testing.M) {
+	var err error
+	env, err = startEnv()
+	if !testservers.MainOrSkip(err) {
+		env.stop()
+		env = nil
+	}
+	code := m.Run()
+	if env != nil && code == 0 {
+		if leaked := env.personsInLogs(); len(leaked) > 0 {
+			fmt.Fprintf(os.Stderr, "FAIL: %d person identifiers appear in the gateway's logs\n", len(leaked))
+			code = 1
+		}
+	}
+	env.stop()
+	os.Exit(code)
+}
+
+func startEnv() (*testEnv, error) {
+	ctx := context.Background()
+	e := &testEnv{shardDSNs: map[string]string{}, shards: map[string]*pgxpool.Pool{}, logs: &lockedBuffer{}}
+	var err error
+	if e.pg1, err = testservers.StartPostgres(); err != nil {
+		return e, err
+	}
+	if e.pg2, err = testservers.StartPostgres(); err != nil {
+		return e, err
+	}
+	if e.redis, err = testservers.StartRedis(); err != nil {
+		return e, err
+	}
+	for _, step := range []struct {
+		pg *testservers.Postgres
+		db string
+	}{{e.pg1, "catalog"}, {e.pg1, "shard1"}, {e.pg2, "shard2"}} {
+		if err := step.pg.CreateDatabase(step.db); err != nil {
+			return e, err
+		}
+	}
+	e.catalogDSN = e.pg1.DSN("catalog")
+	e.shardDSNs["shard1"] = e.pg1.DSN("shard1")
+	e.shardDSNs["shard2"] = e.pg2.DSN("shard2")
+	shardFlag := "shard1=" + e.shardDSNs["shard1"] + ",shard2=" + e.shardDSNs["shard2"]
+
+	// Set the cluster up exactly as `make run` does, through the commands.
+	for _, args := range [][]string{
+		{"migrate", "--catalog-dsn", e.catalogDSN, "--shard-dsns", shardFlag},
+		{"shard", "init", "--catalog-dsn", e.catalogDSN, "--shard-dsns", shardFlag},
+		{"seed", "--catalog-dsn", e.catalogDSN, "--persons", fmt.Sprint(seededPersons)},
+	} {
+		if err := run(ctx, args); err != nil {
+			return e, fmt.Errorf("gateway %s: %w", strings.Join(args[:1], " "), err)
+		}
+	}
+	for name, dsn := range e.shardDSNs {
+		if e.shards[name], err = pgxpool.New(ctx, dsn); err != nil {
+			return e, err
+		}
+	}
+
+	// The gateway logs as in production (JSON) into a buffer the tests read.
+	log := zap.New(zapcore.NewCore(zapcore.NewJSONEncoder(zap.NewProductionEncoderConfig()),
+		zapcore.AddSync(e.logs), zap.DebugLevel))
+	e.server = httptest.NewUnstartedServer(nil)
+	e.endpoint = "http://" + e.server.Listener.Addr().String() + soapPath
+	cfg := serveConfig{catalogDSN: e.catalogDSN, publicURL: e.endpoint, redisAddr: e.redis.Addr}
+	if e.gw, err = newGateway(ctx, cfg, 10*time.Second, log); err != nil {
+		return e, err
+	}
+	e.server.Config.Handler = e.gw.handler
+	e.server.Start()
+	return e, nil
+}
+
+func (e *testEnv) stop() {
+	if e == nil {
+		return
+	}
+	if e.server != nil {
+		e.server.Close()
+	}
+	if e.gw != nil {
+		e.gw.close()
+	}
+	for _, p := range e.shards {
+		p.Close()
+	}
+	e.redis.Stop()
+	e.pg1.Stop()
+	e.pg2.Stop()
+}
+
+// personsInLogs returns the person identifiers sent by tests or seeded
+// that appear anywhere in the captured logs.
+func (e *testEnv) personsInLogs() []string {
+	logs := e.logs.String()
+	var leaked []string
+	check := func(p string) {
+		if strings.Contains(logs, p) {
+			leaked = append(leaked, p)
+		}
+	}
+	e.persons.Range(func(k, _ any) bool { check(k.(string)); return true })
+	gen := seed.New(demoSeed, time.Now())
+	for i := range seededPersons {
+		check(string(gen.Person(i)))
+	}
+	return leaked
+}
+
+func requireEnv(t *testing.T) *testEnv {
+	t.Helper()
+	if env == nil {
+		t.Skip("no PostgreSQL/Redis on this machine (CI=true makes this a failure)")
+	}
+	return env
+}
+
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// --- a small SOAP client for tests -----------------------------------------
+
+const (
+	nsMedcard = "http://sharedmedcard.example/2026/01/medcard"
+	nsEnv11   = "http://schemas.xmlsoap.org/soap/envelope/"
+	nsEnv12   = "http://www.w3.org/2003/05/soap-envelope"
+)
+
+// call describes one SOAP request; zero values give a valid demo-gp Doctor
+// request in SOAP 1.1 with a fresh MessageID and a password digest.
+type call struct {
+	soap12      bool
+	system      string
+	secret      string
+	role        string
+	messageID   string
+	noMessageID bool
+	textPwd     bool
+	extraHeader string
+	body        string // the body's wrapper element
+}
+
+func newMessageID() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+func (c call) envelope() string {
+	system, secret, role := c.system, c.secret, c.role
+	if system == "" {
+		system = "demo-gp"
+	}
+	if secret == "" {
+		secret = "demo-secret"
+	}
+	if role == "" {
+		role = "Doctor"
+	}
+	ns := nsEnv11
+	if c.soap12 {
+		ns = nsEnv12
+	}
+	var token string
+	if c.textPwd {
+		token = fmt.Sprintf(`<wsse:Password Type="http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-username-token-profile-1.0#PasswordText">%s</wsse:Password>`, secret)
+	} else {
+		var nonce [16]byte
+		_, _ = rand.Read(nonce[:])
+		created := time.Now().UTC().Format(time.RFC3339)
+		sum := sha1.Sum(append(append(nonce[:], created...), secret...))
+		token = fmt.Sprintf(`<wsse:Password Type="http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-username-token-profile-1.0#PasswordDigest">%s</wsse:Password><wsse:Nonce EncodingType="http://docs.oasis-open.org/wss/2004/01/oasis-200401-soap-message-security-1.0#Base64Binary">%s</wsse:Nonce><wsu:Created>%s</wsu:Created>`,
+			base64.StdEncoding.EncodeToString(sum[:]), base64.StdEncoding.EncodeToString(nonce[:]), created)
+	}
+	msgHeader := ""
+	if !c.noMessageID {
+		id := c.messageID
+		if id == "" {
+			id = newMessageID()
+		}
+		msgHeader = `<mc:MessageHeader><mc:MessageID>` + id + `</mc:MessageID></mc:MessageHeader>`
+	}
+	return `<?xml version="1.0" encoding="UTF-8"?>
+<s:Envelope xmlns:s="` + ns + `" xmlns:mc="` + nsMedcard + `"
+  xmlns:wsse="http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-wssecurity-secext-1.0.xsd"
+  xmlns:wsu="http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-wssecurity-utility-1.0.xsd">
+ <s:Header>
+  <wsse:Security s:mustUnderstand="1"><wsse:UsernameToken><wsse:Username>` + system + `</wsse:Username>` + token + `</wsse:UsernameToken></wsse:Security>
+  ` + msgHeader + `
+  <mc:WhitelistingHeader><mc:SystemName>` + system + `</mc:SystemName><mc:SystemVersion>1.0</mc:SystemVersion><mc:OrganisationIdentifier>SOR:483711000016009</mc:OrganisationIdentifier><mc:RequestedRole>` + role + `</mc:RequestedRole></mc:WhitelistingHeader>
+  ` + c.extraHeader + `
+ </s:Header>
+ <s:Body>` + c.body + `</s:Body>
+</s:Envelope>`
+}
+
+// post sends raw bytes to the endpoint with the content type of the SOAP
+// version and returns the status and body.
+func post(t *testing.T, soap12 bool, body []byte, header http.Header) (int, []byte) {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodPost, env.endpoint, bytes.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if soap12 {
+		req.Header.Set("Content-Type", "application/soap+xml; charset=utf-8")
+	} else {
+		req.Header.Set("Content-Type", "text/xml; charset=utf-8")
+		req.Header.Set("SOAPAction", `""`)
+	}
+	for k, v := range header {
+		req.Header[k] = v
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatalf("POST: %v", err)
+	}
+	defer resp.Body.Close()
+	out, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp.StatusCode, out
+}
+
+// do sends c and returns the HTTP status and the response body.
+func (c call) do(t *testing.T) (int, []byte) {
+	t.Helper()
+	return post(t, c.soap12, []byte(c.envelope()), nil)
+}
+
+// responseBody decodes the first element of the response's SOAP Body into
+// out, failing the test on a fault.
+func responseBody(t *testing.T, status int, raw []byte, out any) {
+	t.Helper()
+	if status != http.StatusOK {
+		t.Fatalf("status %d, want 200; body: %s", status, raw)
+	}
+	if err := decodeBodyElement(raw, out); err != nil {
+		t.Fatalf("decode response: %v; body: %s", err, raw)
+	}
+}
+
+func decodeBodyElement(raw []byte, out any) error {
+	dec := xml.NewDecoder(bytes.NewReader(raw))
+	inBody := false
+	for {
+		tok, err := dec.Token()
+		if err != nil {
+			return err
+		}
+		if se, ok := tok.(xml.StartElement); ok {
+			if inBody {
+				return dec.DecodeElement(out, &se)
+			}
+			inBody = se.Name.Local == "Body"
+		}
+	}
+}
+
+// faultDetailOf is the parsed fault detail and codes of a fault response.
+type faultOf struct {
+	Code      string // 1.1 faultcode or 1.2 Code/Value
+	FaultID   string
+	Retryable bool
+}
+
+func parseFault(t *testing.T, raw []byte) faultOf {
+	t.Helper()
+	var f struct {
+		FaultCode string `xml:"Body>Fault>faultcode"`
+		Code12    string `xml:"Body>Fault>Code>Value"`
+		Detail11  struct {
+			FaultID   string `xml:"FaultIdentifier"`
+			Retryable bool   `xml:"Retryable"`
+		} `xml:"Body>Fault>detail>MedicineCardFault"`
+		Detail12 struct {
+			FaultID   string `xml:"FaultIdentifier"`
+			Retryable bool   `xml:"Retryable"`
+		} `xml:"Body>Fault>Detail>MedicineCardFault"`
+	}
+	if err := xml.Unmarshal(raw, &f); err != nil {
+		t.Fatalf("fault does not parse: %v; body: %s", err, raw)
+	}
+	out := faultOf{Code: f.FaultCode + f.Code12, FaultID: f.Detail11.FaultID + f.Detail12.FaultID,
+		Retryable: f.Detail11.Retryable || f.Detail12.Retryable}
+	return out
+}
+
+// notePerson records a person identifier a test sends, for the log check.
+func notePerson(p string) string {
+	env.persons.Store(p, true)
+	return p
+}
+
+// freshPerson returns a valid person identifier no other test uses and
+// that has no card yet: seeded persons are born 1925-2024, these in the
+// 1860s-1890s (seventh digit 5-8 with a year of 58-99).
+func freshPerson(t *testing.T) string {
+	t.Helper()
+	freshMu.Lock()
+	defer freshMu.Unlock()
+	freshNext++
+	n := freshNext
+	return notePerson(fmt.Sprintf("0101%02d%d%03d", 60+n/4000, 5+(n/1000)%4, n%1000))
+}
+
+var (
+	freshMu   sync.Mutex
+	freshNext int
+)
+
+func getCardBody(person string) string {
+	return `<mc:GetMedicineCardRequest><mc:PersonIdentifier>` + person + `</mc:PersonIdentifier></mc:GetMedicineCardRequest>`
+}
+
+func createBody(person string, basedOn int64, drugName string) string {
+	return fmt.Sprintf(`<mc:CreateDrugMedicationRequest>
+  <mc:PersonIdentifier>%s</mc:PersonIdentifier>
+  <mc:MedicineCardVersion>%d</mc:MedicineCardVersion>
+  <mc:DrugMedication>
+    <mc:Drug><mc:Identifier>28100636072</mc:Identifier><mc:Name>%s</mc:Name><mc:Form>tabletter</mc:Form><mc:Strength>500 mg</mc:Strength><mc:ATCCode>N02BE01</mc:ATCCode></mc:Drug>
+    <mc:Dosage><mc:Text>2 tabletter 3 gange daglig</mc:Text></mc:Dosage>
+    <mc:Indication><mc:Text>mod smerter</mc:Text></mc:Indication>
+    <mc:BeginDate>2026-11-01</mc:BeginDate>
+  </mc:DrugMedication>
+</mc:CreateDrugMedicationRequest>`, person, basedOn, drugName)
+}
+
+// countRows sums a table's rows over both shard databases.
+func countRows(t *testing.T, table string) int64 {
+	t.Helper()
+	var total int64
+	for name, p := range env.shards {
+		var n int64
+		if err := p.QueryRow(context.Background(), "SELECT count(*) FROM "+table).Scan(&n); err != nil {
+			t.Fatalf("count %s on %s: %v", table, name, err)
+		}
+		total += n
+	}
+	return total
+}
