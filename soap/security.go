@@ -104,8 +104,7 @@ func (h *Handler) checkDigest(ctx context.Context, tok *usernameToken, secret st
 	if d := h.now().Sub(created); d > tokenFreshness || d < -tokenFreshness {
 		return notAuth("the UsernameToken's Created is more than 5 minutes from our clock")
 	}
-	sum := sha1.Sum(append(append(nonce, strings.TrimSpace(tok.Created)...), secret...))
-	want := base64.StdEncoding.EncodeToString(sum[:])
+	want := digestOf(nonce, strings.TrimSpace(tok.Created), secret)
 	if subtle.ConstantTimeCompare([]byte(strings.TrimSpace(tok.Password.Value)), []byte(want)) != 1 {
 		return notAuth("wrong username or password")
 	}
@@ -118,4 +117,14 @@ func (h *Handler) checkDigest(ctx context.Context, tok *usernameToken, secret st
 		// the token is still fresh and its digest valid.
 	}
 	return nil
+}
+
+// digestOf is the UsernameToken profile's password digest:
+// Base64(SHA-1(nonce + created + password)).
+func digestOf(nonce []byte, created, secret string) string {
+	h := sha1.New()
+	h.Write(nonce)
+	h.Write([]byte(created))
+	h.Write([]byte(secret))
+	return base64.StdEncoding.EncodeToString(h.Sum(nil))
 }

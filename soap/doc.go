@@ -1,0 +1,36 @@
+// Package soap is the gateway's SOAP edge: it parses envelopes within
+// limits, authenticates the calling system, dispatches on the body's
+// qualified wrapper element to the medcard service, and answers in the SOAP
+// version it was asked in. gowsdl has no server side, so this runtime is
+// ours; the WSDL it serves is package wsdl.
+//
+// # Parsing
+//
+// The body is read up to Limits.MaxBytes after gzip decompression. The XML
+// decoder reads through a token filter that refuses DOCTYPEs and other
+// directives, processing instructions, more than MaxDepth levels and more
+// than MaxTokens tokens, so the limits hold inside every DecodeElement too.
+// Header blocks we do not understand are skipped unless they carry
+// mustUnderstand="1"/"true", which is refused.
+//
+// # Faults
+//
+// Every failure is a *medcard.Error carrying a catalogue fault
+// (medcard/errors.go); anything else is answered as InternalError with no
+// detail of its content. classify (fault.go) is the one place a fault
+// becomes a SOAP fault code:
+//
+//	fault / code                      SOAP 1.1 faultcode     SOAP 1.2 Code     HTTP (1.1 / 1.2)
+//	SOAPVersionMismatch               soap:VersionMismatch   env:VersionMismatch  500 / 500
+//	HeaderNotUnderstood               soap:MustUnderstand    env:MustUnderstand   500 / 400
+//	invalid, not_found, conflict,
+//	unauthorized                      soap:Client            env:Sender           500 / 400
+//	unavailable, internal             soap:Server            env:Receiver         500 / 500
+//
+// The fault detail is mc:MedicineCardFault with the stable FaultIdentifier,
+// the code, a message safe for the caller, Retryable (true for code
+// unavailable: resend with the same MessageID) and the request id. SOAP 1.2
+// faults also carry the fault ID as the env:Subcode. Only internal and
+// unavailable faults are logged with their cause; no fault and no log line
+// carries a person identifier or card content.
+package soap
