@@ -40,10 +40,11 @@ func migrateDSN(ctx context.Context, dsn string, schema migrations.Schema) (int3
 // logical shards over them in contiguous, equal ranges, recording ownership
 // both in the catalog map and in each database's owned_shards. Every shard
 // database must be migrated first. Running Init again with the same
-// databases changes nothing; with different ones it is refused.
-func (c *Catalog) Init(ctx context.Context, dbs []Database) error {
+// databases changes nothing (and reports created false); with different
+// ones it is refused.
+func (c *Catalog) Init(ctx context.Context, dbs []Database) (created bool, err error) {
 	if len(dbs) == 0 {
-		return errors.New("init: name at least one shard database")
+		return false, errors.New("init: name at least one shard database")
 	}
 	names := make([]string, len(dbs))
 	for i, db := range dbs {
@@ -58,15 +59,15 @@ func (c *Catalog) Init(ctx context.Context, dbs []Database) error {
 		want := append([]string(nil), names...)
 		sort.Strings(want)
 		if fmt.Sprint(have) != fmt.Sprint(want) {
-			return fmt.Errorf("init: the cluster exists with databases %v; use shard add-db and rebalance to change it", have)
+			return false, fmt.Errorf("init: the cluster exists with databases %v; use shard add-db and rebalance to change it", have)
 		}
-		return syncOwnership(ctx, m, dbs)
+		return false, syncOwnership(ctx, m, dbs)
 	} else if !errors.Is(err, ErrNotInitialized) {
-		return err
+		return false, err
 	}
 
 	owner := func(shard int) string { return names[shard*len(names)/Count] }
-	err := pgx.BeginFunc(ctx, c.pool, func(tx pgx.Tx) error {
+	err = pgx.BeginFunc(ctx, c.pool, func(tx pgx.Tx) error {
 		if _, err := tx.Exec(ctx, `INSERT INTO cluster (shard_count, epoch) VALUES ($1, 1)`, Count); err != nil {
 			return err
 		}
@@ -81,7 +82,7 @@ func (c *Catalog) Init(ctx context.Context, dbs []Database) error {
 		return err
 	})
 	if err != nil {
-		return fmt.Errorf("init catalog: %w", err)
+		return false, fmt.Errorf("init catalog: %w", err)
 	}
 	m := &Map{Epoch: 1, Databases: map[string]string{}}
 	for _, db := range dbs {
@@ -90,7 +91,7 @@ func (c *Catalog) Init(ctx context.Context, dbs []Database) error {
 	for s := range Count {
 		m.Owner[s] = owner(s)
 	}
-	return syncOwnership(ctx, m, dbs)
+	return true, syncOwnership(ctx, m, dbs)
 }
 
 // syncOwnership makes each database's owned_shards hold exactly the shards

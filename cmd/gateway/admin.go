@@ -100,10 +100,15 @@ func runShardInit(ctx context.Context, args []string) error {
 		return err
 	}
 	defer pool.Close()
-	if err := shard.NewCatalog(pool, time.Now).Init(ctx, dbs); err != nil {
+	created, err := shard.NewCatalog(pool, time.Now).Init(ctx, dbs)
+	if err != nil {
 		return err
 	}
-	fmt.Printf("cluster initialised over %d shard databases\n", len(dbs))
+	if created {
+		fmt.Printf("cluster initialised: %d logical shards over %d shard databases\n", shard.Count, len(dbs))
+	} else {
+		fmt.Printf("cluster already initialised over these %d shard databases; nothing changed\n", len(dbs))
+	}
 	return nil
 }
 
