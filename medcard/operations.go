@@ -47,6 +47,10 @@ type CreateDrugMedicationRequest struct {
 // FaultRequiredField, FaultInvalidField, FaultInvalidCardVersion,
 // FaultMessageIDReused, FaultCardBusy, and the Store's.
 func (s *Service) CreateDrugMedication(ctx context.Context, caller Caller, messageID string, req CreateDrugMedicationRequest) (*WriteResult, error) {
+	// The role first: a caller without it learns nothing of our validation.
+	if err := authorize(caller.Role, OpCreateDrugMedication); err != nil {
+		return nil, err
+	}
 	person, err := ParsePersonID(req.PersonID)
 	if err != nil {
 		return nil, err
@@ -56,7 +60,12 @@ func (s *Service) CreateDrugMedication(ctx context.Context, caller Caller, messa
 	v.required("Drug/Name", req.Drug.Name)
 	v.required("Dosage/Text", req.Dosage.Text)
 	v.required("Indication/Text", req.Indication.Text)
+	v.maxLength("Drug/Identifier", req.Drug.Identifier, 50)
 	v.maxLength("Drug/Name", req.Drug.Name, 200)
+	v.maxLength("Drug/Form", req.Drug.Form, 100)
+	v.maxLength("Drug/Strength", req.Drug.Strength, 100)
+	v.maxLength("Drug/ATCCode", req.Drug.ATCCode, 10)
+	v.maxLength("Indication/Code", req.Indication.Code, 50)
 	v.maxLength("Dosage/Text", req.Dosage.Text, 1000)
 	v.maxLength("Indication/Text", req.Indication.Text, 500)
 	begin := v.date("BeginDate", req.BeginDate, true)
@@ -106,6 +115,7 @@ func (v *validator) maxLength(field, value string, max int) {
 }
 
 func (v *validator) date(field, value string, required bool) Date {
+	value = strings.TrimSpace(value)
 	if value == "" {
 		if required {
 			v.fail(Errorf(FaultRequiredField, "%s is required", field))
