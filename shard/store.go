@@ -76,11 +76,19 @@ func (s *Store) Reload(ctx context.Context) error {
 			return err
 		}
 	}
-	if old := s.current.Load(); old == nil || old.Epoch != m.Epoch {
-		s.log.Info("shard map loaded", zap.Int64("epoch", m.Epoch), zap.Int("databases", len(m.Databases)))
+	// Two reloads may finish out of order; never go back to an older map.
+	for {
+		old := s.current.Load()
+		if old != nil && old.Epoch > m.Epoch {
+			return nil
+		}
+		if s.current.CompareAndSwap(old, m) {
+			if old == nil || old.Epoch != m.Epoch {
+				s.log.Info("shard map loaded", zap.Int64("epoch", m.Epoch), zap.Int("databases", len(m.Databases)))
+			}
+			return nil
+		}
 	}
-	s.current.Store(m)
-	return nil
 }
 
 // Watch polls the catalog epoch every interval and reloads the map when it
@@ -226,7 +234,7 @@ func translate(err error, written bool, what string) error {
 		if pgErr.Code == sqlstateShardNotOwned || pgErr.Code == sqlstateShardFrozen {
 			return err // handled by onShard
 		}
-		if pgErr.Code == sqlstateUniqueViolation && written {
+		if pgErr.Code == sqlstateUniqueViolation {
 			return medcard.ErrLostRace // another request with the same MessageID committed first
 		}
 		return medcard.WrapError(medcard.FaultInternal, err, what)
@@ -271,7 +279,7 @@ func (s *Store) ReadCard(ctx context.Context, person medcard.PersonID, a medcard
 const (
 	selectCardSQL        = `SELECT version, card FROM cards WHERE person = $1`
 	selectCardLockedSQL  = selectCardSQL + ` FOR UPDATE`
-	selectOutcomeSQL     = `SELECT request_hash, result FROM write_outcomes WHERE system = $1 AND message_id = $2`
+	selectOutcomeSQL     = `SELECT request_hash, result FROM write_outcomes WHERE shard = $1 AND system = $2 AND message_id = $3`
 	writeOutcomeAndAudit = `
 outcome AS (
     INSERT INTO write_outcomes (system, message_id, shard, request_hash, result)
@@ -299,7 +307,7 @@ WITH card AS (
 )
 
 // readForWrite reads the card and the stored outcome in one round trip.
-func readForWrite(ctx context.Context, q pgx.Tx, p *pgxpool.Pool, person medcard.PersonID, key medcard.OutcomeKey, lock bool) (*medcard.Card, *medcard.StoredOutcome, error) {
+func readForWrite(ctx context.Context, q pgx.Tx, p *pgxpool.Pool, shard int, person medcard.PersonID, key medcard.OutcomeKey, lock bool) (*medcard.Card, *medcard.StoredOutcome, error) {
 	b := &pgx.Batch{}
 	cardSQL := selectCardSQL
 	if lock {
@@ -322,7 +330,7 @@ func readForWrite(ctx context.Context, q pgx.Tx, p *pgxpool.Pool, person medcard
 		card, decodeErr = decodeCard(version, body)
 		return nil
 	})
-	b.Queue(selectOutcomeSQL, key.System, key.MessageID).QueryRow(func(row pgx.Row) error {
+	b.Queue(selectOutcomeSQL, shard, key.System, key.MessageID).QueryRow(func(row pgx.Row) error {
 		var o medcard.StoredOutcome
 		var result []byte
 		err := row.Scan(&o.RequestHash, &result)
@@ -359,7 +367,7 @@ func (s *Store) ReadForWrite(ctx context.Context, person medcard.PersonID, key m
 	var outcome *medcard.StoredOutcome
 	err := s.onShard(ctx, person, func(r route) error {
 		var err error
-		card, outcome, err = readForWrite(ctx, nil, r.pool, person, key, false)
+		card, outcome, err = readForWrite(ctx, nil, r.pool, r.shard, person, key, false)
 		return translate(err, false, "read card for write")
 	})
 	return card, outcome, err
@@ -410,18 +418,24 @@ func (s *Store) WriteCard(ctx context.Context, w *medcard.CardWrite) error {
 func (s *Store) WriteLocked(ctx context.Context, person medcard.PersonID, key medcard.OutcomeKey,
 	decide func(*medcard.Card, *medcard.StoredOutcome) (*medcard.CardWrite, error)) error {
 	return s.onShard(ctx, person, func(r route) error {
-		err := pgx.BeginFunc(ctx, r.pool, func(tx pgx.Tx) error {
-			card, outcome, err := readForWrite(ctx, tx, nil, person, key, true)
-			if err != nil {
-				return err
-			}
-			w, err := decide(card, outcome)
-			if err != nil || w == nil {
-				return err
-			}
-			return writeCard(ctx, tx, r.shard, w)
-		})
-		return translate(err, true, "write card under lock")
+		tx, err := r.pool.Begin(ctx)
+		if err != nil {
+			return translate(err, false, "begin")
+		}
+		defer tx.Rollback(ctx)
+		card, outcome, err := readForWrite(ctx, tx, nil, r.shard, person, key, true)
+		if err != nil {
+			return translate(err, false, "read card under lock")
+		}
+		w, err := decide(card, outcome)
+		if err != nil || w == nil {
+			return err
+		}
+		if err := writeCard(ctx, tx, r.shard, w); err != nil {
+			// Nothing commits before COMMIT, so a failure here left nothing behind.
+			return translate(err, false, "write card under lock")
+		}
+		return translate(tx.Commit(ctx), true, "commit card under lock")
 	})
 }
 

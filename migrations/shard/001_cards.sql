@@ -28,17 +28,19 @@ CREATE TABLE cards (
 CREATE INDEX cards_shard ON cards (shard);
 
 -- The first answer to each (system, MessageID), stored with the write so a
--- resend gets the same answer and changes nothing.
+-- resend gets the same answer and changes nothing. A resend concerns the
+-- same person and so the same logical shard; the shard is part of the key
+-- so that a shard's outcomes can be copied to another database on a move
+-- without colliding with that database's own.
 CREATE TABLE write_outcomes (
+    shard        integer NOT NULL,
     system       text NOT NULL,
     message_id   text NOT NULL,
-    shard        integer NOT NULL,
     request_hash bytea NOT NULL,
     result       jsonb NOT NULL,
     created_at   timestamptz NOT NULL DEFAULT now(),
-    PRIMARY KEY (system, message_id)
+    PRIMARY KEY (shard, system, message_id)
 );
-CREATE INDEX write_outcomes_shard ON write_outcomes (shard);
 
 -- Every look-up and change of a card: the citizen's access log is built
 -- from it.
