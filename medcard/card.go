@@ -16,6 +16,19 @@ type Card struct {
 	Reviewed        *Reviewed        `json:"reviewed,omitempty"`
 	DrugMedications []DrugMedication `json:"drugMedications"`
 	Prescriptions   []Prescription   `json:"prescriptions"`
+	Orders          []Order          `json:"orders,omitempty"`
+	Effectuations   []Effectuation   `json:"effectuations,omitempty"`
+}
+
+// NeedsAttention reports whether a person must settle a conflict on the
+// card: some drug medication holds two variants.
+func (c *Card) NeedsAttention() bool {
+	for i := range c.DrugMedications {
+		if c.DrugMedications[i].Conflict != nil {
+			return true
+		}
+	}
+	return false
 }
 
 // Reviewed marks the card as reviewed by a doctor at a card version.
@@ -58,6 +71,23 @@ type DrugMedication struct {
 	EndDate     Date                 `json:"endDate,omitempty"`
 	Created     Stamp                `json:"created"`
 	Modified    Stamp                `json:"modified"`
+	// LastOperation is the operation that last changed the item; the merge
+	// table is indexed by it.
+	LastOperation Operation `json:"lastOperation,omitempty"`
+	// Conflict holds both variants when two changes clashed in a way only
+	// a person can settle. Dispensing on the item is refused meanwhile.
+	Conflict *Conflict `json:"conflict,omitempty"`
+}
+
+// Conflict is an unsettled clash of two changes to one drug medication.
+type Conflict struct {
+	// Rule names the merge table cell that asked for a person.
+	Rule string    `json:"rule"`
+	At   time.Time `json:"at"`
+	// Variants are the item as stored (first) and as the clashing change
+	// would have made it (second). ResolveConflict picks one or replaces
+	// both.
+	Variants []DrugMedication `json:"variants"`
 }
 
 // Drug identifies a medicinal product.
@@ -113,6 +143,54 @@ type Prescription struct {
 	ValidTo               Date               `json:"validTo"`
 	DosageText            string             `json:"dosageText"`
 	Created               Stamp              `json:"created"`
+	Modified              Stamp              `json:"modified"`
+	LastOperation         Operation          `json:"lastOperation,omitempty"`
+	// Dispensings counts effectuations that were not undone; the first is
+	// the initial dispensing, the rest are iterations.
+	Dispensings       int       `json:"dispensings,omitempty"`
+	PackagesDispensed int       `json:"packagesDispensed,omitempty"`
+	LastDispensedAt   time.Time `json:"lastDispensedAt,omitzero"`
+}
+
+// OrderStatus is the life-cycle state of a pharmacy order.
+type OrderStatus string
+
+// Order states.
+const (
+	OrderOpen       OrderStatus = "Open"       // placed: the prescription is locked to the pharmacy
+	OrderInProgress OrderStatus = "InProgress" // an effectuation has started
+	OrderCompleted  OrderStatus = "Completed"
+	OrderCancelled  OrderStatus = "Cancelled"
+)
+
+// Order locks a prescription to one pharmacy until it is dispensed or
+// cancelled.
+type Order struct {
+	ID             int64       `json:"id"`
+	Version        int64       `json:"version"`
+	CardVersion    int64       `json:"cardVersion"`
+	PrescriptionID int64       `json:"prescriptionId"`
+	Pharmacy       string      `json:"pharmacy"` // the organisation that placed it
+	Status         OrderStatus `json:"status"`
+	Created        Stamp       `json:"created"`
+	Modified       Stamp       `json:"modified"`
+}
+
+// Effectuation is one dispensing: packages handed out against a
+// prescription by a pharmacy.
+type Effectuation struct {
+	ID             int64  `json:"id"`
+	Version        int64  `json:"version"`
+	CardVersion    int64  `json:"cardVersion"`
+	PrescriptionID int64  `json:"prescriptionId"`
+	OrderID        int64  `json:"orderId"`
+	Packages       int    `json:"packages"`
+	Pharmacy       string `json:"pharmacy"`
+	// Terminated is true when this dispensing closed the prescription.
+	Terminated bool  `json:"terminated,omitempty"`
+	Undone     bool  `json:"undone,omitempty"`
+	Created    Stamp `json:"created"`
+	Modified   Stamp `json:"modified"`
 }
 
 // Date is a calendar date as YYYY-MM-DD (xs:date without a zone). Only

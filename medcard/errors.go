@@ -48,6 +48,28 @@ var (
 	// Idempotency.
 	FaultMessageIDReused = Fault{"MessageIDReusedWithDifferentRequest", CodeConflict}
 
+	// Items named by a request that are not on the card.
+	FaultDrugMedicationNotFound = Fault{"DrugMedicationNotFound", CodeNotFound}
+	FaultPrescriptionNotFound   = Fault{"PrescriptionNotFound", CodeNotFound}
+	FaultOrderNotFound          = Fault{"OrderNotFound", CodeNotFound}
+	FaultEffectuationNotFound   = Fault{"EffectuationNotFound", CodeNotFound}
+
+	// Business rules (rules.go): the request clashes with the card's state.
+	FaultTransitionNotAllowed      = Fault{"StatusTransitionNotAllowed", CodeConflict}
+	FaultItemInConflict            = Fault{"ItemHasUnresolvedConflict", CodeConflict}
+	FaultNoConflict                = Fault{"NoConflictToResolve", CodeConflict}
+	FaultDrugMedicationNotActive   = Fault{"DrugMedicationNotActive", CodeConflict}
+	FaultPrescriptionNotOpen       = Fault{"PrescriptionNotOpen", CodeConflict}
+	FaultPrescriptionNotValidToday = Fault{"PrescriptionNotValidToday", CodeConflict}
+	FaultNoDispensingsLeft         = Fault{"NoDispensingsLeft", CodeConflict}
+	FaultIterationTooEarly         = Fault{"IterationIntervalNotPassed", CodeConflict}
+	FaultTooManyPackages           = Fault{"PackagesExceedPrescribed", CodeConflict}
+	FaultOpenOrderExists           = Fault{"OpenOrderExists", CodeConflict}
+	FaultNoOpenOrder               = Fault{"NoOpenOrder", CodeConflict}
+	FaultOrderOfAnotherPharmacy    = Fault{"OrderHeldByAnotherPharmacy", CodeConflict}
+	FaultEffectuationNotStarted    = Fault{"EffectuationNotStarted", CodeConflict}
+	FaultEffectuationUndone        = Fault{"EffectuationAlreadyUndone", CodeConflict}
+
 	// Security.
 	FaultNotAuthenticated = Fault{"NotAuthenticated", CodeUnauthorized}
 	FaultRoleNotAllowed   = Fault{"RoleNotAllowed", CodeUnauthorized}

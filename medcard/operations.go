@@ -6,27 +6,6 @@ import (
 	"unicode/utf8"
 )
 
-// GetMedicineCard returns the person's card, read from the primary, and
-// records the look-up in the audit trail. A person without a card gets an
-// empty card at version 0.
-//
-// Errors: FaultRoleNotAllowed, FaultInvalidPersonID, and the Store's.
-func (s *Service) GetMedicineCard(ctx context.Context, caller Caller, messageID, personID string) (*Card, error) {
-	if err := authorize(caller.Role, OpGetMedicineCard); err != nil {
-		return nil, err
-	}
-	person, err := ParsePersonID(personID)
-	if err != nil {
-		return nil, err
-	}
-	card, err := s.store.ReadCard(ctx, person, caller.audit(OpGetMedicineCard, s.now().UTC(), messageID))
-	if err != nil {
-		return nil, err
-	}
-	card.PersonID = person
-	return card, nil
-}
-
 // CreateDrugMedicationRequest adds a drug medication to a person's card.
 type CreateDrugMedicationRequest struct {
 	PersonID string
@@ -41,55 +20,79 @@ type CreateDrugMedicationRequest struct {
 	EndDate            string // optional
 }
 
+// NewDrugMedication is a drug medication to add, in CreateDrugMedication
+// and UpdateMedicineCard.
+type NewDrugMedication struct {
+	Drug       Drug
+	Dosage     Dosage
+	Indication Indication
+	BeginDate  string
+	EndDate    string // optional
+}
+
 // CreateDrugMedication adds an active drug medication to the card.
 //
 // Errors: FaultRoleNotAllowed, FaultMissingMessageID, FaultInvalidPersonID,
 // FaultRequiredField, FaultInvalidField, FaultInvalidCardVersion,
 // FaultMessageIDReused, FaultCardBusy, and the Store's.
 func (s *Service) CreateDrugMedication(ctx context.Context, caller Caller, messageID string, req CreateDrugMedicationRequest) (*WriteResult, error) {
-	// The role first: a caller without it learns nothing of our validation.
-	if err := authorize(caller.Role, OpCreateDrugMedication); err != nil {
+	nd := NewDrugMedication{Drug: req.Drug, Dosage: req.Dosage, Indication: req.Indication, BeginDate: req.BeginDate, EndDate: req.EndDate}
+	return s.modify(ctx, caller, messageID, OpCreateDrugMedication, req.PersonID, req.BasedOnCardVersion, req,
+		func(v *validator) change {
+			add := nd.validate(v, "")
+			return func(m *mutation) error { add(m); return nil }
+		})
+}
+
+// validate checks a new drug medication and returns the change that adds
+// it. prefix names its place in the message for fault texts.
+func (nd NewDrugMedication) validate(v *validator, prefix string) func(m *mutation) {
+	v.required(prefix+"Drug/Identifier", nd.Drug.Identifier)
+	v.required(prefix+"Drug/Name", nd.Drug.Name)
+	v.required(prefix+"Dosage/Text", nd.Dosage.Text)
+	v.required(prefix+"Indication/Text", nd.Indication.Text)
+	v.drug(prefix, nd.Drug)
+	v.maxLength(prefix+"Dosage/Text", nd.Dosage.Text, 1000)
+	v.maxLength(prefix+"Indication/Text", nd.Indication.Text, 500)
+	v.maxLength(prefix+"Indication/Code", nd.Indication.Code, 50)
+	begin := v.date(prefix+"BeginDate", nd.BeginDate, true)
+	end := v.date(prefix+"EndDate", nd.EndDate, false)
+	if v.err == nil && end != "" && end < begin {
+		v.fail(Errorf(FaultInvalidField, "%sEndDate is before BeginDate", prefix))
+	}
+	return func(m *mutation) {
+		dm := DrugMedication{
+			ID: m.card.nextItemID(), Version: 1, CardVersion: m.card.Version,
+			Status: DrugMedicationActive, Drug: nd.Drug, Dosage: nd.Dosage, Indication: nd.Indication,
+			BeginDate: begin, EndDate: end, Created: m.stamp, Modified: m.stamp, LastOperation: OpCreateDrugMedication,
+		}
+		m.card.DrugMedications = append(m.card.DrugMedications, dm)
+		m.touched(ItemDrugMedication, dm.ID, dm.Version)
+	}
+}
+
+// modify is the common front of every write: the role first (a caller
+// without it learns nothing of our validation), then the person, the base
+// version and the request's own fields, then read-resolve-modify-write.
+// validate checks the request and returns the change to apply.
+func (s *Service) modify(ctx context.Context, caller Caller, messageID string, op Operation, personID string,
+	basedOn int64, request any, validate func(v *validator) change) (*WriteResult, error) {
+	if err := authorize(caller.Role, op); err != nil {
 		return nil, err
 	}
-	person, err := ParsePersonID(req.PersonID)
+	person, err := ParsePersonID(personID)
 	if err != nil {
 		return nil, err
 	}
 	var v validator
-	v.required("Drug/Identifier", req.Drug.Identifier)
-	v.required("Drug/Name", req.Drug.Name)
-	v.required("Dosage/Text", req.Dosage.Text)
-	v.required("Indication/Text", req.Indication.Text)
-	v.maxLength("Drug/Identifier", req.Drug.Identifier, 50)
-	v.maxLength("Drug/Name", req.Drug.Name, 200)
-	v.maxLength("Drug/Form", req.Drug.Form, 100)
-	v.maxLength("Drug/Strength", req.Drug.Strength, 100)
-	v.maxLength("Drug/ATCCode", req.Drug.ATCCode, 10)
-	v.maxLength("Indication/Code", req.Indication.Code, 50)
-	v.maxLength("Dosage/Text", req.Dosage.Text, 1000)
-	v.maxLength("Indication/Text", req.Indication.Text, 500)
-	begin := v.date("BeginDate", req.BeginDate, true)
-	end := v.date("EndDate", req.EndDate, false)
-	if v.err == nil && end != "" && end < begin {
-		v.err = Errorf(FaultInvalidField, "EndDate is before BeginDate")
-	}
-	if req.BasedOnCardVersion < 0 {
+	if basedOn < 0 {
 		v.fail(Errorf(FaultInvalidCardVersion, "MedicineCardVersion cannot be negative"))
 	}
+	apply := validate(&v)
 	if v.err != nil {
 		return nil, v.err
 	}
-	return s.write(ctx, caller, messageID, person, OpCreateDrugMedication, req.BasedOnCardVersion, req,
-		func(card *Card, stamp Stamp, res *WriteResult) error {
-			dm := DrugMedication{
-				ID: card.nextItemID(), Version: 1, CardVersion: card.Version,
-				Status: DrugMedicationActive, Drug: req.Drug, Dosage: req.Dosage, Indication: req.Indication,
-				BeginDate: begin, EndDate: end, Created: stamp, Modified: stamp,
-			}
-			card.DrugMedications = append(card.DrugMedications, dm)
-			res.Items = append(res.Items, ItemVersion{Kind: ItemDrugMedication, ID: dm.ID, Version: dm.Version})
-			return nil
-		})
+	return s.write(ctx, caller, messageID, person, op, basedOn, request, apply)
 }
 
 // validator collects the first validation failure of a request, so that a
@@ -127,4 +130,24 @@ func (v *validator) date(field, value string, required bool) Date {
 		v.fail(err)
 	}
 	return d
+}
+
+func (v *validator) drug(prefix string, d Drug) {
+	v.maxLength(prefix+"Drug/Identifier", d.Identifier, 50)
+	v.maxLength(prefix+"Drug/Name", d.Name, 200)
+	v.maxLength(prefix+"Drug/Form", d.Form, 100)
+	v.maxLength(prefix+"Drug/Strength", d.Strength, 100)
+	v.maxLength(prefix+"Drug/ATCCode", d.ATCCode, 10)
+}
+
+func (v *validator) between(field string, value, min, max int) {
+	if value < min || value > max {
+		v.fail(Errorf(FaultInvalidField, "%s must be between %d and %d", field, min, max))
+	}
+}
+
+func (v *validator) identifier(field string, id int64) {
+	if id <= 0 {
+		v.fail(Errorf(FaultRequiredField, "%s is required", field))
+	}
 }

@@ -31,7 +31,7 @@ func TestCreateDrugMedicationNewPerson(t *testing.T) {
 			ID: 1, Version: 1, CardVersion: 1, Status: DrugMedicationActive,
 			Drug: req.Drug, Dosage: req.Dosage, Indication: req.Indication,
 			BeginDate: "2026-03-01", EndDate: "2026-06-30",
-			Created: stamp, Modified: stamp,
+			Created: stamp, Modified: stamp, LastOperation: OpCreateDrugMedication,
 		}},
 	}
 	card := m.storedCard(t, testPerson)
@@ -53,7 +53,7 @@ func TestCreateDrugMedicationNewPerson(t *testing.T) {
 	}
 
 	// GetMedicineCard reads the same card back with the person set.
-	read, err := s.GetMedicineCard(context.Background(), nurse, "r1", testPerson)
+	read, err := s.GetMedicineCard(context.Background(), nurse, "r1", CardQuery{PersonID: testPerson})
 	if err != nil {
 		t.Fatalf("GetMedicineCard = %v, want nil error", err)
 	}
@@ -291,7 +291,7 @@ func TestGetMedicineCard(t *testing.T) {
 		t.Run(string(caller.Role), func(t *testing.T) {
 			s, m := newTestService(t)
 			mustCreate(t, s, doctor, "m1", validRequest(testPerson))
-			card, err := s.GetMedicineCard(context.Background(), caller, "r1", testPerson)
+			card, err := s.GetMedicineCard(context.Background(), caller, "r1", CardQuery{PersonID: testPerson})
 			if err != nil {
 				t.Fatalf("GetMedicineCard as %s = %v, want nil error", caller.Role, err)
 			}
@@ -313,7 +313,7 @@ func TestGetMedicineCard(t *testing.T) {
 
 func TestGetMedicineCardNoCard(t *testing.T) {
 	s, _ := newTestService(t)
-	got, err := s.GetMedicineCard(context.Background(), doctor, "r1", otherPerson)
+	got, err := s.GetMedicineCard(context.Background(), doctor, "r1", CardQuery{PersonID: otherPerson})
 	if err != nil {
 		t.Fatalf("GetMedicineCard = %v, want nil error", err)
 	}
@@ -338,7 +338,7 @@ func TestGetMedicineCardRefused(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			s, m := newTestService(t)
 			before := m.snapshot()
-			card, err := s.GetMedicineCard(context.Background(), tt.caller, "r1", tt.person)
+			card, err := s.GetMedicineCard(context.Background(), tt.caller, "r1", CardQuery{PersonID: tt.person})
 			wantFault(t, "GetMedicineCard", err, tt.wantFault)
 			if card != nil {
 				t.Errorf("GetMedicineCard card = %+v, want nil", card)

@@ -28,14 +28,63 @@ type Operation string
 
 // Operations.
 const (
-	OpGetMedicineCard      Operation = "GetMedicineCard"
-	OpCreateDrugMedication Operation = "CreateDrugMedication"
+	OpGetMedicineCard            Operation = "GetMedicineCard"
+	OpGetDrugMedication          Operation = "GetDrugMedication"
+	OpGetPrescription            Operation = "GetPrescription"
+	OpCreateDrugMedication       Operation = "CreateDrugMedication"
+	OpUpdateDrugMedication       Operation = "UpdateDrugMedication"
+	OpPauseDrugMedication        Operation = "PauseDrugMedication"
+	OpUnpauseDrugMedication      Operation = "UnpauseDrugMedication"
+	OpWithdrawDrugMedication     Operation = "WithdrawDrugMedication"
+	OpUnwithdrawDrugMedication   Operation = "UnwithdrawDrugMedication"
+	OpSetMedicineCardReviewed    Operation = "SetMedicineCardReviewed"
+	OpSetMedicineCardNotReviewed Operation = "SetMedicineCardNotReviewed"
+	OpUpdateMedicineCard         Operation = "UpdateMedicineCard"
+	OpCreatePrescription         Operation = "CreatePrescription"
+	OpCancelPrescription         Operation = "CancelPrescription"
+	OpCreateOrder                Operation = "CreateOrder"
+	OpCancelOrder                Operation = "CancelOrder"
+	OpStartEffectuation          Operation = "StartEffectuation"
+	OpCreatePharmacyEffectuation Operation = "CreatePharmacyEffectuation"
+	OpAbortEffectuation          Operation = "AbortEffectuation"
+	OpUndoEffectuation           Operation = "UndoEffectuation"
+	OpResolveConflict            Operation = "ResolveConflict"
 )
 
-// permissions is the one table of which role may call which operation.
+var (
+	everyone    = []Role{RoleDoctor, RoleNurse, RolePharmacist}
+	clinicians  = []Role{RoleDoctor, RoleNurse}
+	doctors     = []Role{RoleDoctor}
+	pharmacists = []Role{RolePharmacist}
+)
+
+// permissions is the one table of which role may call which operation:
+// everyone may read; doctors and nurses keep the medication list (nurses
+// as delegated staff); only doctors prescribe and mark the card reviewed;
+// pharmacists order and dispense. Conflicts are settled by clinicians or
+// by a pharmacist at the counter (after talking to the doctor).
 var permissions = map[Operation][]Role{
-	OpGetMedicineCard:      {RoleDoctor, RoleNurse, RolePharmacist},
-	OpCreateDrugMedication: {RoleDoctor, RoleNurse},
+	OpGetMedicineCard:            everyone,
+	OpGetDrugMedication:          everyone,
+	OpGetPrescription:            everyone,
+	OpCreateDrugMedication:       clinicians,
+	OpUpdateDrugMedication:       clinicians,
+	OpPauseDrugMedication:        clinicians,
+	OpUnpauseDrugMedication:      clinicians,
+	OpWithdrawDrugMedication:     clinicians,
+	OpUnwithdrawDrugMedication:   clinicians,
+	OpSetMedicineCardReviewed:    doctors,
+	OpSetMedicineCardNotReviewed: doctors,
+	OpUpdateMedicineCard:         clinicians,
+	OpCreatePrescription:         doctors,
+	OpCancelPrescription:         doctors,
+	OpCreateOrder:                pharmacists,
+	OpCancelOrder:                pharmacists,
+	OpStartEffectuation:          pharmacists,
+	OpCreatePharmacyEffectuation: pharmacists,
+	OpAbortEffectuation:          pharmacists,
+	OpUndoEffectuation:           pharmacists,
+	OpResolveConflict:            everyone,
 }
 
 // authorize checks that a caller acting in role may call op.

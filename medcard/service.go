@@ -57,6 +57,8 @@ type ItemKind string
 const (
 	ItemDrugMedication ItemKind = "DrugMedication"
 	ItemPrescription   ItemKind = "Prescription"
+	ItemOrder          ItemKind = "Order"
+	ItemEffectuation   ItemKind = "Effectuation"
 )
 
 // ItemVersion is the identifier and new version of an item a write touched.
@@ -94,9 +96,53 @@ type WriteResult struct {
 	Replayed bool `json:"-"`
 }
 
+// Warnings answered with a write that merged or superseded something.
+const (
+	// WarningConflict: the change clashed with a change made since the
+	// request's card version in a way only a person can settle; both
+	// variants are kept on the item until ResolveConflict.
+	WarningConflict WarningCode = "ConflictWarning"
+	// WarningSuperseded: a change made since the request's card version
+	// already did what this change would, or outranks it; this change was
+	// not applied to that item.
+	WarningSuperseded WarningCode = "ChangeSupersededWarning"
+)
+
+// mutation is one write in progress: the card as read (and being changed),
+// who changes it and when, the card version the request was based on, and
+// the answer being built.
+type mutation struct {
+	card    *Card
+	op      Operation
+	stamp   Stamp
+	basedOn int64
+	res     *WriteResult
+}
+
+// changedSince reports whether an item last changed at cardVersion was
+// changed after the version the request was based on.
+func (m *mutation) changedSince(cardVersion int64) bool { return cardVersion > m.basedOn }
+
+// today is the calendar date of the write, for validity checks.
+func (m *mutation) today() Date { return Date(m.stamp.At.Format(time.DateOnly)) }
+
+func (m *mutation) warn(code WarningCode, message string) {
+	m.res.Warnings = append(m.res.Warnings, Warning{Code: code, Message: message})
+}
+
+func (m *mutation) touched(kind ItemKind, id, version int64) {
+	for i, it := range m.res.Items {
+		if it.Kind == kind && it.ID == id {
+			m.res.Items[i].Version = version
+			return
+		}
+	}
+	m.res.Items = append(m.res.Items, ItemVersion{Kind: kind, ID: id, Version: version})
+}
+
 // change is one operation's modification of a card, computed from the card
-// as read. It mutates card and records what it touched in res.
-type change func(card *Card, stamp Stamp, res *WriteResult) error
+// as read. It mutates m.card and records what it touched in m.res.
+type change func(m *mutation) error
 
 // write runs read-resolve-modify-write for one modifying request.
 func (s *Service) write(ctx context.Context, caller Caller, messageID string, person PersonID,
@@ -133,14 +179,15 @@ func (s *Service) write(ctx context.Context, caller Caller, messageID string, pe
 		now := s.now().UTC()
 		res := &WriteResult{}
 		card.Version = base + 1
-		if err := apply(card, Stamp{By: caller.modifier(), At: now}, res); err != nil {
+		if basedOn < base {
+			res.Warnings = append(res.Warnings, Warning{Code: WarningVersionMismatch,
+				Message: "the card changed since the version the request was based on; the change was merged"})
+		}
+		m := &mutation{card: card, op: op, stamp: Stamp{By: caller.modifier(), At: now}, basedOn: basedOn, res: res}
+		if err := apply(m); err != nil {
 			return nil, nil, err
 		}
 		res.CardVersion = card.Version
-		if basedOn < base {
-			res.Warnings = append(res.Warnings, Warning{Code: WarningVersionMismatch,
-				Message: "the card changed since the version the request was based on; the change was applied"})
-		}
 		audit := caller.audit(op, now, messageID)
 		audit.CardVersion = card.Version
 		return &CardWrite{Person: person, BaseVersion: base, Card: card, Key: key,

@@ -343,7 +343,7 @@ func TestReadErrorIsReturned(t *testing.T) {
 	if _, err := s.CreateDrugMedication(context.Background(), doctor, "m1", validRequest(testPerson)); !errors.Is(err, down) {
 		t.Errorf("CreateDrugMedication(read failing) = %v, want %v", err, down)
 	}
-	if _, err := s.GetMedicineCard(context.Background(), doctor, "r1", testPerson); !errors.Is(err, down) {
+	if _, err := s.GetMedicineCard(context.Background(), doctor, "r1", CardQuery{PersonID: testPerson}); !errors.Is(err, down) {
 		t.Errorf("GetMedicineCard(read failing) = %v, want %v", err, down)
 	}
 	if r, w, l := m.calls(); r != 1 || w != 0 || l != 0 {

@@ -25,8 +25,8 @@ var testNow = time.Date(2026, 11, 22, 12, 0, 0, 0, time.UTC)
 // real databases in cmd/gateway.
 type fakeService struct{}
 
-func (fakeService) GetMedicineCard(_ context.Context, _ medcard.Caller, _ string, person string) (*medcard.Card, error) {
-	p, err := medcard.ParsePersonID(person)
+func (fakeService) GetMedicineCard(_ context.Context, _ medcard.Caller, _ string, q medcard.CardQuery) (*medcard.Card, error) {
+	p, err := medcard.ParsePersonID(q.PersonID)
 	if err != nil {
 		return nil, err
 	}

@@ -10,7 +10,7 @@ import (
 // CardService is what the SOAP edge needs of the domain; *medcard.Service
 // implements it.
 type CardService interface {
-	GetMedicineCard(ctx context.Context, caller medcard.Caller, messageID, person string) (*medcard.Card, error)
+	GetMedicineCard(ctx context.Context, caller medcard.Caller, messageID string, q medcard.CardQuery) (*medcard.Card, error)
 	CreateDrugMedication(ctx context.Context, caller medcard.Caller, messageID string, req medcard.CreateDrugMedicationRequest) (*medcard.WriteResult, error)
 }
 
@@ -40,7 +40,10 @@ func op[Req any, Resp any](name medcard.Operation, serve func(context.Context, C
 // operations is the dispatch table: every SOAP operation we serve.
 var operations = []*operation{
 	op(medcard.OpGetMedicineCard, func(ctx context.Context, svc CardService, caller medcard.Caller, messageID string, req *GetMedicineCardRequest) (*GetMedicineCardResponse, error) {
-		card, err := svc.GetMedicineCard(ctx, caller, messageID, req.PersonIdentifier)
+		card, err := svc.GetMedicineCard(ctx, caller, messageID, medcard.CardQuery{
+			PersonID: req.PersonIdentifier, IncludePrescriptions: req.IncludePrescriptions,
+			IncludeEffectuations: req.IncludeEffectuations, IncludeWithdrawnSince: req.IncludeWithdrawnSince,
+		})
 		if err != nil {
 			return nil, err
 		}

@@ -14,8 +14,11 @@ import (
 
 // GetMedicineCardRequest is the GetMedicineCard input.
 type GetMedicineCardRequest struct {
-	XMLName          xml.Name `xml:"http://sharedmedcard.example/2026/01/medcard GetMedicineCardRequest"`
-	PersonIdentifier string   `xml:"PersonIdentifier"`
+	XMLName               xml.Name `xml:"http://sharedmedcard.example/2026/01/medcard GetMedicineCardRequest"`
+	PersonIdentifier      string   `xml:"PersonIdentifier"`
+	IncludePrescriptions  bool     `xml:"IncludePrescriptions"`
+	IncludeEffectuations  bool     `xml:"IncludeEffectuations"`
+	IncludeWithdrawnSince string   `xml:"IncludeWithdrawnSince"`
 }
 
 // GetMedicineCardResponse is the GetMedicineCard output.

@@ -377,7 +377,9 @@ var (
 )
 
 func getCardBody(person string) string {
-	return `<mc:GetMedicineCardRequest><mc:PersonIdentifier>` + person + `</mc:PersonIdentifier></mc:GetMedicineCardRequest>`
+	return `<mc:GetMedicineCardRequest><mc:PersonIdentifier>` + person + `</mc:PersonIdentifier>` +
+		`<mc:IncludePrescriptions>true</mc:IncludePrescriptions><mc:IncludeEffectuations>true</mc:IncludeEffectuations>` +
+		`<mc:IncludeWithdrawnSince>1900-01-01</mc:IncludeWithdrawnSince></mc:GetMedicineCardRequest>`
 }
 
 func createBody(person string, basedOn int64, drugName string) string {

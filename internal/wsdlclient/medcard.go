@@ -80,6 +80,13 @@ type GetMedicineCardRequest struct {
 	XMLName xml.Name `xml:"http://sharedmedcard.example/2026/01/medcard GetMedicineCardRequest"`
 
 	PersonIdentifier *PersonIdentifierType `xml:"PersonIdentifier,omitempty" json:"PersonIdentifier,omitempty"`
+
+	IncludePrescriptions bool `xml:"IncludePrescriptions,omitempty" json:"IncludePrescriptions,omitempty"`
+
+	IncludeEffectuations bool `xml:"IncludeEffectuations,omitempty" json:"IncludeEffectuations,omitempty"`
+
+	// Also return drug medications withdrawn on or after this date; without it withdrawn ones are left out.
+	IncludeWithdrawnSince soap.XSDDate `xml:"IncludeWithdrawnSince,omitempty" json:"IncludeWithdrawnSince,omitempty"`
 }
 
 type GetMedicineCardResponse struct {

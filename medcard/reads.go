@@ -1,0 +1,137 @@
+package medcard
+
+import (
+	"context"
+	"slices"
+)
+
+// CardQuery says which card to read and how much of it.
+type CardQuery struct {
+	PersonID             string
+	IncludePrescriptions bool // with their orders
+	IncludeEffectuations bool
+	// IncludeWithdrawnSince also returns drug medications withdrawn on or
+	// after this date (YYYY-MM-DD); empty leaves withdrawn ones out.
+	IncludeWithdrawnSince string
+}
+
+// GetMedicineCard returns the person's card, read from the primary, and
+// records the look-up in the audit trail. A person without a card gets an
+// empty card at version 0.
+//
+// Errors: FaultRoleNotAllowed, FaultInvalidPersonID, FaultInvalidField, and
+// the Store's.
+func (s *Service) GetMedicineCard(ctx context.Context, caller Caller, messageID string, q CardQuery) (*Card, error) {
+	var v validator
+	since := v.date("IncludeWithdrawnSince", q.IncludeWithdrawnSince, false)
+	card, err := s.read(ctx, caller, messageID, OpGetMedicineCard, q.PersonID, v.err)
+	if err != nil {
+		return nil, err
+	}
+	card.DrugMedications = slices.DeleteFunc(card.DrugMedications, func(dm DrugMedication) bool {
+		return dm.Status == DrugMedicationWithdrawn && (since == "" || Date(dm.Modified.At.Format("2006-01-02")) < since)
+	})
+	if !q.IncludePrescriptions {
+		card.Prescriptions, card.Orders = nil, nil
+	}
+	if !q.IncludeEffectuations {
+		card.Effectuations = nil
+	}
+	return card, nil
+}
+
+// DrugMedicationView is one drug medication with the card version it was
+// read at.
+type DrugMedicationView struct {
+	CardVersion    int64
+	DrugMedication DrugMedication
+}
+
+// GetDrugMedication returns one drug medication of the person's card.
+//
+// Errors: FaultRoleNotAllowed, FaultInvalidPersonID, FaultRequiredField,
+// FaultDrugMedicationNotFound, and the Store's.
+func (s *Service) GetDrugMedication(ctx context.Context, caller Caller, messageID, personID string, id int64) (*DrugMedicationView, error) {
+	var v validator
+	v.identifier("DrugMedicationIdentifier", id)
+	card, err := s.read(ctx, caller, messageID, OpGetDrugMedication, personID, v.err)
+	if err != nil {
+		return nil, err
+	}
+	dm := card.drugMedication(id)
+	if dm == nil {
+		return nil, Errorf(FaultDrugMedicationNotFound, "there is no drug medication %d on the card", id)
+	}
+	return &DrugMedicationView{CardVersion: card.Version, DrugMedication: *dm}, nil
+}
+
+// PrescriptionsView is prescriptions of a card with their orders and
+// effectuations, and the card version they were read at.
+type PrescriptionsView struct {
+	CardVersion   int64
+	Prescriptions []Prescription
+	Orders        []Order
+	Effectuations []Effectuation
+}
+
+// GetPrescription returns the named prescriptions of the person's card, or
+// all open ones when ids is empty, with their orders and effectuations.
+//
+// Errors: FaultRoleNotAllowed, FaultInvalidPersonID, FaultInvalidField,
+// FaultPrescriptionNotFound, and the Store's.
+func (s *Service) GetPrescription(ctx context.Context, caller Caller, messageID, personID string, ids []int64) (*PrescriptionsView, error) {
+	var v validator
+	if len(ids) > 100 {
+		v.fail(Errorf(FaultInvalidField, "ask for at most 100 prescriptions at a time"))
+	}
+	card, err := s.read(ctx, caller, messageID, OpGetPrescription, personID, v.err)
+	if err != nil {
+		return nil, err
+	}
+	view := &PrescriptionsView{CardVersion: card.Version}
+	want := map[int64]bool{}
+	for _, id := range ids {
+		p := card.prescription(id)
+		if p == nil {
+			return nil, Errorf(FaultPrescriptionNotFound, "there is no prescription %d on the card", id)
+		}
+		want[id] = true
+	}
+	for _, p := range card.Prescriptions {
+		if want[p.ID] || (len(ids) == 0 && p.Status == PrescriptionOpen) {
+			view.Prescriptions = append(view.Prescriptions, p)
+		}
+	}
+	for _, o := range card.Orders {
+		if want[o.PrescriptionID] || (len(ids) == 0 && card.prescription(o.PrescriptionID).Status == PrescriptionOpen) {
+			view.Orders = append(view.Orders, o)
+		}
+	}
+	for _, e := range card.Effectuations {
+		if want[e.PrescriptionID] || (len(ids) == 0 && card.prescription(e.PrescriptionID).Status == PrescriptionOpen) {
+			view.Effectuations = append(view.Effectuations, e)
+		}
+	}
+	return view, nil
+}
+
+// read is the common front of every read: role, person, the request's own
+// validation (invalid), then the audited read from the primary.
+func (s *Service) read(ctx context.Context, caller Caller, messageID string, op Operation, personID string, invalid error) (*Card, error) {
+	if err := authorize(caller.Role, op); err != nil {
+		return nil, err
+	}
+	person, err := ParsePersonID(personID)
+	if err != nil {
+		return nil, err
+	}
+	if invalid != nil {
+		return nil, invalid
+	}
+	card, err := s.store.ReadCard(ctx, person, caller.audit(op, s.now().UTC(), messageID))
+	if err != nil {
+		return nil, err
+	}
+	card.PersonID = person
+	return card, nil
+}
