@@ -44,6 +44,28 @@ type testEnv struct {
 	// persons are all person identifiers the tests sent; no log line may
 	// contain any of them.
 	persons sync.Map
+	// clock is the gateway's clinical clock; tests may move it forward.
+	clock testClock
+}
+
+// testClock is the real time plus an offset tests can advance, e.g. past a
+// prescription's iteration interval.
+type testClock struct {
+	mu     sync.Mutex
+	offset time.Duration
+}
+
+func (c *testClock) now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return time.Now().Add(c.offset)
+}
+
+// advance moves the clock forward by d for the rest of the test binary.
+func (c *testClock) advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.offset += d
 }
 
 // seededPersons is how many synthetic persons TestMain loads.
@@ -115,7 +137,7 @@ func startEnv() (*testEnv, error) {
 	e.server = httptest.NewUnstartedServer(nil)
 	e.endpoint = "http://" + e.server.Listener.Addr().String() + soapPath
 	cfg := serveConfig{catalogDSN: e.catalogDSN, publicURL: e.endpoint, redisAddr: e.redis.Addr}
-	if e.gw, err = newGateway(ctx, cfg, 10*time.Second, log); err != nil {
+	if e.gw, err = newGateway(ctx, cfg, 10*time.Second, log, e.clock.now); err != nil {
 		return e, err
 	}
 	e.server.Config.Handler = e.gw.handler

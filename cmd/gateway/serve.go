@@ -70,7 +70,7 @@ func runServe(ctx context.Context, args []string) error {
 	if cfg.publicURL == "" {
 		cfg.publicURL = "http://" + ln.Addr().String() + soapPath
 	}
-	gw, err := newGateway(ctx, cfg, timeout, log)
+	gw, err := newGateway(ctx, cfg, timeout, log, time.Now)
 	if err != nil {
 		ln.Close()
 		return err
@@ -124,7 +124,9 @@ type gateway struct {
 
 // newGateway connects to the catalog, the shard databases and Redis, and
 // wires the domain service behind the SOAP endpoint and health checks.
-func newGateway(ctx context.Context, cfg serveConfig, timeout time.Duration, log *zap.Logger) (*gateway, error) {
+// clinicalNow is the domain's clock (dispensing intervals, validity,
+// stamps); tests move it, while token freshness always uses the real clock.
+func newGateway(ctx context.Context, cfg serveConfig, timeout time.Duration, log *zap.Logger, clinicalNow func() time.Time) (*gateway, error) {
 	catalogPool, err := pgxpool.New(ctx, cfg.catalogDSN)
 	if err != nil {
 		return nil, fmt.Errorf("catalog: %w", err)
@@ -145,7 +147,7 @@ func newGateway(ctx context.Context, cfg serveConfig, timeout time.Duration, log
 		nonces = cache.NewNonces(rdb, 150*time.Millisecond)
 	}
 
-	svc := medcard.NewService(store, time.Now)
+	svc := medcard.NewService(store, clinicalNow)
 	handler := soap.NewHandler(svc, catalog, nonces, log, soap.Config{
 		WSDL: wsdl.Render(cfg.publicURL), Timeout: timeout, Now: time.Now,
 	})
