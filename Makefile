@@ -10,12 +10,12 @@ export PATH := /usr/local/go/bin:$(PATH)
 GO ?= go
 GATEWAY := bin/gateway
 
-.PHONY: run test stop clean build deps go-check generate check-generated lint status
+.PHONY: run test stop clean build deps test-deps go-check generate check-generated lint status
 
 run: deps build
 	@scripts/run.sh
 
-test: deps go-check check-generated lint
+test: deps test-deps go-check check-generated lint
 	$(GO) test -race -count=1 -timeout 12m ./...
 
 build: go-check
@@ -23,6 +23,10 @@ build: go-check
 
 deps:
 	@scripts/stack.sh deps
+
+# The strict independent SOAP client of the tests (cmd/gateway/testdata/zeep_client.py).
+test-deps:
+	@/usr/bin/python3 -c 'import zeep, lxml' 2>/dev/null || { 	  echo "make: installing python3-zeep for the strict SOAP client test" >&2; 	  if [ "$$(id -u)" -eq 0 ]; then apt-get update -qq && apt-get install -y -qq python3-zeep >/dev/null; 	  else sudo apt-get update -qq && sudo apt-get install -y -qq python3-zeep >/dev/null; fi; }
 
 go-check:
 	@command -v $(GO) >/dev/null || { echo "make: Go 1.26 is required (expected at /usr/local/go/bin/go): https://go.dev/doc/install" >&2; exit 1; }

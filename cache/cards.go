@@ -10,7 +10,9 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
+	"github.com/sony/gobreaker/v2"
 
 	"github.com/sharedmedcard/gateway/medcard"
 )
@@ -31,12 +33,108 @@ type Cards struct {
 	ttl     time.Duration
 	timeout time.Duration
 	scope   func(person medcard.PersonID) string
+	breaker *gobreaker.CircuitBreaker[any]
+	metrics *cardMetrics
 }
 
-// NewCards returns a card cache over rdb. Entries live for ttl; every call
-// gives up after timeout. scope names the key scope of a person's card.
-func NewCards(rdb redis.UniversalClient, ttl, timeout time.Duration, scope func(medcard.PersonID) string) *Cards {
-	return &Cards{rdb: rdb, ttl: ttl, timeout: timeout, scope: scope}
+var _ medcard.CardCache = (*Cards)(nil)
+
+// CardsOptions configures a card cache.
+type CardsOptions struct {
+	// TTL bounds how long an entry lives; it also bounds how long a card
+	// may be served stale after a write whose write-through and delete
+	// both failed.
+	TTL time.Duration
+	// Timeout bounds every Redis call; keep it short: a slow Redis must
+	// cost a request little more than a miss.
+	Timeout time.Duration
+	// Scope names the key scope of a person's card (see Cards).
+	Scope func(person medcard.PersonID) string
+	// BreakAfter consecutive failures open the breaker; it stays open for
+	// BreakFor, then lets one call through to probe.
+	BreakAfter uint32
+	BreakFor   time.Duration
+	// Registerer receives the cache's metrics; nil registers none.
+	Registerer prometheus.Registerer
+}
+
+// NewCards returns a card cache over rdb.
+func NewCards(rdb redis.UniversalClient, o CardsOptions) *Cards {
+	if o.BreakAfter == 0 {
+		o.BreakAfter = 5
+	}
+	if o.BreakFor == 0 {
+		o.BreakFor = 2 * time.Second
+	}
+	c := &Cards{rdb: rdb, ttl: o.TTL, timeout: o.Timeout, scope: o.Scope, metrics: newCardMetrics(o.Registerer)}
+	c.breaker = gobreaker.NewCircuitBreaker[any](gobreaker.Settings{
+		Name:        "redis-cards",
+		MaxRequests: 1,
+		Timeout:     o.BreakFor,
+		ReadyToTrip: func(counts gobreaker.Counts) bool { return counts.ConsecutiveFailures >= o.BreakAfter },
+		// A caller that gave up is not Redis failing.
+		IsSuccessful: func(err error) bool { return err == nil || errors.Is(err, context.Canceled) },
+		OnStateChange: func(_ string, _, to gobreaker.State) {
+			c.metrics.breaker.Set(float64(to))
+		},
+	})
+	return c
+}
+
+// Get implements medcard.CardCache: a Redis failure, an open breaker or an
+// unreadable entry is a miss.
+func (c *Cards) Get(ctx context.Context, person medcard.PersonID) (*medcard.Card, bool) {
+	var card *medcard.Card
+	var ok bool
+	_, err := c.breaker.Execute(func() (any, error) {
+		var err error
+		card, ok, err = c.lookup(ctx, person)
+		return nil, err
+	})
+	switch {
+	case err != nil:
+		c.metrics.count(c.metrics.reads, err, "error")
+		return nil, false
+	case ok:
+		c.metrics.reads.WithLabelValues("hit").Inc()
+	default:
+		c.metrics.reads.WithLabelValues("miss").Inc()
+	}
+	return card, ok
+}
+
+// Fill implements medcard.CardCache.
+func (c *Cards) Fill(ctx context.Context, person medcard.PersonID, card *medcard.Card) {
+	var stored bool
+	_, err := c.breaker.Execute(func() (any, error) {
+		var err error
+		stored, err = c.store(ctx, person, card)
+		return nil, err
+	})
+	switch {
+	case err != nil:
+		c.metrics.count(c.metrics.fills, err, "error")
+	case stored:
+		c.metrics.fills.WithLabelValues("stored").Inc()
+	default:
+		c.metrics.fills.WithLabelValues("stale_refused").Inc()
+	}
+}
+
+// Written implements medcard.CardCache: it writes the committed card
+// through, and if that fails tries to drop the entry so no older version
+// is served. Both are tried even with the breaker open: a stale entry is
+// worse than a slow write.
+func (c *Cards) Written(ctx context.Context, person medcard.PersonID, card *medcard.Card) {
+	if _, err := c.store(ctx, person, card); err == nil {
+		c.metrics.writes.WithLabelValues("stored").Inc()
+		return
+	}
+	if err := c.drop(ctx, person); err == nil {
+		c.metrics.writes.WithLabelValues("deleted").Inc()
+		return
+	}
+	c.metrics.writes.WithLabelValues("error").Inc()
 }
 
 // setIfNewer stores a card only if the entry holds no card or an older
@@ -58,8 +156,8 @@ func (c *Cards) key(person medcard.PersonID) string {
 	return "card:{" + c.scope(person) + "}:" + hex.EncodeToString(sum[:16])
 }
 
-// Get returns the cached card of person, or ok false on a miss.
-func (c *Cards) Get(ctx context.Context, person medcard.PersonID) (card *medcard.Card, ok bool, err error) {
+// lookup returns the cached card of person, or ok false on a miss.
+func (c *Cards) lookup(ctx context.Context, person medcard.PersonID) (card *medcard.Card, ok bool, err error) {
 	ctx, cancel := context.WithTimeout(ctx, c.timeout)
 	defer cancel()
 	vals, err := c.rdb.HMGet(ctx, c.key(person), "v", "c").Result()
@@ -81,9 +179,9 @@ func (c *Cards) Get(ctx context.Context, person medcard.PersonID) (card *medcard
 	return card, true, nil
 }
 
-// Put stores card unless the cache holds the same or a newer version, and
-// reports whether it stored it.
-func (c *Cards) Put(ctx context.Context, person medcard.PersonID, card *medcard.Card) (bool, error) {
+// store stores card unless the cache holds the same or a newer version,
+// and reports whether it stored it.
+func (c *Cards) store(ctx context.Context, person medcard.PersonID, card *medcard.Card) (bool, error) {
 	body, err := json.Marshal(card)
 	if err != nil {
 		return false, fmt.Errorf("cache encode: %w", err)
@@ -97,8 +195,8 @@ func (c *Cards) Put(ctx context.Context, person medcard.PersonID, card *medcard.
 	return stored == 1, nil
 }
 
-// Delete drops the cached card of person.
-func (c *Cards) Delete(ctx context.Context, person medcard.PersonID) error {
+// drop deletes the cached card of person.
+func (c *Cards) drop(ctx context.Context, person medcard.PersonID) error {
 	ctx, cancel := context.WithTimeout(ctx, c.timeout)
 	defer cancel()
 	if err := c.rdb.Del(ctx, c.key(person)).Err(); err != nil {

@@ -47,7 +47,7 @@ func cardAt(version int64, dosage string) *medcard.Card {
 func TestPutNeverReplacesNewer(t *testing.T) {
 	ctx := context.Background()
 	scope := "s1e1"
-	c := NewCards(newClient(t), time.Minute, time.Second, func(medcard.PersonID) string { return scope })
+	c := NewCards(newClient(t), CardsOptions{TTL: time.Minute, Timeout: time.Second, Scope: func(medcard.PersonID) string { return scope }})
 	steps := []struct {
 		put       *medcard.Card
 		wantStore bool
@@ -59,14 +59,14 @@ func TestPutNeverReplacesNewer(t *testing.T) {
 		{cardAt(3, "write-through of version 3"), true, 3},
 	}
 	for _, s := range steps {
-		stored, err := c.Put(ctx, person, s.put)
+		stored, err := c.store(ctx, person, s.put)
 		if err != nil {
 			t.Fatal(err)
 		}
 		if stored != s.wantStore {
 			t.Errorf("Put(version %d) stored = %v, want %v", s.put.Version, stored, s.wantStore)
 		}
-		got, ok, err := c.Get(ctx, person)
+		got, ok, err := c.lookup(ctx, person)
 		if err != nil || !ok {
 			t.Fatalf("Get = %v, %v", ok, err)
 		}
@@ -77,7 +77,7 @@ func TestPutNeverReplacesNewer(t *testing.T) {
 
 	// A new scope (the shard moved) bypasses every old entry.
 	scope = "s1e2"
-	if _, ok, err := c.Get(ctx, person); ok || err != nil {
+	if _, ok, err := c.lookup(ctx, person); ok || err != nil {
 		t.Errorf("Get in a new scope = %v, %v; want a miss", ok, err)
 	}
 }
@@ -85,8 +85,8 @@ func TestPutNeverReplacesNewer(t *testing.T) {
 func TestEntriesExpireAndCarryNoPersonInKey(t *testing.T) {
 	ctx := context.Background()
 	rdb := newClient(t)
-	c := NewCards(rdb, 150*time.Millisecond, time.Second, func(medcard.PersonID) string { return "s7e1" })
-	if _, err := c.Put(ctx, person, cardAt(1, "x")); err != nil {
+	c := NewCards(rdb, CardsOptions{TTL: 150 * time.Millisecond, Timeout: time.Second, Scope: func(medcard.PersonID) string { return "s7e1" }})
+	if _, err := c.store(ctx, person, cardAt(1, "x")); err != nil {
 		t.Fatal(err)
 	}
 	keys, err := rdb.Keys(ctx, "card:*").Result()
@@ -102,10 +102,10 @@ func TestEntriesExpireAndCarryNoPersonInKey(t *testing.T) {
 		t.Errorf("entry TTL = %v, want (0, 150ms]", ttl)
 	}
 	time.Sleep(300 * time.Millisecond)
-	if _, ok, _ := c.Get(ctx, person); ok {
+	if _, ok, _ := c.lookup(ctx, person); ok {
 		t.Errorf("entry still there after its TTL")
 	}
-	if err := c.Delete(ctx, person); err != nil {
+	if err := c.drop(ctx, person); err != nil {
 		t.Errorf("Delete of a missing entry: %v", err)
 	}
 }

@@ -1,6 +1,23 @@
 package medcard
 
-import "time"
+import (
+	"time"
+	_ "time/tzdata" // the clinical calendar must not depend on the host's zoneinfo
+)
+
+// clinicalZone is the zone whose calendar says what "today" is for
+// validity dates and dispensing intervals: a prescription valid to 1 March
+// is valid until midnight in Denmark, not in UTC.
+var clinicalZone = func() *time.Location {
+	loc, err := time.LoadLocation("Europe/Copenhagen")
+	if err != nil {
+		return time.UTC // unreachable: time/tzdata is embedded
+	}
+	return loc
+}()
+
+// dateOf is the clinical calendar date of t.
+func dateOf(t time.Time) Date { return Date(t.In(clinicalZone).Format(time.DateOnly)) }
 
 // Card is one person's shared medicine card: the whole record, stored as one
 // row so that every change to a person is one atomic write.

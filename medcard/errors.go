@@ -65,7 +65,6 @@ var (
 	FaultIterationTooEarly         = Fault{"IterationIntervalNotPassed", CodeConflict}
 	FaultTooManyPackages           = Fault{"PackagesExceedPrescribed", CodeConflict}
 	FaultOpenOrderExists           = Fault{"OpenOrderExists", CodeConflict}
-	FaultNoOpenOrder               = Fault{"NoOpenOrder", CodeConflict}
 	FaultOrderOfAnotherPharmacy    = Fault{"OrderHeldByAnotherPharmacy", CodeConflict}
 	FaultEffectuationNotStarted    = Fault{"EffectuationNotStarted", CodeConflict}
 	FaultEffectuationUndone        = Fault{"EffectuationAlreadyUndone", CodeConflict}

@@ -97,15 +97,17 @@ func (ch DrugMedicationChange) validate(v *validator, prefix string) func(m *mut
 		if ch.Op == OpUpdateDrugMedication && end != "" && end < proposed.BeginDate {
 			return Errorf(FaultInvalidField, "%sEndDate is before the drug medication's BeginDate", prefix)
 		}
+		// A change this request already made to the item is its own,
+		// not one made since its base.
 		if m.changedSince(dm.CardVersion) {
 			cell := merge(dm.LastOperation, ch.Op)
-			resolution := cell.Resolution
+			resolution, why := cell.Resolution, cell.Why
 			if ch.Op == OpUpdateDrugMedication && sameTreatment(*dm, proposed) {
-				resolution = KeepTheirs // the same update twice is one update
+				resolution, why = KeepTheirs, "the same change was made since" // the same update twice is one update
 			}
 			switch resolution {
 			case KeepTheirs:
-				m.warn(WarningSuperseded, fmt.Sprintf("drug medication %d: %s was not applied: %s", dm.ID, ch.Op, cell.Why))
+				m.warn(WarningSuperseded, fmt.Sprintf("drug medication %d: %s was not applied: %s", dm.ID, ch.Op, why))
 				return nil
 			case NeedsPerson:
 				current := *dm
@@ -214,6 +216,11 @@ type UpdateMedicineCardRequest struct {
 // Errors: as CreateDrugMedication and ChangeDrugMedication; the first
 // failing change fails the whole request and nothing is written.
 func (s *Service) UpdateMedicineCard(ctx context.Context, caller Caller, messageID string, req UpdateMedicineCardRequest) (*WriteResult, error) {
+	if req.SetReviewed {
+		if err := authorize(caller.Role, OpSetMedicineCardReviewed); err != nil {
+			return nil, err
+		}
+	}
 	return s.modify(ctx, caller, messageID, OpUpdateMedicineCard, req.PersonID, req.BasedOnCardVersion, req,
 		func(v *validator) change {
 			if len(req.Create)+len(req.Change) == 0 && !req.SetReviewed {
@@ -296,6 +303,11 @@ func (s *Service) ResolveConflict(ctx context.Context, caller Caller, messageID 
 				}
 				if dm.Conflict == nil {
 					return Errorf(FaultNoConflict, "drug medication %d has no conflict to resolve", dm.ID)
+				}
+				if m.changedSince(dm.CardVersion) {
+					// The caller has not seen the conflict as it stands now.
+					return Errorf(FaultTransitionNotAllowed,
+						"drug medication %d changed since MedicineCardVersion %d; read it again and resolve the conflict it shows", dm.ID, m.basedOn)
 				}
 				var settled DrugMedication
 				if req.Replacement != nil {

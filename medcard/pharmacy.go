@@ -68,7 +68,7 @@ func (s *Service) CreateOrder(ctx context.Context, caller Caller, messageID stri
 					Pharmacy: m.stamp.By.Organisation, Status: OrderOpen, Created: m.stamp, Modified: m.stamp}
 				m.card.Orders = append(m.card.Orders, o)
 				m.touched(ItemOrder, o.ID, o.Version)
-				p.LastOperation = OpCreateOrder
+				m.bumpPrescription(p, OpCreateOrder)
 				return nil
 			}
 		})
@@ -143,8 +143,8 @@ func (s *Service) CreatePharmacyEffectuation(ctx context.Context, caller Caller,
 }
 
 // UndoEffectuation undoes the calling pharmacy's dispensing: the
-// prescription gets the dispensing back and reopens if the dispensing had
-// closed it.
+// prescription gets the dispensing back and, if it is closed, reopens
+// unless another dispensing that was not undone terminated it.
 //
 // Errors: FaultRoleNotAllowed, FaultMissingMessageID, FaultInvalidPersonID,
 // FaultRequiredField, FaultInvalidCardVersion, FaultEffectuationNotFound,
@@ -177,7 +177,7 @@ func (s *Service) UndoEffectuation(ctx context.Context, caller Caller, messageID
 				p.Dispensings--
 				p.PackagesDispensed -= e.Packages
 				p.LastDispensedAt = m.card.lastDispensing(p.ID)
-				if p.Status == PrescriptionClosed {
+				if p.Status == PrescriptionClosed && !m.card.terminated(p.ID) {
 					p.Status = PrescriptionOpen
 				}
 				m.bumpPrescription(p, OpUndoEffectuation)
@@ -195,6 +195,17 @@ func (c *Card) lastDispensing(prescriptionID int64) (last time.Time) {
 		}
 	}
 	return last
+}
+
+// terminated reports whether a dispensing of the prescription that was not
+// undone closed it with Terminate.
+func (c *Card) terminated(prescriptionID int64) bool {
+	for _, e := range c.Effectuations {
+		if e.PrescriptionID == prescriptionID && !e.Undone && e.Terminated {
+			return true
+		}
+	}
+	return false
 }
 
 // orderAction runs a pharmacy operation on one order: it finds the order

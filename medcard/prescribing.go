@@ -57,6 +57,7 @@ func (s *Service) CreatePrescription(ctx context.Context, caller Caller, message
 			from := v.date("ValidFrom", req.ValidFrom, false)
 			to := v.date("ValidTo", req.ValidTo, false)
 			return func(m *mutation) error {
+				from, to := from, to // defaults are per attempt
 				if from == "" {
 					from = m.today()
 				}
@@ -125,9 +126,6 @@ func (s *Service) CancelPrescription(ctx context.Context, caller Caller, message
 					if cell.Resolution == KeepTheirs {
 						m.warn(WarningSuperseded, fmt.Sprintf("prescription %d: %s", p.ID, cell.Why))
 						return nil
-					}
-					if p.Dispensings > 0 && p.LastOperation == OpCreatePharmacyEffectuation {
-						m.warn(WarningSuperseded, fmt.Sprintf("prescription %d was dispensed since the request's card version; %s", p.ID, cell.Why))
 					}
 				}
 				if p.Status != PrescriptionOpen {

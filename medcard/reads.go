@@ -2,7 +2,7 @@ package medcard
 
 import (
 	"context"
-	"slices"
+	"time"
 )
 
 // CardQuery says which card to read and how much of it.
@@ -11,7 +11,8 @@ type CardQuery struct {
 	IncludePrescriptions bool // with their orders
 	IncludeEffectuations bool
 	// IncludeWithdrawnSince also returns drug medications withdrawn on or
-	// after this date (YYYY-MM-DD); empty leaves withdrawn ones out.
+	// after this date (YYYY-MM-DD); empty leaves withdrawn ones out. One
+	// with an unsettled conflict is always returned.
 	IncludeWithdrawnSince string
 }
 
@@ -28,9 +29,13 @@ func (s *Service) GetMedicineCard(ctx context.Context, caller Caller, messageID 
 	if err != nil {
 		return nil, err
 	}
-	card.DrugMedications = slices.DeleteFunc(card.DrugMedications, func(dm DrugMedication) bool {
-		return dm.Status == DrugMedicationWithdrawn && (since == "" || Date(dm.Modified.At.Format("2006-01-02")) < since)
-	})
+	var shown []DrugMedication
+	for _, dm := range card.DrugMedications {
+		if dm.Status != DrugMedicationWithdrawn || dm.Conflict != nil || (since != "" && dateOf(dm.Modified.At) >= since) {
+			shown = append(shown, dm)
+		}
+	}
+	card.DrugMedications = shown
 	if !q.IncludePrescriptions {
 		card.Prescriptions, card.Orders = nil, nil
 	}
@@ -128,10 +133,57 @@ func (s *Service) read(ctx context.Context, caller Caller, messageID string, op 
 	if invalid != nil {
 		return nil, invalid
 	}
-	card, err := s.store.ReadCard(ctx, person, caller.audit(op, s.now().UTC(), messageID))
+	audit := caller.audit(op, s.now().UTC(), messageID)
+	if s.cache == nil {
+		card, err := s.store.ReadCard(ctx, person, audit)
+		if err != nil {
+			return nil, err
+		}
+		card.PersonID = person
+		return card, nil
+	}
+	return s.readCached(ctx, person, audit)
+}
+
+// flightTimeout bounds a database read shared by several readers; it is
+// detached from the first reader's context so that one caller giving up
+// does not fail the others.
+const flightTimeout = 5 * time.Second
+
+// readCached serves a read from the cache, or else from one database read
+// shared by every concurrent reader of the person on this gateway, which
+// then fills the cache. Look-ups that were not audited by their own
+// database read are recorded with the auditor.
+func (s *Service) readCached(ctx context.Context, person PersonID, audit AuditEntry) (*Card, error) {
+	if card, ok := s.cache.Get(ctx, person); ok {
+		audit.CardVersion = card.Version
+		if err := s.auditor.RecordRead(ctx, person, audit); err != nil {
+			return nil, err
+		}
+		return card, nil
+	}
+	leader := false
+	v, err, _ := s.flights.Do(string(person), func() (any, error) {
+		leader = true
+		flightCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), flightTimeout)
+		defer cancel()
+		card, err := s.store.ReadCard(flightCtx, person, audit)
+		if err != nil {
+			return nil, err
+		}
+		card.PersonID = person
+		s.cache.Fill(flightCtx, person, card)
+		return card, nil
+	})
 	if err != nil {
 		return nil, err
 	}
-	card.PersonID = person
+	card := v.(*Card).clone()
+	if !leader {
+		audit.CardVersion = card.Version
+		if err := s.auditor.RecordRead(ctx, person, audit); err != nil {
+			return nil, err
+		}
+	}
 	return card, nil
 }

@@ -91,7 +91,7 @@ func checkDispensable(card *Card, p *Prescription, now time.Time, checkInterval 
 	if p.Status != PrescriptionOpen {
 		return Errorf(FaultPrescriptionNotOpen, "the prescription is %s", p.Status)
 	}
-	today := Date(now.Format(time.DateOnly))
+	today := dateOf(now)
 	if today < p.ValidFrom {
 		return Errorf(FaultPrescriptionNotValidToday, "the prescription is valid from %s", p.ValidFrom)
 	}
@@ -102,9 +102,9 @@ func checkDispensable(card *Card, p *Prescription, now time.Time, checkInterval 
 		return Errorf(FaultNoDispensingsLeft, "all %d dispensings of the prescription are used", 1+p.Iterations)
 	}
 	if checkInterval && p.Dispensings > 0 && p.IterationIntervalDays > 0 {
-		next := p.LastDispensedAt.AddDate(0, 0, p.IterationIntervalDays)
-		if now.Before(next) {
-			return Errorf(FaultIterationTooEarly, "the next iteration may be dispensed from %s", next.Format(time.DateOnly))
+		next := dateOf(p.LastDispensedAt.In(clinicalZone).AddDate(0, 0, p.IterationIntervalDays))
+		if today < next {
+			return Errorf(FaultIterationTooEarly, "the next iteration may be dispensed from %s", next)
 		}
 	}
 	if p.DrugMedicationID != 0 {

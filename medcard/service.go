@@ -6,6 +6,8 @@ import (
 	"encoding/json"
 	"errors"
 	"time"
+
+	"golang.org/x/sync/singleflight"
 )
 
 // Service is the medicine card's application service: every SOAP operation,
@@ -14,6 +16,13 @@ import (
 type Service struct {
 	store Store
 	now   func() time.Time
+
+	// cache serves pure reads when set; auditor records the look-ups it
+	// serves. flights collapses concurrent cache misses for one person into
+	// one database read.
+	cache   CardCache
+	auditor ReadAuditor
+	flights singleflight.Group
 
 	// optimisticAttempts is how often a write is tried with compare-and-set
 	// before it falls back to writing under a row lock.
@@ -25,8 +34,21 @@ type Service struct {
 
 // NewService returns a Service over store; now is the clock (time.Now in
 // production, a fixed clock in tests).
-func NewService(store Store, now func() time.Time) *Service {
-	return &Service{store: store, now: now, optimisticAttempts: 3, lockedAttempts: 3}
+func NewService(store Store, now func() time.Time, opts ...Option) *Service {
+	s := &Service{store: store, now: now, optimisticAttempts: 3, lockedAttempts: 3}
+	for _, o := range opts {
+		o(s)
+	}
+	return s
+}
+
+// Option configures a Service.
+type Option func(*Service)
+
+// WithCache serves pure reads from cache, recording the look-ups it serves
+// with auditor, and writes every committed card through to it.
+func WithCache(cache CardCache, auditor ReadAuditor) Option {
+	return func(s *Service) { s.cache, s.auditor = cache, auditor }
 }
 
 // Caller is an authenticated caller: the integrating system, the
@@ -121,10 +143,14 @@ type mutation struct {
 
 // changedSince reports whether an item last changed at cardVersion was
 // changed after the version the request was based on.
-func (m *mutation) changedSince(cardVersion int64) bool { return cardVersion > m.basedOn }
+// Changes made earlier in this same write (at the new card version) are
+// the request's own and never count.
+func (m *mutation) changedSince(cardVersion int64) bool {
+	return cardVersion > m.basedOn && cardVersion < m.card.Version
+}
 
 // today is the calendar date of the write, for validity checks.
-func (m *mutation) today() Date { return Date(m.stamp.At.Format(time.DateOnly)) }
+func (m *mutation) today() Date { return dateOf(m.stamp.At) }
 
 func (m *mutation) warn(code WarningCode, message string) {
 	m.res.Warnings = append(m.res.Warnings, Warning{Code: code, Message: message})
@@ -205,6 +231,7 @@ func (s *Service) write(ctx context.Context, caller Caller, messageID string, pe
 		}
 		err = s.store.WriteCard(ctx, w)
 		if err == nil {
+			s.committed(ctx, w)
 			return res, nil
 		}
 		if !errors.Is(err, ErrLostRace) {
@@ -215,12 +242,16 @@ func (s *Service) write(ctx context.Context, caller Caller, messageID string, pe
 	// cannot keep losing.
 	for range s.lockedAttempts {
 		var res *WriteResult
+		var written *CardWrite
 		err := s.store.WriteLocked(ctx, person, key, func(card *Card, prior *StoredOutcome) (*CardWrite, error) {
 			w, r, err := decide(card, prior)
-			res = r
+			res, written = r, w
 			return w, err
 		})
 		if err == nil {
+			if written != nil {
+				s.committed(ctx, written)
+			}
 			return res, nil
 		}
 		if !errors.Is(err, ErrLostRace) {
@@ -228,6 +259,19 @@ func (s *Service) write(ctx context.Context, caller Caller, messageID string, pe
 		}
 	}
 	return nil, Errorf(FaultCardBusy, "the medicine card is being changed by others; resend with the same MessageID")
+}
+
+// committed runs after a write is durable and before it is acknowledged:
+// the cache must not serve an older card to a read that starts after the
+// acknowledgement, and a database read already in flight for this person
+// (which may predate the write) must not be shared with later readers.
+func (s *Service) committed(ctx context.Context, w *CardWrite) {
+	if s.cache == nil {
+		return
+	}
+	s.flights.Forget(string(w.Person))
+	w.Card.PersonID = w.Person
+	s.cache.Written(ctx, w.Person, w.Card)
 }
 
 // requestHash identifies the content of a request, so that a resend can be

@@ -18,6 +18,7 @@ import (
 type Map struct {
 	Epoch     int64
 	Owner     [Count]string     // database name per logical shard
+	Moved     [Count]int64      // epoch at which each logical shard last changed owner
 	Databases map[string]string // database name -> DSN
 }
 
@@ -85,17 +86,19 @@ func (c *Catalog) LoadMap(ctx context.Context) (*Map, error) {
 	if err != nil {
 		return nil, fmt.Errorf("load databases: %w", err)
 	}
-	rows, err = tx.Query(ctx, `SELECT shard, database FROM shard_map`)
+	rows, err = tx.Query(ctx, `SELECT shard, database, epoch FROM shard_map`)
 	if err != nil {
 		return nil, fmt.Errorf("load map: %w", err)
 	}
 	var shard int
+	var moved int64
 	seen := 0
-	_, err = pgx.ForEachRow(rows, []any{&shard, &name}, func() error {
+	_, err = pgx.ForEachRow(rows, []any{&shard, &name, &moved}, func() error {
 		if shard < 0 || shard >= Count {
 			return fmt.Errorf("shard %d out of range", shard)
 		}
 		m.Owner[shard] = name
+		m.Moved[shard] = moved
 		seen++
 		return nil
 	})

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -152,6 +153,14 @@ func (s *Store) pool(name, dsn string) (*pgxpool.Pool, error) {
 	}
 	s.pools[name] = p
 	return p, nil
+}
+
+// CacheScope names the cache key scope of a person's card: the logical
+// shard and the epoch at which it last moved, so a move makes every cached
+// card of the shard unreachable at once.
+func (s *Store) CacheScope(person medcard.PersonID) string {
+	shard := Of(string(person))
+	return "s" + strconv.Itoa(shard) + "e" + strconv.FormatInt(s.current.Load().Moved[shard], 10)
 }
 
 // route is where one call for a person goes.

@@ -14,6 +14,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
 
 	"github.com/sharedmedcard/gateway/medcard"
@@ -31,6 +32,8 @@ type Config struct {
 	Timeout time.Duration
 	// Now is the clock for token freshness.
 	Now func() time.Time
+	// Registerer receives the request latency histogram; nil registers none.
+	Registerer prometheus.Registerer
 }
 
 // Handler serves the medicine card SOAP endpoint: POST for operations, GET
@@ -43,6 +46,7 @@ type Handler struct {
 	cfg     Config
 	now     func() time.Time
 	ops     map[xml.Name]*operation
+	latency *prometheus.HistogramVec
 }
 
 // NewHandler returns the SOAP endpoint over svc. nonces may be nil (no
@@ -61,6 +65,14 @@ func NewHandler(svc CardService, systems Systems, nonces Nonces, log *zap.Logger
 		ops: map[xml.Name]*operation{}}
 	for _, op := range operations {
 		h.ops[op.element] = op
+	}
+	h.latency = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name:    "medcard_soap_request_duration_seconds",
+		Help:    "SOAP request latency by operation and result (ok, or the fault's code).",
+		Buckets: []float64{.0005, .001, .002, .005, .01, .02, .05, .1, .25, .5, 1, 2.5, 10},
+	}, []string{"op", "result"})
+	if cfg.Registerer != nil {
+		cfg.Registerer.MustRegister(h.latency)
 	}
 	return h
 }
@@ -126,9 +138,15 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return writeResponse(w, version, resp)
 	}()
 
+	took := h.now().Sub(start)
+	result := "ok"
+	if err != nil {
+		result = string(medcard.FaultOf(err).Code)
+	}
+	h.latency.WithLabelValues(opName, result).Observe(took.Seconds())
 	fields := []zap.Field{
 		zap.String("request_id", requestID), zap.String("op", opName),
-		zap.Int("soap", int(version)), zap.Duration("took", h.now().Sub(start)),
+		zap.Int("soap", int(version)), zap.Duration("took", took),
 	}
 	if reqLog.Shard >= 0 {
 		fields = append(fields, zap.Int("shard", reqLog.Shard), zap.String("db", reqLog.Database))

@@ -3,18 +3,22 @@ package soap
 import (
 	"bytes"
 	"context"
+	"encoding/xml"
 	"flag"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/google/go-cmp/cmp"
 	"go.uber.org/zap"
 
 	"github.com/sharedmedcard/gateway/medcard"
+	"github.com/sharedmedcard/gateway/wsdl"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
@@ -22,29 +26,149 @@ var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
 var testNow = time.Date(2026, 11, 22, 12, 0, 0, 0, time.UTC)
 
 // fakeService answers from fixed data; the real service is tested with
-// real databases in cmd/gateway.
-type fakeService struct{}
+// real databases in cmd/gateway. When got is set, each write stores the
+// domain request it received there.
+type fakeService struct{ got *any }
 
-func (fakeService) GetMedicineCard(_ context.Context, _ medcard.Caller, _ string, q medcard.CardQuery) (*medcard.Card, error) {
-	p, err := medcard.ParsePersonID(q.PersonID)
+func fakeCard(person string) (*medcard.Card, error) {
+	p, err := medcard.ParsePersonID(person)
 	if err != nil {
 		return nil, err
 	}
 	stamp := medcard.Stamp{By: medcard.Modifier{AuthorisationID: "A1B2C", Role: medcard.RoleDoctor, Organisation: "SOR:1", System: "gp"}, At: testNow}
-	return &medcard.Card{PersonID: p, Version: 3, DrugMedications: []medcard.DrugMedication{{
-		ID: 1, Version: 1, CardVersion: 1, Status: medcard.DrugMedicationActive,
+	pharmacy := medcard.Stamp{By: medcard.Modifier{Role: medcard.RolePharmacist, Organisation: "SOR:apotek", System: "pharmacy"}, At: testNow.Add(time.Hour)}
+	dm := medcard.DrugMedication{
+		ID: 1, Version: 2, CardVersion: 5, Status: medcard.DrugMedicationActive,
 		Drug:      medcard.Drug{Identifier: "28100636072", Name: "Pinex & co", Strength: "500 mg"},
 		Dosage:    medcard.Dosage{Text: "2 tabletter"},
 		BeginDate: "2026-01-01", Created: stamp, Modified: stamp,
-	}}, Prescriptions: []medcard.Prescription{{
-		ID: 2, Version: 1, CardVersion: 2, DrugMedicationID: 1, Status: medcard.PrescriptionOpen,
-		Drug: medcard.Drug{Identifier: "28100636072", Name: "Pinex"}, PackageNumber: "043298", PackageQuantity: 1,
-		ValidFrom: "2026-01-01", ValidTo: "2028-01-01", DosageText: "2 tabletter", Created: stamp,
-	}}}, nil
+	}
+	theirs, ours := dm, dm
+	ours.Dosage = medcard.Dosage{Text: "3 tabletter"}
+	ours.EndDate = "2026-12-31"
+	dm.Conflict = &medcard.Conflict{Rule: "UpdateDrugMedication/UpdateDrugMedication: two different dosages", At: testNow,
+		Variants: []medcard.DrugMedication{theirs, ours}}
+	return &medcard.Card{PersonID: p, Version: 5,
+		Reviewed:        &medcard.Reviewed{By: stamp.By, At: testNow, CardVersion: 2},
+		DrugMedications: []medcard.DrugMedication{dm},
+		Prescriptions: []medcard.Prescription{{
+			ID: 2, Version: 2, CardVersion: 4, DrugMedicationID: 1, Status: medcard.PrescriptionOpen,
+			Drug: medcard.Drug{Identifier: "28100636072", Name: "Pinex"}, PackageNumber: "043298", PackageQuantity: 1,
+			Iterations: 1, ValidFrom: "2026-01-01", ValidTo: "2028-01-01", DosageText: "2 tabletter",
+			Created: stamp, Modified: pharmacy, Dispensings: 1, PackagesDispensed: 1, LastDispensedAt: pharmacy.At,
+		}},
+		Orders: []medcard.Order{{ID: 3, Version: 3, CardVersion: 4, PrescriptionID: 2, Pharmacy: "SOR:apotek",
+			Status: medcard.OrderCompleted, Created: pharmacy, Modified: pharmacy}},
+		Effectuations: []medcard.Effectuation{{ID: 4, Version: 1, CardVersion: 4, PrescriptionID: 2, OrderID: 3,
+			Packages: 1, Pharmacy: "SOR:apotek", Created: pharmacy, Modified: pharmacy}},
+	}, nil
+}
+
+func (fakeService) GetMedicineCard(_ context.Context, _ medcard.Caller, _ string, q medcard.CardQuery) (*medcard.Card, error) {
+	return fakeCard(q.PersonID)
+}
+
+func (fakeService) GetDrugMedication(_ context.Context, _ medcard.Caller, _, person string, id int64) (*medcard.DrugMedicationView, error) {
+	card, err := fakeCard(person)
+	if err != nil {
+		return nil, err
+	}
+	if id != 1 {
+		return nil, medcard.Errorf(medcard.FaultDrugMedicationNotFound, "no such drug medication")
+	}
+	return &medcard.DrugMedicationView{CardVersion: card.Version, DrugMedication: card.DrugMedications[0]}, nil
+}
+
+func (fakeService) GetPrescription(_ context.Context, _ medcard.Caller, _, person string, _ []int64) (*medcard.PrescriptionsView, error) {
+	card, err := fakeCard(person)
+	if err != nil {
+		return nil, err
+	}
+	return &medcard.PrescriptionsView{CardVersion: card.Version, Prescriptions: card.Prescriptions,
+		Orders: card.Orders, Effectuations: card.Effectuations}, nil
 }
 
 func (fakeService) CreateDrugMedication(context.Context, medcard.Caller, string, medcard.CreateDrugMedicationRequest) (*medcard.WriteResult, error) {
 	return nil, medcard.Errorf(medcard.FaultCardBusy, "busy")
+}
+
+// wrote answers every other write with the same result.
+func (f fakeService) wrote(req any) (*medcard.WriteResult, error) {
+	if f.got != nil {
+		*f.got = req
+	}
+	return &medcard.WriteResult{CardVersion: 6,
+		Items: []medcard.ItemVersion{{Kind: medcard.ItemDrugMedication, ID: 1, Version: 3}, {Kind: medcard.ItemOrder, ID: 3, Version: 4}},
+		Warnings: []medcard.Warning{{Code: medcard.WarningVersionMismatch, Message: "the card changed since; merged"},
+			{Code: medcard.WarningConflict, Message: "both variants are kept"}}}, nil
+}
+
+func (f fakeService) UpdateDrugMedication(_ context.Context, _ medcard.Caller, _ string, req medcard.DrugMedicationRequest) (*medcard.WriteResult, error) {
+	return f.wrote(req)
+}
+
+func (f fakeService) PauseDrugMedication(_ context.Context, _ medcard.Caller, _ string, req medcard.DrugMedicationRequest) (*medcard.WriteResult, error) {
+	return f.wrote(req)
+}
+
+func (f fakeService) UnpauseDrugMedication(_ context.Context, _ medcard.Caller, _ string, req medcard.DrugMedicationRequest) (*medcard.WriteResult, error) {
+	return f.wrote(req)
+}
+
+func (f fakeService) WithdrawDrugMedication(_ context.Context, _ medcard.Caller, _ string, req medcard.DrugMedicationRequest) (*medcard.WriteResult, error) {
+	return f.wrote(req)
+}
+
+func (f fakeService) UnwithdrawDrugMedication(_ context.Context, _ medcard.Caller, _ string, req medcard.DrugMedicationRequest) (*medcard.WriteResult, error) {
+	return f.wrote(req)
+}
+
+func (f fakeService) SetMedicineCardReviewed(_ context.Context, _ medcard.Caller, _ string, req medcard.CardReviewRequest) (*medcard.WriteResult, error) {
+	return f.wrote(req)
+}
+
+func (f fakeService) SetMedicineCardNotReviewed(_ context.Context, _ medcard.Caller, _ string, req medcard.CardReviewRequest) (*medcard.WriteResult, error) {
+	return f.wrote(req)
+}
+
+func (f fakeService) UpdateMedicineCard(_ context.Context, _ medcard.Caller, _ string, req medcard.UpdateMedicineCardRequest) (*medcard.WriteResult, error) {
+	return f.wrote(req)
+}
+
+func (f fakeService) ResolveConflict(_ context.Context, _ medcard.Caller, _ string, req medcard.ResolveConflictRequest) (*medcard.WriteResult, error) {
+	return f.wrote(req)
+}
+
+func (f fakeService) CreatePrescription(_ context.Context, _ medcard.Caller, _ string, req medcard.CreatePrescriptionRequest) (*medcard.WriteResult, error) {
+	return f.wrote(req)
+}
+
+func (f fakeService) CancelPrescription(_ context.Context, _ medcard.Caller, _ string, req medcard.CancelPrescriptionRequest) (*medcard.WriteResult, error) {
+	return f.wrote(req)
+}
+
+func (f fakeService) CreateOrder(_ context.Context, _ medcard.Caller, _ string, req medcard.OrderRequest) (*medcard.WriteResult, error) {
+	return f.wrote(req)
+}
+
+func (f fakeService) CancelOrder(_ context.Context, _ medcard.Caller, _ string, req medcard.OrderActionRequest) (*medcard.WriteResult, error) {
+	return f.wrote(req)
+}
+
+func (f fakeService) StartEffectuation(_ context.Context, _ medcard.Caller, _ string, req medcard.OrderActionRequest) (*medcard.WriteResult, error) {
+	return f.wrote(req)
+}
+
+func (f fakeService) AbortEffectuation(_ context.Context, _ medcard.Caller, _ string, req medcard.OrderActionRequest) (*medcard.WriteResult, error) {
+	return f.wrote(req)
+}
+
+func (f fakeService) CreatePharmacyEffectuation(_ context.Context, _ medcard.Caller, _ string, req medcard.EffectuationRequest) (*medcard.WriteResult, error) {
+	return f.wrote(req)
+}
+
+func (f fakeService) UndoEffectuation(_ context.Context, _ medcard.Caller, _ string, req medcard.UndoEffectuationRequest) (*medcard.WriteResult, error) {
+	return f.wrote(req)
 }
 
 type fakeSystems struct{}
@@ -71,6 +195,9 @@ func TestGoldenEnvelopes(t *testing.T) {
 	get := `<mc:GetMedicineCardRequest><mc:PersonIdentifier>0101701234</mc:PersonIdentifier></mc:GetMedicineCardRequest>`
 	create := `<mc:CreateDrugMedicationRequest><mc:PersonIdentifier>0101701234</mc:PersonIdentifier></mc:CreateDrugMedicationRequest>`
 	badPerson := `<mc:GetMedicineCardRequest><mc:PersonIdentifier>3213701234</mc:PersonIdentifier></mc:GetMedicineCardRequest>`
+	pause := `<mc:PauseDrugMedicationRequest><mc:PersonIdentifier>0101701234</mc:PersonIdentifier><mc:MedicineCardVersion>4</mc:MedicineCardVersion><mc:DrugMedicationIdentifier>1</mc:DrugMedicationIdentifier></mc:PauseDrugMedicationRequest>`
+	getDM := `<mc:GetDrugMedicationRequest><mc:PersonIdentifier>0101701234</mc:PersonIdentifier><mc:DrugMedicationIdentifier>1</mc:DrugMedicationIdentifier></mc:GetDrugMedicationRequest>`
+	getRx := `<mc:GetPrescriptionRequest><mc:PersonIdentifier>0101701234</mc:PersonIdentifier></mc:GetPrescriptionRequest>`
 	cases := []struct {
 		golden      string
 		contentType string
@@ -83,6 +210,10 @@ func TestGoldenEnvelopes(t *testing.T) {
 		{"fault-invalid-person-12.xml", "application/soap+xml", testEnvelope(nsSOAP12, badPerson), 400},
 		{"fault-busy-11.xml", "text/xml", testEnvelope(nsSOAP11, create), 500},
 		{"fault-busy-12.xml", "application/soap+xml", testEnvelope(nsSOAP12, create), 500},
+		{"write-result-11.xml", "text/xml", testEnvelope(nsSOAP11, pause), 200},
+		{"write-result-12.xml", "application/soap+xml", testEnvelope(nsSOAP12, pause), 200},
+		{"get-drug-medication-11.xml", "text/xml", testEnvelope(nsSOAP11, getDM), 200},
+		{"get-prescription-12.xml", "application/soap+xml", testEnvelope(nsSOAP12, getRx), 200},
 	}
 	h := NewHandler(fakeService{}, fakeSystems{}, nil, zap.NewNop(), Config{Now: func() time.Time { return testNow }})
 	for _, tc := range cases {
@@ -157,5 +288,223 @@ func TestDigestToken(t *testing.T) {
 		if (err == nil) != tc.ok {
 			t.Errorf("checkDigest(%s) = %v, want ok=%v", tc.name, err, tc.ok)
 		}
+	}
+}
+
+// TestDispatchTableMatchesWSDL keeps the dispatch table and the WSDL we
+// serve in step: every portType operation is served, with its wrapper
+// elements declared, a "parameters" part, and the same headers and fault
+// in both bindings; and nothing is served that the WSDL does not name.
+func TestDispatchTableMatchesWSDL(t *testing.T) {
+	type header struct {
+		Message string `xml:"message,attr"`
+		Part    string `xml:"part,attr"`
+	}
+	type named struct {
+		Name    string `xml:"name,attr"`
+		Use     string `xml:"use,attr"`
+		Message string `xml:"message,attr"`
+	}
+	type bindingOp struct {
+		Name    string   `xml:"name,attr"`
+		Headers []header `xml:"input>header"`
+		Body    []named  `xml:"input>body"`
+		Faults  []named  `xml:"fault"`
+	}
+	var defs struct {
+		Elements []named `xml:"types>schema>element"`
+		Messages []struct {
+			Name  string `xml:"name,attr"`
+			Parts []struct {
+				Name    string `xml:"name,attr"`
+				Element string `xml:"element,attr"`
+			} `xml:"part"`
+		} `xml:"message"`
+		Operations []struct {
+			Name   string `xml:"name,attr"`
+			Input  named  `xml:"input"`
+			Output named  `xml:"output"`
+			Fault  named  `xml:"fault"`
+		} `xml:"portType>operation"`
+		Bindings []struct {
+			Name       string      `xml:"name,attr"`
+			Operations []bindingOp `xml:"operation"`
+		} `xml:"binding"`
+	}
+	if err := xml.Unmarshal(wsdl.Source(), &defs); err != nil {
+		t.Fatalf("WSDL does not parse: %v", err)
+	}
+	elements := map[string]bool{}
+	for _, e := range defs.Elements {
+		elements[e.Name] = true
+	}
+	messages := map[string]string{} // message name -> "part=element"
+	for _, m := range defs.Messages {
+		if len(m.Parts) == 1 {
+			messages[m.Name] = m.Parts[0].Name + "=" + m.Parts[0].Element
+		}
+	}
+	served := map[string]bool{}
+	for _, op := range operations {
+		served[string(op.name)] = true
+		if want := (xml.Name{Space: Namespace, Local: string(op.name) + "Request"}); op.element != want {
+			t.Errorf("%s is dispatched on %v, want %v", op.name, op.element, want)
+		}
+	}
+	if len(defs.Bindings) != 2 {
+		t.Fatalf("WSDL has %d bindings, want 2 (SOAP 1.1 and 1.2)", len(defs.Bindings))
+	}
+	inWSDL := map[string]bool{}
+	for _, op := range defs.Operations {
+		inWSDL[op.Name] = true
+		if !served[op.Name] {
+			t.Errorf("WSDL operation %s has no entry in the dispatch table", op.Name)
+		}
+		for _, dir := range []struct{ msg, suffix string }{{op.Input.Message, "Request"}, {op.Output.Message, "Response"}} {
+			name := op.Name + dir.suffix
+			if dir.msg != "tns:"+name {
+				t.Errorf("%s: message %q, want tns:%s", op.Name, dir.msg, name)
+			}
+			if got := messages[name]; got != "parameters=tns:"+name {
+				t.Errorf("message %s has part %q, want parameters=tns:%s", name, got, name)
+			}
+			if !elements[name] {
+				t.Errorf("the schema declares no element %s", name)
+			}
+		}
+		if op.Fault != (named{Name: "MedicineCardFault", Message: "tns:MedicineCardFault"}) {
+			t.Errorf("%s: fault %+v, want MedicineCardFault with tns:MedicineCardFault", op.Name, op.Fault)
+		}
+		for _, b := range defs.Bindings {
+			i := slices.IndexFunc(b.Operations, func(bo bindingOp) bool { return bo.Name == op.Name })
+			if i < 0 {
+				t.Errorf("binding %s lacks %s", b.Name, op.Name)
+				continue
+			}
+			bo := b.Operations[i]
+			wantHeaders := []header{{"tns:MessageHeader", "MessageHeader"}, {"tns:WhitelistingHeader", "WhitelistingHeader"}}
+			if !slices.Equal(bo.Headers, wantHeaders) || !slices.Equal(bo.Body, []named{{Use: "literal"}}) || !slices.Equal(bo.Faults, []named{{Name: "MedicineCardFault"}}) {
+				t.Errorf("binding %s, %s: headers %v, body %v, faults %v; want %v, literal, MedicineCardFault",
+					b.Name, op.Name, bo.Headers, bo.Body, bo.Faults, wantHeaders)
+			}
+		}
+	}
+	for name := range served {
+		if !inWSDL[name] {
+			t.Errorf("dispatch table serves %s, which the WSDL's portType does not name", name)
+		}
+	}
+	for _, b := range defs.Bindings {
+		if len(b.Operations) != len(defs.Operations) {
+			t.Errorf("binding %s has %d operations, the portType %d", b.Name, len(b.Operations), len(defs.Operations))
+		}
+	}
+}
+
+// TestEveryOperationAnswersItsResponse sends every operation of the table
+// and checks the answer is its own <Op>Response wrapper.
+func TestEveryOperationAnswersItsResponse(t *testing.T) {
+	h := NewHandler(fakeService{}, fakeSystems{}, nil, zap.NewNop(), Config{Now: func() time.Time { return testNow }})
+	for _, op := range operations {
+		for _, v := range []Version{SOAP11, SOAP12} {
+			body := `<mc:` + string(op.name) + `Request><mc:PersonIdentifier>0101701234</mc:PersonIdentifier>` +
+				`<mc:DrugMedicationIdentifier>1</mc:DrugMedicationIdentifier></mc:` + string(op.name) + `Request>`
+			req := httptest.NewRequest(http.MethodPost, "/medcard", strings.NewReader(testEnvelope(v.namespace(), body)))
+			req.Header.Set("Content-Type", v.contentType())
+			rec := httptest.NewRecorder()
+			h.ServeHTTP(rec, req)
+			if op.name == medcard.OpCreateDrugMedication { // the fake is always busy there
+				continue
+			}
+			var env struct {
+				Body struct {
+					Response struct{ XMLName xml.Name } `xml:",any"`
+				} `xml:"Body"`
+			}
+			if err := xml.Unmarshal(rec.Body.Bytes(), &env); err != nil || rec.Code != http.StatusOK {
+				t.Errorf("%s (SOAP %d) = %d %v: %s", op.name, v, rec.Code, err, rec.Body.String())
+				continue
+			}
+			if want := (xml.Name{Space: Namespace, Local: string(op.name) + "Response"}); env.Body.Response.XMLName != want {
+				t.Errorf("%s (SOAP %d) answered %v, want %v", op.name, v, env.Body.Response.XMLName, want)
+			}
+		}
+	}
+}
+
+// TestRequestMapping checks that wrapper elements reach the domain as the
+// requests they stand for.
+func TestRequestMapping(t *testing.T) {
+	const p = `<mc:PersonIdentifier>0101701234</mc:PersonIdentifier><mc:MedicineCardVersion>7</mc:MedicineCardVersion>`
+	cases := []struct {
+		name string
+		body string
+		want any
+	}{
+		{"UpdateDrugMedication",
+			`<mc:UpdateDrugMedicationRequest>` + p + `<mc:DrugMedicationIdentifier>3</mc:DrugMedicationIdentifier><mc:Dosage><mc:Text>1 dagligt</mc:Text></mc:Dosage>` +
+				`<mc:Indication><mc:Code>K1</mc:Code><mc:Text>smerter</mc:Text></mc:Indication><mc:EndDate>2027-01-01</mc:EndDate></mc:UpdateDrugMedicationRequest>`,
+			medcard.DrugMedicationRequest{PersonID: "0101701234", BasedOnCardVersion: 7, Change: medcard.DrugMedicationChange{
+				DrugMedicationID: 3, Dosage: medcard.Dosage{Text: "1 dagligt"}, Indication: medcard.Indication{Code: "K1", Text: "smerter"}, EndDate: "2027-01-01"}}},
+		{"UnwithdrawDrugMedication",
+			`<mc:UnwithdrawDrugMedicationRequest>` + p + `<mc:DrugMedicationIdentifier>3</mc:DrugMedicationIdentifier></mc:UnwithdrawDrugMedicationRequest>`,
+			medcard.DrugMedicationRequest{PersonID: "0101701234", BasedOnCardVersion: 7, Change: medcard.DrugMedicationChange{DrugMedicationID: 3}}},
+		{"UpdateMedicineCard",
+			`<mc:UpdateMedicineCardRequest>` + p +
+				`<mc:CreateDrugMedication><mc:Drug><mc:Identifier>1</mc:Identifier><mc:Name>Pinex</mc:Name></mc:Drug><mc:Dosage><mc:Text>2</mc:Text></mc:Dosage><mc:Indication><mc:Text>smerter</mc:Text></mc:Indication><mc:BeginDate>2026-11-01</mc:BeginDate></mc:CreateDrugMedication>` +
+				`<mc:Change><mc:Operation>Update</mc:Operation><mc:DrugMedicationIdentifier>1</mc:DrugMedicationIdentifier><mc:Dosage><mc:Text>3</mc:Text></mc:Dosage></mc:Change>` +
+				`<mc:Change><mc:Operation>Pause</mc:Operation><mc:DrugMedicationIdentifier>2</mc:DrugMedicationIdentifier></mc:Change>` +
+				`<mc:Change><mc:Operation>Unpause</mc:Operation><mc:DrugMedicationIdentifier>3</mc:DrugMedicationIdentifier></mc:Change>` +
+				`<mc:Change><mc:Operation>Withdraw</mc:Operation><mc:DrugMedicationIdentifier>4</mc:DrugMedicationIdentifier></mc:Change>` +
+				`<mc:Change><mc:Operation>Unwithdraw</mc:Operation><mc:DrugMedicationIdentifier>5</mc:DrugMedicationIdentifier></mc:Change>` +
+				`<mc:Change><mc:Operation>Explode</mc:Operation><mc:DrugMedicationIdentifier>6</mc:DrugMedicationIdentifier></mc:Change>` +
+				`<mc:SetReviewed>true</mc:SetReviewed></mc:UpdateMedicineCardRequest>`,
+			medcard.UpdateMedicineCardRequest{PersonID: "0101701234", BasedOnCardVersion: 7, SetReviewed: true,
+				Create: []medcard.NewDrugMedication{{Drug: medcard.Drug{Identifier: "1", Name: "Pinex"}, Dosage: medcard.Dosage{Text: "2"},
+					Indication: medcard.Indication{Text: "smerter"}, BeginDate: "2026-11-01"}},
+				Change: []medcard.DrugMedicationChange{
+					{Op: medcard.OpUpdateDrugMedication, DrugMedicationID: 1, Dosage: medcard.Dosage{Text: "3"}},
+					{Op: medcard.OpPauseDrugMedication, DrugMedicationID: 2},
+					{Op: medcard.OpUnpauseDrugMedication, DrugMedicationID: 3},
+					{Op: medcard.OpWithdrawDrugMedication, DrugMedicationID: 4},
+					{Op: medcard.OpUnwithdrawDrugMedication, DrugMedicationID: 5},
+					{Op: "", DrugMedicationID: 6}, // the domain refuses it
+				}}},
+		{"CreatePrescription",
+			`<mc:CreatePrescriptionRequest>` + p + `<mc:Drug><mc:Identifier>1</mc:Identifier><mc:Name>Pinex</mc:Name></mc:Drug><mc:PackageNumber>043298</mc:PackageNumber>` +
+				`<mc:PackageQuantity>2</mc:PackageQuantity><mc:Iterations>3</mc:Iterations><mc:IterationIntervalDays>30</mc:IterationIntervalDays>` +
+				`<mc:ValidFrom>2026-11-01</mc:ValidFrom><mc:ValidTo>2027-11-01</mc:ValidTo><mc:DosageText>2 dagligt</mc:DosageText></mc:CreatePrescriptionRequest>`,
+			medcard.CreatePrescriptionRequest{PersonID: "0101701234", BasedOnCardVersion: 7, Drug: medcard.Drug{Identifier: "1", Name: "Pinex"},
+				PackageNumber: "043298", PackageQuantity: 2, Iterations: 3, IterationIntervalDays: 30,
+				ValidFrom: "2026-11-01", ValidTo: "2027-11-01", DosageText: "2 dagligt"}},
+		{"CreatePharmacyEffectuation",
+			`<mc:CreatePharmacyEffectuationRequest>` + p + `<mc:OrderIdentifier>9</mc:OrderIdentifier><mc:PackagesDispensed>2</mc:PackagesDispensed><mc:Terminate>true</mc:Terminate></mc:CreatePharmacyEffectuationRequest>`,
+			medcard.EffectuationRequest{PersonID: "0101701234", BasedOnCardVersion: 7, OrderID: 9, PackagesDispensed: 2, Terminate: true}},
+		{"UndoEffectuation",
+			`<mc:UndoEffectuationRequest>` + p + `<mc:EffectuationIdentifier>11</mc:EffectuationIdentifier></mc:UndoEffectuationRequest>`,
+			medcard.UndoEffectuationRequest{PersonID: "0101701234", BasedOnCardVersion: 7, EffectuationID: 11}},
+		{"ResolveConflict chosen",
+			`<mc:ResolveConflictRequest>` + p + `<mc:DrugMedicationIdentifier>3</mc:DrugMedicationIdentifier><mc:ChosenVariant>2</mc:ChosenVariant></mc:ResolveConflictRequest>`,
+			medcard.ResolveConflictRequest{PersonID: "0101701234", BasedOnCardVersion: 7, DrugMedicationID: 3, ChosenVariant: 2}},
+		{"ResolveConflict replaced",
+			`<mc:ResolveConflictRequest>` + p + `<mc:DrugMedicationIdentifier>3</mc:DrugMedicationIdentifier><mc:Replacement><mc:Dosage><mc:Text>1</mc:Text></mc:Dosage><mc:Status>Paused</mc:Status></mc:Replacement></mc:ResolveConflictRequest>`,
+			medcard.ResolveConflictRequest{PersonID: "0101701234", BasedOnCardVersion: 7, DrugMedicationID: 3,
+				Replacement: &medcard.ConflictReplacement{Dosage: medcard.Dosage{Text: "1"}, Status: medcard.DrugMedicationPaused}}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			var got any
+			h := NewHandler(fakeService{got: &got}, fakeSystems{}, nil, zap.NewNop(), Config{Now: func() time.Time { return testNow }})
+			req := httptest.NewRequest(http.MethodPost, "/medcard", strings.NewReader(testEnvelope(nsSOAP11, tc.body)))
+			req.Header.Set("Content-Type", "text/xml")
+			rec := httptest.NewRecorder()
+			h.ServeHTTP(rec, req)
+			if rec.Code != http.StatusOK {
+				t.Fatalf("status %d: %s", rec.Code, rec.Body.String())
+			}
+			if diff := cmp.Diff(tc.want, got); diff != "" {
+				t.Errorf("domain request differs (-want +got):\n%s", diff)
+			}
+		})
 	}
 }

@@ -18,6 +18,7 @@ import (
 	"os/signal"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/sharedmedcard/gateway/shard"
 )
@@ -75,7 +76,10 @@ func usage() {
 }
 
 // flags is a flag set whose flags fall back to environment variables.
-type flags struct{ *flag.FlagSet }
+type flags struct {
+	*flag.FlagSet
+	envErrs *[]error // environment values that do not parse, reported by Parse
+}
 
 func newFlags(name, synopsis string) flags {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
@@ -83,7 +87,15 @@ func newFlags(name, synopsis string) flags {
 		fmt.Fprintf(fs.Output(), "Usage: gateway %s\n\n%s\n\nFlags:\n", name, synopsis)
 		fs.PrintDefaults()
 	}
-	return flags{fs}
+	return flags{FlagSet: fs, envErrs: new([]error)}
+}
+
+// Parse parses args, then reports environment values that did not parse.
+func (f flags) Parse(args []string) error {
+	if err := f.FlagSet.Parse(args); err != nil {
+		return err
+	}
+	return errors.Join(*f.envErrs...)
 }
 
 func (f flags) string(p *string, name, env, def, usage string) {
@@ -91,6 +103,17 @@ func (f flags) string(p *string, name, env, def, usage string) {
 		def = v
 	}
 	f.StringVar(p, name, def, fmt.Sprintf("%s (env %s)", usage, env))
+}
+
+func (f flags) duration(p *time.Duration, name, env string, def time.Duration, usage string) {
+	if v, ok := os.LookupEnv(env); ok {
+		d, err := time.ParseDuration(v)
+		if err != nil {
+			*f.envErrs = append(*f.envErrs, fmt.Errorf("%s: %w", env, err))
+		}
+		def = d
+	}
+	f.DurationVar(p, name, def, fmt.Sprintf("%s (env %s)", usage, env))
 }
 
 // catalogDSN declares the --catalog-dsn flag every command needs.

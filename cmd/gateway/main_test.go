@@ -136,13 +136,21 @@ func startEnv() (*testEnv, error) {
 		zapcore.AddSync(e.logs), zap.DebugLevel))
 	e.server = httptest.NewUnstartedServer(nil)
 	e.endpoint = "http://" + e.server.Listener.Addr().String() + soapPath
-	cfg := serveConfig{catalogDSN: e.catalogDSN, publicURL: e.endpoint, redisAddr: e.redis.Addr}
-	if e.gw, err = newGateway(ctx, cfg, 10*time.Second, log, e.clock.now); err != nil {
+	if e.gw, err = newGateway(ctx, testServeConfig(e.catalogDSN, e.endpoint, e.redis.Addr), log, e.clock.now); err != nil {
 		return e, err
 	}
 	e.server.Config.Handler = e.gw.handler
 	e.server.Start()
 	return e, nil
+}
+
+// testServeConfig is the configuration of the gateways under test: as
+// `gateway serve` defaults it, with the cache on.
+func testServeConfig(catalogDSN, endpoint, redisAddr string) serveConfig {
+	return serveConfig{
+		catalogDSN: catalogDSN, publicURL: endpoint, redisAddr: redisAddr, cache: "on",
+		cacheTTL: time.Minute, cacheTimeout: 50 * time.Millisecond, timeout: 10 * time.Second,
+	}
 }
 
 func (e *testEnv) stop() {
@@ -221,6 +229,7 @@ type call struct {
 	system      string
 	secret      string
 	role        string
+	org         string // WhitelistingHeader/OrganisationIdentifier; default the demo GP practice
 	messageID   string
 	noMessageID bool
 	textPwd     bool
@@ -244,6 +253,10 @@ func (c call) envelope() string {
 	}
 	if role == "" {
 		role = "Doctor"
+	}
+	org := c.org
+	if org == "" {
+		org = "SOR:483711000016009"
 	}
 	ns := nsEnv11
 	if c.soap12 {
@@ -275,7 +288,7 @@ func (c call) envelope() string {
  <s:Header>
   <wsse:Security s:mustUnderstand="1"><wsse:UsernameToken><wsse:Username>` + system + `</wsse:Username>` + token + `</wsse:UsernameToken></wsse:Security>
   ` + msgHeader + `
-  <mc:WhitelistingHeader><mc:SystemName>` + system + `</mc:SystemName><mc:SystemVersion>1.0</mc:SystemVersion><mc:OrganisationIdentifier>SOR:483711000016009</mc:OrganisationIdentifier><mc:RequestedRole>` + role + `</mc:RequestedRole></mc:WhitelistingHeader>
+  <mc:WhitelistingHeader><mc:SystemName>` + system + `</mc:SystemName><mc:SystemVersion>1.0</mc:SystemVersion><mc:OrganisationIdentifier>` + org + `</mc:OrganisationIdentifier><mc:RequestedRole>` + role + `</mc:RequestedRole></mc:WhitelistingHeader>
   ` + c.extraHeader + `
  </s:Header>
  <s:Body>` + c.body + `</s:Body>
@@ -417,9 +430,15 @@ func createBody(person string, basedOn int64, drugName string) string {
 </mc:CreateDrugMedicationRequest>`, person, basedOn, drugName)
 }
 
-// countRows sums a table's rows over both shard databases.
+// countRows sums a table's rows over both shard databases, after the
+// gateway's queued read audits are written.
 func countRows(t *testing.T, table string) int64 {
 	t.Helper()
+	if env.gw.audits != nil {
+		if err := env.gw.audits.Flush(context.Background()); err != nil {
+			t.Fatalf("flush read audits: %v", err)
+		}
+	}
 	var total int64
 	for name, p := range env.shards {
 		var n int64

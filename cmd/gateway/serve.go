@@ -8,11 +8,15 @@ import (
 	"net/http"
 	"os"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/go-chi/chi/v5"
 	"github.com/go-chi/chi/v5/middleware"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/redis/go-redis/v9"
 	"go.uber.org/zap"
 
@@ -25,13 +29,18 @@ import (
 
 // serveConfig is everything `gateway serve` is configured with.
 type serveConfig struct {
-	catalogDSN string
-	listen     string
-	publicURL  string
-	redisAddr  string
-	logFormat  string
-	timeout    string
-	demo       bool
+	catalogDSN     string
+	listen         string
+	publicURL      string
+	redisAddr      string
+	redisSentinels string // comma-separated host:port of Sentinels
+	redisMaster    string
+	cache          string // on or off
+	cacheTTL       time.Duration
+	cacheTimeout   time.Duration
+	logFormat      string
+	timeout        time.Duration
+	demo           bool
 }
 
 // soapPath is where the SOAP endpoint is mounted.
@@ -43,9 +52,14 @@ func runServe(ctx context.Context, args []string) error {
 	f.catalogDSN(&cfg.catalogDSN)
 	f.string(&cfg.listen, "listen", "MEDCARD_LISTEN", "127.0.0.1:8080", "address to listen on")
 	f.string(&cfg.publicURL, "public-url", "MEDCARD_PUBLIC_URL", "", "public URL of the SOAP endpoint, written into the WSDL (default http://<listen>/medcard)")
-	f.string(&cfg.redisAddr, "redis-addr", "MEDCARD_REDIS_ADDR", "", "Redis host:port for nonces (empty: no Redis)")
+	f.string(&cfg.redisAddr, "redis-addr", "MEDCARD_REDIS_ADDR", "", "Redis host:port for the card cache and WS-Security nonces (empty: no Redis)")
+	f.string(&cfg.redisSentinels, "redis-sentinels", "MEDCARD_REDIS_SENTINELS", "", "comma-separated Sentinel host:port list; with --redis-master, used instead of --redis-addr")
+	f.string(&cfg.redisMaster, "redis-master", "MEDCARD_REDIS_MASTER", "medcard", "Sentinel master name")
+	f.string(&cfg.cache, "cache", "MEDCARD_CACHE", "on", "serve pure reads from the Redis card cache: on or off")
+	f.duration(&cfg.cacheTTL, "cache-ttl", "MEDCARD_CACHE_TTL", time.Minute, "lifetime of a cached card")
+	f.duration(&cfg.cacheTimeout, "cache-timeout", "MEDCARD_CACHE_TIMEOUT", 50*time.Millisecond, "deadline of one Redis call; past it the call counts as a miss")
 	f.string(&cfg.logFormat, "log-format", "MEDCARD_LOG_FORMAT", "json", "log format: json or console")
-	f.string(&cfg.timeout, "request-timeout", "MEDCARD_REQUEST_TIMEOUT", "10s", "deadline for one request's work")
+	f.duration(&cfg.timeout, "request-timeout", "MEDCARD_REQUEST_TIMEOUT", 10*time.Second, "deadline for one request's work")
 	f.BoolVar(&cfg.demo, "demo", false, "print a demo person and a copy-paste curl once listening")
 	if err := f.Parse(args); err != nil {
 		return err
@@ -53,9 +67,8 @@ func runServe(ctx context.Context, args []string) error {
 	if err := requireCatalog(cfg.catalogDSN); err != nil {
 		return err
 	}
-	timeout, err := time.ParseDuration(cfg.timeout)
-	if err != nil {
-		return fmt.Errorf("--request-timeout: %w", err)
+	if cfg.cache != "on" && cfg.cache != "off" {
+		return fmt.Errorf("--cache: %q is neither on nor off", cfg.cache)
 	}
 	log, err := newLogger(cfg.logFormat)
 	if err != nil {
@@ -70,7 +83,7 @@ func runServe(ctx context.Context, args []string) error {
 	if cfg.publicURL == "" {
 		cfg.publicURL = "http://" + ln.Addr().String() + soapPath
 	}
-	gw, err := newGateway(ctx, cfg, timeout, log, time.Now)
+	gw, err := newGateway(ctx, cfg, log, time.Now)
 	if err != nil {
 		ln.Close()
 		return err
@@ -82,14 +95,6 @@ func runServe(ctx context.Context, args []string) error {
 		ReadTimeout:       30 * time.Second,
 		IdleTimeout:       120 * time.Second,
 	}
-
-	watchCtx, stopWatch := context.WithCancel(ctx)
-	watchDone := make(chan struct{})
-	go func() {
-		defer close(watchDone)
-		gw.store.Watch(watchCtx, time.Second)
-	}()
-	defer func() { stopWatch(); <-watchDone }()
 
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.Serve(ln) }()
@@ -115,61 +120,114 @@ func runServe(ctx context.Context, args []string) error {
 	return nil
 }
 
-// gateway is the wired service: the HTTP handler and what it holds open.
+// gateway is the wired service: the HTTP handler, the background loops it
+// runs (shard map watch, read audit writer) and what it holds open.
 type gateway struct {
 	handler http.Handler
 	store   *shard.Store
-	close   func()
+	audits  *shard.AuditWriter // nil with the cache off
+	stop    context.CancelFunc
+	loops   sync.WaitGroup
+	closers []func() // run in order by close, after the loops ended
 }
 
-// newGateway connects to the catalog, the shard databases and Redis, and
-// wires the domain service behind the SOAP endpoint and health checks.
-// clinicalNow is the domain's clock (dispensing intervals, validity,
-// stamps); tests move it, while token freshness always uses the real clock.
-func newGateway(ctx context.Context, cfg serveConfig, timeout time.Duration, log *zap.Logger, clinicalNow func() time.Time) (*gateway, error) {
+// close stops the background loops (the audit writer flushes what it
+// queued) and then closes connections.
+func (g *gateway) close() {
+	g.stop()
+	g.loops.Wait()
+	for _, c := range g.closers {
+		c()
+	}
+}
+
+// newGateway connects to the catalog, the shard databases and Redis, wires
+// the domain service behind the SOAP endpoint, health checks and metrics,
+// and starts the background loops. clinicalNow is the domain's clock
+// (dispensing intervals, validity, stamps); tests move it, while token
+// freshness always uses the real clock.
+func newGateway(ctx context.Context, cfg serveConfig, log *zap.Logger, clinicalNow func() time.Time) (*gateway, error) {
+	g := &gateway{}
+	loopCtx, stop := context.WithCancel(context.WithoutCancel(ctx))
+	g.stop = stop
+	fail := func(err error) (*gateway, error) { g.close(); return nil, err }
+
 	catalogPool, err := pgxpool.New(ctx, cfg.catalogDSN)
 	if err != nil {
-		return nil, fmt.Errorf("catalog: %w", err)
+		return fail(fmt.Errorf("catalog: %w", err))
 	}
+	g.closers = append(g.closers, catalogPool.Close)
 	catalog := shard.NewCatalog(catalogPool, time.Now)
 	store, err := shard.Open(ctx, catalog, log, nil)
 	if err != nil {
-		catalogPool.Close()
-		return nil, fmt.Errorf("open shard store: %w", err)
+		return fail(fmt.Errorf("open shard store: %w", err))
 	}
-	closers := []func(){store.Close, catalogPool.Close}
+	g.store = store
+	g.closers = append([]func(){store.Close}, g.closers...)
+	g.background(func() { store.Watch(loopCtx, time.Second) })
+
+	registry := prometheus.NewRegistry()
+	registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 
 	var nonces soap.Nonces
-	if cfg.redisAddr != "" {
-		rdb := redis.NewClient(&redis.Options{Addr: cfg.redisAddr, DialTimeout: 200 * time.Millisecond,
-			ReadTimeout: 100 * time.Millisecond, WriteTimeout: 100 * time.Millisecond, MaxRetries: 0})
-		closers = append([]func(){func() { rdb.Close() }}, closers...)
-		nonces = cache.NewNonces(rdb, 150*time.Millisecond)
+	var opts []medcard.Option
+	if rdb := newRedisClient(cfg); rdb != nil {
+		g.closers = append([]func(){func() { rdb.Close() }}, g.closers...)
+		nonces = cache.NewNonces(rdb, cfg.cacheTimeout)
+		if cfg.cache == "on" {
+			cards := cache.NewCards(rdb, cache.CardsOptions{
+				TTL: cfg.cacheTTL, Timeout: cfg.cacheTimeout, Scope: store.CacheScope, Registerer: registry,
+			})
+			g.audits = shard.NewAuditWriter(store, log, shard.AuditOptions{})
+			g.background(func() { g.audits.Run(loopCtx) })
+			opts = append(opts, medcard.WithCache(cards, g.audits))
+		}
 	}
 
-	svc := medcard.NewService(store, clinicalNow)
+	svc := medcard.NewService(store, clinicalNow, opts...)
 	handler := soap.NewHandler(svc, catalog, nonces, log, soap.Config{
-		WSDL: wsdl.Render(cfg.publicURL), Timeout: timeout, Now: time.Now,
+		WSDL: wsdl.Render(cfg.publicURL), Timeout: cfg.timeout, Now: time.Now, Registerer: registry,
 	})
-	return &gateway{
-		handler: newRouter(handler, catalog, store),
-		store:   store,
-		close: func() {
-			for _, c := range closers {
-				c()
-			}
-		},
-	}, nil
+	g.handler = newRouter(handler, catalog, store, promhttp.HandlerFor(registry, promhttp.HandlerOpts{}))
+	return g, nil
+}
+
+// background runs loop in a goroutine that close waits for.
+func (g *gateway) background(loop func()) {
+	g.loops.Add(1)
+	go func() {
+		defer g.loops.Done()
+		loop()
+	}()
+}
+
+// newRedisClient returns a client for a single Redis or, with Sentinels
+// configured, one that follows the Sentinels' current primary; nil when no
+// Redis is configured. Timeouts are short: Redis must never hold up a
+// request for long.
+func newRedisClient(cfg serveConfig) *redis.Client {
+	dial, rw := 200*time.Millisecond, cfg.cacheTimeout
+	if cfg.redisSentinels != "" {
+		return redis.NewFailoverClient(&redis.FailoverOptions{
+			MasterName: cfg.redisMaster, SentinelAddrs: strings.Split(cfg.redisSentinels, ","),
+			DialTimeout: dial, ReadTimeout: rw, WriteTimeout: rw, MaxRetries: 0,
+		})
+	}
+	if cfg.redisAddr == "" {
+		return nil
+	}
+	return redis.NewClient(&redis.Options{Addr: cfg.redisAddr, DialTimeout: dial, ReadTimeout: rw, WriteTimeout: rw, MaxRetries: 0})
 }
 
 // pinger is anything /readyz asks.
 type pinger interface{ Ping(context.Context) error }
 
-// newRouter mounts the SOAP endpoint and the health checks.
-func newRouter(soapHandler http.Handler, catalog, shards pinger) http.Handler {
+// newRouter mounts the SOAP endpoint, the health checks and the metrics.
+func newRouter(soapHandler http.Handler, catalog, shards pinger, metrics http.Handler) http.Handler {
 	r := chi.NewRouter()
 	r.Use(middleware.Recoverer)
 	r.Handle(soapPath, soapHandler)
+	r.Handle("/metrics", metrics)
 	r.Get("/healthz", func(w http.ResponseWriter, _ *http.Request) {
 		_, _ = w.Write([]byte("ok\n"))
 	})

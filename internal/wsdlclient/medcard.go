@@ -45,6 +45,48 @@ const (
 	PrescriptionStatusTypeClosed PrescriptionStatusType = "Closed"
 )
 
+// Open: placed, the prescription is locked to the pharmacy. InProgress: an effectuation has started.
+
+type OrderStatusType string
+
+const (
+	OrderStatusTypeOpen OrderStatusType = "Open"
+
+	OrderStatusTypeInProgress OrderStatusType = "InProgress"
+
+	OrderStatusTypeCompleted OrderStatusType = "Completed"
+
+	OrderStatusTypeCancelled OrderStatusType = "Cancelled"
+)
+
+type ItemKindType string
+
+const (
+	ItemKindTypeDrugMedication ItemKindType = "DrugMedication"
+
+	ItemKindTypePrescription ItemKindType = "Prescription"
+
+	ItemKindTypeOrder ItemKindType = "Order"
+
+	ItemKindTypeEffectuation ItemKindType = "Effectuation"
+)
+
+// A change of an existing drug medication in UpdateMedicineCard; each is resolved as its own operation (UpdateDrugMedication, PauseDrugMedication, ...) would be.
+
+type DrugMedicationOperationType string
+
+const (
+	DrugMedicationOperationTypeUpdate DrugMedicationOperationType = "Update"
+
+	DrugMedicationOperationTypePause DrugMedicationOperationType = "Pause"
+
+	DrugMedicationOperationTypeUnpause DrugMedicationOperationType = "Unpause"
+
+	DrugMedicationOperationTypeWithdraw DrugMedicationOperationType = "Withdraw"
+
+	DrugMedicationOperationTypeUnwithdraw DrugMedicationOperationType = "Unwithdraw"
+)
+
 type MessageHeader struct {
 	XMLName xml.Name `xml:"http://sharedmedcard.example/2026/01/medcard MessageHeader"`
 
@@ -81,11 +123,12 @@ type GetMedicineCardRequest struct {
 
 	PersonIdentifier *PersonIdentifierType `xml:"PersonIdentifier,omitempty" json:"PersonIdentifier,omitempty"`
 
+	// Also return the prescriptions and their orders.
 	IncludePrescriptions bool `xml:"IncludePrescriptions,omitempty" json:"IncludePrescriptions,omitempty"`
 
 	IncludeEffectuations bool `xml:"IncludeEffectuations,omitempty" json:"IncludeEffectuations,omitempty"`
 
-	// Also return drug medications withdrawn on or after this date; without it withdrawn ones are left out.
+	// Also return drug medications withdrawn on or after this date; without it withdrawn ones are left out (unless they hold a conflict).
 	IncludeWithdrawnSince soap.XSDDate `xml:"IncludeWithdrawnSince,omitempty" json:"IncludeWithdrawnSince,omitempty"`
 }
 
@@ -93,6 +136,43 @@ type GetMedicineCardResponse struct {
 	XMLName xml.Name `xml:"http://sharedmedcard.example/2026/01/medcard GetMedicineCardResponse"`
 
 	MedicineCard *MedicineCardType `xml:"MedicineCard,omitempty" json:"MedicineCard,omitempty"`
+}
+
+type GetDrugMedicationRequest struct {
+	XMLName xml.Name `xml:"http://sharedmedcard.example/2026/01/medcard GetDrugMedicationRequest"`
+
+	PersonIdentifier *PersonIdentifierType `xml:"PersonIdentifier,omitempty" json:"PersonIdentifier,omitempty"`
+
+	DrugMedicationIdentifier int64 `xml:"DrugMedicationIdentifier,omitempty" json:"DrugMedicationIdentifier,omitempty"`
+}
+
+type GetDrugMedicationResponse struct {
+	XMLName xml.Name `xml:"http://sharedmedcard.example/2026/01/medcard GetDrugMedicationResponse"`
+
+	MedicineCardVersion int64 `xml:"MedicineCardVersion,omitempty" json:"MedicineCardVersion,omitempty"`
+
+	DrugMedication *DrugMedicationType `xml:"DrugMedication,omitempty" json:"DrugMedication,omitempty"`
+}
+
+type GetPrescriptionRequest struct {
+	XMLName xml.Name `xml:"http://sharedmedcard.example/2026/01/medcard GetPrescriptionRequest"`
+
+	PersonIdentifier *PersonIdentifierType `xml:"PersonIdentifier,omitempty" json:"PersonIdentifier,omitempty"`
+
+	// The prescriptions to return, at most 100; none returns every open prescription.
+	PrescriptionIdentifier []int64 `xml:"PrescriptionIdentifier,omitempty" json:"PrescriptionIdentifier,omitempty"`
+}
+
+type GetPrescriptionResponse struct {
+	XMLName xml.Name `xml:"http://sharedmedcard.example/2026/01/medcard GetPrescriptionResponse"`
+
+	MedicineCardVersion int64 `xml:"MedicineCardVersion,omitempty" json:"MedicineCardVersion,omitempty"`
+
+	Prescription []*PrescriptionType `xml:"Prescription,omitempty" json:"Prescription,omitempty"`
+
+	Order []*OrderType `xml:"Order,omitempty" json:"Order,omitempty"`
+
+	Effectuation []*EffectuationType `xml:"Effectuation,omitempty" json:"Effectuation,omitempty"`
 }
 
 type CreateDrugMedicationRequest struct {
@@ -115,7 +195,322 @@ type CreateDrugMedicationResponse struct {
 
 	DrugMedicationVersion int64 `xml:"DrugMedicationVersion,omitempty" json:"DrugMedicationVersion,omitempty"`
 
+	Item []*ItemType `xml:"Item,omitempty" json:"Item,omitempty"`
+
 	Warning []*WarningType `xml:"Warning,omitempty" json:"Warning,omitempty"`
+}
+
+type UpdateDrugMedicationRequest struct {
+	XMLName xml.Name `xml:"http://sharedmedcard.example/2026/01/medcard UpdateDrugMedicationRequest"`
+
+	PersonIdentifier *PersonIdentifierType `xml:"PersonIdentifier,omitempty" json:"PersonIdentifier,omitempty"`
+
+	MedicineCardVersion int64 `xml:"MedicineCardVersion,omitempty" json:"MedicineCardVersion,omitempty"`
+
+	DrugMedicationIdentifier int64 `xml:"DrugMedicationIdentifier,omitempty" json:"DrugMedicationIdentifier,omitempty"`
+
+	Dosage *DosageType `xml:"Dosage,omitempty" json:"Dosage,omitempty"`
+
+	// Absent: unchanged.
+	Indication *IndicationType `xml:"Indication,omitempty" json:"Indication,omitempty"`
+
+	// Absent: unchanged.
+	EndDate soap.XSDDate `xml:"EndDate,omitempty" json:"EndDate,omitempty"`
+}
+
+type UpdateDrugMedicationResponse struct {
+	XMLName xml.Name `xml:"http://sharedmedcard.example/2026/01/medcard UpdateDrugMedicationResponse"`
+
+	*WriteResultType
+}
+
+type PauseDrugMedicationRequest struct {
+	XMLName xml.Name `xml:"http://sharedmedcard.example/2026/01/medcard PauseDrugMedicationRequest"`
+
+	PersonIdentifier *PersonIdentifierType `xml:"PersonIdentifier,omitempty" json:"PersonIdentifier,omitempty"`
+
+	MedicineCardVersion int64 `xml:"MedicineCardVersion,omitempty" json:"MedicineCardVersion,omitempty"`
+
+	DrugMedicationIdentifier int64 `xml:"DrugMedicationIdentifier,omitempty" json:"DrugMedicationIdentifier,omitempty"`
+}
+
+type PauseDrugMedicationResponse struct {
+	XMLName xml.Name `xml:"http://sharedmedcard.example/2026/01/medcard PauseDrugMedicationResponse"`
+
+	*WriteResultType
+}
+
+type UnpauseDrugMedicationRequest struct {
+	XMLName xml.Name `xml:"http://sharedmedcard.example/2026/01/medcard UnpauseDrugMedicationRequest"`
+
+	PersonIdentifier *PersonIdentifierType `xml:"PersonIdentifier,omitempty" json:"PersonIdentifier,omitempty"`
+
+	MedicineCardVersion int64 `xml:"MedicineCardVersion,omitempty" json:"MedicineCardVersion,omitempty"`
+
+	DrugMedicationIdentifier int64 `xml:"DrugMedicationIdentifier,omitempty" json:"DrugMedicationIdentifier,omitempty"`
+}
+
+type UnpauseDrugMedicationResponse struct {
+	XMLName xml.Name `xml:"http://sharedmedcard.example/2026/01/medcard UnpauseDrugMedicationResponse"`
+
+	*WriteResultType
+}
+
+type WithdrawDrugMedicationRequest struct {
+	XMLName xml.Name `xml:"http://sharedmedcard.example/2026/01/medcard WithdrawDrugMedicationRequest"`
+
+	PersonIdentifier *PersonIdentifierType `xml:"PersonIdentifier,omitempty" json:"PersonIdentifier,omitempty"`
+
+	MedicineCardVersion int64 `xml:"MedicineCardVersion,omitempty" json:"MedicineCardVersion,omitempty"`
+
+	DrugMedicationIdentifier int64 `xml:"DrugMedicationIdentifier,omitempty" json:"DrugMedicationIdentifier,omitempty"`
+}
+
+type WithdrawDrugMedicationResponse struct {
+	XMLName xml.Name `xml:"http://sharedmedcard.example/2026/01/medcard WithdrawDrugMedicationResponse"`
+
+	*WriteResultType
+}
+
+type UnwithdrawDrugMedicationRequest struct {
+	XMLName xml.Name `xml:"http://sharedmedcard.example/2026/01/medcard UnwithdrawDrugMedicationRequest"`
+
+	PersonIdentifier *PersonIdentifierType `xml:"PersonIdentifier,omitempty" json:"PersonIdentifier,omitempty"`
+
+	MedicineCardVersion int64 `xml:"MedicineCardVersion,omitempty" json:"MedicineCardVersion,omitempty"`
+
+	DrugMedicationIdentifier int64 `xml:"DrugMedicationIdentifier,omitempty" json:"DrugMedicationIdentifier,omitempty"`
+}
+
+type UnwithdrawDrugMedicationResponse struct {
+	XMLName xml.Name `xml:"http://sharedmedcard.example/2026/01/medcard UnwithdrawDrugMedicationResponse"`
+
+	*WriteResultType
+}
+
+type SetMedicineCardReviewedRequest struct {
+	XMLName xml.Name `xml:"http://sharedmedcard.example/2026/01/medcard SetMedicineCardReviewedRequest"`
+
+	PersonIdentifier *PersonIdentifierType `xml:"PersonIdentifier,omitempty" json:"PersonIdentifier,omitempty"`
+
+	MedicineCardVersion int64 `xml:"MedicineCardVersion,omitempty" json:"MedicineCardVersion,omitempty"`
+}
+
+type SetMedicineCardReviewedResponse struct {
+	XMLName xml.Name `xml:"http://sharedmedcard.example/2026/01/medcard SetMedicineCardReviewedResponse"`
+
+	*WriteResultType
+}
+
+type SetMedicineCardNotReviewedRequest struct {
+	XMLName xml.Name `xml:"http://sharedmedcard.example/2026/01/medcard SetMedicineCardNotReviewedRequest"`
+
+	PersonIdentifier *PersonIdentifierType `xml:"PersonIdentifier,omitempty" json:"PersonIdentifier,omitempty"`
+
+	MedicineCardVersion int64 `xml:"MedicineCardVersion,omitempty" json:"MedicineCardVersion,omitempty"`
+}
+
+type SetMedicineCardNotReviewedResponse struct {
+	XMLName xml.Name `xml:"http://sharedmedcard.example/2026/01/medcard SetMedicineCardNotReviewedResponse"`
+
+	*WriteResultType
+}
+
+type UpdateMedicineCardRequest struct {
+	XMLName xml.Name `xml:"http://sharedmedcard.example/2026/01/medcard UpdateMedicineCardRequest"`
+
+	PersonIdentifier *PersonIdentifierType `xml:"PersonIdentifier,omitempty" json:"PersonIdentifier,omitempty"`
+
+	MedicineCardVersion int64 `xml:"MedicineCardVersion,omitempty" json:"MedicineCardVersion,omitempty"`
+
+	CreateDrugMedication []*NewDrugMedicationType `xml:"CreateDrugMedication,omitempty" json:"CreateDrugMedication,omitempty"`
+
+	Change []*DrugMedicationChangeType `xml:"Change,omitempty" json:"Change,omitempty"`
+
+	SetReviewed bool `xml:"SetReviewed,omitempty" json:"SetReviewed,omitempty"`
+}
+
+type UpdateMedicineCardResponse struct {
+	XMLName xml.Name `xml:"http://sharedmedcard.example/2026/01/medcard UpdateMedicineCardResponse"`
+
+	*WriteResultType
+}
+
+type CreatePrescriptionRequest struct {
+	XMLName xml.Name `xml:"http://sharedmedcard.example/2026/01/medcard CreatePrescriptionRequest"`
+
+	PersonIdentifier *PersonIdentifierType `xml:"PersonIdentifier,omitempty" json:"PersonIdentifier,omitempty"`
+
+	MedicineCardVersion int64 `xml:"MedicineCardVersion,omitempty" json:"MedicineCardVersion,omitempty"`
+
+	// The drug medication prescribed for (its drug is taken); absent: Drug is required.
+	DrugMedicationIdentifier int64 `xml:"DrugMedicationIdentifier,omitempty" json:"DrugMedicationIdentifier,omitempty"`
+
+	Drug *DrugType `xml:"Drug,omitempty" json:"Drug,omitempty"`
+
+	PackageNumber string `xml:"PackageNumber,omitempty" json:"PackageNumber,omitempty"`
+
+	// Packages per dispensing, 1-99.
+	PackageQuantity int32 `xml:"PackageQuantity,omitempty" json:"PackageQuantity,omitempty"`
+
+	// Dispensings after the first, 0-99.
+	Iterations int32 `xml:"Iterations,omitempty" json:"Iterations,omitempty"`
+
+	// Minimum days between dispensings, 0-365.
+	IterationIntervalDays int32 `xml:"IterationIntervalDays,omitempty" json:"IterationIntervalDays,omitempty"`
+
+	// Absent: today.
+	ValidFrom soap.XSDDate `xml:"ValidFrom,omitempty" json:"ValidFrom,omitempty"`
+
+	// Absent: two years after ValidFrom, which is also the longest allowed.
+	ValidTo soap.XSDDate `xml:"ValidTo,omitempty" json:"ValidTo,omitempty"`
+
+	DosageText string `xml:"DosageText,omitempty" json:"DosageText,omitempty"`
+}
+
+type CreatePrescriptionResponse struct {
+	XMLName xml.Name `xml:"http://sharedmedcard.example/2026/01/medcard CreatePrescriptionResponse"`
+
+	*WriteResultType
+}
+
+type CancelPrescriptionRequest struct {
+	XMLName xml.Name `xml:"http://sharedmedcard.example/2026/01/medcard CancelPrescriptionRequest"`
+
+	PersonIdentifier *PersonIdentifierType `xml:"PersonIdentifier,omitempty" json:"PersonIdentifier,omitempty"`
+
+	MedicineCardVersion int64 `xml:"MedicineCardVersion,omitempty" json:"MedicineCardVersion,omitempty"`
+
+	PrescriptionIdentifier int64 `xml:"PrescriptionIdentifier,omitempty" json:"PrescriptionIdentifier,omitempty"`
+}
+
+type CancelPrescriptionResponse struct {
+	XMLName xml.Name `xml:"http://sharedmedcard.example/2026/01/medcard CancelPrescriptionResponse"`
+
+	*WriteResultType
+}
+
+type CreateOrderRequest struct {
+	XMLName xml.Name `xml:"http://sharedmedcard.example/2026/01/medcard CreateOrderRequest"`
+
+	PersonIdentifier *PersonIdentifierType `xml:"PersonIdentifier,omitempty" json:"PersonIdentifier,omitempty"`
+
+	MedicineCardVersion int64 `xml:"MedicineCardVersion,omitempty" json:"MedicineCardVersion,omitempty"`
+
+	PrescriptionIdentifier int64 `xml:"PrescriptionIdentifier,omitempty" json:"PrescriptionIdentifier,omitempty"`
+}
+
+type CreateOrderResponse struct {
+	XMLName xml.Name `xml:"http://sharedmedcard.example/2026/01/medcard CreateOrderResponse"`
+
+	*WriteResultType
+}
+
+type CancelOrderRequest struct {
+	XMLName xml.Name `xml:"http://sharedmedcard.example/2026/01/medcard CancelOrderRequest"`
+
+	PersonIdentifier *PersonIdentifierType `xml:"PersonIdentifier,omitempty" json:"PersonIdentifier,omitempty"`
+
+	MedicineCardVersion int64 `xml:"MedicineCardVersion,omitempty" json:"MedicineCardVersion,omitempty"`
+
+	OrderIdentifier int64 `xml:"OrderIdentifier,omitempty" json:"OrderIdentifier,omitempty"`
+}
+
+type CancelOrderResponse struct {
+	XMLName xml.Name `xml:"http://sharedmedcard.example/2026/01/medcard CancelOrderResponse"`
+
+	*WriteResultType
+}
+
+type StartEffectuationRequest struct {
+	XMLName xml.Name `xml:"http://sharedmedcard.example/2026/01/medcard StartEffectuationRequest"`
+
+	PersonIdentifier *PersonIdentifierType `xml:"PersonIdentifier,omitempty" json:"PersonIdentifier,omitempty"`
+
+	MedicineCardVersion int64 `xml:"MedicineCardVersion,omitempty" json:"MedicineCardVersion,omitempty"`
+
+	OrderIdentifier int64 `xml:"OrderIdentifier,omitempty" json:"OrderIdentifier,omitempty"`
+}
+
+type StartEffectuationResponse struct {
+	XMLName xml.Name `xml:"http://sharedmedcard.example/2026/01/medcard StartEffectuationResponse"`
+
+	*WriteResultType
+}
+
+type AbortEffectuationRequest struct {
+	XMLName xml.Name `xml:"http://sharedmedcard.example/2026/01/medcard AbortEffectuationRequest"`
+
+	PersonIdentifier *PersonIdentifierType `xml:"PersonIdentifier,omitempty" json:"PersonIdentifier,omitempty"`
+
+	MedicineCardVersion int64 `xml:"MedicineCardVersion,omitempty" json:"MedicineCardVersion,omitempty"`
+
+	OrderIdentifier int64 `xml:"OrderIdentifier,omitempty" json:"OrderIdentifier,omitempty"`
+}
+
+type AbortEffectuationResponse struct {
+	XMLName xml.Name `xml:"http://sharedmedcard.example/2026/01/medcard AbortEffectuationResponse"`
+
+	*WriteResultType
+}
+
+type CreatePharmacyEffectuationRequest struct {
+	XMLName xml.Name `xml:"http://sharedmedcard.example/2026/01/medcard CreatePharmacyEffectuationRequest"`
+
+	PersonIdentifier *PersonIdentifierType `xml:"PersonIdentifier,omitempty" json:"PersonIdentifier,omitempty"`
+
+	MedicineCardVersion int64 `xml:"MedicineCardVersion,omitempty" json:"MedicineCardVersion,omitempty"`
+
+	OrderIdentifier int64 `xml:"OrderIdentifier,omitempty" json:"OrderIdentifier,omitempty"`
+
+	PackagesDispensed int32 `xml:"PackagesDispensed,omitempty" json:"PackagesDispensed,omitempty"`
+
+	// Close the prescription with this dispensing, whatever iterations are left.
+	Terminate bool `xml:"Terminate,omitempty" json:"Terminate,omitempty"`
+}
+
+type CreatePharmacyEffectuationResponse struct {
+	XMLName xml.Name `xml:"http://sharedmedcard.example/2026/01/medcard CreatePharmacyEffectuationResponse"`
+
+	*WriteResultType
+}
+
+type UndoEffectuationRequest struct {
+	XMLName xml.Name `xml:"http://sharedmedcard.example/2026/01/medcard UndoEffectuationRequest"`
+
+	PersonIdentifier *PersonIdentifierType `xml:"PersonIdentifier,omitempty" json:"PersonIdentifier,omitempty"`
+
+	MedicineCardVersion int64 `xml:"MedicineCardVersion,omitempty" json:"MedicineCardVersion,omitempty"`
+
+	EffectuationIdentifier int64 `xml:"EffectuationIdentifier,omitempty" json:"EffectuationIdentifier,omitempty"`
+}
+
+type UndoEffectuationResponse struct {
+	XMLName xml.Name `xml:"http://sharedmedcard.example/2026/01/medcard UndoEffectuationResponse"`
+
+	*WriteResultType
+}
+
+type ResolveConflictRequest struct {
+	XMLName xml.Name `xml:"http://sharedmedcard.example/2026/01/medcard ResolveConflictRequest"`
+
+	PersonIdentifier *PersonIdentifierType `xml:"PersonIdentifier,omitempty" json:"PersonIdentifier,omitempty"`
+
+	MedicineCardVersion int64 `xml:"MedicineCardVersion,omitempty" json:"MedicineCardVersion,omitempty"`
+
+	DrugMedicationIdentifier int64 `xml:"DrugMedicationIdentifier,omitempty" json:"DrugMedicationIdentifier,omitempty"`
+
+	// Keep variant 1 (as stored) or 2 (the clashing change) of DrugMedication/Conflict.
+
+	ChosenVariant int32 `xml:"ChosenVariant,omitempty" json:"ChosenVariant,omitempty"`
+
+	Replacement *ConflictReplacementType `xml:"Replacement,omitempty" json:"Replacement,omitempty"`
+}
+
+type ResolveConflictResponse struct {
+	XMLName xml.Name `xml:"http://sharedmedcard.example/2026/01/medcard ResolveConflictResponse"`
+
+	*WriteResultType
 }
 
 type MedicineCardFault struct {
@@ -179,6 +574,39 @@ type NewDrugMedicationType struct {
 	EndDate soap.XSDDate `xml:"EndDate,omitempty" json:"EndDate,omitempty"`
 }
 
+type DrugMedicationChangeType struct {
+	Operation *DrugMedicationOperationType `xml:"Operation,omitempty" json:"Operation,omitempty"`
+
+	DrugMedicationIdentifier int64 `xml:"DrugMedicationIdentifier,omitempty" json:"DrugMedicationIdentifier,omitempty"`
+
+	Dosage *DosageType `xml:"Dosage,omitempty" json:"Dosage,omitempty"`
+
+	Indication *IndicationType `xml:"Indication,omitempty" json:"Indication,omitempty"`
+
+	EndDate soap.XSDDate `xml:"EndDate,omitempty" json:"EndDate,omitempty"`
+}
+
+type DrugMedicationVariantType struct {
+	Status *DrugMedicationStatusType `xml:"Status,omitempty" json:"Status,omitempty"`
+
+	Dosage *DosageType `xml:"Dosage,omitempty" json:"Dosage,omitempty"`
+
+	Indication *IndicationType `xml:"Indication,omitempty" json:"Indication,omitempty"`
+
+	EndDate soap.XSDDate `xml:"EndDate,omitempty" json:"EndDate,omitempty"`
+}
+
+type ConflictType struct {
+
+	// The merge rule that asked for a person, with its reason.
+	Rule string `xml:"Rule,omitempty" json:"Rule,omitempty"`
+
+	Time soap.XSDDateTime `xml:"Time,omitempty" json:"Time,omitempty"`
+
+	// Exactly two, in this order: 1, the drug medication as stored; 2, as the clashing change would have made it. ResolveConflict/ChosenVariant picks one by this number.
+	Variant []*DrugMedicationVariantType `xml:"Variant,omitempty" json:"Variant,omitempty"`
+}
+
 type DrugMedicationType struct {
 	Identifier int64 `xml:"Identifier,omitempty" json:"Identifier,omitempty"`
 
@@ -201,6 +629,8 @@ type DrugMedicationType struct {
 	Created *StampType `xml:"Created,omitempty" json:"Created,omitempty"`
 
 	Modified *StampType `xml:"Modified,omitempty" json:"Modified,omitempty"`
+
+	Conflict *ConflictType `xml:"Conflict,omitempty" json:"Conflict,omitempty"`
 }
 
 type PrescriptionType struct {
@@ -231,6 +661,65 @@ type PrescriptionType struct {
 	DosageText string `xml:"DosageText,omitempty" json:"DosageText,omitempty"`
 
 	Created *StampType `xml:"Created,omitempty" json:"Created,omitempty"`
+
+	Modified *StampType `xml:"Modified,omitempty" json:"Modified,omitempty"`
+
+	// Dispensings made and not undone: the first, then the iterations.
+	Dispensings int32 `xml:"Dispensings,omitempty" json:"Dispensings,omitempty"`
+
+	PackagesDispensed int32 `xml:"PackagesDispensed,omitempty" json:"PackagesDispensed,omitempty"`
+
+	LastDispensed soap.XSDDateTime `xml:"LastDispensed,omitempty" json:"LastDispensed,omitempty"`
+}
+
+type OrderType struct {
+	Identifier int64 `xml:"Identifier,omitempty" json:"Identifier,omitempty"`
+
+	Version int64 `xml:"Version,omitempty" json:"Version,omitempty"`
+
+	ChangedInCardVersion int64 `xml:"ChangedInCardVersion,omitempty" json:"ChangedInCardVersion,omitempty"`
+
+	PrescriptionIdentifier int64 `xml:"PrescriptionIdentifier,omitempty" json:"PrescriptionIdentifier,omitempty"`
+
+	Pharmacy string `xml:"Pharmacy,omitempty" json:"Pharmacy,omitempty"`
+
+	Status *OrderStatusType `xml:"Status,omitempty" json:"Status,omitempty"`
+
+	Created *StampType `xml:"Created,omitempty" json:"Created,omitempty"`
+
+	Modified *StampType `xml:"Modified,omitempty" json:"Modified,omitempty"`
+}
+
+type EffectuationType struct {
+	Identifier int64 `xml:"Identifier,omitempty" json:"Identifier,omitempty"`
+
+	Version int64 `xml:"Version,omitempty" json:"Version,omitempty"`
+
+	ChangedInCardVersion int64 `xml:"ChangedInCardVersion,omitempty" json:"ChangedInCardVersion,omitempty"`
+
+	PrescriptionIdentifier int64 `xml:"PrescriptionIdentifier,omitempty" json:"PrescriptionIdentifier,omitempty"`
+
+	OrderIdentifier int64 `xml:"OrderIdentifier,omitempty" json:"OrderIdentifier,omitempty"`
+
+	PackagesDispensed int32 `xml:"PackagesDispensed,omitempty" json:"PackagesDispensed,omitempty"`
+
+	Pharmacy string `xml:"Pharmacy,omitempty" json:"Pharmacy,omitempty"`
+
+	// True when the pharmacy closed the prescription with this dispensing.
+	Terminated bool `xml:"Terminated,omitempty" json:"Terminated,omitempty"`
+
+	Undone bool `xml:"Undone,omitempty" json:"Undone,omitempty"`
+
+	Created *StampType `xml:"Created,omitempty" json:"Created,omitempty"`
+
+	Modified *StampType `xml:"Modified,omitempty" json:"Modified,omitempty"`
+}
+
+type ReviewedType struct {
+	By *StampType `xml:"By,omitempty" json:"By,omitempty"`
+
+	// The card version the doctor reviewed.
+	MedicineCardVersion int64 `xml:"MedicineCardVersion,omitempty" json:"MedicineCardVersion,omitempty"`
 }
 
 type MedicineCardType struct {
@@ -238,15 +727,46 @@ type MedicineCardType struct {
 
 	MedicineCardVersion int64 `xml:"MedicineCardVersion,omitempty" json:"MedicineCardVersion,omitempty"`
 
+	// True while a drug medication holds an unresolved conflict.
+	NeedsAttention bool `xml:"NeedsAttention,omitempty" json:"NeedsAttention,omitempty"`
+
+	Reviewed *ReviewedType `xml:"Reviewed,omitempty" json:"Reviewed,omitempty"`
+
 	DrugMedication []*DrugMedicationType `xml:"DrugMedication,omitempty" json:"DrugMedication,omitempty"`
 
 	Prescription []*PrescriptionType `xml:"Prescription,omitempty" json:"Prescription,omitempty"`
+
+	Order []*OrderType `xml:"Order,omitempty" json:"Order,omitempty"`
+
+	Effectuation []*EffectuationType `xml:"Effectuation,omitempty" json:"Effectuation,omitempty"`
 }
 
 type WarningType struct {
 	Code string `xml:"Code,omitempty" json:"Code,omitempty"`
 
 	Message string `xml:"Message,omitempty" json:"Message,omitempty"`
+}
+
+type ItemType struct {
+	Type *ItemKindType `xml:"Type,omitempty" json:"Type,omitempty"`
+
+	Identifier int64 `xml:"Identifier,omitempty" json:"Identifier,omitempty"`
+
+	Version int64 `xml:"Version,omitempty" json:"Version,omitempty"`
+}
+
+type WriteResultType struct {
+	MedicineCardVersion int64 `xml:"MedicineCardVersion,omitempty" json:"MedicineCardVersion,omitempty"`
+
+	Item []*ItemType `xml:"Item,omitempty" json:"Item,omitempty"`
+
+	Warning []*WarningType `xml:"Warning,omitempty" json:"Warning,omitempty"`
+}
+
+type ConflictReplacementType struct {
+	Dosage *DosageType `xml:"Dosage,omitempty" json:"Dosage,omitempty"`
+
+	Status *DrugMedicationStatusType `xml:"Status,omitempty" json:"Status,omitempty"`
 }
 
 type MedicineCardPortType interface {
@@ -263,9 +783,161 @@ type MedicineCardPortType interface {
 	//
 	//   - MedicineCardFault
 
+	GetDrugMedication(request *GetDrugMedicationRequest) (*GetDrugMedicationResponse, error)
+
+	GetDrugMedicationContext(ctx context.Context, request *GetDrugMedicationRequest) (*GetDrugMedicationResponse, error)
+
+	// Error can be either of the following types:
+	//
+	//   - MedicineCardFault
+
+	GetPrescription(request *GetPrescriptionRequest) (*GetPrescriptionResponse, error)
+
+	GetPrescriptionContext(ctx context.Context, request *GetPrescriptionRequest) (*GetPrescriptionResponse, error)
+
+	// Error can be either of the following types:
+	//
+	//   - MedicineCardFault
+
 	CreateDrugMedication(request *CreateDrugMedicationRequest) (*CreateDrugMedicationResponse, error)
 
 	CreateDrugMedicationContext(ctx context.Context, request *CreateDrugMedicationRequest) (*CreateDrugMedicationResponse, error)
+
+	// Error can be either of the following types:
+	//
+	//   - MedicineCardFault
+
+	UpdateDrugMedication(request *UpdateDrugMedicationRequest) (*UpdateDrugMedicationResponse, error)
+
+	UpdateDrugMedicationContext(ctx context.Context, request *UpdateDrugMedicationRequest) (*UpdateDrugMedicationResponse, error)
+
+	// Error can be either of the following types:
+	//
+	//   - MedicineCardFault
+
+	PauseDrugMedication(request *PauseDrugMedicationRequest) (*PauseDrugMedicationResponse, error)
+
+	PauseDrugMedicationContext(ctx context.Context, request *PauseDrugMedicationRequest) (*PauseDrugMedicationResponse, error)
+
+	// Error can be either of the following types:
+	//
+	//   - MedicineCardFault
+
+	UnpauseDrugMedication(request *UnpauseDrugMedicationRequest) (*UnpauseDrugMedicationResponse, error)
+
+	UnpauseDrugMedicationContext(ctx context.Context, request *UnpauseDrugMedicationRequest) (*UnpauseDrugMedicationResponse, error)
+
+	// Error can be either of the following types:
+	//
+	//   - MedicineCardFault
+
+	WithdrawDrugMedication(request *WithdrawDrugMedicationRequest) (*WithdrawDrugMedicationResponse, error)
+
+	WithdrawDrugMedicationContext(ctx context.Context, request *WithdrawDrugMedicationRequest) (*WithdrawDrugMedicationResponse, error)
+
+	// Error can be either of the following types:
+	//
+	//   - MedicineCardFault
+
+	UnwithdrawDrugMedication(request *UnwithdrawDrugMedicationRequest) (*UnwithdrawDrugMedicationResponse, error)
+
+	UnwithdrawDrugMedicationContext(ctx context.Context, request *UnwithdrawDrugMedicationRequest) (*UnwithdrawDrugMedicationResponse, error)
+
+	// Error can be either of the following types:
+	//
+	//   - MedicineCardFault
+
+	SetMedicineCardReviewed(request *SetMedicineCardReviewedRequest) (*SetMedicineCardReviewedResponse, error)
+
+	SetMedicineCardReviewedContext(ctx context.Context, request *SetMedicineCardReviewedRequest) (*SetMedicineCardReviewedResponse, error)
+
+	// Error can be either of the following types:
+	//
+	//   - MedicineCardFault
+
+	SetMedicineCardNotReviewed(request *SetMedicineCardNotReviewedRequest) (*SetMedicineCardNotReviewedResponse, error)
+
+	SetMedicineCardNotReviewedContext(ctx context.Context, request *SetMedicineCardNotReviewedRequest) (*SetMedicineCardNotReviewedResponse, error)
+
+	// Error can be either of the following types:
+	//
+	//   - MedicineCardFault
+
+	UpdateMedicineCard(request *UpdateMedicineCardRequest) (*UpdateMedicineCardResponse, error)
+
+	UpdateMedicineCardContext(ctx context.Context, request *UpdateMedicineCardRequest) (*UpdateMedicineCardResponse, error)
+
+	// Error can be either of the following types:
+	//
+	//   - MedicineCardFault
+
+	CreatePrescription(request *CreatePrescriptionRequest) (*CreatePrescriptionResponse, error)
+
+	CreatePrescriptionContext(ctx context.Context, request *CreatePrescriptionRequest) (*CreatePrescriptionResponse, error)
+
+	// Error can be either of the following types:
+	//
+	//   - MedicineCardFault
+
+	CancelPrescription(request *CancelPrescriptionRequest) (*CancelPrescriptionResponse, error)
+
+	CancelPrescriptionContext(ctx context.Context, request *CancelPrescriptionRequest) (*CancelPrescriptionResponse, error)
+
+	// Error can be either of the following types:
+	//
+	//   - MedicineCardFault
+
+	CreateOrder(request *CreateOrderRequest) (*CreateOrderResponse, error)
+
+	CreateOrderContext(ctx context.Context, request *CreateOrderRequest) (*CreateOrderResponse, error)
+
+	// Error can be either of the following types:
+	//
+	//   - MedicineCardFault
+
+	CancelOrder(request *CancelOrderRequest) (*CancelOrderResponse, error)
+
+	CancelOrderContext(ctx context.Context, request *CancelOrderRequest) (*CancelOrderResponse, error)
+
+	// Error can be either of the following types:
+	//
+	//   - MedicineCardFault
+
+	StartEffectuation(request *StartEffectuationRequest) (*StartEffectuationResponse, error)
+
+	StartEffectuationContext(ctx context.Context, request *StartEffectuationRequest) (*StartEffectuationResponse, error)
+
+	// Error can be either of the following types:
+	//
+	//   - MedicineCardFault
+
+	AbortEffectuation(request *AbortEffectuationRequest) (*AbortEffectuationResponse, error)
+
+	AbortEffectuationContext(ctx context.Context, request *AbortEffectuationRequest) (*AbortEffectuationResponse, error)
+
+	// Error can be either of the following types:
+	//
+	//   - MedicineCardFault
+
+	CreatePharmacyEffectuation(request *CreatePharmacyEffectuationRequest) (*CreatePharmacyEffectuationResponse, error)
+
+	CreatePharmacyEffectuationContext(ctx context.Context, request *CreatePharmacyEffectuationRequest) (*CreatePharmacyEffectuationResponse, error)
+
+	// Error can be either of the following types:
+	//
+	//   - MedicineCardFault
+
+	UndoEffectuation(request *UndoEffectuationRequest) (*UndoEffectuationResponse, error)
+
+	UndoEffectuationContext(ctx context.Context, request *UndoEffectuationRequest) (*UndoEffectuationResponse, error)
+
+	// Error can be either of the following types:
+	//
+	//   - MedicineCardFault
+
+	ResolveConflict(request *ResolveConflictRequest) (*ResolveConflictResponse, error)
+
+	ResolveConflictContext(ctx context.Context, request *ResolveConflictRequest) (*ResolveConflictResponse, error)
 }
 
 type medicineCardPortType struct {
@@ -295,6 +967,40 @@ func (service *medicineCardPortType) GetMedicineCard(request *GetMedicineCardReq
 	)
 }
 
+func (service *medicineCardPortType) GetDrugMedicationContext(ctx context.Context, request *GetDrugMedicationRequest) (*GetDrugMedicationResponse, error) {
+	response := new(GetDrugMedicationResponse)
+	err := service.client.CallContext(ctx, "http://sharedmedcard.example/2026/01/medcard/GetDrugMedication", request, response)
+	if err != nil {
+		return nil, err
+	}
+
+	return response, nil
+}
+
+func (service *medicineCardPortType) GetDrugMedication(request *GetDrugMedicationRequest) (*GetDrugMedicationResponse, error) {
+	return service.GetDrugMedicationContext(
+		context.Background(),
+		request,
+	)
+}
+
+func (service *medicineCardPortType) GetPrescriptionContext(ctx context.Context, request *GetPrescriptionRequest) (*GetPrescriptionResponse, error) {
+	response := new(GetPrescriptionResponse)
+	err := service.client.CallContext(ctx, "http://sharedmedcard.example/2026/01/medcard/GetPrescription", request, response)
+	if err != nil {
+		return nil, err
+	}
+
+	return response, nil
+}
+
+func (service *medicineCardPortType) GetPrescription(request *GetPrescriptionRequest) (*GetPrescriptionResponse, error) {
+	return service.GetPrescriptionContext(
+		context.Background(),
+		request,
+	)
+}
+
 func (service *medicineCardPortType) CreateDrugMedicationContext(ctx context.Context, request *CreateDrugMedicationRequest) (*CreateDrugMedicationResponse, error) {
 	response := new(CreateDrugMedicationResponse)
 	err := service.client.CallContext(ctx, "http://sharedmedcard.example/2026/01/medcard/CreateDrugMedication", request, response)
@@ -307,6 +1013,295 @@ func (service *medicineCardPortType) CreateDrugMedicationContext(ctx context.Con
 
 func (service *medicineCardPortType) CreateDrugMedication(request *CreateDrugMedicationRequest) (*CreateDrugMedicationResponse, error) {
 	return service.CreateDrugMedicationContext(
+		context.Background(),
+		request,
+	)
+}
+
+func (service *medicineCardPortType) UpdateDrugMedicationContext(ctx context.Context, request *UpdateDrugMedicationRequest) (*UpdateDrugMedicationResponse, error) {
+	response := new(UpdateDrugMedicationResponse)
+	err := service.client.CallContext(ctx, "http://sharedmedcard.example/2026/01/medcard/UpdateDrugMedication", request, response)
+	if err != nil {
+		return nil, err
+	}
+
+	return response, nil
+}
+
+func (service *medicineCardPortType) UpdateDrugMedication(request *UpdateDrugMedicationRequest) (*UpdateDrugMedicationResponse, error) {
+	return service.UpdateDrugMedicationContext(
+		context.Background(),
+		request,
+	)
+}
+
+func (service *medicineCardPortType) PauseDrugMedicationContext(ctx context.Context, request *PauseDrugMedicationRequest) (*PauseDrugMedicationResponse, error) {
+	response := new(PauseDrugMedicationResponse)
+	err := service.client.CallContext(ctx, "http://sharedmedcard.example/2026/01/medcard/PauseDrugMedication", request, response)
+	if err != nil {
+		return nil, err
+	}
+
+	return response, nil
+}
+
+func (service *medicineCardPortType) PauseDrugMedication(request *PauseDrugMedicationRequest) (*PauseDrugMedicationResponse, error) {
+	return service.PauseDrugMedicationContext(
+		context.Background(),
+		request,
+	)
+}
+
+func (service *medicineCardPortType) UnpauseDrugMedicationContext(ctx context.Context, request *UnpauseDrugMedicationRequest) (*UnpauseDrugMedicationResponse, error) {
+	response := new(UnpauseDrugMedicationResponse)
+	err := service.client.CallContext(ctx, "http://sharedmedcard.example/2026/01/medcard/UnpauseDrugMedication", request, response)
+	if err != nil {
+		return nil, err
+	}
+
+	return response, nil
+}
+
+func (service *medicineCardPortType) UnpauseDrugMedication(request *UnpauseDrugMedicationRequest) (*UnpauseDrugMedicationResponse, error) {
+	return service.UnpauseDrugMedicationContext(
+		context.Background(),
+		request,
+	)
+}
+
+func (service *medicineCardPortType) WithdrawDrugMedicationContext(ctx context.Context, request *WithdrawDrugMedicationRequest) (*WithdrawDrugMedicationResponse, error) {
+	response := new(WithdrawDrugMedicationResponse)
+	err := service.client.CallContext(ctx, "http://sharedmedcard.example/2026/01/medcard/WithdrawDrugMedication", request, response)
+	if err != nil {
+		return nil, err
+	}
+
+	return response, nil
+}
+
+func (service *medicineCardPortType) WithdrawDrugMedication(request *WithdrawDrugMedicationRequest) (*WithdrawDrugMedicationResponse, error) {
+	return service.WithdrawDrugMedicationContext(
+		context.Background(),
+		request,
+	)
+}
+
+func (service *medicineCardPortType) UnwithdrawDrugMedicationContext(ctx context.Context, request *UnwithdrawDrugMedicationRequest) (*UnwithdrawDrugMedicationResponse, error) {
+	response := new(UnwithdrawDrugMedicationResponse)
+	err := service.client.CallContext(ctx, "http://sharedmedcard.example/2026/01/medcard/UnwithdrawDrugMedication", request, response)
+	if err != nil {
+		return nil, err
+	}
+
+	return response, nil
+}
+
+func (service *medicineCardPortType) UnwithdrawDrugMedication(request *UnwithdrawDrugMedicationRequest) (*UnwithdrawDrugMedicationResponse, error) {
+	return service.UnwithdrawDrugMedicationContext(
+		context.Background(),
+		request,
+	)
+}
+
+func (service *medicineCardPortType) SetMedicineCardReviewedContext(ctx context.Context, request *SetMedicineCardReviewedRequest) (*SetMedicineCardReviewedResponse, error) {
+	response := new(SetMedicineCardReviewedResponse)
+	err := service.client.CallContext(ctx, "http://sharedmedcard.example/2026/01/medcard/SetMedicineCardReviewed", request, response)
+	if err != nil {
+		return nil, err
+	}
+
+	return response, nil
+}
+
+func (service *medicineCardPortType) SetMedicineCardReviewed(request *SetMedicineCardReviewedRequest) (*SetMedicineCardReviewedResponse, error) {
+	return service.SetMedicineCardReviewedContext(
+		context.Background(),
+		request,
+	)
+}
+
+func (service *medicineCardPortType) SetMedicineCardNotReviewedContext(ctx context.Context, request *SetMedicineCardNotReviewedRequest) (*SetMedicineCardNotReviewedResponse, error) {
+	response := new(SetMedicineCardNotReviewedResponse)
+	err := service.client.CallContext(ctx, "http://sharedmedcard.example/2026/01/medcard/SetMedicineCardNotReviewed", request, response)
+	if err != nil {
+		return nil, err
+	}
+
+	return response, nil
+}
+
+func (service *medicineCardPortType) SetMedicineCardNotReviewed(request *SetMedicineCardNotReviewedRequest) (*SetMedicineCardNotReviewedResponse, error) {
+	return service.SetMedicineCardNotReviewedContext(
+		context.Background(),
+		request,
+	)
+}
+
+func (service *medicineCardPortType) UpdateMedicineCardContext(ctx context.Context, request *UpdateMedicineCardRequest) (*UpdateMedicineCardResponse, error) {
+	response := new(UpdateMedicineCardResponse)
+	err := service.client.CallContext(ctx, "http://sharedmedcard.example/2026/01/medcard/UpdateMedicineCard", request, response)
+	if err != nil {
+		return nil, err
+	}
+
+	return response, nil
+}
+
+func (service *medicineCardPortType) UpdateMedicineCard(request *UpdateMedicineCardRequest) (*UpdateMedicineCardResponse, error) {
+	return service.UpdateMedicineCardContext(
+		context.Background(),
+		request,
+	)
+}
+
+func (service *medicineCardPortType) CreatePrescriptionContext(ctx context.Context, request *CreatePrescriptionRequest) (*CreatePrescriptionResponse, error) {
+	response := new(CreatePrescriptionResponse)
+	err := service.client.CallContext(ctx, "http://sharedmedcard.example/2026/01/medcard/CreatePrescription", request, response)
+	if err != nil {
+		return nil, err
+	}
+
+	return response, nil
+}
+
+func (service *medicineCardPortType) CreatePrescription(request *CreatePrescriptionRequest) (*CreatePrescriptionResponse, error) {
+	return service.CreatePrescriptionContext(
+		context.Background(),
+		request,
+	)
+}
+
+func (service *medicineCardPortType) CancelPrescriptionContext(ctx context.Context, request *CancelPrescriptionRequest) (*CancelPrescriptionResponse, error) {
+	response := new(CancelPrescriptionResponse)
+	err := service.client.CallContext(ctx, "http://sharedmedcard.example/2026/01/medcard/CancelPrescription", request, response)
+	if err != nil {
+		return nil, err
+	}
+
+	return response, nil
+}
+
+func (service *medicineCardPortType) CancelPrescription(request *CancelPrescriptionRequest) (*CancelPrescriptionResponse, error) {
+	return service.CancelPrescriptionContext(
+		context.Background(),
+		request,
+	)
+}
+
+func (service *medicineCardPortType) CreateOrderContext(ctx context.Context, request *CreateOrderRequest) (*CreateOrderResponse, error) {
+	response := new(CreateOrderResponse)
+	err := service.client.CallContext(ctx, "http://sharedmedcard.example/2026/01/medcard/CreateOrder", request, response)
+	if err != nil {
+		return nil, err
+	}
+
+	return response, nil
+}
+
+func (service *medicineCardPortType) CreateOrder(request *CreateOrderRequest) (*CreateOrderResponse, error) {
+	return service.CreateOrderContext(
+		context.Background(),
+		request,
+	)
+}
+
+func (service *medicineCardPortType) CancelOrderContext(ctx context.Context, request *CancelOrderRequest) (*CancelOrderResponse, error) {
+	response := new(CancelOrderResponse)
+	err := service.client.CallContext(ctx, "http://sharedmedcard.example/2026/01/medcard/CancelOrder", request, response)
+	if err != nil {
+		return nil, err
+	}
+
+	return response, nil
+}
+
+func (service *medicineCardPortType) CancelOrder(request *CancelOrderRequest) (*CancelOrderResponse, error) {
+	return service.CancelOrderContext(
+		context.Background(),
+		request,
+	)
+}
+
+func (service *medicineCardPortType) StartEffectuationContext(ctx context.Context, request *StartEffectuationRequest) (*StartEffectuationResponse, error) {
+	response := new(StartEffectuationResponse)
+	err := service.client.CallContext(ctx, "http://sharedmedcard.example/2026/01/medcard/StartEffectuation", request, response)
+	if err != nil {
+		return nil, err
+	}
+
+	return response, nil
+}
+
+func (service *medicineCardPortType) StartEffectuation(request *StartEffectuationRequest) (*StartEffectuationResponse, error) {
+	return service.StartEffectuationContext(
+		context.Background(),
+		request,
+	)
+}
+
+func (service *medicineCardPortType) AbortEffectuationContext(ctx context.Context, request *AbortEffectuationRequest) (*AbortEffectuationResponse, error) {
+	response := new(AbortEffectuationResponse)
+	err := service.client.CallContext(ctx, "http://sharedmedcard.example/2026/01/medcard/AbortEffectuation", request, response)
+	if err != nil {
+		return nil, err
+	}
+
+	return response, nil
+}
+
+func (service *medicineCardPortType) AbortEffectuation(request *AbortEffectuationRequest) (*AbortEffectuationResponse, error) {
+	return service.AbortEffectuationContext(
+		context.Background(),
+		request,
+	)
+}
+
+func (service *medicineCardPortType) CreatePharmacyEffectuationContext(ctx context.Context, request *CreatePharmacyEffectuationRequest) (*CreatePharmacyEffectuationResponse, error) {
+	response := new(CreatePharmacyEffectuationResponse)
+	err := service.client.CallContext(ctx, "http://sharedmedcard.example/2026/01/medcard/CreatePharmacyEffectuation", request, response)
+	if err != nil {
+		return nil, err
+	}
+
+	return response, nil
+}
+
+func (service *medicineCardPortType) CreatePharmacyEffectuation(request *CreatePharmacyEffectuationRequest) (*CreatePharmacyEffectuationResponse, error) {
+	return service.CreatePharmacyEffectuationContext(
+		context.Background(),
+		request,
+	)
+}
+
+func (service *medicineCardPortType) UndoEffectuationContext(ctx context.Context, request *UndoEffectuationRequest) (*UndoEffectuationResponse, error) {
+	response := new(UndoEffectuationResponse)
+	err := service.client.CallContext(ctx, "http://sharedmedcard.example/2026/01/medcard/UndoEffectuation", request, response)
+	if err != nil {
+		return nil, err
+	}
+
+	return response, nil
+}
+
+func (service *medicineCardPortType) UndoEffectuation(request *UndoEffectuationRequest) (*UndoEffectuationResponse, error) {
+	return service.UndoEffectuationContext(
+		context.Background(),
+		request,
+	)
+}
+
+func (service *medicineCardPortType) ResolveConflictContext(ctx context.Context, request *ResolveConflictRequest) (*ResolveConflictResponse, error) {
+	response := new(ResolveConflictResponse)
+	err := service.client.CallContext(ctx, "http://sharedmedcard.example/2026/01/medcard/ResolveConflict", request, response)
+	if err != nil {
+		return nil, err
+	}
+
+	return response, nil
+}
+
+func (service *medicineCardPortType) ResolveConflict(request *ResolveConflictRequest) (*ResolveConflictResponse, error) {
+	return service.ResolveConflictContext(
 		context.Background(),
 		request,
 	)
