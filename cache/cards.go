@@ -13,6 +13,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
 	"github.com/sony/gobreaker/v2"
+	"go.uber.org/zap"
 
 	"github.com/sharedmedcard/gateway/medcard"
 )
@@ -28,6 +29,13 @@ import (
 // after a shard move every old entry of that shard is bypassed at once and
 // expires by its TTL. The person is hashed so that no CPR number appears in
 // Redis keys (MONITOR, slow logs, key dumps).
+//
+// Entries are not replicated: a replica holds no cards, so a replica that
+// Sentinel promotes starts with an empty cache. A replicated entry could be
+// older than a write acknowledged while the primary was down (its
+// write-through had nowhere to go) or than a write-through the primary
+// acknowledged just before it died, and the promoted replica would serve it
+// until the person's next write.
 type Cards struct {
 	rdb     redis.UniversalClient
 	ttl     time.Duration
@@ -56,6 +64,8 @@ type CardsOptions struct {
 	BreakFor   time.Duration
 	// Registerer receives the cache's metrics; nil registers none.
 	Registerer prometheus.Registerer
+	// Log receives one line per breaker state change; nil logs nothing.
+	Log *zap.Logger
 }
 
 // NewCards returns a card cache over rdb.
@@ -66,6 +76,9 @@ func NewCards(rdb redis.UniversalClient, o CardsOptions) *Cards {
 	if o.BreakFor == 0 {
 		o.BreakFor = 2 * time.Second
 	}
+	if o.Log == nil {
+		o.Log = zap.NewNop()
+	}
 	c := &Cards{rdb: rdb, ttl: o.TTL, timeout: o.Timeout, scope: o.Scope, metrics: newCardMetrics(o.Registerer)}
 	c.breaker = gobreaker.NewCircuitBreaker[any](gobreaker.Settings{
 		Name:        "redis-cards",
@@ -74,8 +87,9 @@ func NewCards(rdb redis.UniversalClient, o CardsOptions) *Cards {
 		ReadyToTrip: func(counts gobreaker.Counts) bool { return counts.ConsecutiveFailures >= o.BreakAfter },
 		// A caller that gave up is not Redis failing.
 		IsSuccessful: func(err error) bool { return err == nil || errors.Is(err, context.Canceled) },
-		OnStateChange: func(_ string, _, to gobreaker.State) {
+		OnStateChange: func(_ string, from, to gobreaker.State) {
 			c.metrics.breaker.Set(float64(to))
+			o.Log.Warn("redis breaker state changed", zap.String("from", from.String()), zap.String("to", to.String()))
 		},
 	})
 	return c
@@ -140,8 +154,9 @@ func (c *Cards) Written(ctx context.Context, person medcard.PersonID, card *medc
 // setIfNewer stores a card only if the entry holds no card or an older
 // version. KEYS[1] the entry; ARGV: version, encoded card, TTL in ms.
 // Returns 1 when stored, 0 when the entry already had that version or a
-// newer one.
+// newer one. Its writes reach neither replicas nor the AOF (see Cards).
 var setIfNewer = redis.NewScript(`
+redis.set_repl(redis.REPL_NONE)
 local current = redis.call('HGET', KEYS[1], 'v')
 if current and tonumber(current) >= tonumber(ARGV[1]) then
   return 0

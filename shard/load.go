@@ -3,56 +3,237 @@ package shard
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"sync"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/sharedmedcard/gateway/medcard"
 )
 
+// Bulk loading, for `gateway seed`: whole cards go straight to their shard
+// databases with COPY, without audit rows or stored outcomes.
+//
+// COPY has no ON CONFLICT, so each database's part of a call is one
+// transaction that first asks which of its persons already have a card
+// (an index probe per person) and copies only the others. A card created
+// between that look-up and the COPY (by a gateway, or a second seeder)
+// makes the COPY fail with a unique violation; the part is then rolled
+// back and written again with INSERT ... ON CONFLICT DO NOTHING. Either way
+// a person who has a card keeps it, and loading the same cards twice
+// writes nothing the second time.
+
 // LoadCards writes whole cards straight to their shard databases, for
 // seeding: no audit rows, no stored outcomes. A person who already has a
-// card keeps it. It returns how many cards were written.
+// card keeps it, and an empty card (version 0) is no row. The databases
+// are written in parallel. It returns how many cards were written.
+//
+// When a database refuses a shard because the map changed (a move), it
+// reloads the map and loads again what was not written; when a shard is
+// frozen for a move, it waits for up to the freeze bound.
 func (s *Store) LoadCards(ctx context.Context, cards []*medcard.Card) (int, error) {
-	type batch struct {
-		persons []string
-		shards  []int32
-		vers    []int64
-		bodies  [][]byte
+	written := 0
+	reloaded := false
+	deadline := time.Now().Add(frozenWait)
+	for {
+		n, err := s.loadCards(ctx, cards)
+		written += n
+		var pgErr *pgconn.PgError
+		if !errors.As(err, &pgErr) {
+			return written, err
+		}
+		switch {
+		case pgErr.Code == sqlstateShardNotOwned && !reloaded:
+			reloaded = true
+			if err := s.Reload(ctx); err != nil {
+				return written, err
+			}
+		case pgErr.Code == sqlstateShardFrozen && time.Now().Before(deadline):
+			select {
+			case <-ctx.Done():
+				return written, ctx.Err()
+			case <-time.After(frozenRetry):
+			}
+		default:
+			return written, err
+		}
+		// Loading again is safe: what was written is skipped.
 	}
+}
+
+// loadRows is one database's part of a load, column by column.
+type loadRows struct {
+	persons []string
+	shards  []int32
+	vers    []int64
+	cards   []*medcard.Card
+}
+
+func (s *Store) loadCards(ctx context.Context, cards []*medcard.Card) (int, error) {
 	m := s.current.Load()
-	byDB := map[string]*batch{}
+	byDB := map[string]*loadRows{}
 	for _, c := range cards {
 		if c.Version == 0 {
 			continue // an empty card is no row
 		}
-		body, err := json.Marshal(c)
-		if err != nil {
-			return 0, fmt.Errorf("encode card: %w", err)
-		}
 		shard := Of(string(c.PersonID))
-		b := byDB[m.Owner[shard]]
+		db := m.Owner[shard]
+		b := byDB[db]
 		if b == nil {
-			b = &batch{}
-			byDB[m.Owner[shard]] = b
+			b = &loadRows{}
+			byDB[db] = b
 		}
 		b.persons = append(b.persons, string(c.PersonID))
 		b.shards = append(b.shards, int32(shard))
 		b.vers = append(b.vers, c.Version)
-		b.bodies = append(b.bodies, body)
+		b.cards = append(b.cards, c)
 	}
-	written := 0
+
+	var (
+		mu      sync.Mutex
+		written int
+		errs    []error
+		wg      sync.WaitGroup
+	)
 	for db, b := range byDB {
 		p, err := s.pool(db, m.Databases[db])
 		if err != nil {
-			return written, err
+			return 0, err
 		}
-		tag, err := p.Exec(ctx, `
-			INSERT INTO cards (person, shard, version, card)
-			SELECT * FROM unnest($1::text[], $2::int[], $3::bigint[], $4::jsonb[])
-			ON CONFLICT (person) DO NOTHING`, b.persons, b.shards, b.vers, b.bodies)
-		if err != nil {
-			return written, fmt.Errorf("load cards into %s: %w", db, err)
-		}
-		written += int(tag.RowsAffected())
+		wg.Go(func() {
+			n, err := loadInto(ctx, p, b)
+			mu.Lock()
+			defer mu.Unlock()
+			written += n
+			if err != nil {
+				errs = append(errs, fmt.Errorf("load cards into %s: %w", db, err))
+			}
+		})
 	}
-	return written, nil
+	wg.Wait()
+	return written, errors.Join(errs...)
+}
+
+// loadInto writes b's cards that are not in the database yet, in one
+// transaction: COPY, or INSERT ... ON CONFLICT DO NOTHING when a card
+// appeared meanwhile.
+func loadInto(ctx context.Context, p *pgxpool.Pool, b *loadRows) (int, error) {
+	n, err := copyNew(ctx, p, b)
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) && pgErr.Code == sqlstateUniqueViolation {
+		return insertNew(ctx, p, b)
+	}
+	return n, err
+}
+
+// copyNew copies the cards of persons without a card; a concurrent
+// writer makes it fail with a unique violation and write nothing.
+func copyNew(ctx context.Context, p *pgxpool.Pool, b *loadRows) (int, error) {
+	tx, err := p.Begin(ctx)
+	if err != nil {
+		return 0, err
+	}
+	defer tx.Rollback(ctx)
+	rows, err := tx.Query(ctx, `SELECT person FROM cards WHERE person = ANY($1)`, b.persons)
+	if err != nil {
+		return 0, err
+	}
+	have, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return 0, err
+	}
+	src := &copySource{rows: b, row: -1}
+	if len(have) > 0 {
+		src.skip = make(map[string]bool, len(have))
+		for _, person := range have {
+			src.skip[person] = true
+		}
+	}
+	if len(have) == len(b.persons) {
+		return 0, nil
+	}
+	n, err := tx.CopyFrom(ctx, pgx.Identifier{"cards"}, []string{"person", "shard", "version", "card"}, src)
+	if err != nil {
+		return 0, err
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return 0, err
+	}
+	return int(n), nil
+}
+
+// insertNew writes the cards with INSERT ... ON CONFLICT DO NOTHING.
+func insertNew(ctx context.Context, p *pgxpool.Pool, b *loadRows) (int, error) {
+	bodies := make([][]byte, len(b.cards))
+	for i, c := range b.cards {
+		body, err := json.Marshal(c)
+		if err != nil {
+			return 0, fmt.Errorf("encode card: %w", err)
+		}
+		bodies[i] = body
+	}
+	tag, err := p.Exec(ctx, `
+		INSERT INTO cards (person, shard, version, card)
+		SELECT * FROM unnest($1::text[], $2::int[], $3::bigint[], $4::jsonb[])
+		ON CONFLICT (person) DO NOTHING`, b.persons, b.shards, b.vers, bodies)
+	if err != nil {
+		return 0, err
+	}
+	return int(tag.RowsAffected()), nil
+}
+
+// copySource feeds COPY the rows not in skip, encoding each card as it
+// goes, so a batch is never held encoded in full.
+type copySource struct {
+	rows   *loadRows
+	skip   map[string]bool
+	row    int
+	values [4]any
+	err    error
+}
+
+func (s *copySource) Next() bool {
+	for s.row++; s.row < len(s.rows.persons); s.row++ {
+		if !s.skip[s.rows.persons[s.row]] {
+			return true
+		}
+	}
+	return false
+}
+
+func (s *copySource) Values() ([]any, error) {
+	i := s.row
+	body, err := json.Marshal(s.rows.cards[i])
+	if err != nil {
+		s.err = fmt.Errorf("encode card: %w", err)
+		return nil, s.err
+	}
+	s.values = [4]any{s.rows.persons[i], s.rows.shards[i], s.rows.vers[i], body}
+	return s.values[:], nil
+}
+
+func (s *copySource) Err() error { return s.err }
+
+// CardStorage returns how many cards the shard databases hold and the
+// bytes the cards table takes on disk with its TOAST data and indexes,
+// summed over the databases.
+func (s *Store) CardStorage(ctx context.Context) (cards, bytes int64, err error) {
+	m := s.current.Load()
+	for name, dsn := range m.Databases {
+		p, err := s.pool(name, dsn)
+		if err != nil {
+			return 0, 0, err
+		}
+		var n, b int64
+		if err := p.QueryRow(ctx, `SELECT count(*), pg_total_relation_size('cards') FROM cards`).Scan(&n, &b); err != nil {
+			return 0, 0, fmt.Errorf("shard database %s: %w", name, err)
+		}
+		cards += n
+		bytes += b
+	}
+	return cards, bytes, nil
 }

@@ -6,11 +6,16 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"runtime"
+	"sync/atomic"
 	"text/tabwriter"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/schollz/progressbar/v3"
 	"go.uber.org/zap"
+	"golang.org/x/sync/errgroup"
+	"golang.org/x/term"
 
 	"github.com/sharedmedcard/gateway/medcard"
 	"github.com/sharedmedcard/gateway/seed"
@@ -187,47 +192,153 @@ const (
 
 func runSeed(ctx context.Context, args []string) error {
 	var catalogDSN string
-	var persons int
+	var persons, workers int
 	var seedValue uint64
-	f := newFlags("seed", "Registers the demo systems and loads synthetic persons with realistic cards\n(deterministic from --seed). Persons who already have a card keep it.")
+	f := newFlags("seed", "Registers the demo systems and loads synthetic persons with realistic cards\n(deterministic from --seed) with COPY, in parallel per shard database. Persons who already\nhave a card keep it, so running it again writes nothing new. Shows a progress bar on a terminal.")
 	f.catalogDSN(&catalogDSN)
 	f.IntVar(&persons, "persons", defaultSeedPersons, "number of persons to generate")
 	f.Uint64Var(&seedValue, "seed", demoSeed, "random seed; the same seed gives the same persons")
+	f.IntVar(&workers, "workers", defaultSeedWorkers(), "persons generated and loaded in parallel, a chunk each")
 	if err := f.Parse(args); err != nil {
 		return err
 	}
-	store, closeStore, err := openStore(ctx, catalogDSN)
-	if err != nil {
+	if persons < 0 || persons > seed.Capacity() {
+		return fmt.Errorf("--persons must be between 0 and %d", seed.Capacity())
+	}
+	if workers < 1 {
+		return errors.New("--workers must be at least 1")
+	}
+	if err := requireCatalog(catalogDSN); err != nil {
 		return err
 	}
-	defer closeStore()
 	pool, err := pgxpool.New(ctx, catalogDSN)
 	if err != nil {
 		return err
 	}
 	defer pool.Close()
 	catalog := shard.NewCatalog(pool, time.Now)
+	// Each worker holds at most one connection per shard database.
+	store, err := shard.Open(ctx, catalog, zap.NewNop(), func(cfg *pgxpool.Config) {
+		cfg.MaxConns = int32(workers) + 1
+	})
+	if err != nil {
+		return err
+	}
+	defer store.Close()
 	for _, s := range demoSystems {
 		if err := catalog.PutSystem(ctx, s); err != nil {
 			return err
 		}
 	}
 
-	gen := seed.New(seedValue, time.Now())
-	const chunk = 5000
-	written := 0
-	for start := 0; start < persons; start += chunk {
-		end := min(start+chunk, persons)
-		cards := make([]*medcard.Card, 0, end-start)
-		for i := start; i < end; i++ {
-			cards = append(cards, gen.Card(i))
-		}
-		n, err := store.LoadCards(ctx, cards)
-		if err != nil {
-			return err
-		}
-		written += n
+	started := time.Now()
+	res, err := seedCards(ctx, store, seed.New(seedValue, started), persons, workers, newSeedProgress(persons))
+	if err != nil {
+		return err
 	}
-	fmt.Printf("seed: %d persons generated, %d new cards written, demo systems: demo-gp, demo-pharmacy\n", persons, written)
+	elapsed := time.Since(started)
+	cards, bytes, err := store.CardStorage(ctx)
+	if err != nil {
+		return err
+	}
+	perCard := int64(0)
+	if cards > 0 {
+		perCard = bytes / cards
+	}
+	fmt.Printf("seed: %d persons (seed %d, %d without medication, so no card) in %s, %.0f persons/s; %d new cards written; "+
+		"the shard databases hold %d cards, %d bytes per card on disk; demo systems: demo-gp, demo-pharmacy\n",
+		persons, seedValue, res.empty, elapsed.Round(100*time.Millisecond), float64(persons)/elapsed.Seconds(),
+		res.written, cards, perCard)
 	return nil
+}
+
+// seedChunk is how many persons a seed worker generates and loads at once:
+// about 1,400 cards (seven persons in ten have one), one COPY per shard
+// database. 500 to 5,000 measured the same within noise.
+const seedChunk = 2000
+
+// defaultSeedWorkers overlaps generating and encoding (Go) with loading
+// (PostgreSQL) on every core.
+func defaultSeedWorkers() int { return 2 * runtime.GOMAXPROCS(0) }
+
+type seedResult struct {
+	written, empty int64
+}
+
+// seedCards generates persons [0, persons) and loads their cards, chunk by
+// chunk, on workers goroutines. The first error stops them all.
+func seedCards(ctx context.Context, store *shard.Store, gen *seed.Generator, persons, workers int, progress *seedProgress) (seedResult, error) {
+	var next, written, empty atomic.Int64
+	g, ctx := errgroup.WithContext(ctx)
+	for range workers {
+		g.Go(func() error {
+			cards := make([]*medcard.Card, 0, seedChunk)
+			for {
+				start := int(next.Add(seedChunk)) - seedChunk
+				if start >= persons {
+					return nil
+				}
+				end := min(start+seedChunk, persons)
+				cards = cards[:0]
+				for i := start; i < end; i++ {
+					c := gen.Card(i)
+					if c.Version == 0 {
+						empty.Add(1)
+					}
+					cards = append(cards, c)
+				}
+				n, err := store.LoadCards(ctx, cards)
+				written.Add(int64(n))
+				if err != nil {
+					return err
+				}
+				progress.add(end - start)
+			}
+		})
+	}
+	err := g.Wait()
+	progress.finish(err)
+	return seedResult{written: written.Load(), empty: empty.Load()}, err
+}
+
+// seedProgress is a progress bar with rate and ETA on stderr, when stderr
+// is a terminal; otherwise it shows nothing.
+type seedProgress struct {
+	bar *progressbar.ProgressBar
+}
+
+func newSeedProgress(persons int) *seedProgress {
+	if !term.IsTerminal(int(os.Stderr.Fd())) {
+		return &seedProgress{}
+	}
+	return &seedProgress{bar: progressbar.NewOptions64(int64(persons),
+		progressbar.OptionSetWriter(os.Stderr),
+		progressbar.OptionSetDescription("seed"),
+		progressbar.OptionSetItsString("persons"),
+		progressbar.OptionShowIts(),
+		progressbar.OptionShowCount(),
+		progressbar.OptionSetPredictTime(true),
+		progressbar.OptionSetElapsedTime(true),
+		progressbar.OptionSetWidth(30),
+		progressbar.OptionThrottle(200*time.Millisecond),
+		progressbar.OptionSetRenderBlankState(true),
+	)}
+}
+
+func (p *seedProgress) add(n int) {
+	if p.bar != nil {
+		_ = p.bar.Add(n) // only fails writing to the terminal
+	}
+}
+
+func (p *seedProgress) finish(err error) {
+	if p.bar == nil {
+		return
+	}
+	if err == nil {
+		_ = p.bar.Finish()
+	} else {
+		_ = p.bar.Exit()
+	}
+	fmt.Fprintln(os.Stderr)
 }

@@ -36,6 +36,7 @@ func commands() []command {
 		{"migrate", "apply the catalog and shard database schemas (idempotent)", runMigrate},
 		{"seed", "load synthetic persons with cards and the demo systems", runSeed},
 		{"shard", "shard map commands: init, status", runShard},
+		{"bench", "generate SOAP load and report latency per operation", runBench},
 	}
 }
 

@@ -176,7 +176,7 @@ func newGateway(ctx context.Context, cfg serveConfig, log *zap.Logger, clinicalN
 		nonces = cache.NewNonces(rdb, cfg.cacheTimeout)
 		if cfg.cache == "on" {
 			cards := cache.NewCards(rdb, cache.CardsOptions{
-				TTL: cfg.cacheTTL, Timeout: cfg.cacheTimeout, Scope: store.CacheScope, Registerer: registry,
+				TTL: cfg.cacheTTL, Timeout: cfg.cacheTimeout, Scope: store.CacheScope, Registerer: registry, Log: log,
 			})
 			g.audits = shard.NewAuditWriter(store, log, shard.AuditOptions{})
 			g.background(func() { g.audits.Run(loopCtx) })
@@ -201,11 +201,19 @@ func (g *gateway) background(loop func()) {
 	}()
 }
 
+// silentRedisLogger drops go-redis's own log lines (one per failed dial,
+// per request, while Redis is down): Redis failures are counted in the
+// cache metrics and the breaker logs its state changes once.
+type silentRedisLogger struct{}
+
+func (silentRedisLogger) Printf(context.Context, string, ...any) {}
+
 // newRedisClient returns a client for a single Redis or, with Sentinels
 // configured, one that follows the Sentinels' current primary; nil when no
 // Redis is configured. Timeouts are short: Redis must never hold up a
 // request for long.
 func newRedisClient(cfg serveConfig) *redis.Client {
+	redis.SetLogger(silentRedisLogger{})
 	dial, rw := 200*time.Millisecond, cfg.cacheTimeout
 	if cfg.redisSentinels != "" {
 		return redis.NewFailoverClient(&redis.FailoverOptions{

@@ -304,15 +304,22 @@ func StartRedis() (*Redis, error) {
 	return nil, lastErr
 }
 
-func (r *Redis) start(bin string, port int) error {
+func (r *Redis) start(bin string, port int, extra ...string) error {
 	logFile := filepath.Join(r.Dir, "redis.log")
-	r.cmd = exec.Command(bin,
+	args := append([]string{
 		"--port", strconv.Itoa(port), "--bind", loopback,
 		"--save", "", "--appendonly", "no", "--dir", r.Dir,
-		"--daemonize", "no", "--logfile", logFile)
+		"--daemonize", "no", "--logfile", logFile}, extra...)
+	return r.run(bin, args, port, logFile)
+}
+
+// run starts bin with args as r's process, arms its watchdog and waits
+// until it answers PING on port.
+func (r *Redis) run(bin string, args []string, port int, logFile string) error {
+	r.cmd = exec.Command(bin, args...)
 	r.cmd.Dir = r.Dir
 	if err := r.cmd.Start(); err != nil {
-		return fmt.Errorf("testservers: start redis-server: %w", err)
+		return fmt.Errorf("testservers: start %s: %w", filepath.Base(bin), err)
 	}
 	r.exited = make(chan struct{})
 	go func() { r.cmd.Wait(); close(r.exited) }()
@@ -327,16 +334,16 @@ func (r *Redis) start(bin string, port int) error {
 	for time.Now().Before(deadline) {
 		select {
 		case <-r.exited:
-			return fmt.Errorf("testservers: redis-server on port %d exited early (%v); log tail:\n%s",
+			return fmt.Errorf("testservers: %s on port %d exited early (%v); log tail:\n%s", filepath.Base(bin),
 				port, r.cmd.ProcessState, tail(logFile, 20))
 		default:
 		}
-		if pingRedis(r.Addr) == nil {
+		if answers(r.Addr, r.cmd.Process.Pid) == nil {
 			return nil
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	return fmt.Errorf("testservers: redis-server on port %d did not answer PING within 10s; log tail:\n%s",
+	return fmt.Errorf("testservers: %s on port %d did not answer PING within 10s; log tail:\n%s", filepath.Base(bin),
 		port, tail(logFile, 20))
 }
 
