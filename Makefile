@@ -24,9 +24,17 @@ build: go-check
 deps:
 	@scripts/stack.sh deps
 
-# The strict independent SOAP client of the tests (cmd/gateway/testdata/zeep_client.py).
+# What only the tests need: python3-zeep (the strict independent SOAP client,
+# cmd/gateway/testdata/zeep_client.py) and redis-sentinel (the failover test).
 test-deps:
-	@/usr/bin/python3 -c 'import zeep, lxml' 2>/dev/null || { 	  echo "make: installing python3-zeep for the strict SOAP client test" >&2; 	  if [ "$$(id -u)" -eq 0 ]; then apt-get update -qq && apt-get install -y -qq python3-zeep >/dev/null; 	  else sudo apt-get update -qq && sudo apt-get install -y -qq python3-zeep >/dev/null; fi; }
+	@missing=""; \
+	/usr/bin/python3 -c 'import zeep, lxml' 2>/dev/null || missing="$$missing python3-zeep"; \
+	command -v redis-sentinel >/dev/null || missing="$$missing redis-sentinel"; \
+	if [ -n "$$missing" ]; then \
+	  echo "make: installing$$missing for the tests" >&2; \
+	  sudo=""; [ "$$(id -u)" -eq 0 ] || sudo=sudo; \
+	  $$sudo apt-get update -qq && $$sudo apt-get install -y -qq $$missing >/dev/null; \
+	fi
 
 go-check:
 	@command -v $(GO) >/dev/null || { echo "make: Go 1.26 is required (expected at /usr/local/go/bin/go): https://go.dev/doc/install" >&2; exit 1; }
