@@ -1,6 +1,7 @@
 # The two commands a new user needs (see README.md):
 #   make run    local stack + demo data + gateway in the foreground
 #   make test   every test, against real PostgreSQL and Redis
+#   make bench  the benchmark scenarios and their ceilings, one table (docs/performance.md)
 #
 # Go 1.26 is expected at /usr/local/go (or on PATH); PostgreSQL and Redis
 # are installed with apt-get when missing (scripts/stack.sh deps).
@@ -10,13 +11,17 @@ export PATH := /usr/local/go/bin:$(PATH)
 GO ?= go
 GATEWAY := bin/gateway
 
-.PHONY: run test stop clean build deps test-deps go-check generate check-generated lint status
+.PHONY: run test bench stop clean build deps test-deps go-check generate check-generated lint status
 
 run: deps build
 	@scripts/run.sh
 
 test: deps test-deps go-check check-generated lint
 	$(GO) test -race -count=1 -timeout 12m ./...
+
+# Takes about five minutes; results under bench-results/ (git-ignored).
+bench: deps build
+	@scripts/bench.sh
 
 build: go-check
 	$(GO) build -o $(GATEWAY) ./cmd/gateway

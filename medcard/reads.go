@@ -151,8 +151,8 @@ func (s *Service) read(ctx context.Context, caller Caller, messageID string, op 
 const flightTimeout = 5 * time.Second
 
 // readCached serves a read from the cache, or else from one database read
-// shared by every concurrent reader of the person on this gateway, which
-// then fills the cache. Look-ups that were not audited by their own
+// shared by the concurrent readers of the person on this gateway (see
+// flights), which then fills the cache. Look-ups that were not audited by their own
 // database read are recorded with the auditor.
 func (s *Service) readCached(ctx context.Context, person PersonID, audit AuditEntry) (*Card, error) {
 	if card, ok := s.cache.Get(ctx, person); ok {
@@ -162,9 +162,7 @@ func (s *Service) readCached(ctx context.Context, person PersonID, audit AuditEn
 		}
 		return card, nil
 	}
-	leader := false
-	v, err, _ := s.flights.Do(string(person), func() (any, error) {
-		leader = true
+	shared, leader, err := s.flights.do(ctx, person, func() (*Card, error) {
 		flightCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), flightTimeout)
 		defer cancel()
 		card, err := s.store.ReadCard(flightCtx, person, audit)
@@ -178,7 +176,7 @@ func (s *Service) readCached(ctx context.Context, person PersonID, audit AuditEn
 	if err != nil {
 		return nil, err
 	}
-	card := v.(*Card).clone()
+	card := shared.clone()
 	if !leader {
 		audit.CardVersion = card.Version
 		if err := s.auditor.RecordRead(ctx, person, audit); err != nil {

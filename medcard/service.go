@@ -6,8 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"time"
-
-	"golang.org/x/sync/singleflight"
 )
 
 // Service is the medicine card's application service: every SOAP operation,
@@ -22,7 +20,7 @@ type Service struct {
 	// one database read.
 	cache   CardCache
 	auditor ReadAuditor
-	flights singleflight.Group
+	flights flights
 
 	// optimisticAttempts is how often a write is tried with compare-and-set
 	// before it falls back to writing under a row lock.
@@ -263,13 +261,12 @@ func (s *Service) write(ctx context.Context, caller Caller, messageID string, pe
 
 // committed runs after a write is durable and before it is acknowledged:
 // the cache must not serve an older card to a read that starts after the
-// acknowledgement, and a database read already in flight for this person
-// (which may predate the write) must not be shared with later readers.
+// acknowledgement. (Database reads already under way are never shared
+// with later readers; see flights.)
 func (s *Service) committed(ctx context.Context, w *CardWrite) {
 	if s.cache == nil {
 		return
 	}
-	s.flights.Forget(string(w.Person))
 	w.Card.PersonID = w.Person
 	s.cache.Written(ctx, w.Person, w.Card)
 }

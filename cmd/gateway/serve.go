@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"os"
 	"strings"
 	"sync"
@@ -41,6 +42,7 @@ type serveConfig struct {
 	logFormat      string
 	timeout        time.Duration
 	demo           bool
+	pprof          string // loopback address for net/http/pprof; empty: off
 }
 
 // soapPath is where the SOAP endpoint is mounted.
@@ -60,6 +62,7 @@ func runServe(ctx context.Context, args []string) error {
 	f.duration(&cfg.cacheTimeout, "cache-timeout", "MEDCARD_CACHE_TIMEOUT", 50*time.Millisecond, "deadline of one Redis call; past it the call counts as a miss")
 	f.string(&cfg.logFormat, "log-format", "MEDCARD_LOG_FORMAT", "json", "log format: json or console")
 	f.duration(&cfg.timeout, "request-timeout", "MEDCARD_REQUEST_TIMEOUT", 10*time.Second, "deadline for one request's work")
+	f.string(&cfg.pprof, "pprof", "MEDCARD_PPROF", "", "loopback address (e.g. 127.0.0.1:6060) for net/http/pprof on its own listener; empty: off")
 	f.BoolVar(&cfg.demo, "demo", false, "print a demo person and a copy-paste curl once listening")
 	if err := f.Parse(args); err != nil {
 		return err
@@ -94,6 +97,14 @@ func runServe(ctx context.Context, args []string) error {
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       30 * time.Second,
 		IdleTimeout:       120 * time.Second,
+	}
+
+	if cfg.pprof != "" {
+		stopPprof, err := servePprof(cfg.pprof, log)
+		if err != nil {
+			return err
+		}
+		defer stopPprof()
 	}
 
 	serveErr := make(chan error, 1)
@@ -218,13 +229,15 @@ func newRedisClient(cfg serveConfig) *redis.Client {
 	if cfg.redisSentinels != "" {
 		return redis.NewFailoverClient(&redis.FailoverOptions{
 			MasterName: cfg.redisMaster, SentinelAddrs: strings.Split(cfg.redisSentinels, ","),
-			DialTimeout: dial, ReadTimeout: rw, WriteTimeout: rw, MaxRetries: 0,
+			DialTimeout: dial, ReadTimeout: rw, WriteTimeout: rw, MaxRetries: -1, DialerRetries: 1,
 		})
 	}
 	if cfg.redisAddr == "" {
 		return nil
 	}
-	return redis.NewClient(&redis.Options{Addr: cfg.redisAddr, DialTimeout: dial, ReadTimeout: rw, WriteTimeout: rw, MaxRetries: 0})
+	// MaxRetries -1 is none (0 means the default, 3); one dial attempt.
+	return redis.NewClient(&redis.Options{Addr: cfg.redisAddr, DialTimeout: dial, ReadTimeout: rw, WriteTimeout: rw,
+		MaxRetries: -1, DialerRetries: 1})
 }
 
 // pinger is anything /readyz asks.
@@ -273,4 +286,35 @@ func newLogger(format string) (*zap.Logger, error) {
 	}
 	cfg.DisableCaller = true
 	return cfg.Build()
+}
+
+// servePprof serves net/http/pprof on its own listener at addr, which must
+// be a loopback address: profiles show internals nobody outside the host
+// should see. The returned function stops it.
+func servePprof(addr string, log *zap.Logger) (func(), error) {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return nil, fmt.Errorf("--pprof: %w", err)
+	}
+	if ip := net.ParseIP(host); host != "localhost" && (ip == nil || !ip.IsLoopback()) {
+		return nil, fmt.Errorf("--pprof: %q is not a loopback address", addr)
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("--pprof: %w", err)
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_ = srv.Serve(ln)
+	}()
+	log.Info("pprof listening", zap.String("addr", ln.Addr().String()))
+	return func() { srv.Close(); <-done }, nil
 }
