@@ -23,17 +23,7 @@ import (
 )
 
 func runMigrate(ctx context.Context, args []string) error {
-	var catalogDSN, shardDSNs string
-	f := newFlags("migrate", "Applies the catalog schema, then the shard schema to every shard database in the map\nand to those named by --shard-dsns. Safe to run again and from several hosts at once.")
-	f.catalogDSN(&catalogDSN)
-	f.shardDSNs(&shardDSNs)
-	if err := f.Parse(args); err != nil {
-		return err
-	}
-	if err := requireCatalog(catalogDSN); err != nil {
-		return err
-	}
-	extra, err := parseShardDSNs(shardDSNs)
+	catalogDSN, extra, err := parseClusterFlags("migrate", "Applies the catalog schema, then the shard schema to every shard database in the map\nand to those named by --shard-dsns. Safe to run again and from several hosts at once.", args)
 	if err != nil {
 		return err
 	}
@@ -85,18 +75,25 @@ func runShard(ctx context.Context, args []string) error {
 	return fmt.Errorf("shard: unknown subcommand %q (init, status)", args[0])
 }
 
-func runShardInit(ctx context.Context, args []string) error {
+// parseClusterFlags parses the flags of commands that name the catalog and
+// shard databases: --catalog-dsn (required) and --shard-dsns.
+func parseClusterFlags(name, synopsis string, args []string) (string, []shard.Database, error) {
 	var catalogDSN, shardDSNs string
-	f := newFlags("shard init", fmt.Sprintf("Creates the cluster: registers the shard databases and spreads the %d logical shards over them\nin equal contiguous ranges. Migrate first. Running it again with the same databases changes nothing.", shard.Count))
+	f := newFlags(name, synopsis)
 	f.catalogDSN(&catalogDSN)
 	f.shardDSNs(&shardDSNs)
 	if err := f.Parse(args); err != nil {
-		return err
+		return "", nil, err
 	}
 	if err := requireCatalog(catalogDSN); err != nil {
-		return err
+		return "", nil, err
 	}
 	dbs, err := parseShardDSNs(shardDSNs)
+	return catalogDSN, dbs, err
+}
+
+func runShardInit(ctx context.Context, args []string) error {
+	catalogDSN, dbs, err := parseClusterFlags("shard init", fmt.Sprintf("Creates the cluster: registers the shard databases and spreads the %d logical shards over them\nin equal contiguous ranges. Migrate first. Running it again with the same databases changes nothing.", shard.Count), args)
 	if err != nil {
 		return err
 	}
