@@ -5,6 +5,7 @@
 //	gateway seed          load synthetic persons and demo systems
 //	gateway shard init    create the cluster over the shard databases
 //	gateway shard status  show where the shards live and what they hold
+//	gateway bench         SOAP load generator (package loadgen)
 //
 // Every flag has an environment variable fallback, named in --help.
 package main
