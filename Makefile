@@ -19,7 +19,7 @@ run: deps build
 test: deps test-deps go-check check-generated lint
 	$(GO) test -race -count=1 -timeout 12m ./...
 
-# Takes about five minutes; results under bench-results/ (git-ignored).
+# Takes about four minutes; results under bench-results/ (git-ignored).
 bench: deps build
 	@scripts/bench.sh
 

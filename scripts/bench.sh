@@ -123,6 +123,10 @@ for spec in "$PG1_PORT:medcard_bench_shard1" "$PG2_PORT:medcard_bench_shard2"; d
 		ALTER TABLE bench_persons ADD PRIMARY KEY (i)" >/dev/null
 	psqlc "$port" "$db" "VACUUM ANALYZE" >/dev/null
 done
+# Cached cards of an earlier run (same seed, same keys, fresh databases) would
+# be newer than the new databases' cards: drop every cached card. The stack's
+# Redis is a cache only, so this costs `make run` nothing but a few misses.
+redis-cli -h "$HOST" -p "$REDIS_PORT" --scan --pattern 'card:*' | xargs -r -n 500 redis-cli -h "$HOST" -p "$REDIS_PORT" UNLINK >/dev/null
 CARD_BYTES=$(psqlc "$PG1_PORT" medcard_bench_shard1 "SELECT avg(octet_length(card::text))::integer FROM cards")
 
 # --- gateways ---------------------------------------------------------------
@@ -134,6 +138,12 @@ cleanup() {
 	done
 	for p in "${PIDS[@]}"; do
 		wait "$p" 2>/dev/null || true
+	done
+	# A line per request is tens of MB a run; keep the end of each log.
+	local f
+	for f in "$OUT"/gateway-*.log; do
+		[ -f "$f" ] || continue
+		tail -n 1000 "$f" >"$f.tail" && mv "$f.tail" "$f"
 	done
 	redis-cli -h "$HOST" -p "$REDIS_PORT" DEL key:__rand_int__ >/dev/null 2>&1 || true
 }
@@ -205,10 +215,17 @@ rss_sampler() {
 	done
 }
 
+PROFILE_PID=""
 profile() { # NAME: a CPU profile of the cache-on gateway during the next scenario
 	[ "${BENCH_PPROF:-}" = 1 ] || return 0
-	local secs=$(($(secs "$DURATION") - 2))
+	local secs=$(($(secs "$WARMUP") + $(secs "$DURATION") - 1))
 	curl -fsS -o "$OUT/cpu-$1.pprof" "http://$PPROF_ADDR/debug/pprof/profile?seconds=$secs" &
+	PROFILE_PID=$!
+}
+profile_wait() {
+	[ -n "$PROFILE_PID" ] || return 0
+	wait "$PROFILE_PID" || true
+	PROFILE_PID=""
 }
 
 want() { [[ " $SCENARIOS " == *" $1 "* ]]; }
@@ -216,7 +233,7 @@ want() { [[ " $SCENARIOS " == *" $1 "* ]]; }
 if want reads-hot; then
 	profile reads-hot
 	run_load reads-hot "$HOT_PORT" "$HOT_PID" --mix GetMedicineCard=1 --zipf "$ZIPF"
-	wait
+	profile_wait
 fi
 if want reads-nocache; then
 	run_load reads-nocache "$COLD_PORT" "$COLD_PID" --mix GetMedicineCard=1 --zipf "$ZIPF"
@@ -224,7 +241,7 @@ fi
 if want writes; then
 	profile writes
 	run_load writes "$HOT_PORT" "$HOT_PID" --mix "$WRITE_MIX"
-	wait
+	profile_wait
 fi
 if want mixed; then
 	rss_sampler "$HOT_PID" "$OUT/rss-mixed.txt" &
@@ -283,7 +300,7 @@ if want ceilings; then
 fi
 
 # --- the table -------------------------------------------------------------------
-field() { grep "^$1|" "$RESULTS" | cut -d'|' -f"$2"; }
+field() { grep "^$1|" "$RESULTS" | cut -d'|' -f"$2" || true; }
 ratio() { # scenario ceiling-rps
 	local a b
 	a=$(field "$1" 2)
@@ -301,8 +318,8 @@ if [ -n "$trivial" ] && [ -n "$pgwrite" ]; then
 fi
 rss_max="-"
 [ -s "$OUT/rss-mixed.txt" ] && rss_max="$(sort -n "$OUT/rss-mixed.txt" | tail -1 | awk '{printf "%.0f MB", $1/1024}')"
-rss_first="$(head -1 "$OUT/rss-mixed.txt" 2>/dev/null | awk '{printf "%.0f MB", $1/1024}')"
-rss_last="$(tail -1 "$OUT/rss-mixed.txt" 2>/dev/null | awk '{printf "%.0f MB", $1/1024}')"
+rss_first="$(head -1 "$OUT/rss-mixed.txt" 2>/dev/null | awk '{printf "%.0f MB", $1/1024}' || true)"
+rss_last="$(tail -1 "$OUT/rss-mixed.txt" 2>/dev/null | awk '{printf "%.0f MB", $1/1024}' || true)"
 
 {
 	echo

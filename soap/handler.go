@@ -11,7 +11,9 @@ import (
 	"io"
 	"mime"
 	"net/http"
+	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -193,16 +195,33 @@ func (h *Handler) readBody(w http.ResponseWriter, r *http.Request) ([]byte, erro
 	return body, nil
 }
 
+// responseBuffers are reused response buffers: a card response is several
+// KB, and growing a fresh buffer to that size for every request showed in
+// the profile (docs/performance.md).
+var responseBuffers = sync.Pool{New: func() any { return bytes.NewBuffer(make([]byte, 0, 16<<10)) }}
+
+// maxPooledResponse bounds the buffers kept for reuse, so that one huge
+// card does not pin its buffer.
+const maxPooledResponse = 256 << 10
+
 // writeResponse wraps resp in an envelope of version v.
 func writeResponse(w http.ResponseWriter, v Version, resp any) error {
-	var b bytes.Buffer
+	b := responseBuffers.Get().(*bytes.Buffer)
+	defer func() {
+		if b.Cap() <= maxPooledResponse {
+			b.Reset()
+			responseBuffers.Put(b)
+		}
+	}()
 	b.WriteString(xml.Header)
 	b.WriteString(`<soap:Envelope xmlns:soap="` + v.namespace() + `"><soap:Body>`)
-	if err := xml.NewEncoder(&b).Encode(resp); err != nil {
+	if err := xml.NewEncoder(b).Encode(resp); err != nil {
 		return medcard.WrapError(medcard.FaultInternal, err, "encode response")
 	}
 	b.WriteString(`</soap:Body></soap:Envelope>`)
-	w.Header().Set("Content-Type", v.contentType())
+	h := w.Header()
+	h.Set("Content-Type", v.contentType())
+	h.Set("Content-Length", strconv.Itoa(b.Len()))
 	_, _ = w.Write(b.Bytes())
 	return nil
 }

@@ -17,6 +17,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -116,6 +117,18 @@ func (f flags) duration(p *time.Duration, name, env string, def time.Duration, u
 		def = d
 	}
 	f.DurationVar(p, name, def, fmt.Sprintf("%s (env %s)", usage, env))
+}
+
+// intVar declares an int flag that falls back to the environment variable env.
+func (f flags) intVar(p *int, name, env string, def int, usage string) {
+	if v, ok := os.LookupEnv(env); ok {
+		n, err := strconv.Atoi(v)
+		if err != nil {
+			*f.envErrs = append(*f.envErrs, fmt.Errorf("%s: %w", env, err))
+		}
+		def = n
+	}
+	f.IntVar(p, name, def, fmt.Sprintf("%s (env %s)", usage, env))
 }
 
 // catalogDSN declares the --catalog-dsn flag every command needs.

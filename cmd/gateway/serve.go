@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/http/pprof"
 	"os"
+	"runtime/debug"
 	"strings"
 	"sync"
 	"time"
@@ -43,7 +44,13 @@ type serveConfig struct {
 	timeout        time.Duration
 	demo           bool
 	pprof          string // loopback address for net/http/pprof; empty: off
+	dbMaxConns     int    // connections per shard database pool; 0: pgx's default
+	gcPercent      int    // the Go GC target; 0: leave the runtime's (GOGC)
 }
+
+// gcMemoryLimit is the soft heap limit set with --gc-percent: under it the
+// GC runs by the percentage, near it as often as it must.
+const gcMemoryLimit = 150 << 20
 
 // soapPath is where the SOAP endpoint is mounted.
 const soapPath = "/medcard"
@@ -63,6 +70,8 @@ func runServe(ctx context.Context, args []string) error {
 	f.string(&cfg.logFormat, "log-format", "MEDCARD_LOG_FORMAT", "json", "log format: json or console")
 	f.duration(&cfg.timeout, "request-timeout", "MEDCARD_REQUEST_TIMEOUT", 10*time.Second, "deadline for one request's work")
 	f.string(&cfg.pprof, "pprof", "MEDCARD_PPROF", "", "loopback address (e.g. 127.0.0.1:6060) for net/http/pprof on its own listener; empty: off")
+	f.intVar(&cfg.dbMaxConns, "db-max-conns", "MEDCARD_DB_MAX_CONNS", 16, "most connections per shard database (a pool_max_conns in the DSN wins); 0: pgx's default, max(4, CPUs)")
+	f.intVar(&cfg.gcPercent, "gc-percent", "MEDCARD_GC_PERCENT", 400, "Go GC target percentage (like GOGC, which wins when set); 0: the runtime's default")
 	f.BoolVar(&cfg.demo, "demo", false, "print a demo person and a copy-paste curl once listening")
 	if err := f.Parse(args); err != nil {
 		return err
@@ -78,6 +87,15 @@ func runServe(ctx context.Context, args []string) error {
 		return err
 	}
 	defer log.Sync()
+	if _, set := os.LookupEnv("GOGC"); !set && cfg.gcPercent > 0 {
+		// Fewer collections for a heap that stays small (tens of MB under
+		// load, see docs/performance.md); the memory limit keeps a burst
+		// from growing the heap without bound.
+		debug.SetGCPercent(cfg.gcPercent)
+		if _, set := os.LookupEnv("GOMEMLIMIT"); !set {
+			debug.SetMemoryLimit(gcMemoryLimit)
+		}
+	}
 
 	ln, err := net.Listen("tcp", cfg.listen)
 	if err != nil {
@@ -169,7 +187,7 @@ func newGateway(ctx context.Context, cfg serveConfig, log *zap.Logger, clinicalN
 	}
 	g.closers = append(g.closers, catalogPool.Close)
 	catalog := shard.NewCatalog(catalogPool, time.Now)
-	store, err := shard.Open(ctx, catalog, log, nil)
+	store, err := shard.Open(ctx, catalog, log, poolConfig(cfg.dbMaxConns))
 	if err != nil {
 		return fail(fmt.Errorf("open shard store: %w", err))
 	}
@@ -201,6 +219,22 @@ func newGateway(ctx context.Context, cfg serveConfig, log *zap.Logger, clinicalN
 	})
 	g.handler = newRouter(handler, catalog, store, promhttp.HandlerFor(registry, promhttp.HandlerOpts{}))
 	return g, nil
+}
+
+// poolConfig sizes each shard database pool to maxConns connections unless
+// its DSN sets pool_max_conns; nil (pgx's defaults) for 0. pgx's default of
+// max(4, CPUs) queues a small host's concurrent requests in the gateway
+// (docs/performance.md). Every gateway opens up to maxConns connections to
+// each shard database: size PostgreSQL's max_connections for the fleet.
+func poolConfig(maxConns int) func(*pgxpool.Config) {
+	if maxConns <= 0 {
+		return nil
+	}
+	return func(c *pgxpool.Config) {
+		if !strings.Contains(c.ConnString(), "pool_max_conns") {
+			c.MaxConns = int32(maxConns)
+		}
+	}
 }
 
 // background runs loop in a goroutine that close waits for.

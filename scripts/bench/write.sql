@@ -10,21 +10,21 @@
 \set m random(1, 9000000000000000000)
 SELECT c.person AS person, c.shard AS shard, c.version AS version, c.card::text AS card,
        (SELECT count(*) FROM write_outcomes o
-        WHERE o.shard = c.shard AND o.system = 'pgbench' AND o.message_id = 'pgb-' || :m) AS prior
+        WHERE o.shard = c.shard AND o.system = 'pgbench' AND o.message_id = 'pgb-' || :m::text) AS prior
 FROM cards c WHERE c.person = (SELECT person FROM bench_persons WHERE i = :i) \gset
 WITH card AS (
     UPDATE cards SET version = :version::bigint + 1, card = :card::jsonb, updated_at = now()
-    WHERE person = :person AND version = :version::bigint
+    WHERE person = :person::text AND version = :version::bigint
     RETURNING version
 ),
 outcome AS (
     INSERT INTO write_outcomes (system, message_id, shard, request_hash, result)
-    SELECT 'pgbench', 'pgb-' || :m, :shard::integer, sha256(convert_to(:m::text, 'UTF8')),
+    SELECT 'pgbench', 'pgb-' || :m::text, :shard::integer, sha256(convert_to(:m::text, 'UTF8')),
            jsonb_build_object('cardVersion', version, 'items', jsonb_build_array(jsonb_build_object('kind', 'DrugMedication', 'id', 1, 'version', 1)))
     FROM card
 ),
 audit AS (
     INSERT INTO audit_log (shard, person, at, operation, system, organisation, role, authorisation_id, message_id, card_version)
-    SELECT :shard::integer, :person, now(), 'CreateDrugMedication', 'pgbench', 'SOR:pgbench', 'Doctor', '', 'pgb-' || :m, version FROM card
+    SELECT :shard::integer, :person::text, now(), 'CreateDrugMedication', 'pgbench', 'SOR-pgbench', 'Doctor', '', 'pgb-' || :m::text, version FROM card
 )
 SELECT count(*) FROM card;
