@@ -40,10 +40,6 @@ func StartRedisOnPort(port int) (*Redis, error) {
 // i.e. it holds a full copy of the primary's data. It sets the primary's
 // repl-diskless-sync-delay to 0 so that the first sync starts at once.
 func StartRedisReplica(primary *Redis) (*Redis, error) {
-	bin, err := exec.LookPath("redis-server")
-	if err != nil {
-		return nil, fmt.Errorf("testservers: redis-server not found (apt-get install redis-server): %w", err)
-	}
 	host, port, err := net.SplitHostPort(primary.Addr)
 	if err != nil {
 		return nil, fmt.Errorf("testservers: primary address: %w", err)
@@ -53,27 +49,9 @@ func StartRedisReplica(primary *Redis) (*Redis, error) {
 	if _, err := redisCommand(primary.Addr, "CONFIG", "SET", "repl-diskless-sync-delay", "0"); err != nil {
 		return nil, fmt.Errorf("testservers: primary: %w", err)
 	}
-	dir, err := os.MkdirTemp(os.TempDir(), "testservers-redis-replica-")
-	if err != nil {
-		return nil, fmt.Errorf("testservers: %w", err)
-	}
-	var lastErr error
-	for try := 0; try < startRetries; try++ {
-		p, err := freePort()
-		if err != nil {
-			os.RemoveAll(dir)
-			return nil, err
-		}
-		r := &Redis{Addr: net.JoinHostPort(loopback, strconv.Itoa(p)), Dir: dir}
-		if lastErr = r.start(bin, p, "--replicaof", host, port); lastErr == nil {
-			if lastErr = waitFor(10*time.Second, func() error { return replicaLinkUp(r.Addr) }); lastErr == nil {
-				return r, nil
-			}
-		}
-		r.kill()
-	}
-	os.RemoveAll(dir)
-	return nil, lastErr
+	return startRedisOnFreePort("testservers-redis-replica-", []string{"--replicaof", host, port}, func(r *Redis) error {
+		return waitFor(10*time.Second, func() error { return replicaLinkUp(r.Addr) })
+	})
 }
 
 func replicaLinkUp(addr string) error {

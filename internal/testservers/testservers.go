@@ -279,11 +279,18 @@ func (p *Postgres) Stop() error {
 // StartRedis starts redis-server as a child process (no persistence) on a
 // free loopback port and waits until it answers PING.
 func StartRedis() (*Redis, error) {
+	return startRedisOnFreePort("testservers-redis-", nil, nil)
+}
+
+// startRedisOnFreePort starts redis-server with extra arguments on a free
+// loopback port in a new temp dir, retrying on another port if the start
+// fails, and waits until it answers PING and ready (if given) succeeds.
+func startRedisOnFreePort(dirPrefix string, extra []string, ready func(*Redis) error) (*Redis, error) {
 	bin, err := exec.LookPath("redis-server")
 	if err != nil {
 		return nil, fmt.Errorf("testservers: redis-server not found (apt-get install redis-server): %w", err)
 	}
-	dir, err := os.MkdirTemp(os.TempDir(), "testservers-redis-")
+	dir, err := os.MkdirTemp(os.TempDir(), dirPrefix)
 	if err != nil {
 		return nil, fmt.Errorf("testservers: %w", err)
 	}
@@ -295,7 +302,10 @@ func StartRedis() (*Redis, error) {
 			return nil, err
 		}
 		r := &Redis{Addr: net.JoinHostPort(loopback, strconv.Itoa(port)), Dir: dir}
-		if lastErr = r.start(bin, port); lastErr == nil {
+		if lastErr = r.start(bin, port, extra...); lastErr == nil && ready != nil {
+			lastErr = ready(r)
+		}
+		if lastErr == nil {
 			return r, nil
 		}
 		r.kill()
