@@ -85,9 +85,9 @@ func (ch DrugMedicationChange) validate(v *validator, prefix string) func(m *mut
 		end = v.date(prefix+"EndDate", ch.EndDate, false)
 	}
 	return func(m *mutation) error {
-		dm := m.card.drugMedication(ch.DrugMedicationID)
-		if dm == nil {
-			return Errorf(FaultDrugMedicationNotFound, "there is no drug medication %d on the card", ch.DrugMedicationID)
+		dm, err := m.card.findDrugMedication(ch.DrugMedicationID)
+		if err != nil {
+			return err
 		}
 		if dm.Conflict != nil {
 			return Errorf(FaultItemInConflict, "drug medication %d has an unresolved conflict; resolve it first", dm.ID)
@@ -297,9 +297,9 @@ func (s *Service) ResolveConflict(ctx context.Context, caller Caller, messageID 
 				}
 			}
 			return func(m *mutation) error {
-				dm := m.card.drugMedication(req.DrugMedicationID)
-				if dm == nil {
-					return Errorf(FaultDrugMedicationNotFound, "there is no drug medication %d on the card", req.DrugMedicationID)
+				dm, err := m.card.findDrugMedication(req.DrugMedicationID)
+				if err != nil {
+					return err
 				}
 				if dm.Conflict == nil {
 					return Errorf(FaultNoConflict, "drug medication %d has no conflict to resolve", dm.ID)

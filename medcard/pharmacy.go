@@ -54,9 +54,9 @@ func (s *Service) CreateOrder(ctx context.Context, caller Caller, messageID stri
 		func(v *validator) change {
 			v.identifier("PrescriptionIdentifier", req.PrescriptionID)
 			return func(m *mutation) error {
-				p := m.card.prescription(req.PrescriptionID)
-				if p == nil {
-					return Errorf(FaultPrescriptionNotFound, "there is no prescription %d on the card", req.PrescriptionID)
+				p, err := m.card.findPrescription(req.PrescriptionID)
+				if err != nil {
+					return err
 				}
 				if m.card.openOrder(p.ID) != nil {
 					return Errorf(FaultOpenOrderExists, "the prescription already has an open order")
@@ -155,9 +155,9 @@ func (s *Service) UndoEffectuation(ctx context.Context, caller Caller, messageID
 		func(v *validator) change {
 			v.identifier("EffectuationIdentifier", req.EffectuationID)
 			return func(m *mutation) error {
-				e := m.card.effectuation(req.EffectuationID)
-				if e == nil {
-					return Errorf(FaultEffectuationNotFound, "there is no effectuation %d on the card", req.EffectuationID)
+				e, err := m.card.findEffectuation(req.EffectuationID)
+				if err != nil {
+					return err
 				}
 				if e.Pharmacy != m.stamp.By.Organisation {
 					return Errorf(FaultOrderOfAnotherPharmacy, "the effectuation was made by another pharmacy")
@@ -230,9 +230,9 @@ func (s *Service) orderActionOf(ctx context.Context, caller Caller, messageID st
 		func(v *validator) change {
 			v.identifier("OrderIdentifier", req.OrderID)
 			return func(m *mutation) error {
-				o := m.card.order(req.OrderID)
-				if o == nil {
-					return Errorf(FaultOrderNotFound, "there is no order %d on the card", req.OrderID)
+				o, err := m.card.findOrder(req.OrderID)
+				if err != nil {
+					return err
 				}
 				if err := checkOrder(o, op, m.stamp.By.Organisation); err != nil {
 					return err

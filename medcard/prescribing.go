@@ -74,9 +74,9 @@ func (s *Service) CreatePrescription(ctx context.Context, caller Caller, message
 				}
 				drug := req.Drug
 				if req.DrugMedicationID != 0 {
-					dm := m.card.drugMedication(req.DrugMedicationID)
-					if dm == nil {
-						return Errorf(FaultDrugMedicationNotFound, "there is no drug medication %d on the card", req.DrugMedicationID)
+					dm, err := m.card.findDrugMedication(req.DrugMedicationID)
+					if err != nil {
+						return err
 					}
 					if err := checkPrescribable(dm); err != nil {
 						return err
@@ -117,9 +117,9 @@ func (s *Service) CancelPrescription(ctx context.Context, caller Caller, message
 		func(v *validator) change {
 			v.identifier("PrescriptionIdentifier", req.PrescriptionID)
 			return func(m *mutation) error {
-				p := m.card.prescription(req.PrescriptionID)
-				if p == nil {
-					return Errorf(FaultPrescriptionNotFound, "there is no prescription %d on the card", req.PrescriptionID)
+				p, err := m.card.findPrescription(req.PrescriptionID)
+				if err != nil {
+					return err
 				}
 				if m.changedSince(p.CardVersion) {
 					cell := merge(p.LastOperation, OpCancelPrescription)

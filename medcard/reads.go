@@ -63,9 +63,9 @@ func (s *Service) GetDrugMedication(ctx context.Context, caller Caller, messageI
 	if err != nil {
 		return nil, err
 	}
-	dm := card.drugMedication(id)
-	if dm == nil {
-		return nil, Errorf(FaultDrugMedicationNotFound, "there is no drug medication %d on the card", id)
+	dm, err := card.findDrugMedication(id)
+	if err != nil {
+		return nil, err
 	}
 	return &DrugMedicationView{CardVersion: card.Version, DrugMedication: *dm}, nil
 }
@@ -96,9 +96,8 @@ func (s *Service) GetPrescription(ctx context.Context, caller Caller, messageID,
 	view := &PrescriptionsView{CardVersion: card.Version}
 	want := map[int64]bool{}
 	for _, id := range ids {
-		p := card.prescription(id)
-		if p == nil {
-			return nil, Errorf(FaultPrescriptionNotFound, "there is no prescription %d on the card", id)
+		if _, err := card.findPrescription(id); err != nil {
+			return nil, err
 		}
 		want[id] = true
 	}

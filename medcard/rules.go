@@ -181,3 +181,34 @@ func (c *Card) effectuation(id int64) *Effectuation {
 	}
 	return nil
 }
+
+// The find methods return an item named by a request, or the catalogue's
+// not-found fault for it.
+
+func (c *Card) findDrugMedication(id int64) (*DrugMedication, error) {
+	if dm := c.drugMedication(id); dm != nil {
+		return dm, nil
+	}
+	return nil, Errorf(FaultDrugMedicationNotFound, "there is no drug medication %d on the card", id)
+}
+
+func (c *Card) findPrescription(id int64) (*Prescription, error) {
+	if p := c.prescription(id); p != nil {
+		return p, nil
+	}
+	return nil, Errorf(FaultPrescriptionNotFound, "there is no prescription %d on the card", id)
+}
+
+func (c *Card) findOrder(id int64) (*Order, error) {
+	if o := c.order(id); o != nil {
+		return o, nil
+	}
+	return nil, Errorf(FaultOrderNotFound, "there is no order %d on the card", id)
+}
+
+func (c *Card) findEffectuation(id int64) (*Effectuation, error) {
+	if e := c.effectuation(id); e != nil {
+		return e, nil
+	}
+	return nil, Errorf(FaultEffectuationNotFound, "there is no effectuation %d on the card", id)
+}
