@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"strconv"
@@ -184,7 +183,7 @@ func (c *Cards) lookup(ctx context.Context, person medcard.PersonID) (card *medc
 		return nil, false, nil
 	}
 	card = &medcard.Card{}
-	if err := json.Unmarshal([]byte(body), card); err != nil {
+	if err := medcard.DecodeCard([]byte(body), card); err != nil {
 		return nil, false, fmt.Errorf("cache entry unreadable: %w", err)
 	}
 	if v, _ := vals[0].(string); v != strconv.FormatInt(card.Version, 10) {
@@ -197,9 +196,9 @@ func (c *Cards) lookup(ctx context.Context, person medcard.PersonID) (card *medc
 // store stores card unless the cache holds the same or a newer version,
 // and reports whether it stored it.
 func (c *Cards) store(ctx context.Context, person medcard.PersonID, card *medcard.Card) (bool, error) {
-	body, err := json.Marshal(card)
+	body, err := medcard.EncodeCard(card)
 	if err != nil {
-		return false, fmt.Errorf("cache encode: %w", err)
+		return false, fmt.Errorf("cache put: %w", err)
 	}
 	ctx, cancel := context.WithTimeout(ctx, c.timeout)
 	defer cancel()

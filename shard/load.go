@@ -2,7 +2,6 @@ package shard
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"sync"
@@ -170,9 +169,9 @@ func copyNew(ctx context.Context, p *pgxpool.Pool, b *loadRows) (int, error) {
 func insertNew(ctx context.Context, p *pgxpool.Pool, b *loadRows) (int, error) {
 	bodies := make([][]byte, len(b.cards))
 	for i, c := range b.cards {
-		body, err := json.Marshal(c)
+		body, err := medcard.EncodeCard(c)
 		if err != nil {
-			return 0, fmt.Errorf("encode card: %w", err)
+			return 0, err
 		}
 		bodies[i] = body
 	}
@@ -207,9 +206,9 @@ func (s *copySource) Next() bool {
 
 func (s *copySource) Values() ([]any, error) {
 	i := s.row
-	body, err := json.Marshal(s.rows.cards[i])
+	body, err := medcard.EncodeCard(s.rows.cards[i])
 	if err != nil {
-		s.err = fmt.Errorf("encode card: %w", err)
+		s.err = err
 		return nil, s.err
 	}
 	s.values = [4]any{s.rows.persons[i], s.rows.shards[i], s.rows.vers[i], body}

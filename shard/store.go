@@ -389,9 +389,9 @@ type execer interface {
 
 // writeCard runs the one-statement write: card, outcome and audit row.
 func writeCard(ctx context.Context, q execer, shard int, w *medcard.CardWrite) error {
-	body, err := json.Marshal(w.Card)
+	body, err := medcard.EncodeCard(w.Card)
 	if err != nil {
-		return medcard.WrapError(medcard.FaultInternal, err, "encode card")
+		return medcard.WrapError(medcard.FaultInternal, err, "write card")
 	}
 	result, err := json.Marshal(w.Result)
 	if err != nil {
@@ -450,7 +450,7 @@ func (s *Store) WriteLocked(ctx context.Context, person medcard.PersonID, key me
 
 func decodeCard(version int64, body []byte) (*medcard.Card, error) {
 	card := &medcard.Card{}
-	if err := json.Unmarshal(body, card); err != nil {
+	if err := medcard.DecodeCard(body, card); err != nil {
 		return nil, medcard.WrapError(medcard.FaultInternal, err, "stored card is unreadable")
 	}
 	card.Version = version
