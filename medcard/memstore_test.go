@@ -91,19 +91,22 @@ func (m *memStore) outcomeMu(key OutcomeKey) (*StoredOutcome, error) {
 }
 
 // ReadCard implements Store.
-func (m *memStore) ReadCard(_ context.Context, person PersonID, audit AuditEntry) (*Card, error) {
+func (m *memStore) ReadCard(_ context.Context, person PersonID) (*Card, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.readErr != nil {
 		return nil, m.readErr
 	}
-	card, err := m.cardMu(person)
-	if err != nil {
-		return nil, err
-	}
-	audit.CardVersion = card.Version
+	return m.cardMu(person)
+}
+
+// RecordRead implements ReadAuditor: the memory store keeps look-ups in the
+// same trail as changes.
+func (m *memStore) RecordRead(_ context.Context, _ PersonID, audit AuditEntry) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
 	m.audit = append(m.audit, audit)
-	return card, nil
+	return nil
 }
 
 // ReadForWrite implements Store.

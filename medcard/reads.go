@@ -120,7 +120,8 @@ func (s *Service) GetPrescription(ctx context.Context, caller Caller, messageID,
 }
 
 // read is the common front of every read: role, person, the request's own
-// validation (invalid), then the audited read from the primary.
+// validation (invalid), then the read (from the cache when there is one)
+// and its audit row.
 func (s *Service) read(ctx context.Context, caller Caller, messageID string, op Operation, personID string, invalid error) (*Card, error) {
 	if err := authorize(caller.Role, op); err != nil {
 		return nil, err
@@ -133,15 +134,23 @@ func (s *Service) read(ctx context.Context, caller Caller, messageID string, op 
 		return nil, invalid
 	}
 	audit := caller.audit(op, s.now().UTC(), messageID)
+	var card *Card
 	if s.cache == nil {
-		card, err := s.store.ReadCard(ctx, person, audit)
-		if err != nil {
-			return nil, err
+		card, err = s.store.ReadCard(ctx, person)
+		if card != nil {
+			card.PersonID = person
 		}
-		card.PersonID = person
-		return card, nil
+	} else {
+		card, err = s.readCached(ctx, person)
 	}
-	return s.readCached(ctx, person, audit)
+	if err != nil {
+		return nil, err
+	}
+	audit.CardVersion = card.Version
+	if err := s.reads.RecordRead(ctx, person, audit); err != nil {
+		return nil, err
+	}
+	return card, nil
 }
 
 // flightTimeout bounds a database read shared by several readers; it is
@@ -151,20 +160,15 @@ const flightTimeout = 5 * time.Second
 
 // readCached serves a read from the cache, or else from one database read
 // shared by the concurrent readers of the person on this gateway (see
-// flights), which then fills the cache. Look-ups that were not audited by their own
-// database read are recorded with the auditor.
-func (s *Service) readCached(ctx context.Context, person PersonID, audit AuditEntry) (*Card, error) {
+// flights), which then fills the cache.
+func (s *Service) readCached(ctx context.Context, person PersonID) (*Card, error) {
 	if card, ok := s.cache.Get(ctx, person); ok {
-		audit.CardVersion = card.Version
-		if err := s.auditor.RecordRead(ctx, person, audit); err != nil {
-			return nil, err
-		}
 		return card, nil
 	}
-	shared, leader, err := s.flights.do(ctx, person, func() (*Card, error) {
+	shared, _, err := s.flights.do(ctx, person, func() (*Card, error) {
 		flightCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), flightTimeout)
 		defer cancel()
-		card, err := s.store.ReadCard(flightCtx, person, audit)
+		card, err := s.store.ReadCard(flightCtx, person)
 		if err != nil {
 			return nil, err
 		}
@@ -175,12 +179,5 @@ func (s *Service) readCached(ctx context.Context, person PersonID, audit AuditEn
 	if err != nil {
 		return nil, err
 	}
-	card := shared.clone()
-	if !leader {
-		audit.CardVersion = card.Version
-		if err := s.auditor.RecordRead(ctx, person, audit); err != nil {
-			return nil, err
-		}
-	}
-	return card, nil
+	return shared.clone(), nil
 }

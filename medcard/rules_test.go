@@ -457,7 +457,7 @@ func newFixture(t *testing.T) *fixture {
 	t.Helper()
 	m := newMemStore()
 	clock := &testClock{now: fixedNow}
-	return &fixture{t: t, s: NewService(m, clock.Now), m: m, clock: clock}
+	return &fixture{t: t, s: NewService(m, m, clock.Now), m: m, clock: clock}
 }
 
 var otherPharmacy = Caller{System: "Apotek2", Organisation: "Apotek 2", Role: RolePharmacist, AuthorisationID: "PH2"}

@@ -14,12 +14,12 @@ import (
 type Service struct {
 	store Store
 	now   func() time.Time
+	// reads records every look-up in the audit trail.
+	reads ReadAuditor
 
-	// cache serves pure reads when set; auditor records the look-ups it
-	// serves. flights collapses concurrent cache misses for one person into
-	// one database read.
+	// cache serves pure reads when set. flights collapses concurrent cache
+	// misses for one person into one database read.
 	cache   CardCache
-	auditor ReadAuditor
 	flights flights
 
 	// optimisticAttempts is how often a write is tried with compare-and-set
@@ -30,10 +30,10 @@ type Service struct {
 	lockedAttempts int
 }
 
-// NewService returns a Service over store; now is the clock (time.Now in
-// production, a fixed clock in tests).
-func NewService(store Store, now func() time.Time, opts ...Option) *Service {
-	s := &Service{store: store, now: now, optimisticAttempts: 3, lockedAttempts: 3}
+// NewService returns a Service over store that records look-ups with reads;
+// now is the clock (time.Now in production, a fixed clock in tests).
+func NewService(store Store, reads ReadAuditor, now func() time.Time, opts ...Option) *Service {
+	s := &Service{store: store, reads: reads, now: now, optimisticAttempts: 3, lockedAttempts: 3}
 	for _, o := range opts {
 		o(s)
 	}
@@ -43,10 +43,10 @@ func NewService(store Store, now func() time.Time, opts ...Option) *Service {
 // Option configures a Service.
 type Option func(*Service)
 
-// WithCache serves pure reads from cache, recording the look-ups it serves
-// with auditor, and writes every committed card through to it.
-func WithCache(cache CardCache, auditor ReadAuditor) Option {
-	return func(s *Service) { s.cache, s.auditor = cache, auditor }
+// WithCache serves pure reads from cache and writes every committed card
+// through to it.
+func WithCache(cache CardCache) Option {
+	return func(s *Service) { s.cache = cache }
 }
 
 // Caller is an authenticated caller: the integrating system, the

@@ -31,7 +31,7 @@ var (
 func newTestService(t *testing.T) (*Service, *memStore) {
 	t.Helper()
 	m := newMemStore()
-	return NewService(m, func() time.Time { return fixedNow }), m
+	return NewService(m, m, func() time.Time { return fixedNow }), m
 }
 
 // validRequest returns a valid CreateDrugMedicationRequest for person.

@@ -14,9 +14,10 @@ import (
 // cannot be reached or the outcome of a commit is unknown, ErrLostRace as
 // documented, and anything else is internal.
 type Store interface {
-	// ReadCard returns the person's card and records the look-up in the
-	// audit trail. A person without a card gets an empty card at version 0.
-	ReadCard(ctx context.Context, person PersonID, audit AuditEntry) (*Card, error)
+	// ReadCard returns the person's card from the primary. A person
+	// without a card gets an empty card at version 0. The look-up's audit
+	// row is the ReadAuditor's.
+	ReadCard(ctx context.Context, person PersonID) (*Card, error)
 
 	// ReadForWrite returns the person's card and, if a write with key was
 	// committed before, its stored outcome.

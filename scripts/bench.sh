@@ -119,7 +119,7 @@ seed_secs=$(echo "$(date +%s.%N) - $t0" | bc)
 log "seeded $PERSONS persons in $(printf %.1f "$seed_secs") s"
 for spec in "$PG1_PORT:medcard_bench_shard1" "$PG2_PORT:medcard_bench_shard2"; do
 	port="${spec%%:*}" db="${spec#*:}"
-	psqlc "$port" "$db" "CREATE TABLE bench_persons AS SELECT (row_number() OVER (ORDER BY person))::integer AS i, person FROM cards;
+	psqlc "$port" "$db" "CREATE TABLE bench_persons AS SELECT (row_number() OVER (ORDER BY person))::integer AS i, person, shard FROM cards;
 		ALTER TABLE bench_persons ADD PRIMARY KEY (i)" >/dev/null
 	psqlc "$port" "$db" "VACUUM ANALYZE" >/dev/null
 done

@@ -51,10 +51,12 @@ const insertAuditSQL = `
 INSERT INTO audit_log (shard, person, at, operation, system, organisation, role, authorisation_id, message_id, card_version)
 SELECT * FROM unnest($1::int[], $2::text[], $3::timestamptz[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[], $10::bigint[])`
 
-// AuditWriter implements medcard.ReadAuditor: it queues the audit rows of
-// look-ups served without a database read of their own and writes them in
-// batches, one statement per shard database, routed through its Store's
-// shard map at the time of writing.
+// AuditWriter implements medcard.ReadAuditor: it queues the audit row of
+// every look-up and writes them in batches, one statement per shard
+// database, routed through its Store's shard map at the time of writing.
+// A crash of the gateway loses the rows still queued (at most about
+// FlushEvery's worth); a change's audit row is never here but in the
+// change's own transaction.
 //
 // Rows are queued per logical shard. Run starts, every FlushEvery (or as
 // soon as MaxBatch rows wait), one writer per database that is neither busy

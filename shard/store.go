@@ -255,31 +255,38 @@ func translate(err error, written bool, what string) error {
 	return medcard.WrapError(medcard.FaultUnavailable, err, "the card's database is unavailable")
 }
 
-const readCardSQL = `
-WITH c AS (SELECT version, card FROM cards WHERE person = $1),
-audit AS (
-    INSERT INTO audit_log (shard, person, at, operation, system, organisation, role, authorisation_id, message_id, card_version)
-    VALUES ($2, $1, $3, $4, $5, $6, $7, $8, $9, coalesce((SELECT version FROM c), 0))
-)
-SELECT version, card FROM c`
+// readOwnedCardSQL reads a card and, in the same snapshot, whether this
+// database owns its shard: no row at all means it does not, and the card
+// (if an old copy is still there) must not be served. That is the read's
+// side of the fence the triggers keep for writes.
+const readOwnedCardSQL = `
+SELECT c.version, c.card FROM owned_shards o LEFT JOIN cards c ON c.person = $1
+WHERE o.shard = $2`
 
-// ReadCard implements medcard.Store: one round trip reads the card and
-// writes the audit row.
-func (s *Store) ReadCard(ctx context.Context, person medcard.PersonID, a medcard.AuditEntry) (*medcard.Card, error) {
+// errReadNotOwned is what ReadCard reports when the database does not own
+// the shard, in the form the writes' fence raises, so onShard treats both
+// the same way (reload the map, try again).
+var errReadNotOwned = &pgconn.PgError{Code: sqlstateShardNotOwned, Message: "logical shard is not owned by this database"}
+
+// ReadCard implements medcard.Store: one statement, no transaction to
+// commit. The look-up's audit row goes through the AuditWriter.
+func (s *Store) ReadCard(ctx context.Context, person medcard.PersonID) (*medcard.Card, error) {
 	var card *medcard.Card
 	err := s.onShard(ctx, person, func(r route) error {
-		var version int64
+		var version *int64
 		var body []byte
-		err := r.pool.QueryRow(ctx, readCardSQL, string(person), r.shard, a.At, string(a.Operation),
-			a.System, a.Organisation, string(a.Role), a.AuthorisationID, a.MessageID).Scan(&version, &body)
+		err := r.pool.QueryRow(ctx, readOwnedCardSQL, string(person), r.shard).Scan(&version, &body)
 		if errors.Is(err, pgx.ErrNoRows) {
-			card = &medcard.Card{}
-			return nil
+			return errReadNotOwned
 		}
 		if err != nil {
 			return translate(err, false, "read card")
 		}
-		card, err = decodeCard(version, body)
+		if version == nil {
+			card = &medcard.Card{}
+			return nil
+		}
+		card, err = decodeCard(*version, body)
 		return err
 	})
 	return card, err

@@ -408,14 +408,22 @@ func TestWrongDatabaseRefused(t *testing.T) {
 			t.Errorf("frozen shard: %d audit rows written, want 0", k)
 		}
 
-		// Reads stay available while a shard is frozen, audited as usual.
-		card, err := c.store.ReadCard(t.Context(), p, medcard.AuditEntry{Operation: medcard.OpGetMedicineCard,
-			At: time.Now(), System: "test", Organisation: "org", Role: medcard.RoleNurse})
+		// Reads stay available while a shard is frozen, and so does their
+		// audit trail.
+		card, err := c.store.ReadCard(t.Context(), p)
 		if err != nil || card.Version != 0 {
 			t.Errorf("ReadCard on a frozen shard = %+v, %v; want an empty card", card, err)
 		}
+		audits := NewAuditWriter(c.store, zap.NewNop(), AuditOptions{})
+		if err := audits.RecordRead(t.Context(), p, medcard.AuditEntry{Operation: medcard.OpGetMedicineCard,
+			At: time.Now(), System: "test", Organisation: "org", Role: medcard.RoleNurse}); err != nil {
+			t.Fatalf("RecordRead on a frozen shard: %v", err)
+		}
+		if err := audits.Flush(t.Context()); err != nil {
+			t.Fatalf("Flush on a frozen shard: %v", err)
+		}
 		if k := auditRows(t, owner, p); k != 1 {
-			t.Errorf("ReadCard on a frozen shard wrote %d audit rows, want 1", k)
+			t.Errorf("a look-up on a frozen shard left %d audit rows, want 1", k)
 		}
 
 		setWritable(true)
@@ -508,6 +516,11 @@ func TestStaleMapReloads(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer stale.Close()
+	staleReader, err := Open(t.Context(), c.catalog, zap.NewNop(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer staleReader.Close()
 	m := stale.Map()
 	ps := newPersons(t, yyStale)
 	a := ps.draw(on(m, "shard1"))
@@ -522,6 +535,17 @@ func TestStaleMapReloads(t *testing.T) {
 			t.Errorf("reload after moving shard %d back: %v", shard, err)
 		}
 	})
+
+	// A read through a stale map must not be answered by shard1, which no
+	// longer owns the shard (there it would find no card): it reloads the
+	// map and reads the moved card on shard2.
+	readCtx, readLog := medcard.WithRequestLog(t.Context())
+	if card, err := staleReader.ReadCard(readCtx, a); err != nil {
+		t.Errorf("ReadCard through a stale map: %v", err)
+	} else if card.Version != 1 || readLog.Database != "shard2" {
+		t.Errorf("ReadCard through a stale map = version %d from %q, want version 1 from shard2",
+			card.Version, readLog.Database)
+	}
 
 	// The stale store still routes the shard to shard1, which refuses it
 	// (MC001); it must reload the map and write to shard2.
@@ -648,7 +672,11 @@ func TestCompareAndSet(t *testing.T) {
 	}
 }
 
-func TestReadCardAudits(t *testing.T) {
+// TestReadCardAndItsAuditRow reads cards at several versions from the
+// primary and records each look-up the way the service does, through the
+// AuditWriter: ReadCard itself writes nothing, the flushed row says who
+// looked at which version.
+func TestReadCardAndItsAuditRow(t *testing.T) {
 	c := needCluster(t)
 	m := catalogMap(t)
 	ps := newPersons(t, yyRead)
@@ -669,9 +697,7 @@ func TestReadCardAudits(t *testing.T) {
 			}
 			before := auditRows(t, db, p)
 			msgID := messageID(t)
-			card, err := c.store.ReadCard(t.Context(), p, medcard.AuditEntry{Operation: medcard.OpGetMedicineCard,
-				At: testTime, System: "test", Organisation: "org", Role: medcard.RolePharmacist,
-				AuthorisationID: "auth-1", MessageID: msgID})
+			card, err := c.store.ReadCard(t.Context(), p)
 			if err != nil {
 				t.Fatalf("ReadCard: %v", err)
 			}
@@ -682,8 +708,21 @@ func TestReadCardAudits(t *testing.T) {
 			if diff := cmp.Diff(want, card); diff != "" {
 				t.Errorf("ReadCard mismatch (-want +got):\n%s", diff)
 			}
+			if k := auditRows(t, db, p); k != before {
+				t.Fatalf("ReadCard wrote %d audit rows itself, want 0 (look-ups are the AuditWriter's)", k-before)
+			}
+			audits := NewAuditWriter(c.store, zap.NewNop(), AuditOptions{})
+			err = audits.RecordRead(t.Context(), p, medcard.AuditEntry{Operation: medcard.OpGetMedicineCard,
+				At: testTime, System: "test", Organisation: "org", Role: medcard.RolePharmacist,
+				AuthorisationID: "auth-1", MessageID: msgID, CardVersion: card.Version})
+			if err != nil {
+				t.Fatalf("RecordRead: %v", err)
+			}
+			if err := audits.Flush(t.Context()); err != nil {
+				t.Fatalf("Flush: %v", err)
+			}
 			if k := auditRows(t, db, p); k != before+1 {
-				t.Fatalf("ReadCard wrote %d audit rows, want 1", k-before)
+				t.Fatalf("the look-up wrote %d audit rows, want 1", k-before)
 			}
 			var got struct {
 				shard                              int

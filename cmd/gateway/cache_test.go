@@ -84,7 +84,7 @@ func TestStaleFillNeverReplacesWriteThrough(t *testing.T) {
 	})
 	held := &heldFill{CardCache: cards, arrived: make(chan int64, 1), release: make(chan struct{})}
 	audits := shard.NewAuditWriter(e.gw.store, zap.NewNop(), shard.AuditOptions{})
-	svc := medcard.NewService(e.gw.store, e.clock.now, medcard.WithCache(held, audits))
+	svc := medcard.NewService(e.gw.store, audits, e.clock.now, medcard.WithCache(held))
 	caller := medcard.Caller{System: "demo-gp", Organisation: "SOR:483711000016009", Role: medcard.RoleDoctor}
 	person := freshPerson(t)
 	create := func(basedOn int64) int64 {

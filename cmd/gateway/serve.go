@@ -154,7 +154,7 @@ func runServe(ctx context.Context, args []string) error {
 type gateway struct {
 	handler http.Handler
 	store   *shard.Store
-	audits  *shard.AuditWriter // nil with the cache off
+	audits  *shard.AuditWriter
 	stop    context.CancelFunc
 	loops   sync.WaitGroup
 	closers []func() // run in order by close, after the loops ended
@@ -198,6 +198,9 @@ func newGateway(ctx context.Context, cfg serveConfig, log *zap.Logger, clinicalN
 	registry := prometheus.NewRegistry()
 	registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 
+	g.audits = shard.NewAuditWriter(store, log, shard.AuditOptions{})
+	g.background(func() { g.audits.Run(loopCtx) })
+
 	var nonces soap.Nonces
 	var opts []medcard.Option
 	if rdb := newRedisClient(cfg); rdb != nil {
@@ -207,13 +210,11 @@ func newGateway(ctx context.Context, cfg serveConfig, log *zap.Logger, clinicalN
 			cards := cache.NewCards(rdb, cache.CardsOptions{
 				TTL: cfg.cacheTTL, Timeout: cfg.cacheTimeout, Scope: store.CacheScope, Registerer: registry, Log: log,
 			})
-			g.audits = shard.NewAuditWriter(store, log, shard.AuditOptions{})
-			g.background(func() { g.audits.Run(loopCtx) })
-			opts = append(opts, medcard.WithCache(cards, g.audits))
+			opts = append(opts, medcard.WithCache(cards))
 		}
 	}
 
-	svc := medcard.NewService(store, clinicalNow, opts...)
+	svc := medcard.NewService(store, g.audits, clinicalNow, opts...)
 	handler := soap.NewHandler(svc, catalog, nonces, log, soap.Config{
 		WSDL: wsdl.Render(cfg.publicURL), Timeout: cfg.timeout, Now: time.Now, Registerer: registry,
 	})
