@@ -36,7 +36,7 @@ import (
 // acknowledged just before it died, and the promoted replica would serve it
 // until the person's next write.
 type Cards struct {
-	rdb     redis.UniversalClient
+	rdb     redis.Cmdable
 	ttl     time.Duration
 	timeout time.Duration
 	scope   func(person medcard.PersonID) string
@@ -68,7 +68,7 @@ type CardsOptions struct {
 }
 
 // NewCards returns a card cache over rdb.
-func NewCards(rdb redis.UniversalClient, o CardsOptions) *Cards {
+func NewCards(rdb redis.Cmdable, o CardsOptions) *Cards {
 	if o.BreakAfter == 0 {
 		o.BreakAfter = 5
 	}

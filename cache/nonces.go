@@ -15,7 +15,7 @@ import (
 // Nonces remembers WS-Security UsernameToken nonces in Redis, so that a
 // replayed token is refused by every gateway, not only the one that saw it.
 type Nonces struct {
-	rdb     redis.UniversalClient
+	rdb     redis.Cmdable
 	timeout time.Duration
 	breaker *gobreaker.CircuitBreaker[bool]
 }
@@ -23,7 +23,7 @@ type Nonces struct {
 // NewNonces returns a nonce store over rdb; each call gives up after
 // timeout, and after five failures in a row calls fail at once for two
 // seconds, so a dead Redis costs a request nothing.
-func NewNonces(rdb redis.UniversalClient, timeout time.Duration) *Nonces {
+func NewNonces(rdb redis.Cmdable, timeout time.Duration) *Nonces {
 	return &Nonces{rdb: rdb, timeout: timeout, breaker: gobreaker.NewCircuitBreaker[bool](gobreaker.Settings{
 		Name:         "redis-nonces",
 		MaxRequests:  1,

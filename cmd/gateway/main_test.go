@@ -153,7 +153,7 @@ func startEnv() (*testEnv, error) {
 // `gateway serve` defaults it, with the cache on.
 func testServeConfig(catalogDSN, endpoint, redisAddr string) serveConfig {
 	return serveConfig{
-		catalogDSN: catalogDSN, publicURL: endpoint, redisAddr: redisAddr, cache: "on",
+		catalogDSN: catalogDSN, publicURL: endpoint, redisAddr: redisAddr, cache: "on", redisPipeline: "on",
 		// A Redis call may take longer than production's 50 ms under -race
 		// on a busy two-core CI machine; a timed-out nonce check would let
 		// TestReplayedNonceRefused's replay through.

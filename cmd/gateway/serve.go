@@ -40,6 +40,7 @@ type serveConfig struct {
 	cache          string // on or off
 	cacheTTL       time.Duration
 	cacheTimeout   time.Duration
+	redisPipeline  string // on or off: go-redis automatic pipelining
 	logFormat      string
 	timeout        time.Duration
 	demo           bool
@@ -67,6 +68,7 @@ func runServe(ctx context.Context, args []string) error {
 	f.string(&cfg.cache, "cache", "MEDCARD_CACHE", "on", "serve pure reads from the Redis card cache: on or off")
 	f.duration(&cfg.cacheTTL, "cache-ttl", "MEDCARD_CACHE_TTL", time.Minute, "lifetime of a cached card")
 	f.duration(&cfg.cacheTimeout, "cache-timeout", "MEDCARD_CACHE_TIMEOUT", 50*time.Millisecond, "deadline of one Redis call; past it the call counts as a miss")
+	f.string(&cfg.redisPipeline, "redis-autopipeline", "MEDCARD_REDIS_AUTOPIPELINE", "on", "batch concurrent requests' Redis commands into shared round trips (go-redis AutoPipeline): on or off")
 	f.string(&cfg.logFormat, "log-format", "MEDCARD_LOG_FORMAT", "json", "log format: json or console")
 	f.duration(&cfg.timeout, "request-timeout", "MEDCARD_REQUEST_TIMEOUT", 10*time.Second, "deadline for one request's work")
 	f.string(&cfg.pprof, "pprof", "MEDCARD_PPROF", "", "loopback address (e.g. 127.0.0.1:6060) for net/http/pprof on its own listener; empty: off")
@@ -81,6 +83,9 @@ func runServe(ctx context.Context, args []string) error {
 	}
 	if cfg.cache != "on" && cfg.cache != "off" {
 		return fmt.Errorf("--cache: %q is neither on nor off", cfg.cache)
+	}
+	if cfg.redisPipeline != "on" && cfg.redisPipeline != "off" {
+		return fmt.Errorf("--redis-autopipeline: %q is neither on nor off", cfg.redisPipeline)
 	}
 	log, err := newLogger(cfg.logFormat)
 	if err != nil {
@@ -205,9 +210,13 @@ func newGateway(ctx context.Context, cfg serveConfig, log *zap.Logger, clinicalN
 	var opts []medcard.Option
 	if rdb := newRedisClient(cfg); rdb != nil {
 		g.closers = append([]func(){func() { rdb.Close() }}, g.closers...)
-		nonces = cache.NewNonces(rdb, cfg.cacheTimeout)
+		cmds, err := redisCommands(rdb, cfg.redisPipeline)
+		if err != nil {
+			return fail(err)
+		}
+		nonces = cache.NewNonces(cmds, cfg.cacheTimeout)
 		if cfg.cache == "on" {
-			cards := cache.NewCards(rdb, cache.CardsOptions{
+			cards := cache.NewCards(cmds, cache.CardsOptions{
 				TTL: cfg.cacheTTL, Timeout: cfg.cacheTimeout, Scope: store.CacheScope, Registerer: registry, Log: log,
 			})
 			opts = append(opts, medcard.WithCache(cards))
@@ -273,6 +282,27 @@ func newRedisClient(cfg serveConfig) *redis.Client {
 	// MaxRetries -1 is none (0 means the default, 3); one dial attempt.
 	return redis.NewClient(&redis.Options{Addr: cfg.redisAddr, DialTimeout: dial, ReadTimeout: rw, WriteTimeout: rw,
 		MaxRetries: -1, DialerRetries: 1})
+}
+
+// redisCommands is what the cache and the nonce store send their commands
+// through. With pipelining on, go-redis's AutoPipeliner coalesces the
+// commands of concurrent requests (nonce SET NX, card HMGET, fills) into
+// one write and one read per batch instead of two system calls per command:
+// on a hot read that cut the gateway's CPU per request by a quarter
+// (docs/performance.md). Each caller still waits for its own reply, so
+// nothing about ordering or timeouts changes for it. The API is marked
+// experimental in go-redis v9.23; "off" is the way back.
+func redisCommands(rdb *redis.Client, pipeline string) (redis.Cmdable, error) {
+	switch pipeline {
+	case "on":
+		ap, err := rdb.AutoPipeline()
+		if err != nil {
+			return nil, fmt.Errorf("redis autopipeline: %w", err)
+		}
+		return ap, nil
+	default:
+		return rdb, nil
+	}
 }
 
 // pinger is anything /readyz asks.
