@@ -2,6 +2,7 @@
 #   make run    local stack + demo data + gateway in the foreground
 #   make test   every test, against real PostgreSQL and Redis
 #   make bench  the benchmark scenarios and their ceilings, one table (docs/performance.md)
+#   make soak   mixed load for 10 minutes, watching the gateway's memory
 #
 # Go 1.26 is expected at /usr/local/go (or on PATH); PostgreSQL and Redis
 # are installed with apt-get when missing (scripts/stack.sh deps).
@@ -11,7 +12,7 @@ export PATH := /usr/local/go/bin:$(PATH)
 GO ?= go
 GATEWAY := bin/gateway
 
-.PHONY: run test bench stop clean build deps test-deps go-check generate check-generated lint status
+.PHONY: run test bench soak stop clean build deps test-deps go-check generate check-generated lint status
 
 run: deps build
 	@scripts/run.sh
@@ -22,6 +23,11 @@ test: deps test-deps go-check check-generated lint
 # Takes about four minutes; results under bench-results/ (git-ignored).
 bench: deps build
 	@scripts/bench.sh
+
+# mixed (to find the rate), then the same mix at 80% of it for 10 minutes
+# (BENCH_SOAK_DURATION), sampling RSS and Go heap; about 11 minutes.
+soak: deps build
+	@BENCH_SCENARIOS="mixed soak" scripts/bench.sh
 
 build: go-check
 	$(GO) build -o $(GATEWAY) ./cmd/gateway

@@ -7,7 +7,7 @@ import (
 )
 
 // EncodeCard returns the stored form of card: the JSON the shard databases
-// keep as jsonb (so an operator can read a card with psql) and the cache
+// keep as json (so an operator can read a card with psql) and the cache
 // keeps as the entry's body. It is the one place that chooses the codec.
 //
 // The codec is goccy/go-json, a drop-in for encoding/json that produces the

@@ -16,6 +16,10 @@
 #   ceilings      pgbench read and write (scripts/bench/*.sql) on both shard
 #                 databases at once, redis-benchmark GET of a card-sized
 #                 value, and a trivial Go handler under `gateway bench`
+#   soak          (only when named, `make soak`) the mixed mix, open loop at
+#                 80% of mixed's rate when mixed ran first (else
+#                 BENCH_SOAK_RATE actions/s) for BENCH_SOAK_DURATION (10m),
+#                 sampling the gateway's RSS and Go heap every 5 s
 #
 # and prints one table; everything lands in bench-results/<time>/.
 #
@@ -25,7 +29,8 @@
 # BENCH_HOT_PORT (18081), BENCH_COLD_PORT (18082), BENCH_TRIVIAL_PORT (18090),
 # BENCH_GATEWAY_ARGS (extra flags for both gateways), BENCH_PPROF=1 (start
 # the cache-on gateway with --pprof 127.0.0.1:16060 and save CPU profiles of
-# the write and read scenarios).
+# the write and read scenarios), BENCH_SOAK_DURATION (10m), BENCH_SOAK_RATE
+# (600, used when mixed did not run first).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 REPO="$(pwd -P)"
@@ -43,6 +48,8 @@ PPROF_ADDR=127.0.0.1:16060
 SEED=42 # not the demo's seed: the bench persons' cache keys stay apart from `make run`'s
 WRITE_MIX="CreateDrugMedication=1,PauseDrugMedication=1,CreatePharmacyEffectuation=1"
 MIXED_MIX="GetMedicineCard=90,CreateDrugMedication=4,PauseDrugMedication=3,CreatePharmacyEffectuation=3"
+SOAK_DURATION="${BENCH_SOAK_DURATION:-10m}"
+SOAK_RATE="${BENCH_SOAK_RATE:-600}"
 HOST=127.0.0.1
 
 log() { echo "bench: $*" >&2; }
@@ -187,6 +194,7 @@ kill -0 "$TRIVIAL_PID" 2>/dev/null || die "the trivial handler did not start (se
 # RESULTS gets one line per row: name|rps|p50|p95|p99|cpu|errors|note
 RESULTS="$OUT/results.txt"
 : >"$RESULTS"
+field() { grep "^$1|" "$RESULTS" | cut -d'|' -f"$2" || true; } # scenario column
 
 # run_load NAME PORT PID [bench flags...]: one `gateway bench` run; its row
 # goes into RESULTS.
@@ -212,6 +220,21 @@ rss_sampler() {
 	while kill -0 "$1" 2>/dev/null; do
 		ps -o rss= -p "$1" >>"$2" || true
 		sleep 1
+	done
+}
+
+# memory_sampler PID PORT FILE: every 5 s, seconds since start, the
+# process's RSS in kB and the Go heap in use in bytes (from /metrics), until
+# killed.
+memory_sampler() {
+	local start now rss heap
+	start=$(date +%s)
+	while kill -0 "$1" 2>/dev/null; do
+		now=$(date +%s)
+		rss=$(ps -o rss= -p "$1" | tr -d ' ') || true
+		heap=$(curl -fsS "http://$HOST:$2/metrics" 2>/dev/null | awk '/^go_memstats_heap_inuse_bytes / {printf "%.0f", $2}') || true
+		echo "$((now - start)) ${rss:-0} ${heap:-0}" >>"$3"
+		sleep 5
 	done
 }
 
@@ -252,6 +275,17 @@ if want mixed; then
 	run_load mixed-80 "$HOT_PORT" "$HOT_PID" --mix "$MIXED_MIX" --rate "$rate" --concurrency 256
 	kill "$RSS_PID" 2>/dev/null || true
 	wait "$RSS_PID" 2>/dev/null || true
+fi
+if want soak; then
+	mixed_rps=$(field mixed 2)
+	if [ -n "$mixed_rps" ]; then
+		SOAK_RATE=$(printf '%.0f' "$(echo "$mixed_rps * 0.8" | bc -l)")
+	fi
+	memory_sampler "$HOT_PID" "$HOT_PORT" "$OUT/memory-soak.txt" &
+	MEM_PID=$!
+	run_load soak "$HOT_PORT" "$HOT_PID" --mix "$MIXED_MIX" --rate "$SOAK_RATE" --concurrency 256 --duration "$SOAK_DURATION"
+	kill "$MEM_PID" 2>/dev/null || true
+	wait "$MEM_PID" 2>/dev/null || true
 fi
 
 # --- ceilings -------------------------------------------------------------------
@@ -300,7 +334,6 @@ if want ceilings; then
 fi
 
 # --- the table -------------------------------------------------------------------
-field() { grep "^$1|" "$RESULTS" | cut -d'|' -f"$2" || true; }
 ratio() { # scenario ceiling-rps
 	local a b
 	a=$(field "$1" 2)
@@ -325,7 +358,7 @@ rss_last="$(tail -1 "$OUT/rss-mixed.txt" 2>/dev/null | awk '{printf "%.0f MB", $
 	echo
 	echo "make bench — $(date -u +%Y-%m-%dT%H:%MZ), $(nproc) cores ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')), $(free -g | awk '/^Mem/ {print $2}') GB"
 	echo "Load generator, PostgreSQL (2 servers), Redis and the gateway all share this machine's $(nproc) cores."
-	echo "$PERSONS persons seeded in $(printf %.1f "$seed_secs") s; average card $CARD_BYTES bytes (jsonb text); $DURATION per scenario after $WARMUP warmup;"
+	echo "$PERSONS persons seeded in $(printf %.1f "$seed_secs") s; average card $CARD_BYTES bytes (JSON text); $DURATION per scenario after $WARMUP warmup;"
 	echo "closed loop with $CONC workers (pgbench: $(((CONC + 1) / 2)) clients on each shard database), mixed-80 open loop at 80% of mixed's rate."
 	echo
 	printf '%-15s %10s %8s %8s %8s %12s %7s  %-16s %6s\n' SCENARIO "REQ/S" "P50 ms" "P95 ms" "P99 ms" "CPU s/1000" ERRORS CEILING RATIO
@@ -345,8 +378,23 @@ rss_last="$(tail -1 "$OUT/rss-mixed.txt" 2>/dev/null | awk '{printf "%.0f MB", $
 	row pgbench-write "-" ""
 	row redis-get "-" ""
 	row trivial-http "-" ""
+	row soak "-" ""
 	echo
-	echo "gateway RSS during mixed and mixed-80: first $rss_first, last $rss_last, max $rss_max"
+	[ -s "$OUT/rss-mixed.txt" ] && echo "gateway RSS during mixed and mixed-80: first $rss_first, last $rss_last, max $rss_max"
+	if [ -s "$OUT/memory-soak.txt" ]; then
+		# Averages over the first and the last minute of the soak, and the maxima.
+		awk -v rate="$SOAK_RATE" -v dur="$SOAK_DURATION" '
+			{ t[NR] = $1; rss[NR] = $2; heap[NR] = $3; if ($2 > maxr) maxr = $2; if ($3 > maxh) maxh = $3 }
+			END {
+				end = t[NR]
+				for (i = 1; i <= NR; i++) {
+					if (t[i] <= 60) { fr += rss[i]; fh += heap[i]; fn++ }
+					if (t[i] >= end - 60) { lr += rss[i]; lh += heap[i]; ln++ }
+				}
+				printf "soak (%s at %s actions/s): gateway RSS first minute %.0f MB, last minute %.0f MB, max %.0f MB;", dur, rate, fr/fn/1024, lr/ln/1024, maxr/1024
+				printf " Go heap in use first minute %.0f MB, last minute %.0f MB, max %.0f MB\n", fh/fn/1048576, lh/ln/1048576, maxh/1048576
+			}' "$OUT/memory-soak.txt"
+	fi
 	echo "CPU s/1000 is the loaded process's (gateway, or the trivial handler) CPU seconds per 1,000 requests."
 	echo "make bench took $(($(date +%s) - started_at)) s; details in ${OUT#"$REPO"/}"
 } | tee "$OUT/table.txt"

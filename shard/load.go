@@ -177,7 +177,7 @@ func insertNew(ctx context.Context, p *pgxpool.Pool, b *loadRows) (int, error) {
 	}
 	tag, err := p.Exec(ctx, `
 		INSERT INTO cards (person, shard, version, card)
-		SELECT * FROM unnest($1::text[], $2::int[], $3::bigint[], $4::jsonb[])
+		SELECT * FROM unnest($1::text[], $2::int[], $3::bigint[], $4::json[])
 		ON CONFLICT (person) DO NOTHING`, b.persons, b.shards, b.vers, bodies)
 	if err != nil {
 		return 0, err

@@ -8,12 +8,12 @@
 -- Run with -M prepared (pgx prepares and caches its statements too).
 \set i random(1, :n)
 \set m random(1, 9000000000000000000)
-SELECT c.person AS person, c.shard AS shard, c.version AS version, c.card::text AS card,
+SELECT c.person AS person, c.shard AS shard, c.version AS version, c.card AS card,
        (SELECT count(*) FROM write_outcomes o
         WHERE o.shard = c.shard AND o.system = 'pgbench' AND o.message_id = 'pgb-' || :m::text) AS prior
 FROM cards c WHERE c.person = (SELECT person FROM bench_persons WHERE i = :i) \gset
 WITH card AS (
-    UPDATE cards SET version = :version::bigint + 1, card = :card::jsonb, updated_at = now()
+    UPDATE cards SET version = :version::bigint + 1, card = :card::json, updated_at = now()
     WHERE person = :person::text AND version = :version::bigint
     RETURNING version
 ),
