@@ -7,6 +7,8 @@ import (
 	"io"
 	"math"
 	"math/rand/v2"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -513,4 +515,40 @@ func BenchmarkRun(b *testing.B) {
 	b.ReportMetric(rep.Total.Latency.P50Ms*1000, "p50-µs")
 	b.ReportMetric(rep.Total.Latency.P99Ms*1000, "p99-µs")
 	b.ReportMetric(rep.Total.RPS, "req/s")
+}
+
+// TestParseAnswerGolden reads the gateway's golden GetMedicineCard answers
+// (soap/testdata), SOAP 1.1 and 1.2: a card with its version and drug
+// medications.
+func TestParseAnswerGolden(t *testing.T) {
+	for _, name := range []string{"get-card-11.xml", "get-card-12.xml"} {
+		body, err := os.ReadFile(filepath.Join("..", "soap", "testdata", name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		a, err := parseAnswer(body)
+		if err != nil {
+			t.Fatalf("%s: parseAnswer: %v", name, err)
+		}
+		if !a.card || a.fault || a.cardVersion == 0 || len(a.drugMedications) == 0 || a.drugMedications[0].id == 0 {
+			t.Errorf("%s: parseAnswer = %+v, want a card with a version and drug medications", name, a)
+		}
+		if _, err := parseAnswer(body[:len(body)/2]); err == nil {
+			t.Errorf("%s: parseAnswer of half the answer succeeded, want an error", name)
+		}
+	}
+}
+
+// BenchmarkParseAnswer is the load generator's cost of reading a card
+// answer, paid on the same cores as the gateway it measures.
+func BenchmarkParseAnswer(b *testing.B) {
+	body, err := os.ReadFile(filepath.Join("..", "soap", "testdata", "get-card-11.xml"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	for b.Loop() {
+		if _, err := parseAnswer(body); err != nil {
+			b.Fatal(err)
+		}
+	}
 }
