@@ -137,15 +137,13 @@ func (s *Service) read(ctx context.Context, caller Caller, messageID string, op 
 	var card *Card
 	if s.cache == nil {
 		card, err = s.store.ReadCard(ctx, person)
-		if card != nil {
-			card.PersonID = person
-		}
 	} else {
 		card, err = s.readCached(ctx, person)
 	}
 	if err != nil {
 		return nil, err
 	}
+	card.PersonID = person
 	audit.CardVersion = card.Version
 	if err := s.reads.RecordRead(ctx, person, audit); err != nil {
 		return nil, err
