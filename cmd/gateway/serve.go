@@ -293,16 +293,14 @@ func newRedisClient(cfg serveConfig) *redis.Client {
 // nothing about ordering or timeouts changes for it. The API is marked
 // experimental in go-redis v9.23; "off" is the way back.
 func redisCommands(rdb *redis.Client, pipeline string) (redis.Cmdable, error) {
-	switch pipeline {
-	case "on":
-		ap, err := rdb.AutoPipeline()
-		if err != nil {
-			return nil, fmt.Errorf("redis autopipeline: %w", err)
-		}
-		return ap, nil
-	default:
+	if pipeline == "off" {
 		return rdb, nil
 	}
+	ap, err := rdb.AutoPipeline()
+	if err != nil {
+		return nil, fmt.Errorf("redis autopipeline: %w", err)
+	}
+	return ap, nil
 }
 
 // pinger is anything /readyz asks.
