@@ -201,7 +201,8 @@ func newGateway(ctx context.Context, cfg serveConfig, log *zap.Logger, clinicalN
 	g.background(func() { store.Watch(loopCtx, time.Second) })
 
 	registry := prometheus.NewRegistry()
-	registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		shard.NewPoolCollector(store))
 
 	g.audits = shard.NewAuditWriter(store, log, shard.AuditOptions{})
 	g.background(func() { g.audits.Run(loopCtx) })
