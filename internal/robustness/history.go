@@ -1,0 +1,64 @@
+package robustness
+
+import "time"
+
+// OpKind is what a client asked a gateway to do.
+type OpKind string
+
+// Operation kinds the clients run. A write adds one drug medication whose
+// Indication/Text is the operation's Tag, so the final card says which
+// writes were applied, and how often.
+const (
+	OpWrite OpKind = "write" // CreateDrugMedication
+	OpRead  OpKind = "read"  // GetMedicineCard (served from the cache when hot)
+)
+
+// Outcome is how an operation ended, as the client saw it.
+type Outcome string
+
+// Outcomes. A write that ended unknown may or may not have been applied;
+// the client resends it with the same MessageID (to the other gateway)
+// until it gets a definite answer or gives up, and the whole exchange is
+// one Operation.
+const (
+	OutcomeOK      Outcome = "ok"
+	OutcomeFault   Outcome = "fault"   // a SOAP fault with Retryable=false: definitely not applied
+	OutcomeUnknown Outcome = "unknown" // timeout, connection error, or a retryable fault never resolved
+)
+
+// Operation is one logical client operation in a history: a write with all
+// its resends under one MessageID, or one read.
+type Operation struct {
+	ID        int       `json:"id"`
+	Client    int       `json:"client"`
+	Kind      OpKind    `json:"kind"`
+	Person    string    `json:"person"` // only in memory and in reports under a git-ignored folder; synthetic persons only
+	Tag       string    `json:"tag,omitempty"`
+	MessageID string    `json:"messageId,omitempty"`
+	Invoke    time.Time `json:"invoke"`
+	Return    time.Time `json:"return"` // zero when the outcome stayed unknown
+	Outcome   Outcome   `json:"outcome"`
+	FaultCode string    `json:"faultCode,omitempty"` // the FaultIdentifier of the last fault
+	Attempts  int       `json:"attempts"`            // sends, resends included
+	Gateways  []string  `json:"gateways,omitempty"`  // which gateway each attempt went to
+
+	// For an acknowledged write: the card version it answered.
+	// For a successful read: the card's version and the Tags of its drug
+	// medications, in card order.
+	Version int64    `json:"version,omitempty"`
+	Tags    []string `json:"tags,omitempty"`
+}
+
+// FinalCard is a person's card read straight from the shard database that
+// owns it after the run, bypassing gateways and the cache.
+type FinalCard struct {
+	Person  string
+	Version int64
+	Tags    []string // every drug medication's tag, duplicates kept
+}
+
+// History is everything one run recorded.
+type History struct {
+	Operations []Operation
+	Final      map[string]FinalCard // by person
+}
