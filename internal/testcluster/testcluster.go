@@ -1,0 +1,140 @@
+// Package testcluster starts the whole storage side of a gateway for tests:
+// two real PostgreSQL servers (the catalog and shard database shard1 on the
+// first, shard2 on the second), optionally Redis, every schema migrated, the
+// 1024 logical shards spread over the two shard databases and the demo
+// systems registered, exactly as `make run` sets it up. The end-to-end tests
+// of cmd/gateway and the robustness suite share it, so both test the same
+// cluster.
+package testcluster
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/sharedmedcard/gateway/internal/testservers"
+	"github.com/sharedmedcard/gateway/medcard"
+	"github.com/sharedmedcard/gateway/shard"
+)
+
+// Options says what to start.
+type Options struct {
+	// Redis starts a redis-server too.
+	Redis bool
+	// Systems are registered in the catalog (name, secret, roles).
+	Systems []medcard.System
+}
+
+// DemoSystems are the integrating systems `gateway seed` registers.
+var DemoSystems = []medcard.System{
+	{Name: "demo-gp", Secret: "demo-secret", Roles: []medcard.Role{medcard.RoleDoctor, medcard.RoleNurse}},
+	{Name: "demo-pharmacy", Secret: "demo-secret", Roles: []medcard.Role{medcard.RolePharmacist}},
+}
+
+// Cluster is a running test cluster. Stop removes every server and its data.
+type Cluster struct {
+	PG1, PG2 *testservers.Postgres
+	Redis    *testservers.Redis // nil unless Options.Redis
+
+	CatalogDSN string
+	// ShardDSNs are the shard databases by name (shard1, shard2).
+	ShardDSNs map[string]string
+	// Shards are pools on the shard databases, for tests that look into
+	// them directly.
+	Shards  map[string]*pgxpool.Pool
+	Catalog *pgxpool.Pool
+}
+
+// ShardNames are the shard databases of every test cluster, in order.
+var ShardNames = []string{"shard1", "shard2"}
+
+// Start starts a cluster. On error it stops what it started; the error
+// says which server failed (missing binaries included), so a caller can
+// hand it to testservers.MainOrSkip or RequireT.
+func Start(ctx context.Context, o Options) (c *Cluster, err error) {
+	c = &Cluster{ShardDSNs: map[string]string{}, Shards: map[string]*pgxpool.Pool{}}
+	defer func() {
+		if err != nil {
+			c.Stop()
+			c = nil
+		}
+	}()
+	if c.PG1, err = testservers.StartPostgres(); err != nil {
+		return c, err
+	}
+	if c.PG2, err = testservers.StartPostgres(); err != nil {
+		return c, err
+	}
+	if o.Redis {
+		if c.Redis, err = testservers.StartRedis(); err != nil {
+			return c, err
+		}
+	}
+	for _, step := range []struct {
+		pg *testservers.Postgres
+		db string
+	}{{c.PG1, "catalog"}, {c.PG1, "shard1"}, {c.PG2, "shard2"}} {
+		if err := step.pg.CreateDatabase(step.db); err != nil {
+			return c, err
+		}
+	}
+	c.CatalogDSN = c.PG1.DSN("catalog")
+	c.ShardDSNs["shard1"] = c.PG1.DSN("shard1")
+	c.ShardDSNs["shard2"] = c.PG2.DSN("shard2")
+
+	if _, err := shard.MigrateCatalog(ctx, c.CatalogDSN); err != nil {
+		return c, fmt.Errorf("testcluster: migrate catalog: %w", err)
+	}
+	var dbs []shard.Database
+	for _, name := range ShardNames {
+		if _, err := shard.MigrateShardDatabase(ctx, c.ShardDSNs[name]); err != nil {
+			return c, fmt.Errorf("testcluster: migrate %s: %w", name, err)
+		}
+		dbs = append(dbs, shard.Database{Name: name, DSN: c.ShardDSNs[name]})
+	}
+	if c.Catalog, err = pgxpool.New(ctx, c.CatalogDSN); err != nil {
+		return c, err
+	}
+	catalog := shard.NewCatalog(c.Catalog, time.Now)
+	if _, err := catalog.Init(ctx, dbs); err != nil {
+		return c, fmt.Errorf("testcluster: shard init: %w", err)
+	}
+	for _, s := range o.Systems {
+		if err := catalog.PutSystem(ctx, s); err != nil {
+			return c, fmt.Errorf("testcluster: register system %s: %w", s.Name, err)
+		}
+	}
+	for name, dsn := range c.ShardDSNs {
+		if c.Shards[name], err = pgxpool.New(ctx, dsn); err != nil {
+			return c, err
+		}
+	}
+	return c, nil
+}
+
+// ShardFlag is the --shard-dsns value naming both shard databases.
+func (c *Cluster) ShardFlag() string {
+	parts := make([]string, 0, len(ShardNames))
+	for _, name := range ShardNames {
+		parts = append(parts, name+"="+c.ShardDSNs[name])
+	}
+	return strings.Join(parts, ",")
+}
+
+// Stop stops every server and removes its data. It is nil-safe.
+func (c *Cluster) Stop() error {
+	if c == nil {
+		return nil
+	}
+	for _, p := range c.Shards {
+		p.Close()
+	}
+	if c.Catalog != nil {
+		c.Catalog.Close()
+	}
+	return errors.Join(c.Redis.Stop(), c.PG1.Stop(), c.PG2.Stop())
+}
