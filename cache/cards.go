@@ -2,6 +2,7 @@ package cache
 
 import (
 	"context"
+	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
@@ -17,11 +18,24 @@ import (
 	"github.com/sharedmedcard/gateway/medcard"
 )
 
-// Cards keeps whole medicine cards in Redis for pure reads. Every entry
-// carries its card version, and a write into the cache never replaces a
-// newer version with an older one: the comparison runs inside Redis
-// (setIfNewer), so a slow fill that read version N cannot overwrite N+1
-// written through meanwhile.
+// Cards keeps whole medicine cards in Redis for pure reads. An entry is a
+// hash of the card (c), its version (v), the cache fence generation it was
+// entered under (g) and, while the card is missing, a fill lease (l).
+//
+// Three rules keep a cached card from ever hiding an acknowledged write:
+//   - A write through never replaces a newer version with an older one, and
+//     it revokes any fill lease (writeThrough). The comparison runs inside
+//     Redis, so a slow write-through of N cannot overwrite N+1.
+//   - A fill lands only with the lease a miss was granted before the
+//     database read, and only if no write reached the entry since
+//     (Facebook's memcache leases): a fill that read the primary before a
+//     write cannot land after that write's write-through. A Redis that
+//     restarted empty or was failed over holds no lease, so fills begun
+//     before are refused.
+//   - A card is served only if it was entered under the generation the
+//     reader knows for its shard (see medcard.CacheFence): when a write
+//     could not reach Redis, its shard's generation is raised and every
+//     older entry of the shard stops being served.
 //
 // Keys are card:{<scope>}:<hash of the person>. The scope comes from the
 // shard map (the logical shard and the epoch at which it last moved), so
@@ -30,33 +44,34 @@ import (
 // Redis keys (MONITOR, slow logs, key dumps).
 //
 // Entries are not replicated: a replica holds no cards, so a replica that
-// Sentinel promotes starts with an empty cache. A replicated entry could be
-// older than a write acknowledged while the primary was down (its
-// write-through had nowhere to go) or than a write-through the primary
-// acknowledged just before it died, and the promoted replica would serve it
-// until the person's next write.
+// Sentinel promotes starts with an empty cache (and no leases). A
+// replicated entry could be older than a write acknowledged while the
+// primary was down, and the promoted replica would serve it.
 type Cards struct {
-	rdb     redis.Cmdable
-	ttl     time.Duration
-	timeout time.Duration
-	scope   func(person medcard.PersonID) string
-	breaker *gobreaker.CircuitBreaker[any]
-	metrics *cardMetrics
+	rdb      redis.Cmdable
+	ttl      time.Duration
+	leaseTTL time.Duration
+	timeout  time.Duration
+	scope    func(person medcard.PersonID) (key string, generation int64, current bool)
+	breaker  *gobreaker.CircuitBreaker[any]
+	metrics  *cardMetrics
 }
 
 var _ medcard.CardCache = (*Cards)(nil)
 
 // CardsOptions configures a card cache.
 type CardsOptions struct {
-	// TTL bounds how long an entry lives; it also bounds how long a card
-	// may be served stale after a write whose write-through and delete
-	// both failed.
+	// TTL bounds how long an entry lives.
 	TTL time.Duration
-	// Timeout bounds every Redis call; keep it short: a slow Redis must
-	// cost a request little more than a miss.
+	// Timeout bounds every Redis call, and all the Redis calls of one
+	// request together when the request's context carries a budget (see
+	// WithBudget); keep it short: a slow Redis must cost a request little
+	// more than a miss.
 	Timeout time.Duration
-	// Scope names the key scope of a person's card (see Cards).
-	Scope func(person medcard.PersonID) string
+	// Scope tells what the shard map and the cache fences say of a
+	// person's card: the key scope, the fence generation of its shard, and
+	// whether the gateway knows that generation to be current.
+	Scope func(person medcard.PersonID) (key string, generation int64, current bool)
 	// BreakAfter consecutive failures open the breaker; it stays open for
 	// BreakFor, then lets one call through to probe.
 	BreakAfter uint32
@@ -66,6 +81,10 @@ type CardsOptions struct {
 	// Log receives one line per breaker state change; nil logs nothing.
 	Log *zap.Logger
 }
+
+// leaseTTL bounds how long a fill lease blocks other fills of a card whose
+// filler died; a fill comes within the shared read's flightTimeout (5 s).
+const leaseTTL = 5 * time.Second
 
 // NewCards returns a card cache over rdb.
 func NewCards(rdb redis.Cmdable, o CardsOptions) *Cards {
@@ -78,14 +97,17 @@ func NewCards(rdb redis.Cmdable, o CardsOptions) *Cards {
 	if o.Log == nil {
 		o.Log = zap.NewNop()
 	}
-	c := &Cards{rdb: rdb, ttl: o.TTL, timeout: o.Timeout, scope: o.Scope, metrics: newCardMetrics(o.Registerer)}
+	c := &Cards{rdb: rdb, ttl: o.TTL, leaseTTL: leaseTTL, timeout: o.Timeout, scope: o.Scope, metrics: newCardMetrics(o.Registerer)}
 	c.breaker = gobreaker.NewCircuitBreaker[any](gobreaker.Settings{
 		Name:        "redis-cards",
 		MaxRequests: 1,
 		Timeout:     o.BreakFor,
 		ReadyToTrip: func(counts gobreaker.Counts) bool { return counts.ConsecutiveFailures >= o.BreakAfter },
-		// A caller that gave up is not Redis failing.
-		IsSuccessful: func(err error) bool { return err == nil || errors.Is(err, context.Canceled) },
+		// A caller that gave up, or whose request spent its Redis budget,
+		// is not Redis failing.
+		IsSuccessful: func(err error) bool {
+			return err == nil || errors.Is(err, context.Canceled) || errors.Is(err, errBudgetSpent)
+		},
 		OnStateChange: func(_ string, from, to gobreaker.State) {
 			c.metrics.breaker.Set(float64(to))
 			o.Log.Warn("redis breaker state changed", zap.String("from", from.String()), zap.String("to", to.String()))
@@ -94,35 +116,52 @@ func NewCards(rdb redis.Cmdable, o CardsOptions) *Cards {
 	return c
 }
 
+// Slot implements medcard.CardCache.
+func (c *Cards) Slot(person medcard.PersonID) medcard.CacheSlot {
+	scope, generation, current := c.scope(person)
+	sum := sha256.Sum256([]byte(person))
+	return medcard.CacheSlot{
+		Key:        "card:{" + scope + "}:" + hex.EncodeToString(sum[:16]),
+		Generation: generation,
+		Usable:     current,
+	}
+}
+
 // Get implements medcard.CardCache: a Redis failure, an open breaker or an
-// unreadable entry is a miss.
-func (c *Cards) Get(ctx context.Context, person medcard.PersonID) (*medcard.Card, bool) {
+// unreadable entry is a miss without a lease.
+func (c *Cards) Get(ctx context.Context, slot *medcard.CacheSlot) *medcard.Card {
+	if !slot.Usable {
+		c.metrics.reads.WithLabelValues("fence_unknown").Inc()
+		return nil
+	}
 	var card *medcard.Card
-	var ok bool
-	_, err := c.breaker.Execute(func() (any, error) {
+	_, err := c.execute(ctx, func(ctx context.Context) error {
 		var err error
-		card, ok, err = c.lookup(ctx, person)
-		return nil, err
+		card, slot.Lease, err = c.lookup(ctx, *slot)
+		return err
 	})
 	switch {
 	case err != nil:
 		c.metrics.count(c.metrics.reads, err, "error")
-		return nil, false
-	case ok:
+		return nil
+	case card != nil:
 		c.metrics.reads.WithLabelValues("hit").Inc()
 	default:
 		c.metrics.reads.WithLabelValues("miss").Inc()
 	}
-	return card, ok
+	return card
 }
 
 // Fill implements medcard.CardCache.
-func (c *Cards) Fill(ctx context.Context, person medcard.PersonID, card *medcard.Card) {
+func (c *Cards) Fill(ctx context.Context, slot medcard.CacheSlot, card *medcard.Card) {
+	if slot.Lease == "" || !slot.Usable {
+		return
+	}
 	var stored bool
-	_, err := c.breaker.Execute(func() (any, error) {
+	_, err := c.execute(ctx, func(ctx context.Context) error {
 		var err error
-		stored, err = c.store(ctx, person, card)
-		return nil, err
+		stored, err = c.run(ctx, fillWithLease, slot, slot.Lease, card)
+		return err
 	})
 	switch {
 	case err != nil:
@@ -134,87 +173,154 @@ func (c *Cards) Fill(ctx context.Context, person medcard.PersonID, card *medcard
 	}
 }
 
-// Written implements medcard.CardCache: it writes the committed card
-// through, and if that fails tries to drop the entry so no older version
-// is served. Both are tried even with the breaker open: a stale entry is
-// worse than a slow write.
-func (c *Cards) Written(ctx context.Context, person medcard.PersonID, card *medcard.Card) {
-	if _, err := c.store(ctx, person, card); err == nil {
-		c.metrics.writes.WithLabelValues("stored").Inc()
-		return
+// Written implements medcard.CardCache. With the breaker open it does not
+// try: the caller fences instead, which costs a database round trip and
+// the fence lease rather than a Redis timeout.
+func (c *Cards) Written(ctx context.Context, slot medcard.CacheSlot, card *medcard.Card) bool {
+	_, err := c.execute(ctx, func(ctx context.Context) error {
+		_, err := c.run(ctx, writeThrough, slot, "", card)
+		return err
+	})
+	if err != nil {
+		c.metrics.count(c.metrics.writes, err, "error")
+		return false
 	}
-	if err := c.drop(ctx, person); err == nil {
-		c.metrics.writes.WithLabelValues("deleted").Inc()
-		return
-	}
-	c.metrics.writes.WithLabelValues("error").Inc()
+	c.metrics.writes.WithLabelValues("stored").Inc()
+	return true
 }
 
-// setIfNewer stores a card only if the entry holds no card or an older
-// version. KEYS[1] the entry; ARGV: version, encoded card, TTL in ms.
-// Returns 1 when stored, 0 when the entry already had that version or a
-// newer one. Its writes reach neither replicas nor the AOF (see Cards).
-var setIfNewer = redis.NewScript(`
+// Forget implements medcard.CardCache.
+func (c *Cards) Forget(ctx context.Context, slot medcard.CacheSlot) bool {
+	_, err := c.execute(ctx, func(ctx context.Context) error {
+		if err := c.rdb.Del(ctx, slot.Key).Err(); err != nil {
+			return fmt.Errorf("cache delete: %w", err)
+		}
+		return nil
+	})
+	if err != nil {
+		c.metrics.count(c.metrics.writes, err, "error")
+		return false
+	}
+	c.metrics.writes.WithLabelValues("deleted").Inc()
+	return true
+}
+
+// execute runs one Redis call through the breaker with the call's
+// deadline: the cache timeout, or what is left of the request's budget.
+func (c *Cards) execute(ctx context.Context, call func(ctx context.Context) error) (any, error) {
+	ctx, cancel, err := callContext(ctx, c.timeout)
+	if err != nil {
+		return nil, err
+	}
+	defer cancel()
+	return c.breaker.Execute(func() (any, error) { return nil, call(ctx) })
+}
+
+// getOrLease answers a look-up: {1, card} on a hit; on a miss {2} with a
+// fill lease granted to ARGV[1] for ARGV[2] ms, or {3} when another
+// reader's lease is pending. An entry entered under an older fence
+// generation than ARGV[3] is a miss. KEYS[1] the entry.
+var getOrLease = redis.NewScript(`
 redis.set_repl(redis.REPL_NONE)
-local current = redis.call('HGET', KEYS[1], 'v')
-if current and tonumber(current) >= tonumber(ARGV[1]) then
+local e = redis.call('HMGET', KEYS[1], 'v', 'c', 'g', 'l')
+if e[2] and tonumber(e[3] or '0') >= tonumber(ARGV[3]) then
+  return {1, e[2], e[1]}
+end
+if e[4] then
+  return {3}
+end
+redis.call('HSET', KEYS[1], 'l', ARGV[1])
+if not e[2] then
+  redis.call('PEXPIRE', KEYS[1], ARGV[2])
+end
+return {2}
+`)
+
+// fillWithLease stores a card read from the primary if the entry still
+// holds the filler's lease ARGV[1] and no newer card; it clears the lease.
+// ARGV: lease, version, card, TTL in ms, generation. Returns 1 when stored.
+var fillWithLease = redis.NewScript(seededBugFill + `
+redis.set_repl(redis.REPL_NONE)
+local e = redis.call('HMGET', KEYS[1], 'l', 'v')
+if e[1] ~= ARGV[1] then
   return 0
 end
-redis.call('HSET', KEYS[1], 'v', ARGV[1], 'c', ARGV[2])
-redis.call('PEXPIRE', KEYS[1], ARGV[3])
+redis.call('HDEL', KEYS[1], 'l')
+if e[2] and tonumber(e[2]) > tonumber(ARGV[2]) then
+  return 0
+end
+redis.call('HSET', KEYS[1], 'v', ARGV[2], 'c', ARGV[3], 'g', ARGV[5])
+redis.call('PEXPIRE', KEYS[1], ARGV[4])
 return 1
 `)
 
-func (c *Cards) key(person medcard.PersonID) string {
-	sum := sha256.Sum256([]byte(person))
-	return "card:{" + c.scope(person) + "}:" + hex.EncodeToString(sum[:16])
-}
+// writeThrough stores a committed card unless the entry holds a newer
+// version, and revokes any fill lease: a fill that read the primary before
+// this commit must not land after it. ARGV: unused, version, card, TTL in
+// ms, generation. Returns 1 when stored, 0 when a newer card was there.
+// Neither script's writes reach replicas or the AOF (see Cards).
+var writeThrough = redis.NewScript(seededBugWriteThrough + `
+redis.set_repl(redis.REPL_NONE)
+redis.call('HDEL', KEYS[1], 'l')
+local current = redis.call('HGET', KEYS[1], 'v')
+if current and tonumber(current) > tonumber(ARGV[2]) then
+  return 0
+end
+redis.call('HSET', KEYS[1], 'v', ARGV[2], 'c', ARGV[3], 'g', ARGV[5])
+redis.call('PEXPIRE', KEYS[1], ARGV[4])
+return 1
+`)
 
-// lookup returns the cached card of person, or ok false on a miss.
-func (c *Cards) lookup(ctx context.Context, person medcard.PersonID) (card *medcard.Card, ok bool, err error) {
-	ctx, cancel := context.WithTimeout(ctx, c.timeout)
-	defer cancel()
-	vals, err := c.rdb.HMGet(ctx, c.key(person), "v", "c").Result()
+// lookup returns the cached card, or on a miss the lease granted (empty
+// if another reader holds one).
+func (c *Cards) lookup(ctx context.Context, slot medcard.CacheSlot) (*medcard.Card, string, error) {
+	token := newLeaseToken()
+	res, err := getOrLease.Run(ctx, c.rdb, []string{slot.Key}, token, c.leaseTTL.Milliseconds(), slot.Generation).Slice()
 	if err != nil {
-		return nil, false, fmt.Errorf("cache get: %w", err)
+		return nil, "", fmt.Errorf("cache get: %w", err)
 	}
-	body, isString := vals[1].(string)
-	if !isString {
-		return nil, false, nil
+	if len(res) == 0 {
+		return nil, "", errors.New("cache get: empty answer")
 	}
-	card = &medcard.Card{}
+	switch res[0] {
+	case int64(2):
+		return nil, token, nil
+	case int64(3):
+		return nil, "", nil
+	}
+	if len(res) != 3 {
+		return nil, "", errors.New("cache get: malformed answer")
+	}
+	body, _ := res[1].(string)
+	card := &medcard.Card{}
 	if err := medcard.DecodeCard([]byte(body), card); err != nil {
-		return nil, false, fmt.Errorf("cache entry unreadable: %w", err)
+		return nil, "", fmt.Errorf("cache entry unreadable: %w", err)
 	}
-	if v, _ := vals[0].(string); v != strconv.FormatInt(card.Version, 10) {
-		return nil, false, errors.New("cache entry version does not match its card")
+	if v, _ := res[2].(string); v != strconv.FormatInt(card.Version, 10) {
+		return nil, "", errors.New("cache entry version does not match its card")
 	}
-	card.PersonID = person
-	return card, true, nil
+	return card, "", nil
 }
 
-// store stores card unless the cache holds the same or a newer version,
-// and reports whether it stored it.
-func (c *Cards) store(ctx context.Context, person medcard.PersonID, card *medcard.Card) (bool, error) {
+// run runs a storing script for card under slot and reports whether it
+// stored the card.
+func (c *Cards) run(ctx context.Context, script *redis.Script, slot medcard.CacheSlot, lease string, card *medcard.Card) (bool, error) {
 	body, err := medcard.EncodeCard(card)
 	if err != nil {
 		return false, fmt.Errorf("cache put: %w", err)
 	}
-	ctx, cancel := context.WithTimeout(ctx, c.timeout)
-	defer cancel()
-	stored, err := setIfNewer.Run(ctx, c.rdb, []string{c.key(person)}, card.Version, body, c.ttl.Milliseconds()).Int()
+	stored, err := script.Run(ctx, c.rdb, []string{slot.Key}, lease, card.Version, body, c.ttl.Milliseconds(), slot.Generation).Int()
 	if err != nil {
 		return false, fmt.Errorf("cache put: %w", err)
 	}
 	return stored == 1, nil
 }
 
-// drop deletes the cached card of person.
-func (c *Cards) drop(ctx context.Context, person medcard.PersonID) error {
-	ctx, cancel := context.WithTimeout(ctx, c.timeout)
-	defer cancel()
-	if err := c.rdb.Del(ctx, c.key(person)).Err(); err != nil {
-		return fmt.Errorf("cache delete: %w", err)
-	}
-	return nil
+// newLeaseToken returns a random lease token: random rather than counted,
+// so that a Redis that restarted cannot hand out a token again that a
+// filler from before the restart still holds.
+func newLeaseToken() string {
+	var b [12]byte
+	_, _ = rand.Read(b[:]) // never fails (crypto/rand)
+	return hex.EncodeToString(b[:])
 }

@@ -2,6 +2,7 @@ package cache
 
 import (
 	"context"
+	"net"
 	"os"
 	"strings"
 	"testing"
@@ -42,52 +43,110 @@ func cardAt(version int64, dosage string) *medcard.Card {
 	return &medcard.Card{Version: version, DrugMedications: []medcard.DrugMedication{{ID: 1, Version: version, Dosage: medcard.Dosage{Text: dosage}}}}
 }
 
-// TestPutNeverReplacesNewer forces the stale-fill interleaving: a fill that
-// read version N arrives after N+1 was written through.
-func TestPutNeverReplacesNewer(t *testing.T) {
+// scopeOf returns a Scope function over variables the test changes.
+func scopeOf(key *string, generation *int64) func(medcard.PersonID) (string, int64, bool) {
+	return func(medcard.PersonID) (string, int64, bool) { return *key, *generation, true }
+}
+
+// TestWriteThroughNeverReplacesNewer: write-throughs arriving out of order
+// never lower the cached version.
+func TestWriteThroughNeverReplacesNewer(t *testing.T) {
 	ctx := context.Background()
-	scope := "s1e1"
-	c := NewCards(newClient(t), CardsOptions{TTL: time.Minute, Timeout: time.Second, Scope: func(medcard.PersonID) string { return scope }})
-	steps := []struct {
-		put       *medcard.Card
-		wantStore bool
-		wantVer   int64
-	}{
-		{cardAt(2, "write-through of version 2"), true, 2},
-		{cardAt(1, "slow fill that read version 1"), false, 2},
-		{cardAt(2, "second fill of version 2"), false, 2},
-		{cardAt(3, "write-through of version 3"), true, 3},
+	key, gen := "s1e1", int64(0)
+	c := NewCards(newClient(t), CardsOptions{TTL: time.Minute, Timeout: time.Second, Scope: scopeOf(&key, &gen)})
+	for _, s := range []struct {
+		put     int64
+		wantVer int64
+	}{{2, 2}, {1, 2}, {2, 2}, {3, 3}} {
+		if !c.Written(ctx, c.Slot(person), cardAt(s.put, "write-through")) {
+			t.Fatalf("Written(version %d) = false, want true", s.put)
+		}
+		slot := c.Slot(person)
+		got := c.Get(ctx, &slot)
+		if got == nil || got.Version != s.wantVer {
+			t.Errorf("after Written(version %d) Get = %+v, want version %d", s.put, got, s.wantVer)
+		}
 	}
-	for _, s := range steps {
-		stored, err := c.store(ctx, person, s.put)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if stored != s.wantStore {
-			t.Errorf("Put(version %d) stored = %v, want %v", s.put.Version, stored, s.wantStore)
-		}
-		got, ok, err := c.lookup(ctx, person)
-		if err != nil || !ok {
-			t.Fatalf("Get = %v, %v", ok, err)
-		}
-		if got.Version != s.wantVer || got.PersonID != person {
-			t.Errorf("after Put(version %d) Get = version %d, want %d", s.put.Version, got.Version, s.wantVer)
-		}
+	// A new scope (the shard moved) bypasses every old entry.
+	key = "s1e2"
+	slot := c.Slot(person)
+	if got := c.Get(ctx, &slot); got != nil {
+		t.Errorf("Get in a new scope = version %d, want a miss", got.Version)
+	}
+}
+
+// TestFillNeedsItsLease forces the interleavings leases exist for: a miss
+// reads version N from the database, a write commits N+1, and the fill of
+// N arrives after the write-through, or after Redis lost everything, or
+// after another gateway's write-through was missed altogether.
+func TestFillNeedsItsLease(t *testing.T) {
+	ctx := context.Background()
+	rdb := newClient(t)
+	key, gen := "s2e1", int64(0)
+	c := NewCards(rdb, CardsOptions{TTL: time.Minute, Timeout: time.Second, Scope: scopeOf(&key, &gen)})
+	get := func() (*medcard.Card, medcard.CacheSlot) {
+		slot := c.Slot(person)
+		return c.Get(ctx, &slot), slot
 	}
 
-	// A new scope (the shard moved) bypasses every old entry.
-	scope = "s1e2"
-	if _, ok, err := c.lookup(ctx, person); ok || err != nil {
-		t.Errorf("Get in a new scope = %v, %v; want a miss", ok, err)
+	// Miss: a lease; a second reader meanwhile gets none.
+	card, filler := get()
+	if card != nil || filler.Lease == "" {
+		t.Fatalf("Get of a missing card = %v, lease %q; want a miss with a lease", card, filler.Lease)
+	}
+	if _, other := get(); other.Lease != "" {
+		t.Errorf("second Get while a lease is pending got lease %q, want none", other.Lease)
+	}
+	// A write-through of version 2 lands first and revokes the lease.
+	c.Written(ctx, c.Slot(person), cardAt(2, "written"))
+	c.Fill(ctx, filler, cardAt(1, "read before the write"))
+	if card, _ := get(); card == nil || card.Version != 2 {
+		t.Fatalf("after the late fill Get = %+v, want version 2", card)
+	}
+
+	// Redis restarted empty: a lease granted before is worthless.
+	rdb.Del(ctx, filler.Key)
+	_, filler = get()
+	rdb.Del(ctx, filler.Key) // everything gone, as after a restart
+	c.Fill(ctx, filler, cardAt(1, "read before the restart"))
+	if card, _ := get(); card != nil {
+		t.Errorf("a fill with a lease from before the restart landed: Get = version %d, want a miss", card.Version)
+	}
+
+	// A fill with its own lease lands, labelled with its generation.
+	rdb.Del(ctx, filler.Key)
+	_, filler = get()
+	c.Fill(ctx, filler, cardAt(3, "fresh"))
+	if card, _ := get(); card == nil || card.Version != 3 {
+		t.Errorf("after a fill with its lease Get = %+v, want version 3", card)
+	}
+
+	// A fence raised the shard's generation: the entry of the old one is
+	// no longer served, even though nothing deleted it.
+	gen = 7
+	card, filler = get()
+	if card != nil {
+		t.Errorf("Get under a newer generation = version %d, want a miss", card.Version)
+	}
+	c.Fill(ctx, filler, cardAt(4, "read after the fence"))
+	if card, _ := get(); card == nil || card.Version != 4 {
+		t.Errorf("after a fill under the new generation Get = %+v, want version 4", card)
+	}
+	// A slot taken while the generation was unknown is never read.
+	unusable := medcard.CacheSlot{Key: filler.Key}
+	if card := c.Get(ctx, &unusable); card != nil || unusable.Lease != "" {
+		t.Errorf("Get with an unusable slot = %v, lease %q; want a miss without a lease", card, unusable.Lease)
 	}
 }
 
 func TestEntriesExpireAndCarryNoPersonInKey(t *testing.T) {
 	ctx := context.Background()
 	rdb := newClient(t)
-	c := NewCards(rdb, CardsOptions{TTL: 150 * time.Millisecond, Timeout: time.Second, Scope: func(medcard.PersonID) string { return "s7e1" }})
-	if _, err := c.store(ctx, person, cardAt(1, "x")); err != nil {
-		t.Fatal(err)
+	key, gen := "s7e1", int64(0)
+	c := NewCards(rdb, CardsOptions{TTL: 150 * time.Millisecond, Timeout: time.Second, Scope: scopeOf(&key, &gen)})
+	slot := c.Slot(person)
+	if !c.Written(ctx, slot, cardAt(1, "x")) {
+		t.Fatal("Written = false")
 	}
 	keys, err := rdb.Keys(ctx, "card:*").Result()
 	if err != nil {
@@ -98,14 +157,54 @@ func TestEntriesExpireAndCarryNoPersonInKey(t *testing.T) {
 			t.Errorf("cache key %q contains the person identifier", k)
 		}
 	}
-	if ttl := rdb.PTTL(ctx, c.key(person)).Val(); ttl <= 0 || ttl > 150*time.Millisecond {
+	if ttl := rdb.PTTL(ctx, slot.Key).Val(); ttl <= 0 || ttl > 150*time.Millisecond {
 		t.Errorf("entry TTL = %v, want (0, 150ms]", ttl)
 	}
 	time.Sleep(300 * time.Millisecond)
-	if _, ok, _ := c.lookup(ctx, person); ok {
+	if card := c.Get(ctx, &slot); card != nil {
 		t.Errorf("entry still there after its TTL")
 	}
-	if err := c.drop(ctx, person); err != nil {
-		t.Errorf("Delete of a missing entry: %v", err)
+	if !c.Forget(ctx, slot) {
+		t.Errorf("Forget of a missing entry = false")
+	}
+}
+
+// TestBudgetBoundsAllCallsOfARequest: a stopped Redis costs a request one
+// budget, however many calls it makes.
+func TestBudgetBoundsAllCallsOfARequest(t *testing.T) {
+	// A listener that accepts and never answers, like a paused Redis.
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			conn, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			t.Cleanup(func() { conn.Close() })
+		}
+	}()
+	// As the gateway configures it (app.newRedisClient).
+	rdb := redis.NewClient(&redis.Options{Addr: ln.Addr().String(), MaxRetries: -1, DialerRetries: 1,
+		DialTimeout: 200 * time.Millisecond, ReadTimeout: 100 * time.Millisecond, WriteTimeout: 100 * time.Millisecond})
+	t.Cleanup(func() { rdb.Close() })
+	key, gen := "s3e1", int64(0)
+	c := NewCards(rdb, CardsOptions{TTL: time.Minute, Timeout: 100 * time.Millisecond, Scope: scopeOf(&key, &gen), BreakAfter: 100})
+	n := NewNonces(rdb, 100*time.Millisecond)
+
+	ctx := WithBudget(context.Background(), 100*time.Millisecond)
+	start := time.Now()
+	_, _ = n.FirstUse(ctx, "sys", "nonce", time.Minute)
+	slot := c.Slot(person)
+	c.Get(ctx, &slot)
+	if c.Written(ctx, slot, cardAt(1, "x")) {
+		t.Error("Written to a Redis that never answers = true")
+	}
+	c.Forget(ctx, slot)
+	if took := time.Since(start); took > 200*time.Millisecond {
+		t.Errorf("four calls to a stopped Redis took %v, want about the budget of 100ms", took)
 	}
 }

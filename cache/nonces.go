@@ -35,9 +35,12 @@ func NewNonces(rdb redis.Cmdable, timeout time.Duration) *Nonces {
 
 // FirstUse records the nonce for ttl and reports whether it was unseen.
 func (n *Nonces) FirstUse(ctx context.Context, system, nonce string, ttl time.Duration) (bool, error) {
+	ctx, cancel, err := callContext(ctx, n.timeout)
+	if err != nil {
+		return false, err
+	}
+	defer cancel()
 	return n.breaker.Execute(func() (bool, error) {
-		ctx, cancel := context.WithTimeout(ctx, n.timeout)
-		defer cancel()
 		return n.rdb.SetNX(ctx, "nonce:"+system+":"+nonce, 1, ttl).Result()
 	})
 }

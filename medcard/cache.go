@@ -8,16 +8,69 @@ import (
 // CardCache keeps hot cards for pure reads (package cache implements it
 // over Redis). It never fails a request: a cache that cannot answer reports
 // a miss, and its errors are its own business (counted, not returned).
+//
+// Every call names a CacheSlot, taken before the primary is read or
+// written: where the card lives in the cache and the cache fence
+// generation of its shard at that moment (see CacheFence). A card is only
+// ever served if it was entered under the newest generation the reader
+// knows, and a fill only lands if no write reached the cache since its
+// lease was granted, so a fill that read the primary before a write can
+// never hide that write.
 type CardCache interface {
-	// Get returns the cached card of person, or false.
-	Get(ctx context.Context, person PersonID) (*Card, bool)
-	// Fill offers a card just read from the primary; the cache keeps it
-	// unless it already holds that version or a newer one.
-	Fill(ctx context.Context, person PersonID, card *Card)
-	// Written stores a card just committed, or drops the person's entry if
-	// it cannot; it returns when the cache no longer serves an older
-	// version (or has given up trying).
-	Written(ctx context.Context, person PersonID, card *Card)
+	// Slot returns the person's slot; no I/O. A slot that is not Usable
+	// (the gateway does not know the current fence generation) must not
+	// be read or filled.
+	Slot(person PersonID) CacheSlot
+	// Get returns the cached card, or nil on a miss; on a miss it may set
+	// slot.Lease, the permission to Fill the card read from the primary
+	// next.
+	Get(ctx context.Context, slot *CacheSlot) *Card
+	// Fill offers a card read from the primary after Get granted a lease;
+	// the cache keeps it only if no write reached it since and it holds no
+	// newer version.
+	Fill(ctx context.Context, slot CacheSlot, card *Card)
+	// Written stores a card just committed, under the slot taken before the
+	// commit. It reports whether the cache is now known to serve no older
+	// version of the card: false when the cache could not be reached in
+	// time, and then the caller must fence.
+	Written(ctx context.Context, slot CacheSlot, card *Card) bool
+	// Forget drops the person's entry (after a write whose outcome is
+	// unknown) and reports whether it could.
+	Forget(ctx context.Context, slot CacheSlot) bool
+}
+
+// CacheSlot is where one person's card lives in the cache, as of the
+// moment it was taken.
+type CacheSlot struct {
+	Key string
+	// Generation is the cache fence generation of the person's shard the
+	// gateway knew when the slot was taken.
+	Generation int64
+	// Usable is false when the gateway cannot tell the current generation
+	// (its view of the fences is older than the fence lease): the cache
+	// is then bypassed for reads.
+	Usable bool
+	// Lease is the fill permission Get was granted on a miss; empty: none.
+	Lease string
+}
+
+// CacheFence is the way around a cache that a write could not reach: the
+// shard database records a new fence generation for the person's shard,
+// and every gateway stops serving the shard's cached cards entered under
+// an older generation. Gateways learn generations by polling and trust
+// what they learnt only for the fence lease, so once Fence returns, no
+// read that starts afterwards, on any gateway, is served an older card.
+type CacheFence interface {
+	// Fence raises the generation of person's shard and returns when every
+	// gateway must have seen it (the lease after the commit).
+	//
+	// Errors: FaultUnavailable when the shard database cannot be reached.
+	Fence(ctx context.Context, person PersonID) error
+	// Settled returns once fences this gateway raised on person's shard
+	// are in force everywhere. A read served from the primary waits for
+	// it, so that it never shows a card that another gateway may still be
+	// serving an older version of from the cache.
+	Settled(ctx context.Context, person PersonID)
 }
 
 // ReadAuditor records every look-up of a card in the audit trail, whether

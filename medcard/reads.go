@@ -158,10 +158,15 @@ const flightTimeout = 5 * time.Second
 
 // readCached serves a read from the cache, or else from one database read
 // shared by the concurrent readers of the person on this gateway (see
-// flights), which then fills the cache.
+// flights), which then fills the cache. The slot (and with it the fence
+// generation and the fill lease) is taken before the database read, so a
+// fill can only ever label a card with a generation it was current for.
 func (s *Service) readCached(ctx context.Context, person PersonID) (*Card, error) {
-	if card, ok := s.cache.Get(ctx, person); ok {
-		return card, nil
+	slot := s.cache.Slot(person)
+	if slot.Usable {
+		if card := s.cache.Get(ctx, &slot); card != nil {
+			return card, nil
+		}
 	}
 	shared, _, err := s.flights.do(ctx, person, func() (*Card, error) {
 		flightCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), flightTimeout)
@@ -171,11 +176,20 @@ func (s *Service) readCached(ctx context.Context, person PersonID) (*Card, error
 			return nil, err
 		}
 		card.PersonID = person
-		s.cache.Fill(flightCtx, person, card)
+		if slot.Lease != "" {
+			s.cache.Fill(flightCtx, slot, card)
+		}
 		return card, nil
 	})
 	if err != nil {
 		return nil, err
+	}
+	// A card read from the primary may be newer than what other gateways
+	// still serve from the cache while a fence of ours is not yet in force
+	// everywhere; answering it before then could let a later read elsewhere
+	// go back in time.
+	if s.fence != nil {
+		s.fence.Settled(ctx, person)
 	}
 	return shared.clone(), nil
 }

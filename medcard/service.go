@@ -1,10 +1,12 @@
 package medcard
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/json"
 	"errors"
+	"sync"
 	"time"
 )
 
@@ -18,9 +20,13 @@ type Service struct {
 	reads ReadAuditor
 
 	// cache serves pure reads when set. flights collapses concurrent cache
-	// misses for one person into one database read.
-	cache   CardCache
-	flights flights
+	// misses for one person into one database read. fence is the way
+	// around a cache a write could not reach, raised when a write-through
+	// has not landed within fencePatience.
+	cache         CardCache
+	fence         CacheFence
+	fencePatience time.Duration
+	flights       flights
 
 	// optimisticAttempts is how often a write is tried with compare-and-set
 	// before it falls back to writing under a row lock.
@@ -44,9 +50,13 @@ func NewService(store Store, reads ReadAuditor, now func() time.Time, opts ...Op
 type Option func(*Service)
 
 // WithCache serves pure reads from cache and writes every committed card
-// through to it.
-func WithCache(cache CardCache) Option {
-	return func(s *Service) { s.cache = cache }
+// through to it before the write is answered. A write-through that has not
+// landed within patience is raced by fence (nil: none, for tests of the
+// cache alone), and the write is answered when either is done. Keep
+// patience plus the fence lease within the cache timeout, so that a slow
+// cache costs a write no more than that.
+func WithCache(cache CardCache, fence CacheFence, patience time.Duration) Option {
+	return func(s *Service) { s.cache, s.fence, s.fencePatience = cache, fence, patience }
 }
 
 // Caller is an authenticated caller: the integrating system, the
@@ -219,18 +229,32 @@ func (s *Service) write(ctx context.Context, caller Caller, messageID string, pe
 	}
 
 	for range s.optimisticAttempts {
+		// The cache slot is taken before the read: the generation it names
+		// predates the commit (see CardCache).
+		slot := s.cacheSlot(person)
 		card, prior, err := s.store.ReadForWrite(ctx, person, key)
 		if err != nil {
 			return nil, err
 		}
 		w, res, err := decide(card, prior)
-		if err != nil || w == nil {
-			return res, err
+		if err != nil {
+			return nil, err
+		}
+		if w == nil {
+			// A resend of a committed write: the first attempt may have died
+			// before its write-through, so this answer must make the card as
+			// read (at least that write's version) visible as well.
+			return res, s.settleCache(ctx, slot, person, card)
 		}
 		err = s.store.WriteCard(ctx, w)
 		if err == nil {
-			s.committed(ctx, w)
-			return res, nil
+			return res, s.settleCache(ctx, slot, person, w.Card)
+		}
+		if FaultOf(err) == FaultOutcomeUnknown {
+			// It may have committed: drop the cached card, so that reads
+			// cannot flip between it and the new one.
+			_ = s.settleCache(ctx, slot, person, nil)
+			return nil, err
 		}
 		if !errors.Is(err, ErrLostRace) {
 			return nil, err
@@ -240,17 +264,22 @@ func (s *Service) write(ctx context.Context, caller Caller, messageID string, pe
 	// cannot keep losing.
 	for range s.lockedAttempts {
 		var res *WriteResult
-		var written *CardWrite
+		var settled *Card // the card to make visible before answering
+		slot := s.cacheSlot(person)
 		err := s.store.WriteLocked(ctx, person, key, func(card *Card, prior *StoredOutcome) (*CardWrite, error) {
 			w, r, err := decide(card, prior)
-			res, written = r, w
+			res, settled = r, card
+			if w != nil {
+				settled = w.Card
+			}
 			return w, err
 		})
 		if err == nil {
-			if written != nil {
-				s.committed(ctx, written)
-			}
-			return res, nil
+			return res, s.settleCache(ctx, slot, person, settled)
+		}
+		if FaultOf(err) == FaultOutcomeUnknown {
+			_ = s.settleCache(ctx, slot, person, nil)
+			return nil, err
 		}
 		if !errors.Is(err, ErrLostRace) {
 			return nil, err
@@ -259,30 +288,153 @@ func (s *Service) write(ctx context.Context, caller Caller, messageID string, pe
 	return nil, Errorf(FaultCardBusy, "the medicine card is being changed by others; resend with the same MessageID")
 }
 
-// committed runs after a write is durable and before it is acknowledged:
-// the cache must not serve an older card to a read that starts after the
-// acknowledgement. (Database reads already under way are never shared
-// with later readers; see flights.)
-func (s *Service) committed(ctx context.Context, w *CardWrite) {
+// cacheSlot is the person's cache slot, or the zero slot without a cache.
+func (s *Service) cacheSlot(person PersonID) CacheSlot {
 	if s.cache == nil {
-		return
+		return CacheSlot{}
 	}
-	w.Card.PersonID = w.Person
-	s.cache.Written(ctx, w.Person, w.Card)
+	return s.cache.Slot(person)
+}
+
+// settleCache runs after a write is durable and before it is answered: no
+// read that starts after the answer may be served an older card from the
+// cache, on any gateway. card is the committed card (written through), or
+// nil when the write's outcome is unknown (the entry is dropped). If the
+// cache does not confirm within the patience, a fence is raised in
+// parallel, and whichever is done first lets the answer go. Only if both
+// fail is the write answered with a retryable fault: it is committed, and
+// a resend with the same MessageID gets the stored answer and settles the
+// cache again. (Database reads already under way are never shared with
+// later readers; see flights.)
+func (s *Service) settleCache(ctx context.Context, slot CacheSlot, person PersonID, card *Card) error {
+	if s.cache == nil || seededBugSkipWriteThrough {
+		return nil
+	}
+	// Both helpers below end before this returns: cancel, then wait.
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	cacheCtx, cancel := context.WithCancel(ctx)
+	defer cancel()
+
+	reached := make(chan bool, 1)
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		if card == nil {
+			reached <- s.cache.Forget(cacheCtx, slot)
+			return
+		}
+		card.PersonID = person
+		reached <- s.cache.Written(cacheCtx, slot, card)
+	}()
+	patience := time.NewTimer(s.fencePatience)
+	defer patience.Stop()
+	select {
+	case ok := <-reached:
+		if ok {
+			return nil
+		}
+		reached = nil
+	case <-patience.C:
+	}
+	if s.fence == nil {
+		return nil
+	}
+	fenced := make(chan error, 1)
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		fenced <- s.fence.Fence(cacheCtx, person)
+	}()
+	for {
+		select {
+		case ok := <-reached:
+			if ok {
+				return nil
+			}
+			reached = nil
+		case err := <-fenced:
+			if err == nil {
+				return nil
+			}
+			if reached == nil {
+				return WrapError(FaultUnavailable, err,
+					"the change is saved but could not yet be made visible to every reader; resend with the same MessageID")
+			}
+			fenced = nil
+		}
+	}
 }
 
 // requestHash identifies the content of a request, so that a resend can be
-// told from a different request reusing a MessageID.
+// told from a different request reusing a MessageID. It hashes a canonical
+// form (canonicalRequest) rather than the Go struct's encoding, so that a
+// field added to a request type in a later version does not change the hash
+// of a resend that spans the deploy: an old client's request has the new
+// field at its zero value, and zero values are left out. The form is
+// versioned by its prefix and held by a golden vector in the tests.
 func requestHash(op Operation, person PersonID, request any) ([]byte, error) {
-	body, err := json.Marshal(request)
+	body, err := canonicalRequest(request)
 	if err != nil {
 		return nil, WrapError(FaultInternal, err, "hash request")
 	}
 	h := sha256.New()
+	h.Write([]byte("medcard-request-v1"))
+	h.Write([]byte{0})
 	h.Write([]byte(op))
 	h.Write([]byte{0})
 	h.Write([]byte(person))
 	h.Write([]byte{0})
 	h.Write(body)
 	return h.Sum(nil), nil
+}
+
+// canonicalRequest is the canonical form of a request: its JSON members by
+// field name, sorted at every level, numbers as written, with every member
+// whose value is null, false, 0, "" or an empty array or object left out.
+// Field names are part of the form: they mirror the WSDL's element names,
+// whose renaming breaks integrators anyway.
+func canonicalRequest(request any) ([]byte, error) {
+	raw, err := json.Marshal(request)
+	if err != nil {
+		return nil, err
+	}
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.UseNumber()
+	var v any
+	if err := dec.Decode(&v); err != nil {
+		return nil, err
+	}
+	v, _ = dropZero(v)
+	return json.Marshal(v) // maps marshal with sorted keys
+}
+
+// dropZero removes zero-valued members from a decoded JSON value and
+// reports whether what is left is itself zero.
+func dropZero(v any) (any, bool) {
+	switch x := v.(type) {
+	case nil:
+		return nil, true
+	case bool:
+		return x, !x
+	case string:
+		return x, x == ""
+	case json.Number:
+		f, err := x.Float64()
+		return x, err == nil && f == 0
+	case []any:
+		for i, e := range x {
+			x[i], _ = dropZero(e) // an element keeps its place even if zero
+		}
+		return x, len(x) == 0
+	case map[string]any:
+		for k, e := range x {
+			var zero bool
+			if x[k], zero = dropZero(e); zero {
+				delete(x, k)
+			}
+		}
+		return x, len(x) == 0
+	}
+	return v, false
 }

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -147,20 +146,15 @@ func (s *Store) pool(name, dsn string) (*pgxpool.Pool, error) {
 	if s.poolCfg != nil {
 		s.poolCfg(cfg)
 	}
+	if seededBugNoFence {
+		cfg.ConnConfig.RuntimeParams["session_replication_role"] = "replica"
+	}
 	p, err := pgxpool.NewWithConfig(context.Background(), cfg)
 	if err != nil {
 		return nil, fmt.Errorf("shard database %s: %w", name, err)
 	}
 	s.pools[name] = p
 	return p, nil
-}
-
-// CacheScope names the cache key scope of a person's card: the logical
-// shard and the epoch at which it last moved, so a move makes every cached
-// card of the shard unreachable at once.
-func (s *Store) CacheScope(person medcard.PersonID) string {
-	shard := Of(string(person))
-	return "s" + strconv.Itoa(shard) + "e" + strconv.FormatInt(s.current.Load().Moved[shard], 10)
 }
 
 // route is where one call for a person goes.
@@ -263,6 +257,10 @@ const readOwnedCardSQL = `
 SELECT c.version, c.card FROM owned_shards o LEFT JOIN cards c ON c.person = $1
 WHERE o.shard = $2`
 
+// readAnyCardSQL is the read without its side of the fence, for the
+// seeded bug seedbug_nofence only.
+const readAnyCardSQL = `SELECT c.version, c.card FROM (SELECT $2::int) o LEFT JOIN cards c ON c.person = $1`
+
 // errReadNotOwned is what ReadCard reports when the database does not own
 // the shard, in the form the writes' fence raises, so onShard treats both
 // the same way (reload the map, try again).
@@ -275,7 +273,11 @@ func (s *Store) ReadCard(ctx context.Context, person medcard.PersonID) (*medcard
 	err := s.onShard(ctx, person, func(r route) error {
 		var version *int64
 		var body []byte
-		err := r.pool.QueryRow(ctx, readOwnedCardSQL, string(person), r.shard).Scan(&version, &body)
+		query := readOwnedCardSQL
+		if seededBugNoFence {
+			query = readAnyCardSQL
+		}
+		err := r.pool.QueryRow(ctx, query, string(person), r.shard).Scan(&version, &body)
 		if errors.Is(err, pgx.ErrNoRows) {
 			return errReadNotOwned
 		}
@@ -299,7 +301,7 @@ const (
 	writeOutcomeAndAudit = `
 outcome AS (
     INSERT INTO write_outcomes (system, message_id, shard, request_hash, result)
-    SELECT $5, $6, $2, $7, $8 FROM card
+    SELECT $5, $6, $2, $7, $8 FROM card` + seededBugOutcomeFilter + `
 ),
 audit AS (
     INSERT INTO audit_log (shard, person, at, operation, system, organisation, role, authorisation_id, message_id, card_version)
@@ -317,7 +319,7 @@ WITH card AS (
 	updateCardSQL = `
 WITH card AS (
     UPDATE cards SET version = $3, card = $4, updated_at = now()
-    WHERE person = $1 AND version = $14
+    WHERE person = $1 AND ` + seededBugCASCondition + `
     RETURNING version
 ),` + writeOutcomeAndAudit
 )

@@ -209,6 +209,7 @@ func newGateway(ctx context.Context, cfg serveConfig, log *zap.Logger, clinicalN
 
 	var nonces soap.Nonces
 	var opts []medcard.Option
+	var redisBudget time.Duration
 	if rdb := newRedisClient(cfg); rdb != nil {
 		g.closers = append([]func(){func() { rdb.Close() }}, g.closers...)
 		cmds, err := redisCommands(rdb, cfg.redisPipeline)
@@ -217,19 +218,37 @@ func newGateway(ctx context.Context, cfg serveConfig, log *zap.Logger, clinicalN
 		}
 		nonces = cache.NewNonces(cmds, cfg.cacheTimeout)
 		if cfg.cache == "on" {
+			// The fence lease and the write-through's patience share the
+			// cache timeout, so a write that cannot reach Redis still
+			// costs at most about that (see medcard.WithCache).
+			fences := shard.NewFences(store, cfg.cacheTimeout/2, log)
+			g.background(func() { fences.Watch(loopCtx) })
 			cards := cache.NewCards(cmds, cache.CardsOptions{
-				TTL: cfg.cacheTTL, Timeout: cfg.cacheTimeout, Scope: store.CacheScope, Registerer: registry, Log: log,
+				TTL: cfg.cacheTTL, Timeout: cfg.cacheTimeout, Scope: fences.Scope, Registerer: registry, Log: log,
 			})
-			opts = append(opts, medcard.WithCache(cards))
+			opts = append(opts, medcard.WithCache(cards, fences, cfg.cacheTimeout*2/5))
 		}
+		redisBudget = cfg.cacheTimeout
 	}
 
 	svc := medcard.NewService(store, g.audits, clinicalNow, opts...)
 	handler := soap.NewHandler(svc, catalog, nonces, log, soap.Config{
 		WSDL: wsdl.Render(cfg.publicURL), Timeout: cfg.timeout, Now: time.Now, Registerer: registry,
 	})
-	g.handler = newRouter(handler, catalog, store, promhttp.HandlerFor(registry, promhttp.HandlerOpts{}))
+	g.handler = newRouter(withRedisBudget(handler, redisBudget), catalog, store, promhttp.HandlerFor(registry, promhttp.HandlerOpts{}))
 	return g, nil
+}
+
+// withRedisBudget gives every request one cache timeout for all its Redis
+// calls together (nonce, card look-up, write-through): a slow Redis costs
+// a request that, not that per call. 0: no Redis, no budget.
+func withRedisBudget(next http.Handler, budget time.Duration) http.Handler {
+	if budget <= 0 {
+		return next
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		next.ServeHTTP(w, r.WithContext(cache.WithBudget(r.Context(), budget)))
+	})
 }
 
 // poolConfig sizes each shard database pool to maxConns connections unless

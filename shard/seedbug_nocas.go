@@ -1,0 +1,6 @@
+//go:build seedbug_nocas
+
+package shard
+
+// seededBugCASCondition: see seedbug_nocas_off.go.
+const seededBugCASCondition = "$14::bigint IS NOT NULL"
