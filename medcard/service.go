@@ -389,9 +389,12 @@ func requestHash(op Operation, person PersonID, request any) ([]byte, error) {
 	return h.Sum(nil), nil
 }
 
-// canonicalRequest is the canonical form of a request: its JSON members by
-// field name, sorted at every level, numbers as written, with every member
-// whose value is null, false, 0, "" or an empty array or object left out.
+// canonicalRequest is the canonical form of a request: compact UTF-8 JSON
+// of its members by field name (or json tag), sorted at every level,
+// numbers as written, no HTML escaping, with every member whose value is
+// null, false, 0, "" or an empty array or object left out. The golden
+// vector in the tests was computed independently (Python's json.dumps with
+// sort_keys, compact separators, ensure_ascii=False, and hashlib.sha256).
 // Field names are part of the form: they mirror the WSDL's element names,
 // whose renaming breaks integrators anyway.
 func canonicalRequest(request any) ([]byte, error) {
@@ -406,7 +409,13 @@ func canonicalRequest(request any) ([]byte, error) {
 		return nil, err
 	}
 	v, _ = dropZero(v)
-	return json.Marshal(v) // maps marshal with sorted keys
+	var out bytes.Buffer
+	enc := json.NewEncoder(&out)
+	enc.SetEscapeHTML(false) // plain UTF-8, as any other language writes it
+	if err := enc.Encode(v); err != nil { // maps encode with sorted keys
+		return nil, err
+	}
+	return bytes.TrimSuffix(out.Bytes(), []byte("\n")), nil
 }
 
 // dropZero removes zero-valued members from a decoded JSON value and

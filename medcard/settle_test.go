@@ -1,0 +1,165 @@
+package medcard
+
+import (
+	"context"
+	"encoding/hex"
+	"errors"
+	"sync"
+	"testing"
+	"time"
+)
+
+// fakeCache is a CardCache whose write-throughs succeed, fail at once, or
+// hang until their context ends, as a test says.
+type fakeCache struct {
+	mu      sync.Mutex
+	mode    string // "ok", "fail" or "hang"
+	written []int64
+	forgot  int
+}
+
+func (c *fakeCache) Slot(PersonID) CacheSlot                { return CacheSlot{Key: "k", Usable: true} }
+func (c *fakeCache) Get(context.Context, *CacheSlot) *Card  { return nil }
+func (c *fakeCache) Fill(context.Context, CacheSlot, *Card) {}
+func (c *fakeCache) Forget(ctx context.Context, _ CacheSlot) bool {
+	c.mu.Lock()
+	c.forgot++
+	c.mu.Unlock()
+	return c.reach(ctx)
+}
+func (c *fakeCache) Written(ctx context.Context, _ CacheSlot, card *Card) bool {
+	c.mu.Lock()
+	c.written = append(c.written, card.Version)
+	c.mu.Unlock()
+	return c.reach(ctx)
+}
+
+func (c *fakeCache) reach(ctx context.Context) bool {
+	switch c.mode {
+	case "ok":
+		return true
+	case "hang":
+		<-ctx.Done()
+	}
+	return false
+}
+
+// fakeFence records fences; err makes them fail.
+type fakeFence struct {
+	mu     sync.Mutex
+	fences int
+	lease  time.Duration
+	err    error
+}
+
+func (f *fakeFence) Fence(ctx context.Context, _ PersonID) error {
+	f.mu.Lock()
+	f.fences++
+	f.mu.Unlock()
+	if f.err != nil {
+		return f.err
+	}
+	time.Sleep(f.lease)
+	return nil
+}
+
+func (f *fakeFence) Settled(context.Context, PersonID) {}
+
+// TestWriteSettlesCacheBeforeAnswering: a write is answered only once the
+// cache confirmed its card or a fence is in force, within the patience
+// plus the fence's lease, and with a retryable fault when neither could be
+// done.
+func TestWriteSettlesCacheBeforeAnswering(t *testing.T) {
+	const patience, lease = 20 * time.Millisecond, 15 * time.Millisecond
+	for _, tc := range []struct {
+		mode       string
+		fenceErr   error
+		wantFences int
+		wantFault  *Fault
+		maxTook    time.Duration
+	}{
+		{mode: "ok", wantFences: 0, maxTook: patience},
+		{mode: "fail", wantFences: 1, maxTook: lease + 10*time.Millisecond},
+		{mode: "hang", wantFences: 1, maxTook: patience + lease + 10*time.Millisecond},
+		{mode: "fail", fenceErr: errors.New("database down"), wantFences: 1, wantFault: &FaultUnavailable},
+	} {
+		m := newMemStore()
+		c, f := &fakeCache{mode: tc.mode}, &fakeFence{lease: lease, err: tc.fenceErr}
+		s := NewService(m, m, func() time.Time { return fixedNow }, WithCache(c, f, patience))
+		start := time.Now()
+		res, err := s.CreateDrugMedication(context.Background(), doctor, "m1", validRequest(testPerson))
+		took := time.Since(start)
+		if tc.wantFault != nil {
+			wantFault(t, "write with cache "+tc.mode+" and fence failing", err, *tc.wantFault)
+			if FaultOf(err).Code != CodeUnavailable {
+				t.Errorf("cache %s, fence failing: fault %v is not retryable", tc.mode, FaultOf(err))
+			}
+			continue
+		}
+		if err != nil || res.CardVersion != 1 {
+			t.Fatalf("cache %s: CreateDrugMedication = %+v, %v", tc.mode, res, err)
+		}
+		if f.fences != tc.wantFences {
+			t.Errorf("cache %s: %d fences raised, want %d", tc.mode, f.fences, tc.wantFences)
+		}
+		if took > tc.maxTook {
+			t.Errorf("cache %s: the write took %v, want at most %v", tc.mode, took, tc.maxTook)
+		}
+	}
+}
+
+// TestResendWritesThrough: a gateway died between the commit and the
+// write-through; the resend, answered from the stored outcome by another
+// gateway, must write the committed card through.
+func TestResendWritesThrough(t *testing.T) {
+	m := newMemStore()
+	died := NewService(m, m, func() time.Time { return fixedNow }) // no cache: its write-through never happened
+	mustCreate(t, died, doctor, "m1", validRequest(testPerson))
+	c := &fakeCache{mode: "ok"}
+	other := NewService(m, m, func() time.Time { return fixedNow }, WithCache(c, &fakeFence{}, time.Second))
+	res := mustCreate(t, other, doctor, "m1", validRequest(testPerson))
+	if !res.Replayed {
+		t.Fatalf("resend = %+v, want the stored answer", res)
+	}
+	if len(c.written) != 1 || c.written[0] != 1 {
+		t.Errorf("the resend wrote through versions %v, want [1]", c.written)
+	}
+}
+
+// TestRequestHashIsCanonical: the hash is of a written-down form, held by a
+// golden vector, and a field added later at its zero value changes nothing.
+func TestRequestHashIsCanonical(t *testing.T) {
+	req := validRequest(testPerson)
+	hash := func(r any) string {
+		t.Helper()
+		h, err := requestHash(OpCreateDrugMedication, PersonID(testPerson), r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return hex.EncodeToString(h)
+	}
+	body, err := canonicalRequest(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const wantBody = `{"BeginDate":"2026-03-01","Dosage":{"text":"2 tabletter 3 gange daglig"},"Drug":{"atc":"N02BE01","form":"filmovertrukne tabletter","identifier":"28100636892","name":"Panodil","strength":"500 mg"},"EndDate":"2026-06-30","Indication":{"code":"4","text":"mod smerter"},"PersonID":"0101801234"}`
+	if string(body) != wantBody {
+		t.Errorf("canonicalRequest = %s\nwant %s", body, wantBody)
+	}
+	// sha256("medcard-request-v1\x00CreateDrugMedication\x000101801234\x00" + wantBody)
+	const golden = "87a2f70dddb5d4464e49bf07e38d55715978639d433442cecfb7c5d58b0b9c04"
+	if got := hash(req); got != golden {
+		t.Errorf("requestHash(golden request) = %s, want %s", got, golden)
+	}
+	type laterVersion struct {
+		CreateDrugMedicationRequest
+		Priority string
+		Urgent   bool
+	}
+	if got := hash(laterVersion{CreateDrugMedicationRequest: req}); got != golden {
+		t.Errorf("requestHash with new zero-valued fields = %s, want %s", got, golden)
+	}
+	if got := hash(laterVersion{CreateDrugMedicationRequest: req, Urgent: true}); got == golden {
+		t.Error("requestHash ignores a new field that is set")
+	}
+}

@@ -1,0 +1,100 @@
+package shard
+
+import (
+	"context"
+	"sync"
+	"testing"
+	"time"
+
+	"go.uber.org/zap"
+)
+
+// yyFence is the birth year of this file's persons (see persons).
+const yyFence = 72
+
+// TestFenceIsSeenEverywhereWhenItReturns is the fence's promise: once
+// Fence returns on one gateway, another gateway either knows the new
+// generation or does not trust its view at all. Without the wait for the
+// lease, the other gateway would still report the old generation as current
+// for up to a poll interval.
+func TestFenceIsSeenEverywhereWhenItReturns(t *testing.T) {
+	c := needCluster(t)
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	const lease = 40 * time.Millisecond
+	raiser, watcher := NewFences(c.store, lease, zap.NewNop()), NewFences(c.store, lease, zap.NewNop())
+	var loops sync.WaitGroup
+	defer loops.Wait()
+	defer cancel()
+	for _, f := range []*Fences{raiser, watcher} {
+		loops.Go(func() { f.Watch(ctx) })
+	}
+	ps := newPersons(t, yyFence)
+	a, b := ps.draw(on(c.store.Map(), "shard1")), ps.draw(on(c.store.Map(), "shard2"))
+
+	waitCurrent := func() {
+		t.Helper()
+		deadline := time.Now().Add(5 * time.Second)
+		for {
+			_, _, ca := watcher.Scope(a)
+			_, _, cb := watcher.Scope(b)
+			if ca && cb {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatal("the watcher never trusted its view of both shard databases")
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+	}
+	waitCurrent()
+	for i := range 30 {
+		p := a
+		if i%2 == 1 {
+			p = b
+		}
+		_, before, _ := watcher.Scope(p)
+		start := time.Now()
+		if err := raiser.Fence(ctx, p); err != nil {
+			t.Fatalf("Fence = %v", err)
+		}
+		if took := time.Since(start); took < lease {
+			t.Errorf("Fence returned after %v, before the lease of %v", took, lease)
+		}
+		if _, after, current := watcher.Scope(p); current && after <= before {
+			t.Fatalf("right after Fence the other gateway trusts generation %d, want > %d", after, before)
+		}
+		// The raiser's own reads of the shard wait no more once it is in force.
+		settled := time.Now()
+		raiser.Settled(ctx, p)
+		if took := time.Since(settled); took > 5*time.Millisecond {
+			t.Errorf("Settled after the fence was in force took %v", took)
+		}
+		waitCurrent()
+	}
+}
+
+// TestFenceUntrustedWithoutPolls: a gateway that cannot poll a shard
+// database stops trusting its view of it within the lease.
+func TestFenceUntrustedWithoutPolls(t *testing.T) {
+	c := needCluster(t)
+	const lease = 40 * time.Millisecond
+	f := NewFences(c.store, lease, zap.NewNop())
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan struct{})
+	go func() { defer close(done); f.Watch(ctx) }()
+	p := newPersons(t, yyFence).draw(nil)
+	deadline := time.Now().Add(5 * time.Second)
+	for _, _, current := f.Scope(p); !current; _, _, current = f.Scope(p) {
+		if time.Now().After(deadline) {
+			t.Fatal("never current")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	cancel() // no more polls
+	<-done
+	time.Sleep(lease)
+	if _, _, current := f.Scope(p); current {
+		t.Errorf("Scope %v after the last poll = current, want not current", lease)
+	}
+}
