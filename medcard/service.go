@@ -411,7 +411,7 @@ func canonicalRequest(request any) ([]byte, error) {
 	v, _ = dropZero(v)
 	var out bytes.Buffer
 	enc := json.NewEncoder(&out)
-	enc.SetEscapeHTML(false) // plain UTF-8, as any other language writes it
+	enc.SetEscapeHTML(false)              // plain UTF-8, as any other language writes it
 	if err := enc.Encode(v); err != nil { // maps encode with sorted keys
 		return nil, err
 	}
