@@ -36,6 +36,7 @@ type Fences struct {
 	// pending is, per logical shard, when the last fence this gateway
 	// raised is in force everywhere (see Settled).
 	pending map[int]time.Time
+	raised  int64 // fences raised, for FenceCollector
 }
 
 // fenceView is one shard database's generations as a poll that started at
@@ -95,6 +96,7 @@ func (f *Fences) Fence(ctx context.Context, person medcard.PersonID) error {
 	}
 	inForce := time.Now().Add(f.lease)
 	f.mu.Lock()
+	f.raised++
 	if inForce.After(f.pending[r.shard]) {
 		f.pending[r.shard] = inForce
 	}

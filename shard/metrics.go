@@ -1,6 +1,8 @@
 package shard
 
 import (
+	"time"
+
 	"github.com/prometheus/client_golang/prometheus"
 )
 
@@ -59,5 +61,40 @@ func (c *PoolCollector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(c.acquires, prometheus.CounterValue, float64(st.AcquireCount()), db)
 		ch <- prometheus.MustNewConstMetric(c.waited, prometheus.CounterValue, float64(st.EmptyAcquireCount()), db)
 		ch <- prometheus.MustNewConstMetric(c.waits, prometheus.CounterValue, st.EmptyAcquireWaitTime().Seconds(), db)
+	}
+}
+
+// FenceCollector exports the cache fences: how many this gateway raised
+// and, per shard database, how old its view of the generations is. A view
+// older than the fence lease means the cache is bypassed for that
+// database's cards (its polls fail or lag).
+type FenceCollector struct {
+	fences       *Fences
+	raised, ages *prometheus.Desc
+}
+
+var _ prometheus.Collector = (*FenceCollector)(nil)
+
+// NewFenceCollector returns a collector over f.
+func NewFenceCollector(f *Fences) *FenceCollector {
+	return &FenceCollector{
+		fences: f,
+		raised: prometheus.NewDesc("medcard_cache_fences_raised_total",
+			"Cache fences this gateway raised because a write-through did not land in time.", nil, nil),
+		ages: prometheus.NewDesc("medcard_cache_fence_view_age_seconds",
+			"Time since the last successful poll of the shard database's cache fences began.", []string{"db"}, nil),
+	}
+}
+
+// Describe implements prometheus.Collector.
+func (c *FenceCollector) Describe(ch chan<- *prometheus.Desc) { ch <- c.raised; ch <- c.ages }
+
+// Collect implements prometheus.Collector.
+func (c *FenceCollector) Collect(ch chan<- prometheus.Metric) {
+	c.fences.mu.Lock()
+	defer c.fences.mu.Unlock()
+	ch <- prometheus.MustNewConstMetric(c.raised, prometheus.CounterValue, float64(c.fences.raised))
+	for db, v := range c.fences.views {
+		ch <- prometheus.MustNewConstMetric(c.ages, prometheus.GaugeValue, time.Since(v.polledAt).Seconds(), db)
 	}
 }
