@@ -19,7 +19,7 @@ var _ medcard.CacheFence = (*Fences)(nil)
 //
 // The promise: once Fence returns, no read that starts afterwards, on any
 // gateway, is served a cached card entered before the fence. Each gateway
-// polls every shard database's generations every lease/4 on a connection of
+// reads every shard database's generations every lease/4 on a connection of
 // its own (so a busy pool cannot delay it) and trusts what it learnt only
 // while the poll that learnt it started less than the lease ago; past that
 // it bypasses the cache. Fence raises the generation and then waits out the
@@ -42,7 +42,6 @@ type Fences struct {
 // fenceView is one shard database's generations as a poll that started at
 // polledAt found them. Replaced whole, never changed.
 type fenceView struct {
-	total       int64
 	generations map[int]int64
 	polledAt    time.Time
 }
@@ -78,12 +77,11 @@ func (f *Fences) Scope(person medcard.PersonID) (key string, generation int64, c
 	return key, generation, current
 }
 
-// raiseFenceSQL raises a logical shard's generation to the database's new
-// total, in one statement (see migrations/shard/003_cache_fences.sql).
+// raiseFenceSQL raises a logical shard's generation; raises of different
+// shards do not wait for each other.
 const raiseFenceSQL = `
-WITH total AS (UPDATE cache_fence_total SET total = total + 1 RETURNING total)
-INSERT INTO cache_fences (shard, generation) SELECT $1, total FROM total
-ON CONFLICT (shard) DO UPDATE SET generation = EXCLUDED.generation`
+INSERT INTO cache_fences (shard, generation) VALUES ($1, 1)
+ON CONFLICT (shard) DO UPDATE SET generation = cache_fences.generation + 1`
 
 // Fence implements medcard.CacheFence.
 func (f *Fences) Fence(ctx context.Context, person medcard.PersonID) error {
@@ -207,37 +205,23 @@ func (f *Fences) watchDatabase(ctx context.Context, name, dsn string, interval t
 	}
 }
 
-// poll reads one database's total and, when it changed, its generations.
+// poll reads one database's generations.
 func (f *Fences) poll(ctx context.Context, conn *pgx.Conn, name string, timeout time.Duration) error {
 	ctx, cancel := context.WithTimeout(ctx, max(timeout, f.lease))
 	defer cancel()
 	started := time.Now()
-	var total int64
-	if err := conn.QueryRow(ctx, `SELECT total FROM cache_fence_total`).Scan(&total); err != nil {
+	rows, err := conn.Query(ctx, `SELECT shard, generation FROM cache_fences`)
+	if err != nil {
+		return err
+	}
+	gens := map[int]int64{}
+	var shard int
+	var gen int64
+	if _, err := pgx.ForEachRow(rows, []any{&shard, &gen}, func() error { gens[shard] = gen; return nil }); err != nil {
 		return err
 	}
 	f.mu.Lock()
-	old := f.views[name]
-	f.mu.Unlock()
-	next := &fenceView{total: total, polledAt: started}
-	if old != nil && old.total == total {
-		next.generations = old.generations
-	} else {
-		rows, err := conn.Query(ctx, `SELECT shard, generation FROM cache_fences`)
-		if err != nil {
-			return err
-		}
-		gens := map[int]int64{}
-		var shard int
-		var gen int64
-		_, err = pgx.ForEachRow(rows, []any{&shard, &gen}, func() error { gens[shard] = gen; return nil })
-		if err != nil {
-			return err
-		}
-		next.generations = gens
-	}
-	f.mu.Lock()
-	f.views[name] = next
+	f.views[name] = &fenceView{generations: gens, polledAt: started}
 	f.mu.Unlock()
 	return nil
 }
