@@ -310,6 +310,12 @@ func (s *Service) settleCache(ctx context.Context, slot CacheSlot, person Person
 	if s.cache == nil || seededBugSkipWriteThrough {
 		return nil
 	}
+	if now := s.cache.Slot(person); now.Key != slot.Key {
+		// The shard moved while the write was under way: write where
+		// readers now look, under the lowest generation, which predates
+		// the commit whatever the new database's fences say.
+		slot = CacheSlot{Key: now.Key}
+	}
 	// Both helpers below end before this returns: cancel, then wait.
 	var wg sync.WaitGroup
 	defer wg.Wait()
