@@ -19,13 +19,6 @@ import (
 
 var _ medcard.Store = (*Store)(nil)
 
-// SQLSTATEs raised by the shard databases' fence trigger.
-const (
-	sqlstateShardNotOwned   = "MC001"
-	sqlstateShardFrozen     = "MC002"
-	sqlstateUniqueViolation = "23505"
-)
-
 // Store implements medcard.Store over the shard databases. It routes every
 // call by the person's logical shard through the current shard map, and
 // reloads the map when a database says it no longer owns a shard.
@@ -219,34 +212,6 @@ func (s *Store) onShard(ctx context.Context, person medcard.PersonID, fn func(ro
 			return err
 		}
 	}
-}
-
-// translate turns a database error into a domain error. written says
-// whether a commit may have happened: a failure that is not safe to retry
-// then has an unknown outcome.
-func translate(err error, written bool, what string) error {
-	if err == nil {
-		return nil
-	}
-	var domainErr *medcard.Error
-	if errors.As(err, &domainErr) || errors.Is(err, medcard.ErrLostRace) {
-		return err
-	}
-	var pgErr *pgconn.PgError
-	if errors.As(err, &pgErr) {
-		if pgErr.Code == sqlstateShardNotOwned || pgErr.Code == sqlstateShardFrozen {
-			return err // handled by onShard
-		}
-		if pgErr.Code == sqlstateUniqueViolation {
-			return medcard.ErrLostRace // another request with the same MessageID committed first
-		}
-		return medcard.WrapError(medcard.FaultInternal, err, what)
-	}
-	if written && !pgconn.SafeToRetry(err) {
-		return medcard.WrapError(medcard.FaultOutcomeUnknown, err,
-			"the outcome of the write is unknown; resend with the same MessageID")
-	}
-	return medcard.WrapError(medcard.FaultUnavailable, err, "the card's database is unavailable")
 }
 
 // readOwnedCardSQL reads a card and, in the same snapshot, whether this

@@ -198,10 +198,15 @@ func (p *Postgres) initdb() error {
 	return fmt.Errorf("testservers: initdb failed: %v\n%s\n(with --locale=C.UTF-8: %v\n%s)", err2, out2, err, out)
 }
 
-func (p *Postgres) start(port int) error {
-	opts := fmt.Sprintf("-p %d -c listen_addresses=%s -c unix_socket_directories=%s"+
+// serverOptions are the postgres options of every start on port.
+func (p *Postgres) serverOptions(port int) string {
+	return fmt.Sprintf("-p %d -c listen_addresses=%s -c unix_socket_directories=%s"+
 		" -c fsync=off -c full_page_writes=off -c max_connections=200 -c shared_buffers=64MB",
 		port, loopback, shellQuote(p.sockDir()))
+}
+
+func (p *Postgres) start(port int) error {
+	opts := p.serverOptions(port)
 	out, err := p.command("pg_ctl", "start", "-w", "-t", "60", "-D", p.dataDir(), "-l", p.logFile(), "-o", opts).CombinedOutput()
 	if err != nil {
 		return fmt.Errorf("testservers: pg_ctl start on port %d failed: %v\n%s\nserver log tail:\n%s",
