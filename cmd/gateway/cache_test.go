@@ -21,9 +21,9 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
 	"go.uber.org/zap"
-	"go.uber.org/zap/zapcore"
 
 	"github.com/sharedmedcard/gateway/cache"
+	"github.com/sharedmedcard/gateway/internal/app"
 	"github.com/sharedmedcard/gateway/internal/testservers"
 	"github.com/sharedmedcard/gateway/medcard"
 	"github.com/sharedmedcard/gateway/shard"
@@ -36,9 +36,7 @@ import (
 func TestReadYourWritesAcrossGateways(t *testing.T) {
 	e := requireEnv(t)
 	gw1 := &testGateway{endpoint: e.endpoint, base: e.server.URL}
-	gw2 := startGateway(t, func(endpoint string) serveConfig {
-		return testServeConfig(e.catalogDSN, endpoint, e.redis.Addr)
-	})
+	gw2 := startGateway(t, func(endpoint string) app.Config { return e.config(endpoint, e.cluster.Redis.Addr) })
 	load := newCardLoad(t, 5, gw1, []*testGateway{gw1, gw2})
 	before1, before2 := gw1.scrape(t, load.client), gw2.scrape(t, load.client)
 
@@ -73,18 +71,18 @@ func TestReadYourWritesAcrossGateways(t *testing.T) {
 func TestStaleFillNeverReplacesWriteThrough(t *testing.T) {
 	e := requireEnv(t)
 	ctx := context.Background()
-	rdb := redis.NewClient(&redis.Options{Addr: e.redis.Addr})
+	rdb := redis.NewClient(&redis.Options{Addr: e.cluster.Redis.Addr})
 	t.Cleanup(func() { rdb.Close() })
 	reg := prometheus.NewRegistry()
 	cards := cache.NewCards(rdb, cache.CardsOptions{
 		TTL: time.Minute, Timeout: time.Second, Registerer: reg,
 		// Keys of our own, so that the entries env's gateway writes through
 		// for this person do not take part.
-		Scope: func(p medcard.PersonID) string { return "stalefill-" + e.gw.store.CacheScope(p) },
+		Scope: func(p medcard.PersonID) string { return "stalefill-" + e.gw.Store().CacheScope(p) },
 	})
 	held := &heldFill{CardCache: cards, arrived: make(chan int64, 1), release: make(chan struct{})}
-	audits := shard.NewAuditWriter(e.gw.store, zap.NewNop(), shard.AuditOptions{})
-	svc := medcard.NewService(e.gw.store, audits, e.clock.now, medcard.WithCache(held))
+	audits := shard.NewAuditWriter(e.gw.Store(), zap.NewNop(), shard.AuditOptions{})
+	svc := medcard.NewService(e.gw.Store(), audits, e.clock.now, medcard.WithCache(held))
 	caller := medcard.Caller{System: "demo-gp", Organisation: "SOR:483711000016009", Role: medcard.RoleDoctor}
 	person := freshPerson(t)
 	create := func(basedOn int64) int64 {
@@ -207,7 +205,7 @@ func TestRedisKilledUnderLoad(t *testing.T) {
 	t.Cleanup(func() { r.Stop() })
 	_, portText, _ := net.SplitHostPort(r.Addr)
 	port, _ := strconv.Atoi(portText)
-	gw := startGateway(t, func(endpoint string) serveConfig { return testServeConfig(e.catalogDSN, endpoint, r.Addr) })
+	gw := startGateway(t, func(endpoint string) app.Config { return e.config(endpoint, r.Addr) })
 	load := newCardLoad(t, 5, gw, []*testGateway{gw})
 
 	load.start(2, 6, 20*time.Millisecond)
@@ -260,37 +258,29 @@ func TestRedisKilledUnderLoad(t *testing.T) {
 // testGateway is a gateway under test: env's, or one more in-process
 // gateway over env's databases behind its own HTTP server.
 type testGateway struct {
-	gw       *gateway
+	gw       *app.Gateway
 	endpoint string // the SOAP endpoint
 	base     string // http://host:port
 }
 
-// startGateway runs another gateway configured by cfg (given its endpoint)
-// that logs into env's log buffer, so its logs are checked for person
-// identifiers too; it is closed when tb ends.
-func startGateway(tb testing.TB, cfg func(endpoint string) serveConfig) *testGateway {
+// startGateway runs another gateway configured by cfg (given its endpoint;
+// env.config is the usual start); it is closed when tb ends.
+func startGateway(tb testing.TB, cfg func(endpoint string) app.Config) *testGateway {
 	tb.Helper()
 	srv := httptest.NewUnstartedServer(nil)
-	endpoint := "http://" + srv.Listener.Addr().String() + soapPath
-	gw, err := newGateway(context.Background(), cfg(endpoint), env.logger(), env.clock.now)
+	endpoint := "http://" + srv.Listener.Addr().String() + app.SOAPPath
+	gw, err := app.New(context.Background(), cfg(endpoint))
 	if err != nil {
 		srv.Listener.Close()
 		tb.Fatalf("start gateway: %v", err)
 	}
-	srv.Config.Handler = gw.handler
+	srv.Config.Handler = gw.Handler()
 	srv.Start()
 	tb.Cleanup(func() {
 		srv.Close()
-		gw.close()
+		gw.Close()
 	})
 	return &testGateway{gw: gw, endpoint: endpoint, base: srv.URL}
-}
-
-// logger returns a logger like the one of env's gateway: production JSON
-// into the buffer TestMain checks for person identifiers.
-func (e *testEnv) logger() *zap.Logger {
-	return zap.New(zapcore.NewCore(zapcore.NewJSONEncoder(zap.NewProductionEncoderConfig()),
-		zapcore.AddSync(e.logs), zap.DebugLevel))
 }
 
 // newLoadClient returns an HTTP client that keeps connections alive for
