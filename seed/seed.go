@@ -11,6 +11,8 @@
 // reviewed. So card versions, item versions, LastOperation and the
 // prescriptions' dispensing counters are what the gateway itself would
 // have written.
+//
+// DemoSystems are the integrating systems that call the gateway in the demo.
 package seed
 
 import (

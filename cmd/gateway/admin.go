@@ -175,12 +175,6 @@ func openStore(ctx context.Context, catalogDSN string) (*shard.Store, func(), er
 	return store, func() { store.Close(); pool.Close() }, nil
 }
 
-// Demo systems that `gateway seed` registers, for the demo and the README.
-var demoSystems = []medcard.System{
-	{Name: "demo-gp", Secret: "demo-secret", Roles: []medcard.Role{medcard.RoleDoctor, medcard.RoleNurse}},
-	{Name: "demo-pharmacy", Secret: "demo-secret", Roles: []medcard.Role{medcard.RolePharmacist}},
-}
-
 // demoSeed is the default seed, so the demo person is the same everywhere.
 const (
 	demoSeed           = 1
@@ -222,7 +216,7 @@ func runSeed(ctx context.Context, args []string) error {
 		return err
 	}
 	defer store.Close()
-	for _, s := range demoSystems {
+	for _, s := range seed.DemoSystems {
 		if err := catalog.PutSystem(ctx, s); err != nil {
 			return err
 		}

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/sharedmedcard/gateway/internal/app"
 	"github.com/sharedmedcard/gateway/loadgen"
 )
 
@@ -47,7 +48,7 @@ func parseBenchFlags(args []string) (loadgen.Config, benchOptions, error) {
 	var opts benchOptions
 	var mix string
 	f := newFlags("bench", benchSynopsis)
-	f.string(&cfg.URL, "url", "MEDCARD_BENCH_URL", "http://127.0.0.1:8080"+soapPath, "SOAP endpoint to load")
+	f.string(&cfg.URL, "url", "MEDCARD_BENCH_URL", "http://127.0.0.1:8080"+app.SOAPPath, "SOAP endpoint to load")
 	f.BoolVar(&cfg.AllowRemote, "allow-remote", false, "allow a URL whose host is not loopback (never point this at production)")
 	f.IntVar(&cfg.Concurrency, "concurrency", 0, "closed loop: workers; open loop: most requests in flight (default 16, or 256 with --rate)")
 	f.Float64Var(&cfg.Rate, "rate", 0, "open loop: actions per second (0: closed loop)")

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sharedmedcard/gateway/internal/app"
 	"github.com/sharedmedcard/gateway/seed"
 )
 
@@ -43,15 +44,15 @@ func BenchmarkGetMedicineCard(b *testing.B) {
 	for _, bc := range []struct {
 		name      string
 		redisAddr string
-		cache     string
+		cache     bool
 	}{
-		{"cache=hot", env.redis.Addr, "on"},
-		{"cache=off", env.redis.Addr, "off"},
-		{"redis=down", down, "on"},
+		{"cache=hot", env.cluster.Redis.Addr, true},
+		{"cache=off", env.cluster.Redis.Addr, false},
+		{"redis=down", down, true},
 	} {
-		gw := startGateway(b, func(endpoint string) serveConfig {
-			cfg := testServeConfig(env.catalogDSN, endpoint, bc.redisAddr)
-			cfg.cache = bc.cache
+		gw := startGateway(b, func(endpoint string) app.Config {
+			cfg := env.config(endpoint, bc.redisAddr)
+			cfg.Cache = bc.cache
 			return cfg
 		})
 		// Fill the cache (or open the breaker), and check every card reads.

@@ -21,9 +21,9 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
 	"go.uber.org/zap"
-	"go.uber.org/zap/zapcore"
 
 	"github.com/sharedmedcard/gateway/cache"
+	"github.com/sharedmedcard/gateway/internal/app"
 	"github.com/sharedmedcard/gateway/internal/testservers"
 	"github.com/sharedmedcard/gateway/medcard"
 	"github.com/sharedmedcard/gateway/shard"
@@ -36,9 +36,7 @@ import (
 func TestReadYourWritesAcrossGateways(t *testing.T) {
 	e := requireEnv(t)
 	gw1 := &testGateway{endpoint: e.endpoint, base: e.server.URL}
-	gw2 := startGateway(t, func(endpoint string) serveConfig {
-		return testServeConfig(e.catalogDSN, endpoint, e.redis.Addr)
-	})
+	gw2 := startGateway(t, func(endpoint string) app.Config { return e.config(endpoint, e.cluster.Redis.Addr) })
 	load := newCardLoad(t, 5, gw1, []*testGateway{gw1, gw2})
 	before1, before2 := gw1.scrape(t, load.client), gw2.scrape(t, load.client)
 
@@ -66,25 +64,33 @@ func TestReadYourWritesAcrossGateways(t *testing.T) {
 }
 
 // TestStaleFillNeverReplacesWriteThrough forces, in the service over the
-// real shard store and Redis, the interleaving the set-if-newer exists for:
-// a cache miss reads version N from the database, a write commits N+1 and
-// writes it through, and only then the fill of N reaches Redis. Redis must
-// keep N+1, and the refused fill must be counted.
+// real shard store and Redis, the interleaving fill leases exist for: a
+// cache miss reads version N from the database, a write commits N+1 and
+// writes it through (revoking the lease), and only then the fill of N
+// reaches Redis. Redis must keep N+1, and the refused fill must be counted.
 func TestStaleFillNeverReplacesWriteThrough(t *testing.T) {
 	e := requireEnv(t)
 	ctx := context.Background()
-	rdb := redis.NewClient(&redis.Options{Addr: e.redis.Addr})
+	rdb := redis.NewClient(&redis.Options{Addr: e.cluster.Redis.Addr})
 	t.Cleanup(func() { rdb.Close() })
 	reg := prometheus.NewRegistry()
+	fences := shard.NewFences(e.gw.Store(), time.Second, zap.NewNop())
+	fenceCtx, stopFences := context.WithCancel(ctx)
+	fencesDone := make(chan struct{})
+	go func() { defer close(fencesDone); fences.Watch(fenceCtx) }()
+	t.Cleanup(func() { stopFences(); <-fencesDone })
 	cards := cache.NewCards(rdb, cache.CardsOptions{
 		TTL: time.Minute, Timeout: time.Second, Registerer: reg,
 		// Keys of our own, so that the entries env's gateway writes through
 		// for this person do not take part.
-		Scope: func(p medcard.PersonID) string { return "stalefill-" + e.gw.store.CacheScope(p) },
+		Scope: func(p medcard.PersonID) (string, int64, bool) {
+			key, gen, current := fences.Scope(p)
+			return "stalefill-" + key, gen, current
+		},
 	})
 	held := &heldFill{CardCache: cards, arrived: make(chan int64, 1), release: make(chan struct{})}
-	audits := shard.NewAuditWriter(e.gw.store, zap.NewNop(), shard.AuditOptions{})
-	svc := medcard.NewService(e.gw.store, audits, e.clock.now, medcard.WithCache(held))
+	audits := shard.NewAuditWriter(e.gw.Store(), zap.NewNop(), shard.AuditOptions{})
+	svc := medcard.NewService(e.gw.Store(), audits, e.clock.now, medcard.WithCache(held, fences, time.Second))
 	caller := medcard.Caller{System: "demo-gp", Organisation: "SOR:483711000016009", Role: medcard.RoleDoctor}
 	person := freshPerson(t)
 	create := func(basedOn int64) int64 {
@@ -102,11 +108,18 @@ func TestStaleFillNeverReplacesWriteThrough(t *testing.T) {
 	}
 	cached := func() int64 {
 		t.Helper()
-		card, ok := cards.Get(ctx, medcard.PersonID(person))
-		if !ok {
+		slot := cards.Slot(medcard.PersonID(person))
+		card := cards.Get(ctx, &slot)
+		if card == nil {
 			t.Fatal("Get = miss, want the cached card")
 		}
 		return card.Version
+	}
+	for deadline := time.Now().Add(5 * time.Second); !cards.Slot(medcard.PersonID(person)).Usable; {
+		if time.Now().After(deadline) {
+			t.Fatal("the cache fences were never polled")
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 
 	// Version 1 is committed through env's gateway, whose write-through
@@ -146,9 +159,10 @@ func TestStaleFillNeverReplacesWriteThrough(t *testing.T) {
 	if v := cached(); v != 2 {
 		t.Errorf("after the late fill of version 1 Get = version %d, want 2", v)
 	}
-	// The same order once more, straight on the interface.
+	// The same order once more, straight on the interface: the held
+	// fill's lease was revoked by the write-through.
 	var c medcard.CardCache = cards
-	c.Fill(ctx, medcard.PersonID(person), stale)
+	c.Fill(ctx, held.slot, stale)
 	if v := cached(); v != 2 {
 		t.Errorf("Fill(version 1) after Written(version 2): Get = version %d, want 2", v)
 	}
@@ -183,17 +197,19 @@ type heldFill struct {
 	once    sync.Once
 	arrived chan int64
 	release chan struct{}
+	slot    medcard.CacheSlot // the held fill's, with its lease
 }
 
-func (h *heldFill) Fill(ctx context.Context, person medcard.PersonID, card *medcard.Card) {
+func (h *heldFill) Fill(ctx context.Context, slot medcard.CacheSlot, card *medcard.Card) {
 	h.once.Do(func() {
+		h.slot = slot
 		h.arrived <- card.Version
 		select {
 		case <-h.release:
 		case <-time.After(20 * time.Second):
 		}
 	})
-	h.CardCache.Fill(ctx, person, card)
+	h.CardCache.Fill(ctx, slot, card)
 }
 
 // TestRedisKilledUnderLoad: Redis is killed during a read/write load and
@@ -207,7 +223,7 @@ func TestRedisKilledUnderLoad(t *testing.T) {
 	t.Cleanup(func() { r.Stop() })
 	_, portText, _ := net.SplitHostPort(r.Addr)
 	port, _ := strconv.Atoi(portText)
-	gw := startGateway(t, func(endpoint string) serveConfig { return testServeConfig(e.catalogDSN, endpoint, r.Addr) })
+	gw := startGateway(t, func(endpoint string) app.Config { return e.config(endpoint, r.Addr) })
 	load := newCardLoad(t, 5, gw, []*testGateway{gw})
 
 	load.start(2, 6, 20*time.Millisecond)
@@ -260,37 +276,29 @@ func TestRedisKilledUnderLoad(t *testing.T) {
 // testGateway is a gateway under test: env's, or one more in-process
 // gateway over env's databases behind its own HTTP server.
 type testGateway struct {
-	gw       *gateway
+	gw       *app.Gateway
 	endpoint string // the SOAP endpoint
 	base     string // http://host:port
 }
 
-// startGateway runs another gateway configured by cfg (given its endpoint)
-// that logs into env's log buffer, so its logs are checked for person
-// identifiers too; it is closed when tb ends.
-func startGateway(tb testing.TB, cfg func(endpoint string) serveConfig) *testGateway {
+// startGateway runs another gateway configured by cfg (given its endpoint;
+// env.config is the usual start); it is closed when tb ends.
+func startGateway(tb testing.TB, cfg func(endpoint string) app.Config) *testGateway {
 	tb.Helper()
 	srv := httptest.NewUnstartedServer(nil)
-	endpoint := "http://" + srv.Listener.Addr().String() + soapPath
-	gw, err := newGateway(context.Background(), cfg(endpoint), env.logger(), env.clock.now)
+	endpoint := "http://" + srv.Listener.Addr().String() + app.SOAPPath
+	gw, err := app.New(context.Background(), cfg(endpoint))
 	if err != nil {
 		srv.Listener.Close()
 		tb.Fatalf("start gateway: %v", err)
 	}
-	srv.Config.Handler = gw.handler
+	srv.Config.Handler = gw.Handler()
 	srv.Start()
 	tb.Cleanup(func() {
 		srv.Close()
-		gw.close()
+		gw.Close()
 	})
 	return &testGateway{gw: gw, endpoint: endpoint, base: srv.URL}
-}
-
-// logger returns a logger like the one of env's gateway: production JSON
-// into the buffer TestMain checks for person identifiers.
-func (e *testEnv) logger() *zap.Logger {
-	return zap.New(zapcore.NewCore(zapcore.NewJSONEncoder(zap.NewProductionEncoderConfig()),
-		zapcore.AddSync(e.logs), zap.DebugLevel))
 }
 
 // newLoadClient returns an HTTP client that keeps connections alive for

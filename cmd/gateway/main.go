@@ -7,7 +7,9 @@
 //	gateway shard status  show where the shards live and what they hold
 //	gateway bench         SOAP load generator (package loadgen)
 //
-// Every flag has an environment variable fallback, named in --help.
+// Every flag has an environment variable fallback, named in --help. This
+// package holds the flags, the environment, the logger and the commands;
+// package internal/app builds the gateway that serve runs (and the tests).
 package main
 
 import (

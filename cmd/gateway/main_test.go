@@ -18,29 +18,26 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5/pgxpool"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 
+	"github.com/sharedmedcard/gateway/internal/app"
+	"github.com/sharedmedcard/gateway/internal/testcluster"
 	"github.com/sharedmedcard/gateway/internal/testservers"
 	"github.com/sharedmedcard/gateway/seed"
 )
 
-// env is the stack every test in this package shares: two PostgreSQL
-// servers (catalog and shard1 on one, shard2 on the other), Redis, and an
-// in-process gateway behind a real HTTP server.
+// env is the stack every test in this package shares: the test cluster
+// (two PostgreSQL servers, catalog and shard1 on one, shard2 on the other,
+// and Redis) and an in-process gateway behind a real HTTP server.
 var env *testEnv
 
 type testEnv struct {
-	pg1, pg2   *testservers.Postgres
-	redis      *testservers.Redis
-	catalogDSN string
-	shardDSNs  map[string]string
-	shards     map[string]*pgxpool.Pool
-	server     *httptest.Server
-	endpoint   string
-	gw         *gateway
-	logs       *lockedBuffer
+	cluster  *testcluster.Cluster
+	server   *httptest.Server
+	endpoint string
+	gw       *app.Gateway
+	logs     *lockedBuffer
 	// persons are all person identifiers the tests sent; no log line may
 	// contain any of them.
 	persons sync.Map
@@ -96,69 +93,55 @@ func TestMain(m *testing.M) {
 
 func startEnv() (*testEnv, error) {
 	ctx := context.Background()
-	e := &testEnv{shardDSNs: map[string]string{}, shards: map[string]*pgxpool.Pool{}, logs: &lockedBuffer{}}
+	e := &testEnv{logs: &lockedBuffer{}}
 	var err error
-	if e.pg1, err = testservers.StartPostgres(); err != nil {
+	if e.cluster, err = testcluster.Start(ctx, testcluster.Options{Redis: true}); err != nil {
 		return e, err
 	}
-	if e.pg2, err = testservers.StartPostgres(); err != nil {
-		return e, err
-	}
-	if e.redis, err = testservers.StartRedis(); err != nil {
-		return e, err
-	}
-	for _, step := range []struct {
-		pg *testservers.Postgres
-		db string
-	}{{e.pg1, "catalog"}, {e.pg1, "shard1"}, {e.pg2, "shard2"}} {
-		if err := step.pg.CreateDatabase(step.db); err != nil {
-			return e, err
-		}
-	}
-	e.catalogDSN = e.pg1.DSN("catalog")
-	e.shardDSNs["shard1"] = e.pg1.DSN("shard1")
-	e.shardDSNs["shard2"] = e.pg2.DSN("shard2")
-	shardFlag := "shard1=" + e.shardDSNs["shard1"] + ",shard2=" + e.shardDSNs["shard2"]
 
-	// Set the cluster up exactly as `make run` does, through the commands.
+	// The commands `make run` sets the cluster up with run over it too:
+	// migrate and shard init find nothing to do, seed registers the demo
+	// systems and loads the persons.
 	for _, args := range [][]string{
-		{"migrate", "--catalog-dsn", e.catalogDSN, "--shard-dsns", shardFlag},
-		{"shard", "init", "--catalog-dsn", e.catalogDSN, "--shard-dsns", shardFlag},
-		{"seed", "--catalog-dsn", e.catalogDSN, "--persons", fmt.Sprint(seededPersons)},
+		{"migrate", "--catalog-dsn", e.cluster.CatalogDSN, "--shard-dsns", e.cluster.ShardFlag()},
+		{"shard", "init", "--catalog-dsn", e.cluster.CatalogDSN, "--shard-dsns", e.cluster.ShardFlag()},
+		{"seed", "--catalog-dsn", e.cluster.CatalogDSN, "--persons", fmt.Sprint(seededPersons)},
 	} {
 		if err := run(ctx, args); err != nil {
 			return e, fmt.Errorf("gateway %s: %w", strings.Join(args[:1], " "), err)
 		}
 	}
-	for name, dsn := range e.shardDSNs {
-		if e.shards[name], err = pgxpool.New(ctx, dsn); err != nil {
-			return e, err
-		}
-	}
 
-	// The gateway logs as in production (JSON) into a buffer the tests read.
-	log := zap.New(zapcore.NewCore(zapcore.NewJSONEncoder(zap.NewProductionEncoderConfig()),
-		zapcore.AddSync(e.logs), zap.DebugLevel))
 	e.server = httptest.NewUnstartedServer(nil)
-	e.endpoint = "http://" + e.server.Listener.Addr().String() + soapPath
-	if e.gw, err = newGateway(ctx, testServeConfig(e.catalogDSN, e.endpoint, e.redis.Addr), log, e.clock.now); err != nil {
+	e.endpoint = "http://" + e.server.Listener.Addr().String() + app.SOAPPath
+	if e.gw, err = app.New(ctx, e.config(e.endpoint, e.cluster.Redis.Addr)); err != nil {
 		return e, err
 	}
-	e.server.Config.Handler = e.gw.handler
+	e.server.Config.Handler = e.gw.Handler()
 	e.server.Start()
 	return e, nil
 }
 
-// testServeConfig is the configuration of the gateways under test: as
-// `gateway serve` defaults it, with the cache on.
-func testServeConfig(catalogDSN, endpoint, redisAddr string) serveConfig {
-	return serveConfig{
-		catalogDSN: catalogDSN, publicURL: endpoint, redisAddr: redisAddr, cache: "on", redisPipeline: "on",
-		// A Redis call may take longer than production's 50 ms under -race
-		// on a busy two-core CI machine; a timed-out nonce check would let
-		// TestReplayedNonceRefused's replay through.
-		cacheTTL: time.Minute, cacheTimeout: 250 * time.Millisecond, timeout: 10 * time.Second,
-	}
+// config is the configuration of the gateways under test: as `gateway
+// serve` defaults it, on env's catalog, with env's clinical clock, logging
+// into env's log buffer (so its logs are checked for person identifiers).
+func (e *testEnv) config(endpoint, redisAddr string) app.Config {
+	cfg := app.DefaultConfig()
+	cfg.CatalogDSN, cfg.PublicURL, cfg.RedisAddr = e.cluster.CatalogDSN, endpoint, redisAddr
+	// A Redis call may take longer than production's 50 ms under -race
+	// on a busy two-core CI machine; a timed-out nonce check would let
+	// TestReplayedNonceRefused's replay through.
+	cfg.CacheTimeout = 250 * time.Millisecond
+	cfg.Now = e.clock.now
+	cfg.Log = e.logger()
+	return cfg
+}
+
+// logger returns the logger of the gateways under test: production JSON
+// into the buffer TestMain checks for person identifiers.
+func (e *testEnv) logger() *zap.Logger {
+	return zap.New(zapcore.NewCore(zapcore.NewJSONEncoder(zap.NewProductionEncoderConfig()),
+		zapcore.AddSync(e.logs), zap.DebugLevel))
 }
 
 func (e *testEnv) stop() {
@@ -169,14 +152,9 @@ func (e *testEnv) stop() {
 		e.server.Close()
 	}
 	if e.gw != nil {
-		e.gw.close()
+		e.gw.Close()
 	}
-	for _, p := range e.shards {
-		p.Close()
-	}
-	e.redis.Stop()
-	e.pg1.Stop()
-	e.pg2.Stop()
+	e.cluster.Stop()
 }
 
 // personsInLogs returns the person identifiers sent by tests or seeded
@@ -442,11 +420,11 @@ func createBody(person string, basedOn int64, drugName string) string {
 // gateway's queued read audits are written.
 func countRows(t *testing.T, table string) int64 {
 	t.Helper()
-	if err := env.gw.audits.Flush(context.Background()); err != nil {
+	if err := env.gw.FlushAudits(context.Background()); err != nil {
 		t.Fatalf("flush read audits: %v", err)
 	}
 	var total int64
-	for name, p := range env.shards {
+	for name, p := range env.cluster.Shards {
 		var n int64
 		if err := p.QueryRow(context.Background(), "SELECT count(*) FROM "+table).Scan(&n); err != nil {
 			t.Fatalf("count %s on %s: %v", table, name, err)

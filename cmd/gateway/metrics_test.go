@@ -3,6 +3,8 @@ package main
 import (
 	"fmt"
 	"testing"
+
+	"github.com/sharedmedcard/gateway/internal/app"
 )
 
 // TestPoolMetrics checks that /metrics shows each shard database's
@@ -10,9 +12,9 @@ import (
 // looks at when one database's requests all slow down at once.
 func TestPoolMetrics(t *testing.T) {
 	requireEnv(t)
-	gw := startGateway(t, func(endpoint string) serveConfig {
-		cfg := testServeConfig(env.catalogDSN, endpoint, env.redis.Addr)
-		cfg.cache = "off" // every read takes a connection
+	gw := startGateway(t, func(endpoint string) app.Config {
+		cfg := env.config(endpoint, env.cluster.Redis.Addr)
+		cfg.Cache = false // every read takes a connection
 		return cfg
 	})
 	client := newLoadClient(t)

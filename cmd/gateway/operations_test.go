@@ -809,7 +809,7 @@ var hospital = actor{system: "test-hospital", secret: "test-hospital-secret", ro
 func registerHospital(t *testing.T) {
 	t.Helper()
 	ctx := context.Background()
-	conn, err := pgx.Connect(ctx, env.catalogDSN)
+	conn, err := pgx.Connect(ctx, env.cluster.CatalogDSN)
 	if err != nil {
 		t.Fatal(err)
 	}

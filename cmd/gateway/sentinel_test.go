@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sharedmedcard/gateway/internal/app"
 	"github.com/sharedmedcard/gateway/internal/testservers"
 )
 
@@ -49,9 +50,9 @@ func TestSentinelFailover(t *testing.T) {
 	if err := sentinel.WaitReplicas(1, 15*time.Second); err != nil {
 		t.Fatal(err)
 	}
-	gw := startGateway(t, func(endpoint string) serveConfig {
-		cfg := testServeConfig(e.catalogDSN, endpoint, "")
-		cfg.redisSentinels, cfg.redisMaster = sentinel.Addr, sentinel.Master
+	gw := startGateway(t, func(endpoint string) app.Config {
+		cfg := e.config(endpoint, "")
+		cfg.RedisSentinels, cfg.RedisMaster = []string{sentinel.Addr}, sentinel.Master
 		return cfg
 	})
 	load := newCardLoad(t, 4, gw, []*testGateway{gw})

@@ -15,6 +15,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/jackc/pgx/v5"
 
+	"github.com/sharedmedcard/gateway/internal/app"
 	"github.com/sharedmedcard/gateway/seed"
 	"github.com/sharedmedcard/gateway/shard"
 	"github.com/sharedmedcard/gateway/soap"
@@ -319,7 +320,7 @@ func TestWSDLCarriesPublicAddress(t *testing.T) {
 
 func TestHealthAndReadiness(t *testing.T) {
 	requireEnv(t)
-	base := strings.TrimSuffix(env.endpoint, soapPath)
+	base := strings.TrimSuffix(env.endpoint, app.SOAPPath)
 	for _, path := range []string{"/healthz", "/readyz"} {
 		resp, err := http.Get(base + path)
 		if err != nil {
@@ -346,7 +347,7 @@ func TestCardsLandOnTheirShardDatabase(t *testing.T) {
 		}
 		persons = append(persons, p)
 	}
-	catalog, err := pgx.Connect(ctx, env.catalogDSN)
+	catalog, err := pgx.Connect(ctx, env.cluster.CatalogDSN)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -356,7 +357,7 @@ func TestCardsLandOnTheirShardDatabase(t *testing.T) {
 		if err := catalog.QueryRow(ctx, `SELECT database FROM shard_map WHERE shard = $1`, shard.Of(p)).Scan(&owner); err != nil {
 			t.Fatal(err)
 		}
-		for name, pool := range env.shards {
+		for name, pool := range env.cluster.Shards {
 			var n int
 			if err := pool.QueryRow(ctx, `SELECT count(*) FROM cards WHERE person = $1 AND shard = shard_of($1)`, p).Scan(&n); err != nil {
 				t.Fatal(err)

@@ -1,8 +1,8 @@
 // Package testcluster starts the whole storage side of a gateway for tests:
 // two real PostgreSQL servers (the catalog and shard database shard1 on the
 // first, shard2 on the second), optionally Redis, every schema migrated, the
-// 1024 logical shards spread over the two shard databases and the demo
-// systems registered, exactly as `make run` sets it up. The end-to-end tests
+// 1024 logical shards spread over the two shard databases and the systems
+// the caller names registered, as `make run` sets it up. The end-to-end tests
 // of cmd/gateway and the robustness suite share it, so both test the same
 // cluster.
 package testcluster
@@ -25,14 +25,9 @@ import (
 type Options struct {
 	// Redis starts a redis-server too.
 	Redis bool
-	// Systems are registered in the catalog (name, secret, roles).
+	// Systems are registered in the catalog (name, secret, roles), e.g.
+	// seed.DemoSystems.
 	Systems []medcard.System
-}
-
-// DemoSystems are the integrating systems `gateway seed` registers.
-var DemoSystems = []medcard.System{
-	{Name: "demo-gp", Secret: "demo-secret", Roles: []medcard.Role{medcard.RoleDoctor, medcard.RoleNurse}},
-	{Name: "demo-pharmacy", Secret: "demo-secret", Roles: []medcard.Role{medcard.RolePharmacist}},
 }
 
 // Cluster is a running test cluster. Stop removes every server and its data.

@@ -1,0 +1,180 @@
+// Package app builds a whole gateway from a Config: the shard store over
+// the catalog and shard databases, the read audit writer, the Redis card
+// cache and nonce store, the domain service behind the SOAP endpoint, the
+// health checks and the metrics. `gateway serve` and the tests build their
+// gateways with New, so the tests run the gateway as it is wired in
+// production.
+package app
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"go.uber.org/zap"
+
+	"github.com/sharedmedcard/gateway/cache"
+	"github.com/sharedmedcard/gateway/medcard"
+	"github.com/sharedmedcard/gateway/shard"
+	"github.com/sharedmedcard/gateway/soap"
+	"github.com/sharedmedcard/gateway/wsdl"
+)
+
+// Gateway is the wired service: the HTTP handler, the background loops it
+// runs (shard map watch, read audit writer) and what it holds open.
+type Gateway struct {
+	handler http.Handler
+	store   *shard.Store
+	audits  *shard.AuditWriter
+	stop    context.CancelFunc
+	loops   sync.WaitGroup
+	closers []func() // run in order by Close, after the loops ended
+}
+
+// New connects to the catalog, the shard databases and Redis, wires the
+// domain service behind the SOAP endpoint, health checks and metrics, and
+// starts the background loops; Close stops them. ctx bounds the
+// connecting only: the loops run until Close. It fails when the shard map
+// cannot be loaded from the catalog (the cluster not initialised included)
+// or a pool cannot be made; Redis being down is no error (requests are then
+// served from PostgreSQL).
+func New(ctx context.Context, cfg Config) (*Gateway, error) {
+	log := cfg.Log
+	if log == nil {
+		log = zap.NewNop()
+	}
+	clinicalNow := cfg.Now
+	if clinicalNow == nil {
+		clinicalNow = time.Now
+	}
+	g := &Gateway{}
+	loopCtx, stop := context.WithCancel(context.WithoutCancel(ctx))
+	g.stop = stop
+	fail := func(err error) (*Gateway, error) { g.Close(); return nil, err }
+
+	// The catalog and the shard store, which follows the shard map.
+	catalogPool, err := pgxpool.New(ctx, cfg.CatalogDSN)
+	if err != nil {
+		return fail(fmt.Errorf("catalog: %w", err))
+	}
+	g.closers = append(g.closers, catalogPool.Close)
+	catalog := shard.NewCatalog(catalogPool, time.Now)
+	store, err := shard.Open(ctx, catalog, log, poolConfig(cfg.DBMaxConns))
+	if err != nil {
+		return fail(fmt.Errorf("open shard store: %w", err))
+	}
+	g.store = store
+	g.closers = append([]func(){store.Close}, g.closers...)
+	g.background(func() { store.Watch(loopCtx, time.Second) })
+
+	// The metrics every part below registers with.
+	registry := prometheus.NewRegistry()
+	registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		shard.NewPoolCollector(store))
+
+	// The read audit writer, which batches the look-ups' audit rows.
+	g.audits = shard.NewAuditWriter(store, log, shard.AuditOptions{})
+	g.background(func() { g.audits.Run(loopCtx) })
+
+	// Redis: the WS-Security nonces and, with the cache on, hot cards.
+	var nonces soap.Nonces
+	var opts []medcard.Option
+	var redisBudget time.Duration
+	if rdb := newRedisClient(cfg); rdb != nil {
+		g.closers = append([]func(){func() { rdb.Close() }}, g.closers...)
+		cmds, err := redisCommands(rdb, cfg.RedisAutoPipeline)
+		if err != nil {
+			return fail(err)
+		}
+		nonces = cache.NewNonces(cmds, cfg.CacheTimeout)
+		if cfg.Cache {
+			// The cache fences, learnt by polling every shard database. The
+			// fence lease and the write-through's patience share the cache
+			// timeout, so a write that cannot reach Redis costs about that
+			// (see medcard.WithCache and docs/reliability.md).
+			fences := shard.NewFences(store, cfg.CacheTimeout/2, log)
+			g.background(func() { fences.Watch(loopCtx) })
+			registry.MustRegister(shard.NewFenceCollector(fences))
+			cards := cache.NewCards(cmds, cache.CardsOptions{
+				TTL: cfg.CacheTTL, Timeout: cfg.CacheTimeout, Scope: fences.Scope, Registerer: registry, Log: log,
+			})
+			opts = append(opts, medcard.WithCache(cards, fences, cfg.CacheTimeout*2/5))
+		}
+		redisBudget = cfg.CacheTimeout
+	}
+
+	// The domain service behind the SOAP endpoint, the health checks and
+	// the metrics.
+	svc := medcard.NewService(store, g.audits, clinicalNow, opts...)
+	handler := soap.NewHandler(svc, catalog, nonces, log, soap.Config{
+		WSDL: wsdl.Render(cfg.PublicURL), Timeout: cfg.RequestTimeout, Now: time.Now, Registerer: registry,
+	})
+	g.handler = newRouter(withRedisBudget(handler, redisBudget), catalog, store, promhttp.HandlerFor(registry, promhttp.HandlerOpts{}))
+	return g, nil
+}
+
+// Handler serves the SOAP endpoint at SOAPPath, /healthz, /readyz and
+// /metrics.
+func (g *Gateway) Handler() http.Handler { return g.handler }
+
+// Store is the gateway's shard store, for tests that build a service of
+// their own over it.
+func (g *Gateway) Store() *shard.Store { return g.store }
+
+// FlushAudits writes the read audit rows queued so far, for tests that
+// count them.
+func (g *Gateway) FlushAudits(ctx context.Context) error { return g.audits.Flush(ctx) }
+
+// Close stops the background loops (the audit writer flushes what it
+// queued) and then closes connections.
+func (g *Gateway) Close() {
+	g.stop()
+	g.loops.Wait()
+	for _, c := range g.closers {
+		c()
+	}
+}
+
+// background runs loop in a goroutine that Close waits for.
+func (g *Gateway) background(loop func()) {
+	g.loops.Add(1)
+	go func() {
+		defer g.loops.Done()
+		loop()
+	}()
+}
+
+// withRedisBudget gives every request one cache timeout for all its Redis
+// calls together (nonce, card look-up, write-through): a slow Redis costs
+// a request that, not that per call. 0: no Redis, no budget.
+func withRedisBudget(next http.Handler, budget time.Duration) http.Handler {
+	if budget <= 0 {
+		return next
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		next.ServeHTTP(w, r.WithContext(cache.WithBudget(r.Context(), budget)))
+	})
+}
+
+// poolConfig sizes each shard database pool to maxConns connections unless
+// its DSN sets pool_max_conns; nil (pgx's defaults) for 0. pgx's default of
+// max(4, CPUs) queues a small host's concurrent requests in the gateway
+// (docs/performance.md). Every gateway opens up to maxConns connections to
+// each shard database: size PostgreSQL's max_connections for the fleet.
+func poolConfig(maxConns int) func(*pgxpool.Config) {
+	if maxConns <= 0 {
+		return nil
+	}
+	return func(c *pgxpool.Config) {
+		if !strings.Contains(c.ConnString(), "pool_max_conns") {
+			c.MaxConns = int32(maxConns)
+		}
+	}
+}

@@ -1,0 +1,71 @@
+package app
+
+import (
+	"time"
+
+	"go.uber.org/zap"
+)
+
+// SOAPPath is where the SOAP endpoint is mounted.
+const SOAPPath = "/medcard"
+
+// Config is everything a gateway is built from. It knows no flags or
+// environment variables: `gateway serve` fills it from those, tests fill it
+// by hand. Start from DefaultConfig; the zero value of a field is not
+// always its default.
+type Config struct {
+	// CatalogDSN is the PostgreSQL URL of the catalog database, which names
+	// the shard databases.
+	CatalogDSN string
+	// PublicURL is the SOAP endpoint's public address, written into the WSDL.
+	PublicURL string
+
+	// RedisAddr is the host:port of Redis for the card cache and the
+	// WS-Security nonces; empty: no Redis (no cache, nonces per process).
+	RedisAddr string
+	// RedisSentinels are the host:port of Sentinels; when set, the gateway
+	// follows RedisMaster's current primary through them instead of
+	// RedisAddr.
+	RedisSentinels []string
+	// RedisMaster is the Sentinel master name.
+	RedisMaster string
+	// RedisAutoPipeline batches concurrent requests' Redis commands into
+	// shared round trips (go-redis AutoPipeline).
+	RedisAutoPipeline bool
+	// Cache serves pure reads from the Redis card cache (with Redis
+	// configured).
+	Cache bool
+	// CacheTTL is the lifetime of a cached card.
+	CacheTTL time.Duration
+	// CacheTimeout is the deadline of one Redis call; past it the call
+	// counts as a miss.
+	CacheTimeout time.Duration
+
+	// RequestTimeout is the deadline for one request's work.
+	RequestTimeout time.Duration
+	// DBMaxConns is the most connections per shard database pool (a
+	// pool_max_conns in the DSN wins); 0: pgx's default, max(4, CPUs).
+	DBMaxConns int
+
+	// Now is the domain's clinical clock (dispensing intervals, validity,
+	// stamps); nil: time.Now. Tests move it; token freshness always uses
+	// the real clock.
+	Now func() time.Time
+	// Log receives the gateway's logs; nil: none.
+	Log *zap.Logger
+}
+
+// DefaultConfig returns the configuration `gateway serve` runs with when no
+// flag or environment variable says otherwise. CatalogDSN and PublicURL
+// have no default.
+func DefaultConfig() Config {
+	return Config{
+		RedisMaster:       "medcard",
+		RedisAutoPipeline: true,
+		Cache:             true,
+		CacheTTL:          time.Minute,
+		CacheTimeout:      50 * time.Millisecond,
+		RequestTimeout:    10 * time.Second,
+		DBMaxConns:        16,
+	}
+}
