@@ -176,7 +176,10 @@ func (s *Service) readCached(ctx context.Context, person PersonID) (*Card, error
 			return nil, err
 		}
 		card.PersonID = person
-		if slot.Lease != "" {
+		// A read that found the shard moved (and followed it) must not fill
+		// the old place: readers still on the old map would be served it
+		// after the next write at the new one.
+		if slot.Lease != "" && s.cache.Slot(person).Key == slot.Key {
 			s.cache.Fill(flightCtx, slot, card)
 		}
 		return card, nil

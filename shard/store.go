@@ -271,6 +271,7 @@ const (
 	selectCardSQL        = `SELECT version, card FROM cards WHERE person = $1`
 	selectCardLockedSQL  = selectCardSQL + ` FOR UPDATE`
 	selectOutcomeSQL     = `SELECT request_hash, result FROM write_outcomes WHERE shard = $1 AND system = $2 AND message_id = $3`
+	ownedShardSQL        = `SELECT 1 FROM owned_shards WHERE shard = $1`
 	writeOutcomeAndAudit = `
 outcome AS (
     INSERT INTO write_outcomes (system, message_id, shard, request_hash, result)
@@ -337,6 +338,19 @@ func readForWrite(ctx context.Context, q pgx.Tx, p *pgxpool.Pool, shard int, per
 		outcome = &o
 		return nil
 	})
+	// The write's side of the fence is the trigger, but a card read from a
+	// database that gave its shard away would be judged against an old or
+	// empty card (a resend's stored outcome missing, its version refused as
+	// too new) before any write reached the trigger.
+	owned := seededBugNoFence
+	b.Queue(ownedShardSQL, shard).QueryRow(func(row pgx.Row) error {
+		err := row.Scan(new(int))
+		if errors.Is(err, pgx.ErrNoRows) {
+			return nil
+		}
+		owned = owned || err == nil
+		return err
+	})
 	var err error
 	if q != nil {
 		err = q.SendBatch(ctx, b).Close()
@@ -345,6 +359,9 @@ func readForWrite(ctx context.Context, q pgx.Tx, p *pgxpool.Pool, shard int, per
 	}
 	if err != nil {
 		return nil, nil, err
+	}
+	if !owned {
+		return nil, nil, errReadNotOwned
 	}
 	if decodeErr != nil {
 		return nil, nil, medcard.WrapError(medcard.FaultInternal, decodeErr, "stored card is unreadable")
