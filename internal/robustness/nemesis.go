@@ -48,15 +48,20 @@ func ClassDoc(class string) string { return nemeses[class].doc }
 
 var nemeses = map[string]nemesis{
 	"none": {doc: "no fault", run: func(context.Context, *NemesisEnv) (time.Time, error) { return time.Time{}, nil }},
-	"gateway-kill": {doc: "kill -9 gateway A, restart it on the same port after 1 s",
+	"gateway-kill": {doc: "kill -9 gateway A three times, 1 s apart; each time restart it on the same port after 0.5 s",
 		run: func(ctx context.Context, e *NemesisEnv) (time.Time, error) {
 			g := e.Cluster.Gateways[0]
-			if err := g.Kill(); err != nil {
-				return time.Time{}, err
-			}
-			sleepCtx(ctx, time.Second)
-			if err := g.Start(ctx); err != nil {
-				return time.Time{}, err
+			for i := range 3 {
+				if i > 0 {
+					sleepCtx(ctx, time.Second)
+				}
+				if err := g.Kill(); err != nil {
+					return time.Time{}, err
+				}
+				sleepCtx(ctx, 500*time.Millisecond)
+				if err := g.Start(ctx); err != nil {
+					return time.Time{}, err
+				}
 			}
 			return time.Now(), nil
 		}},

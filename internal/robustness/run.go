@@ -75,7 +75,8 @@ type RunStats struct {
 	UnknownApplied int
 	Lost           int
 	Duplicated     int
-	Stale          int
+	Stale          int // reads older than a write acknowledged before they began
+	Regressed      int // reads older than a read that returned before they began
 	AppliedFault   int
 	// LongestRequest is the longest write exchange (Invoke to Return) or
 	// read that got an answer.
@@ -245,8 +246,8 @@ func stats(h History, cfg RunConfig) RunStats {
 		}
 	}
 	f := tempCheck(h)
-	st.UnknownApplied, st.Lost, st.Duplicated, st.Stale, st.AppliedFault =
-		f.UnknownApplied, len(f.Lost), len(f.Duplicated), len(f.Stale), len(f.AppliedFault)
+	st.UnknownApplied, st.Lost, st.Duplicated, st.Stale, st.Regressed, st.AppliedFault =
+		f.UnknownApplied, len(f.Lost), len(f.Duplicated), len(f.Stale), len(f.Regressed), len(f.AppliedFault)
 	return st
 }
 
@@ -340,7 +341,7 @@ func copyLogSlice(src, dst string, offset int64) {
 func FormatSummary(rows []RunStats) string {
 	var b strings.Builder
 	tw := tabwriter.NewWriter(&b, 2, 4, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "class\tops\twrites\tacked\tfailed by fault\tunknown\tunknown-applied\tlost\tduplicated\tstale reads\tapplied-despite-fault\tlongest request\trecovery\tverdict\t")
+	fmt.Fprintln(tw, "class\tops\twrites\tacked\tfailed by fault\tunknown\tunknown-applied\tlost\tduplicated\tstale reads\tregressed reads\tapplied-despite-fault\tlongest request\trecovery\tverdict\t")
 	for _, r := range rows {
 		codes := make([]string, 0, len(r.Failed))
 		for code, n := range r.Failed {
@@ -363,8 +364,8 @@ func FormatSummary(rows []RunStats) string {
 		if !r.OK {
 			verdict = "FAIL"
 		}
-		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%s\t%d\t%d\t%d\t%d\t%d\t%d\t%v\t%s\t%s\t\n", class, r.Ops, r.Writes, r.Acked, failed,
-			r.Unknown, r.UnknownApplied, r.Lost, r.Duplicated, r.Stale, r.AppliedFault,
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%s\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%v\t%s\t%s\t\n", class, r.Ops, r.Writes, r.Acked, failed,
+			r.Unknown, r.UnknownApplied, r.Lost, r.Duplicated, r.Stale, r.Regressed, r.AppliedFault,
 			r.LongestRequest.Round(time.Millisecond), rec, verdict)
 	}
 	tw.Flush()

@@ -12,16 +12,20 @@ import (
 
 // tempFindings are the set checks' results.
 type tempFindings struct {
-	Lost           []string // tags of acknowledged writes missing from the final card
-	Duplicated     []string // tags applied more than once, or a resend answered with another version
-	Stale          []string // reads that returned a card older than one acknowledged or seen before they began
+	Lost       []string // tags of acknowledged writes missing from the final card
+	Duplicated []string // tags applied more than once, or a resend answered with another version
+	Stale      []string // reads that returned a card older than a write acknowledged before they began
+	// Regressed are reads that returned a card older than another read
+	// returned before they began (no acknowledged write in between): not
+	// promise 3 in its letter, but not linearizable either.
+	Regressed      []string
 	AppliedFault   []string // tags of writes answered with a definite fault that are on the final card
 	UnknownApplied int      // writes that stayed unknown but were applied (allowed)
 	NoFinal        []string // persons with acknowledged writes and no final card
 }
 
 func (f tempFindings) ok() bool {
-	return len(f.Lost)+len(f.Duplicated)+len(f.Stale)+len(f.AppliedFault)+len(f.NoFinal) == 0
+	return len(f.Lost)+len(f.Duplicated)+len(f.Stale)+len(f.Regressed)+len(f.AppliedFault)+len(f.NoFinal) == 0
 }
 
 // tempCheck runs the set checks on h.
@@ -71,17 +75,20 @@ func tempCheck(h History) tempFindings {
 		}
 	}
 	for _, ops := range byPerson {
-		f.Stale = append(f.Stale, tempStaleReads(ops)...)
+		stale, regressed := tempStaleReads(ops)
+		f.Stale = append(f.Stale, stale...)
+		f.Regressed = append(f.Regressed, regressed...)
 	}
 	sort.Strings(f.Stale)
+	sort.Strings(f.Regressed)
 	return f
 }
 
 // tempStaleReads checks one person's reads: a read must return at least
 // the version of every write acknowledged before it began, with that
-// write's tag, and at least the version of every read that returned
-// before it began.
-func tempStaleReads(ops []Operation) []string {
+// write's tag (else it is stale), and at least the version of every read
+// that returned before it began (else it regressed).
+func tempStaleReads(ops []Operation) (stale, regressed []string) {
 	type done struct {
 		at      time.Time
 		version int64
@@ -101,7 +108,6 @@ func tempStaleReads(ops []Operation) []string {
 		}
 	}
 	sort.Slice(before, func(i, j int) bool { return before[i].at.Before(before[j].at) })
-	var out []string
 	for _, r := range ops {
 		if r.Kind != OpRead || r.Outcome != OutcomeOK {
 			continue
@@ -110,19 +116,36 @@ func tempStaleReads(ops []Operation) []string {
 		for _, t := range r.Tags {
 			tags[t] = true
 		}
-		for _, d := range before {
+		var staleBy, regressedBy *done
+		for i := range before {
+			d := &before[i]
 			if !d.at.Before(r.Invoke) {
 				break
 			}
-			if r.Version < d.version || (d.tag != "" && !tags[d.tag]) {
-				out = append(out, fmt.Sprintf("read #%d via %s at %s: version %d, but %s returned version %d at %s (%v earlier)",
-					r.ID, strings.Join(r.Gateways, ","), r.Invoke.Format("15:04:05.000"), r.Version, d.what, d.version,
-					d.at.Format("15:04:05.000"), r.Invoke.Sub(d.at).Round(time.Millisecond)))
-				break
+			switch {
+			case d.tag != "" && (r.Version < d.version || !tags[d.tag]):
+				if staleBy == nil {
+					staleBy = d
+				}
+			case d.tag == "" && r.Version < d.version:
+				if regressedBy == nil {
+					regressedBy = d
+				}
 			}
 		}
+		say := func(d *done) string {
+			return fmt.Sprintf("read #%d via %s at %s: version %d, but %s returned version %d at %s (%v earlier)",
+				r.ID, strings.Join(r.Gateways, ","), r.Invoke.Format("15:04:05.000"), r.Version, d.what, d.version,
+				d.at.Format("15:04:05.000"), r.Invoke.Sub(d.at).Round(time.Millisecond))
+		}
+		switch {
+		case staleBy != nil:
+			stale = append(stale, say(staleBy))
+		case regressedBy != nil:
+			regressed = append(regressed, say(regressedBy))
+		}
 	}
-	return out
+	return stale, regressed
 }
 
 // short is the last four digits of a synthetic person, enough to tell
@@ -149,7 +172,8 @@ func (f tempFindings) text() string {
 	}
 	section("lost", f.Lost)
 	section("duplicated", f.Duplicated)
-	section("stale reads", f.Stale)
+	section("stale reads (older than an acknowledged write)", f.Stale)
+	section("regressed reads (older than an earlier read)", f.Regressed)
 	section("applied despite a definite fault", f.AppliedFault)
 	section("no final card", f.NoFinal)
 	fmt.Fprintf(&b, "unknown but applied (allowed): %d\n", f.UnknownApplied)
