@@ -269,8 +269,8 @@ func waitUntil(ctx context.Context, within time.Duration, check func() error) er
 // moveShards moves each logical shard to the other shard database, the way
 // a mover does by hand (shard/store_integration_test.go's moveShard):
 // freeze it at the source, own it at the destination and copy its rows,
-// give it up and delete it at the source, then point the catalog's map at
-// the destination under a new epoch. The gateways poll the map every
+// point the catalog's map at the destination under a new epoch, then give
+// it up and delete its rows at the source. The gateways poll the map every
 // second, so for up to a second they write to the source, which must
 // refuse them inside the database (the fence trigger). It returns the
 // moved shards and their new owners.
@@ -329,15 +329,7 @@ func moveShard(ctx context.Context, c *Cluster, s int, from, to string) error {
 			return fail("copy "+tb.name, err)
 		}
 	}
-	if _, err := src.Exec(ctx, `DELETE FROM owned_shards WHERE shard = $1`, s); err != nil {
-		return fail("release", err)
-	}
-	for _, tb := range moveTables {
-		if _, err := src.Exec(ctx, `DELETE FROM `+tb.name+` WHERE shard = $1`, s); err != nil {
-			return fail("delete "+tb.name, err)
-		}
-	}
-	return pgx.BeginFunc(ctx, c.Storage.Catalog, func(tx pgx.Tx) error {
+	err := pgx.BeginFunc(ctx, c.Storage.Catalog, func(tx pgx.Tx) error {
 		var epoch int64
 		if err := tx.QueryRow(ctx, `UPDATE cluster SET epoch = epoch + 1 RETURNING epoch`).Scan(&epoch); err != nil {
 			return fail("bump epoch", err)
@@ -347,4 +339,16 @@ func moveShard(ctx context.Context, c *Cluster, s int, from, to string) error {
 		}
 		return nil
 	})
+	if err != nil {
+		return err
+	}
+	if _, err := src.Exec(ctx, `DELETE FROM owned_shards WHERE shard = $1`, s); err != nil {
+		return fail("release", err)
+	}
+	for _, tb := range moveTables {
+		if _, err := src.Exec(ctx, `DELETE FROM `+tb.name+` WHERE shard = $1`, s); err != nil {
+			return fail("delete "+tb.name, err)
+		}
+	}
+	return nil
 }
