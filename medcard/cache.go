@@ -3,6 +3,7 @@ package medcard
 import (
 	"context"
 	"slices"
+	"time"
 )
 
 // CardCache keeps hot cards for pure reads (package cache implements it
@@ -66,11 +67,14 @@ type CacheFence interface {
 	//
 	// Errors: FaultUnavailable when the shard database cannot be reached.
 	Fence(ctx context.Context, person PersonID) error
-	// Settled returns once fences this gateway raised on person's shard
-	// are in force everywhere. A read served from the primary waits for
-	// it, so that it never shows a card that another gateway may still be
-	// serving an older version of from the cache.
-	Settled(ctx context.Context, person PersonID)
+	// Settled returns once a card read from the primary changedAgo after
+	// its last change can no longer be hidden by an older cached version
+	// on any gateway: once the fences this gateway raised on the shard are
+	// in force, and the settle window after the change (within which its
+	// writer raises a fence if its write-through does not land) has
+	// passed. A read served from the primary waits for it, so that reads
+	// never go back in time, whichever gateway serves them.
+	Settled(ctx context.Context, person PersonID, changedAgo time.Duration)
 }
 
 // ReadAuditor records every look-up of a card in the audit trail, whether

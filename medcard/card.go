@@ -35,6 +35,11 @@ type Card struct {
 	Prescriptions   []Prescription   `json:"prescriptions"`
 	Orders          []Order          `json:"orders,omitempty"`
 	Effectuations   []Effectuation   `json:"effectuations,omitempty"`
+
+	// ChangedAgo is how long before it was read from the primary the card
+	// last changed, by the database's clock (Store.ReadCard sets it; never
+	// stored). A read waits out a recent change's settling (CacheFence).
+	ChangedAgo time.Duration `json:"-"`
 }
 
 // NeedsAttention reports whether a person must settle a conflict on the

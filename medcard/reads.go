@@ -189,7 +189,7 @@ func (s *Service) readCached(ctx context.Context, person PersonID) (*Card, error
 	// everywhere; answering it before then could let a later read elsewhere
 	// go back in time.
 	if s.fence != nil {
-		s.fence.Settled(ctx, person)
+		s.fence.Settled(ctx, person, shared.ChangedAgo)
 	}
 	return shared.clone(), nil
 }

@@ -63,7 +63,7 @@ func (f *fakeFence) Fence(ctx context.Context, _ PersonID) error {
 	return nil
 }
 
-func (f *fakeFence) Settled(context.Context, PersonID) {}
+func (f *fakeFence) Settled(context.Context, PersonID, time.Duration) {}
 
 // TestWriteSettlesCacheBeforeAnswering: a write is answered only once the
 // cache confirmed its card or a fence is in force, within the patience

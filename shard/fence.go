@@ -27,9 +27,10 @@ var _ medcard.CacheFence = (*Fences)(nil)
 // committed and saw it. Both sides measure only durations on their own
 // monotonic clocks.
 type Fences struct {
-	store *Store
-	lease time.Duration
-	log   *zap.Logger
+	store  *Store
+	lease  time.Duration
+	settle time.Duration // see Settled
+	log    *zap.Logger
 
 	mu    sync.Mutex
 	views map[string]*fenceView // by shard database
@@ -47,10 +48,12 @@ type fenceView struct {
 }
 
 // NewFences returns the cache fences of store's shard databases, trusted
-// for lease. Run Watch to learn generations; until then the cache is
-// bypassed.
-func NewFences(store *Store, lease time.Duration, log *zap.Logger) *Fences {
-	return &Fences{store: store, lease: lease, log: log, views: map[string]*fenceView{}, pending: map[int]time.Time{}}
+// for lease. settle is how long after a commit its writer may still raise a
+// fence (the write-through's patience, a round trip and the lease): a card
+// read from the primary that changed more recently is answered only after
+// that. Run Watch to learn generations; until then the cache is bypassed.
+func NewFences(store *Store, lease, settle time.Duration, log *zap.Logger) *Fences {
+	return &Fences{store: store, lease: lease, settle: settle, log: log, views: map[string]*fenceView{}, pending: map[int]time.Time{}}
 }
 
 // trustFor is how long a poll's answer is trusted: a little less than the
@@ -103,19 +106,22 @@ func (f *Fences) Fence(ctx context.Context, person medcard.PersonID) error {
 	return sleepUntil(ctx, inForce)
 }
 
-// Settled implements medcard.CacheFence.
-func (f *Fences) Settled(ctx context.Context, person medcard.PersonID) {
+// Settled implements medcard.CacheFence. The settle window is measured
+// from the card's change by the database's clock (ChangedAgo), so no two
+// hosts' clocks are compared.
+func (f *Fences) Settled(ctx context.Context, person medcard.PersonID, changedAgo time.Duration) {
+	until := time.Now().Add(f.settle - changedAgo)
 	shard := Of(string(person))
 	f.mu.Lock()
-	until, ok := f.pending[shard]
-	if ok && !time.Now().Before(until) {
-		delete(f.pending, shard)
-		ok = false
+	if fenced, ok := f.pending[shard]; ok {
+		if !time.Now().Before(fenced) {
+			delete(f.pending, shard)
+		} else if fenced.After(until) {
+			until = fenced
+		}
 	}
 	f.mu.Unlock()
-	if ok {
-		_ = sleepUntil(ctx, until)
-	}
+	_ = sleepUntil(ctx, until)
 }
 
 func sleepUntil(ctx context.Context, t time.Time) error {

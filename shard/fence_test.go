@@ -22,7 +22,7 @@ func TestFenceIsSeenEverywhereWhenItReturns(t *testing.T) {
 	ctx, cancel := context.WithCancel(t.Context())
 	defer cancel()
 	const lease = 40 * time.Millisecond
-	raiser, watcher := NewFences(c.store, lease, zap.NewNop()), NewFences(c.store, lease, zap.NewNop())
+	raiser, watcher := NewFences(c.store, lease, 0, zap.NewNop()), NewFences(c.store, lease, 0, zap.NewNop())
 	var loops sync.WaitGroup
 	defer loops.Wait()
 	defer cancel()
@@ -66,7 +66,7 @@ func TestFenceIsSeenEverywhereWhenItReturns(t *testing.T) {
 		}
 		// The raiser's own reads of the shard wait no more once it is in force.
 		settled := time.Now()
-		raiser.Settled(ctx, p)
+		raiser.Settled(ctx, p, time.Hour)
 		if took := time.Since(settled); took > 5*time.Millisecond {
 			t.Errorf("Settled after the fence was in force took %v", took)
 		}
@@ -79,7 +79,7 @@ func TestFenceIsSeenEverywhereWhenItReturns(t *testing.T) {
 func TestFenceUntrustedWithoutPolls(t *testing.T) {
 	c := needCluster(t)
 	const lease = 40 * time.Millisecond
-	f := NewFences(c.store, lease, zap.NewNop())
+	f := NewFences(c.store, lease, 0, zap.NewNop())
 	ctx, cancel := context.WithCancel(t.Context())
 	done := make(chan struct{})
 	go func() { defer close(done); f.Watch(ctx) }()
@@ -96,5 +96,33 @@ func TestFenceUntrustedWithoutPolls(t *testing.T) {
 	time.Sleep(lease)
 	if _, _, current := f.Scope(p); current {
 		t.Errorf("Scope %v after the last poll = current, want not current", lease)
+	}
+}
+
+// TestReadOfARecentChangeWaitsOutItsSettling: a card read from the primary
+// soon after it changed is answered only once its writer's fence, if it
+// raised one, is in force everywhere: ChangedAgo comes from the database.
+func TestReadOfARecentChangeWaitsOutItsSettling(t *testing.T) {
+	c := needCluster(t)
+	const settle = 300 * time.Millisecond
+	f := NewFences(c.store, 40*time.Millisecond, settle, zap.NewNop())
+	p := newPersons(t, yyFence).draw(nil)
+	mustWrite(t, c.store, newWrite(p, 0, messageID(t)))
+	card, err := c.store.ReadCard(t.Context(), p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if card.ChangedAgo < 0 || card.ChangedAgo > settle/2 {
+		t.Fatalf("ReadCard right after the write: ChangedAgo = %v, want [0, %v]", card.ChangedAgo, settle/2)
+	}
+	start := time.Now()
+	f.Settled(t.Context(), p, card.ChangedAgo)
+	if took := time.Since(start); took < settle-card.ChangedAgo-5*time.Millisecond || took > settle+50*time.Millisecond {
+		t.Errorf("Settled(ChangedAgo %v) took %v, want about %v", card.ChangedAgo, took, settle-card.ChangedAgo)
+	}
+	start = time.Now()
+	f.Settled(t.Context(), p, time.Hour)
+	if took := time.Since(start); took > 5*time.Millisecond {
+		t.Errorf("Settled of a card changed long ago took %v", took)
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -219,12 +220,15 @@ func (s *Store) onShard(ctx context.Context, person medcard.PersonID, fn func(ro
 // (if an old copy is still there) must not be served. That is the read's
 // side of the fence the triggers keep for writes.
 const readOwnedCardSQL = `
-SELECT c.version, c.card FROM owned_shards o LEFT JOIN cards c ON c.person = $1
+SELECT c.version, c.card, clock_timestamp() - c.updated_at FROM owned_shards o LEFT JOIN cards c ON c.person = $1
 WHERE o.shard = $2`
 
 // readAnyCardSQL is the read without its side of the fence, for the
 // seeded bug seedbug_nofence only.
-const readAnyCardSQL = `SELECT c.version, c.card FROM (SELECT $2::int) o LEFT JOIN cards c ON c.person = $1`
+const readAnyCardSQL = `SELECT c.version, c.card, clock_timestamp() - c.updated_at FROM (SELECT $2::int) o LEFT JOIN cards c ON c.person = $1`
+
+// neverChanged is the ChangedAgo of a card that does not exist.
+const neverChanged = time.Duration(math.MaxInt64)
 
 // errReadNotOwned is what ReadCard reports when the database does not own
 // the shard, in the form the writes' fence raises, so onShard treats both
@@ -238,11 +242,12 @@ func (s *Store) ReadCard(ctx context.Context, person medcard.PersonID) (*medcard
 	err := s.onShard(ctx, person, func(r route) error {
 		var version *int64
 		var body []byte
+		var changedAgo *time.Duration
 		query := readOwnedCardSQL
 		if seededBugNoFence {
 			query = readAnyCardSQL
 		}
-		err := r.pool.QueryRow(ctx, query, string(person), r.shard).Scan(&version, &body)
+		err := r.pool.QueryRow(ctx, query, string(person), r.shard).Scan(&version, &body, &changedAgo)
 		if errors.Is(err, pgx.ErrNoRows) {
 			return errReadNotOwned
 		}
@@ -250,10 +255,13 @@ func (s *Store) ReadCard(ctx context.Context, person medcard.PersonID) (*medcard
 			return translate(err, false, "read card")
 		}
 		if version == nil {
-			card = &medcard.Card{}
+			card = &medcard.Card{ChangedAgo: neverChanged}
 			return nil
 		}
 		card, err = decodeCard(*version, body)
+		if err == nil && changedAgo != nil {
+			card.ChangedAgo = *changedAgo
+		}
 		return err
 	})
 	return card, err
@@ -276,14 +284,14 @@ SELECT count(*) FROM card`
 	// insertCardSQL creates a card; nothing happens if it exists already.
 	insertCardSQL = `
 WITH card AS (
-    INSERT INTO cards (person, shard, version, card) VALUES ($1, $2, $3, $4)
+    INSERT INTO cards (person, shard, version, card, updated_at) VALUES ($1, $2, $3, $4, clock_timestamp())
     ON CONFLICT (person) DO NOTHING
     RETURNING version
 ),` + writeOutcomeAndAudit
 	// updateCardSQL changes a card if it is still at the version read ($14).
 	updateCardSQL = `
 WITH card AS (
-    UPDATE cards SET version = $3, card = $4, updated_at = now()
+    UPDATE cards SET version = $3, card = $4, updated_at = clock_timestamp()
     WHERE person = $1 AND ` + seededBugCASCondition + `
     RETURNING version
 ),` + writeOutcomeAndAudit

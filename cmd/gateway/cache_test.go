@@ -74,7 +74,7 @@ func TestStaleFillNeverReplacesWriteThrough(t *testing.T) {
 	rdb := redis.NewClient(&redis.Options{Addr: e.cluster.Redis.Addr})
 	t.Cleanup(func() { rdb.Close() })
 	reg := prometheus.NewRegistry()
-	fences := shard.NewFences(e.gw.Store(), time.Second, zap.NewNop())
+	fences := shard.NewFences(e.gw.Store(), time.Second, 0, zap.NewNop())
 	fenceCtx, stopFences := context.WithCancel(ctx)
 	fencesDone := make(chan struct{})
 	go func() { defer close(fencesDone); fences.Watch(fenceCtx) }()

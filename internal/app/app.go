@@ -96,10 +96,12 @@ func New(ctx context.Context, cfg Config) (*Gateway, error) {
 		nonces = cache.NewNonces(cmds, cfg.CacheTimeout)
 		if cfg.Cache {
 			// The cache fences, learnt by polling every shard database. The
-			// fence lease and the write-through's patience share the cache
-			// timeout, so a write that cannot reach Redis costs about that
-			// (see medcard.WithCache and docs/reliability.md).
-			fences := shard.NewFences(store, cfg.CacheTimeout/2, log)
+			// fence lease (1/2) and the write-through's patience (2/5) share
+			// the cache timeout, so a write that cannot reach Redis costs
+			// about that, and a card read from the primary within one cache
+			// timeout of its change waits out the rest (see medcard.WithCache,
+			// shard.Fences and docs/reliability.md).
+			fences := shard.NewFences(store, cfg.CacheTimeout/2, cfg.CacheTimeout, log)
 			g.background(func() { fences.Watch(loopCtx) })
 			registry.MustRegister(shard.NewFenceCollector(fences))
 			cards := cache.NewCards(cmds, cache.CardsOptions{
