@@ -22,6 +22,7 @@ import (
 
 	"github.com/sharedmedcard/gateway/internal/testcluster"
 	"github.com/sharedmedcard/gateway/internal/testservers"
+	"github.com/sharedmedcard/gateway/seed"
 )
 
 // Cluster is the topology every run works on:
@@ -109,7 +110,7 @@ func StartCluster(ctx context.Context) (c *Cluster, err error) {
 			c = nil
 		}
 	}()
-	if c.Storage, err = testcluster.Start(ctx, testcluster.Options{Redis: true, Systems: testcluster.DemoSystems}); err != nil {
+	if c.Storage, err = testcluster.Start(ctx, testcluster.Options{Redis: true, Systems: seed.DemoSystems}); err != nil {
 		return c, err
 	}
 	c.toxi = toxiproxy.NewServer(toxiproxy.NewMetricsContainer(nil), zerolog.Nop())

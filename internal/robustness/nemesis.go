@@ -313,6 +313,16 @@ func moveShard(ctx context.Context, c *Cluster, s int, from, to string) error {
 	if _, err := src.Exec(ctx, `UPDATE owned_shards SET writable = false WHERE shard = $1`, s); err != nil {
 		return fail("freeze", err)
 	}
+	// Gateways still on the old map read the cache under the old key
+	// scope; once the shard is written at the destination those entries
+	// are stale. A fence at the source, in force before the map flips,
+	// makes every such gateway miss and go to the source, which refuses
+	// the shard and sends it to the new map (see shard.Fences).
+	if _, err := src.Exec(ctx, `INSERT INTO cache_fences (shard, generation) VALUES ($1, 1)
+		ON CONFLICT (shard) DO UPDATE SET generation = cache_fences.generation + 1`, s); err != nil {
+		return fail("fence the cache", err)
+	}
+	time.Sleep(cacheTimeout) // the gateways' fence lease is half of it
 	if _, err := dst.Exec(ctx, `INSERT INTO owned_shards (shard) VALUES ($1) ON CONFLICT (shard) DO UPDATE SET writable = true`, s); err != nil {
 		return fail("own", err)
 	}
