@@ -150,7 +150,7 @@ func caughtBy(st RunStats) string {
 	for _, c := range []struct {
 		name string
 		n    int
-	}{{"lost", st.Lost}, {"duplicated", st.Duplicated}, {"stale", st.Stale}, {"regressed", st.Regressed}, {"applied-despite-fault", st.AppliedFault}} {
+	}{{"lost", st.Lost}, {"duplicated", st.Duplicated}, {"stale", st.Stale}, {"regressed", st.Regressed}, {"applied-despite-fault", st.AppliedFault}, {"internal-error", st.Internal}} {
 		if c.n > 0 {
 			by = append(by, fmt.Sprintf("%s (%d)", c.name, c.n))
 		}
