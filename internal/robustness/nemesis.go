@@ -113,17 +113,30 @@ var nemeses = map[string]nemesis{
 			removeToxic(ctx, shardProxies(e))
 			return startProxies(shardProxies(e))
 		}},
-	"redis-kill": {doc: "kill -9 Redis, restart it empty on the same port after 1.5 s",
+	"redis-kill": {doc: "kill -9 Redis, restart it empty on the same port after 1.5 s; again 2.5 s later",
 		run: func(ctx context.Context, e *NemesisEnv) (time.Time, error) {
 			r := e.Cluster.Storage.Redis
-			if err := r.Kill(); err != nil {
-				return time.Time{}, err
-			}
-			sleepCtx(ctx, 1500*time.Millisecond)
-			if err := r.RestartEmpty(); err != nil {
-				return time.Time{}, err
+			// The second kill comes while the gateways' breakers may still
+			// be in different states from the first.
+			for i := range 2 {
+				if i > 0 {
+					sleepCtx(ctx, 2500*time.Millisecond)
+				}
+				if err := r.Kill(); err != nil {
+					return time.Time{}, err
+				}
+				sleepCtx(ctx, 1500*time.Millisecond)
+				if err := r.RestartEmpty(); err != nil {
+					return time.Time{}, err
+				}
 			}
 			return time.Now(), nil
+		},
+		heal: func(_ context.Context, e *NemesisEnv) error {
+			if r := e.Cluster.Storage.Redis; r.Pid() == 0 || r.Resume() != nil {
+				return r.RestartEmpty()
+			}
+			return nil
 		}},
 	"redis-pause": {doc: "SIGSTOP Redis for 3 s, then SIGCONT",
 		run: func(ctx context.Context, e *NemesisEnv) (time.Time, error) {

@@ -3,7 +3,9 @@ package robustness
 import (
 	"context"
 	"fmt"
+	"io/fs"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -125,6 +127,10 @@ func TestSeededBugsAreCaught(t *testing.T) {
 	c := needCluster(t)
 	for _, bug := range seededBugs {
 		t.Run(bug.tag, func(t *testing.T) {
+			if !tagInTree(t, bug.tag) {
+				t.Errorf("%s: no //go:build line of the gateway's tree names this tag, so the build is the shipped gateway; "+
+					"running it anyway", bug.tag)
+			}
 			cfg := RunConfig{Class: bug.class, Tag: bug.tag, Duration: shortRun, Logf: t.Logf,
 				ResultsDir: t.TempDir()} // a caught bug is a success: keep its report out of the results
 			if bug.cfg != nil {
@@ -144,13 +150,48 @@ func TestSeededBugsAreCaught(t *testing.T) {
 	}
 }
 
+// tagInTree reports whether some Go file's //go:build line names tag.
+func tagInTree(t *testing.T, tag string) bool {
+	t.Helper()
+	root, err := repoRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	found := false
+	err = filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
+		if err != nil || found {
+			return err
+		}
+		if d.IsDir() && (strings.HasPrefix(d.Name(), ".") || d.Name() == "robustness-results" || d.Name() == "node_modules") {
+			return filepath.SkipDir
+		}
+		if d.IsDir() || !strings.HasSuffix(path, ".go") {
+			return nil
+		}
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		for _, line := range strings.SplitN(string(b), "\n", 30) {
+			if strings.HasPrefix(line, "//go:build") && strings.Contains(line, tag) {
+				found = true
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return found
+}
+
 // caughtBy names the checks that failed a run.
 func caughtBy(st RunStats) string {
 	var by []string
 	for _, c := range []struct {
 		name string
 		n    int
-	}{{"lost", st.Lost}, {"duplicated", st.Duplicated}, {"stale", st.Stale}, {"regressed", st.Regressed}, {"applied-despite-fault", st.AppliedFault}} {
+	}{{"lost", st.Lost}, {"duplicated", st.Duplicated}, {"stale", st.Stale}, {"regressed", st.Regressed}, {"applied-despite-fault", st.AppliedFault}, {"internal-error", st.Internal}} {
 		if c.n > 0 {
 			by = append(by, fmt.Sprintf("%s (%d)", c.name, c.n))
 		}

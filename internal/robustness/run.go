@@ -78,6 +78,7 @@ type RunStats struct {
 	Stale          int // reads older than a write acknowledged before they began
 	Regressed      int // reads older than a read that returned before they began
 	AppliedFault   int
+	Internal       int // operations answered InternalError
 	// LongestRequest is the longest write exchange (Invoke to Return) or
 	// read that got an answer.
 	LongestRequest time.Duration
@@ -246,8 +247,8 @@ func stats(h History, cfg RunConfig) RunStats {
 		}
 	}
 	f := tempCheck(h)
-	st.UnknownApplied, st.Lost, st.Duplicated, st.Stale, st.Regressed, st.AppliedFault =
-		f.UnknownApplied, len(f.Lost), len(f.Duplicated), len(f.Stale), len(f.Regressed), len(f.AppliedFault)
+	st.UnknownApplied, st.Lost, st.Duplicated, st.Stale, st.Regressed, st.AppliedFault, st.Internal =
+		f.UnknownApplied, len(f.Lost), len(f.Duplicated), len(f.Stale), len(f.Regressed), len(f.AppliedFault), len(f.Internal)
 	return st
 }
 

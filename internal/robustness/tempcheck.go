@@ -18,14 +18,18 @@ type tempFindings struct {
 	// Regressed are reads that returned a card older than another read
 	// returned before they began (no acknowledged write in between): not
 	// promise 3 in its letter, but not linearizable either.
-	Regressed      []string
-	AppliedFault   []string // tags of writes answered with a definite fault that are on the final card
+	Regressed    []string
+	AppliedFault []string // tags of writes answered with a definite fault that are on the final card
+	// Internal are operations answered with InternalError: a bug of the
+	// gateway by the fault catalogue's own definition (code internal),
+	// e.g. a transient database error passed on as a definite failure.
+	Internal       []string
 	UnknownApplied int      // writes that stayed unknown but were applied (allowed)
 	NoFinal        []string // persons with acknowledged writes and no final card
 }
 
 func (f tempFindings) ok() bool {
-	return len(f.Lost)+len(f.Duplicated)+len(f.Stale)+len(f.Regressed)+len(f.AppliedFault)+len(f.NoFinal) == 0
+	return len(f.Lost)+len(f.Duplicated)+len(f.Stale)+len(f.Regressed)+len(f.AppliedFault)+len(f.Internal)+len(f.NoFinal) == 0
 }
 
 // tempCheck runs the set checks on h.
@@ -49,6 +53,9 @@ func tempCheck(h History) tempFindings {
 	byPerson := map[string][]Operation{}
 	for _, op := range h.Operations {
 		byPerson[op.Person] = append(byPerson[op.Person], op)
+		if op.Outcome == OutcomeFault && op.FaultCode == "InternalError" {
+			f.Internal = append(f.Internal, fmt.Sprintf("%s #%d %s via %s", op.Kind, op.ID, op.Tag, strings.Join(op.Gateways, ",")))
+		}
 		if op.Kind != OpWrite {
 			continue
 		}
@@ -175,6 +182,7 @@ func (f tempFindings) text() string {
 	section("stale reads (older than an acknowledged write)", f.Stale)
 	section("regressed reads (older than an earlier read)", f.Regressed)
 	section("applied despite a definite fault", f.AppliedFault)
+	section("answered InternalError", f.Internal)
 	section("no final card", f.NoFinal)
 	fmt.Fprintf(&b, "unknown but applied (allowed): %d\n", f.UnknownApplied)
 	return b.String()
