@@ -12,7 +12,7 @@ export PATH := /usr/local/go/bin:$(PATH)
 GO ?= go
 GATEWAY := bin/gateway
 
-.PHONY: run test bench soak stop clean build deps test-deps go-check generate check-generated lint status
+.PHONY: robustness run test bench soak stop clean build deps test-deps go-check generate check-generated lint status
 
 run: deps build
 	@scripts/run.sh
@@ -76,3 +76,12 @@ lint: go-check
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
 	if [ -n "$$out" ]; then echo "make: gofmt would change: $$out" >&2; exit 1; fi
 	$(GO) vet ./...
+
+# The robustness suite (internal/robustness, docs in its package comment):
+# every fault class, each running at least ROBUSTNESS_OPS operations, then
+# the seeded bugs; one summary table of all classes at the end. Failing
+# runs leave reports under robustness-results/ (git-ignored).
+ROBUSTNESS_OPS ?= 100000
+robustness: deps go-check
+	ROBUSTNESS_OPS=$(ROBUSTNESS_OPS) $(GO) test -count=1 -timeout 0 -v -run 'TestRobustness|TestSeededBugsAreCaught' ./internal/robustness/ 2>&1 | tee robustness.log | grep -E '^(=== RUN|--- |\s+--- |ok|FAIL|PASS)|caught by|unnoticed|broke a promise'; \
+	status=$${PIPESTATUS[0]}; sed -n '/^robustness summary/,/^$$/p' robustness.log; exit $$status

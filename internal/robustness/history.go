@@ -47,6 +47,13 @@ type Operation struct {
 	// medications, in card order.
 	Version int64    `json:"version,omitempty"`
 	Tags    []string `json:"tags,omitempty"`
+
+	// ResendVersion is, for an acknowledged write that the client
+	// deliberately resent once more (to the other gateway) after its
+	// answer, the card version the resend answered; 0 when there was no
+	// such resend or it got no success. The stored first answer must come
+	// back, so anything but Version means the write was applied twice.
+	ResendVersion int64 `json:"resendVersion,omitempty"`
 }
 
 // FinalCard is a person's card read straight from the shard database that

@@ -1,0 +1,477 @@
+package robustness
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	toxiproxy "github.com/Shopify/toxiproxy/v2"
+	"github.com/rs/zerolog"
+
+	"github.com/sharedmedcard/gateway/internal/testcluster"
+	"github.com/sharedmedcard/gateway/internal/testservers"
+	"github.com/sharedmedcard/gateway/seed"
+)
+
+// Cluster is the topology every run works on:
+//
+//	client ─▶ gateway A ─▶ toxiproxy redis-A ─▶ Redis (or Sentinels' primary)
+//	client ─▶ gateway B ─▶ toxiproxy redis-B ─▶ Redis
+//	gateways ─▶ toxiproxy shard1 ─▶ PG1/shard1,  toxiproxy shard2 ─▶ PG2/shard2
+//	gateways ─▶ PG1/catalog (direct)
+//
+// The shard databases are registered in the catalog under their proxy
+// DSNs, so the gateways reach them only through the proxies; migrations,
+// the nemeses' shard moves and the final read use the direct DSNs. The
+// gateways are real `gateway serve` processes, kept running across runs
+// that use the same binary and Redis mode.
+type Cluster struct {
+	Storage *testcluster.Cluster
+	// Dir holds the gateway binaries and logs.
+	Dir string
+
+	toxi *toxiproxy.ApiServer
+	// ShardProxies are the gateways' links to the shard databases, by name.
+	ShardProxies map[string]*toxiproxy.Proxy
+
+	// Sentinel mode (redis-failover): a primary, a replica and three
+	// Sentinels; started on first use.
+	SentinelPrimary, SentinelReplica *testservers.Redis
+	Sentinels                        []*testservers.Sentinel
+
+	Gateways []*Gateway
+	spec     GatewaySpec
+
+	mu       sync.Mutex
+	binaries map[string]string // build tag ("" for none) → path
+	// nextPerson is the index of the next fresh synthetic person.
+	nextPerson int
+	runs       int
+}
+
+// GatewaySpec is what kind of gateways a run needs.
+type GatewaySpec struct {
+	// Tag is the build tag of the binary ("" for the shipped one).
+	Tag string
+	// Sentinel starts the gateways with --redis-sentinels instead of a
+	// single Redis behind toxiproxy.
+	Sentinel bool
+}
+
+// Gateway is one `gateway serve` process.
+type Gateway struct {
+	Name    string // "A", "B"
+	Addr    string // 127.0.0.1:PORT
+	URL     string // the SOAP endpoint
+	LogPath string
+	// RedisProxy is this gateway's own link to Redis; nil in Sentinel mode.
+	RedisProxy *toxiproxy.Proxy
+
+	binary string
+	args   []string
+	mu     sync.Mutex
+	cmd    *exec.Cmd
+	exited chan struct{}
+	log    *os.File
+}
+
+// personSeed is the seed of the suite's synthetic persons, other than the
+// demo's (1), so they are fresh and have no card.
+const personSeed = 4242
+
+// cacheTimeout is the gateways' --cache-timeout; redis-latency adds more
+// than this to one gateway's Redis link.
+const cacheTimeout = 100 * time.Millisecond
+
+// StartCluster starts the storage side (two PostgreSQL servers and Redis),
+// the toxiproxy proxies, and registers the proxies as the shard databases'
+// DSNs. Gateways are started by EnsureGateways.
+func StartCluster(ctx context.Context) (c *Cluster, err error) {
+	dir, err := os.MkdirTemp("", "robustness-")
+	if err != nil {
+		return nil, err
+	}
+	c = &Cluster{Dir: dir, ShardProxies: map[string]*toxiproxy.Proxy{}, binaries: map[string]string{}}
+	defer func() {
+		if err != nil {
+			c.Stop()
+			c = nil
+		}
+	}()
+	if c.Storage, err = testcluster.Start(ctx, testcluster.Options{Redis: true, Systems: seed.DemoSystems}); err != nil {
+		return c, err
+	}
+	c.toxi = toxiproxy.NewServer(toxiproxy.NewMetricsContainer(nil), zerolog.Nop())
+	for _, name := range testcluster.ShardNames {
+		u, err := url.Parse(c.Storage.ShardDSNs[name])
+		if err != nil {
+			return c, err
+		}
+		p, err := c.newProxy("pg-"+name, u.Host)
+		if err != nil {
+			return c, err
+		}
+		c.ShardProxies[name] = p
+		u.Host = p.Listen
+		if _, err := c.Storage.Catalog.Exec(ctx, `UPDATE shard_databases SET dsn = $2 WHERE name = $1`, name, u.String()); err != nil {
+			return c, fmt.Errorf("robustness: register proxy DSN of %s: %w", name, err)
+		}
+	}
+	return c, nil
+}
+
+func (c *Cluster) newProxy(name, upstream string) (*toxiproxy.Proxy, error) {
+	p := toxiproxy.NewProxy(c.toxi, name, "127.0.0.1:0", upstream)
+	if err := p.Start(); err != nil {
+		return nil, fmt.Errorf("robustness: proxy %s: %w", name, err)
+	}
+	return p, nil
+}
+
+// Stop stops the gateways, the proxies and every server; nil-safe.
+func (c *Cluster) Stop() error {
+	if c == nil {
+		return nil
+	}
+	var errs []error
+	for _, g := range c.Gateways {
+		errs = append(errs, g.Stop())
+	}
+	c.Gateways = nil
+	for _, p := range c.ShardProxies {
+		p.Stop()
+	}
+	for _, s := range c.Sentinels {
+		errs = append(errs, s.Stop())
+	}
+	errs = append(errs, c.SentinelReplica.Stop(), c.SentinelPrimary.Stop(), c.Storage.Stop())
+	if c.Dir != "" {
+		os.RemoveAll(c.Dir)
+	}
+	return errors.Join(errs...)
+}
+
+// binary builds the gateway with the build tag once per test binary run.
+func (c *Cluster) binary(ctx context.Context, tag string) (string, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if b, ok := c.binaries[tag]; ok {
+		return b, nil
+	}
+	root, err := repoRoot()
+	if err != nil {
+		return "", err
+	}
+	out := filepath.Join(c.Dir, "gateway")
+	args := []string{"build", "-o"}
+	if tag != "" {
+		out += "-" + tag
+		args = append(args, out, "-tags", tag)
+	} else {
+		args = append(args, out)
+	}
+	cmd := exec.CommandContext(ctx, goTool(), append(args, "./cmd/gateway")...)
+	cmd.Dir = root
+	if msg, err := cmd.CombinedOutput(); err != nil {
+		return "", fmt.Errorf("robustness: go build (tag %q): %v\n%s", tag, err, msg)
+	}
+	c.binaries[tag] = out
+	return out, nil
+}
+
+func goTool() string {
+	if p := filepath.Join(runtime.GOROOT(), "bin", "go"); fileExists(p) {
+		return p
+	}
+	return "go"
+}
+
+func fileExists(p string) bool { _, err := os.Stat(p); return err == nil }
+
+// repoRoot is the directory holding go.mod, found upwards from the working
+// directory (a test runs in its package's directory).
+func repoRoot() (string, error) {
+	dir, err := os.Getwd()
+	if err != nil {
+		return "", err
+	}
+	for range 20 {
+		if fileExists(filepath.Join(dir, "go.mod")) {
+			return dir, nil
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			break
+		}
+		dir = parent
+	}
+	return "", errors.New("robustness: no go.mod above the working directory")
+}
+
+// EnsureGateways makes two gateways of spec run: the running ones are kept
+// when they match, otherwise they are stopped and new ones started.
+func (c *Cluster) EnsureGateways(ctx context.Context, spec GatewaySpec) error {
+	if len(c.Gateways) == 2 && c.spec == spec {
+		for _, g := range c.Gateways {
+			if !g.Running() {
+				if err := g.Start(ctx); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	}
+	for _, g := range c.Gateways {
+		g.Stop()
+		if g.RedisProxy != nil {
+			g.RedisProxy.Stop()
+		}
+	}
+	c.Gateways = nil
+	bin, err := c.binary(ctx, spec.Tag)
+	if err != nil {
+		return err
+	}
+	if spec.Sentinel {
+		if err := c.startSentinels(); err != nil {
+			return err
+		}
+	}
+	c.spec = spec
+	for _, name := range []string{"A", "B"} {
+		port, err := freePort()
+		if err != nil {
+			return err
+		}
+		g := &Gateway{Name: name, Addr: net.JoinHostPort("127.0.0.1", strconv.Itoa(port)), binary: bin}
+		g.URL = "http://" + g.Addr + "/medcard"
+		logName := "gateway-" + name
+		if spec.Tag != "" {
+			logName += "-" + spec.Tag
+		}
+		if spec.Sentinel {
+			logName += "-sentinel"
+		}
+		g.LogPath = filepath.Join(c.Dir, logName+".log")
+		g.args = []string{"serve", "--catalog-dsn", c.Storage.CatalogDSN, "--listen", g.Addr,
+			"--cache", "on", "--cache-timeout", cacheTimeout.String(), "--request-timeout", "5s",
+			"--log-format", "json", "--db-max-conns", "8"}
+		if spec.Sentinel {
+			addrs := make([]string, len(c.Sentinels))
+			for i, s := range c.Sentinels {
+				addrs[i] = s.Addr
+			}
+			g.args = append(g.args, "--redis-sentinels", strings.Join(addrs, ","), "--redis-master", c.Sentinels[0].Master)
+		} else {
+			if g.RedisProxy, err = c.newProxy("redis-"+name, c.Storage.Redis.Addr); err != nil {
+				return err
+			}
+			g.args = append(g.args, "--redis-addr", g.RedisProxy.Listen)
+		}
+		c.Gateways = append(c.Gateways, g)
+		if err := g.Start(ctx); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// startSentinels starts the primary, a replica and three Sentinels once;
+// after a failover the promoted replica stays the primary.
+func (c *Cluster) startSentinels() error {
+	if c.SentinelPrimary != nil {
+		return nil
+	}
+	var err error
+	if c.SentinelPrimary, err = testservers.StartRedis(); err != nil {
+		return err
+	}
+	if c.SentinelReplica, err = testservers.StartRedisReplica(c.SentinelPrimary); err != nil {
+		return err
+	}
+	for range 3 {
+		s, err := testservers.StartSentinel("medcard", c.SentinelPrimary, time.Second, 5*time.Second)
+		if err != nil {
+			return err
+		}
+		c.Sentinels = append(c.Sentinels, s)
+	}
+	return c.Sentinels[0].WaitReplicas(1, 15*time.Second)
+}
+
+func freePort() (int, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port, nil
+}
+
+// Start starts the process on its address, its output appended to its log,
+// and waits up to 30 s for /readyz.
+func (g *Gateway) Start(ctx context.Context) error {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	f, err := os.OpenFile(g.LogPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		return err
+	}
+	cmd := exec.Command(g.binary, g.args...)
+	cmd.Stdout, cmd.Stderr = f, f
+	// Its own process group: a Ctrl-C to the test does not reach it first,
+	// and the test's Stop ends it.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	if err := cmd.Start(); err != nil {
+		f.Close()
+		return fmt.Errorf("robustness: start gateway %s: %w", g.Name, err)
+	}
+	g.cmd, g.log, g.exited = cmd, f, make(chan struct{})
+	exited := g.exited
+	go func() { cmd.Wait(); close(exited) }()
+	return g.waitReady(ctx, exited, 30*time.Second)
+}
+
+func (g *Gateway) waitReady(ctx context.Context, exited chan struct{}, within time.Duration) error {
+	client := &http.Client{Timeout: time.Second}
+	deadline := time.Now().Add(within)
+	for time.Now().Before(deadline) {
+		select {
+		case <-exited:
+			return fmt.Errorf("robustness: gateway %s exited during start; log tail:\n%s", g.Name, tailFile(g.LogPath, 20))
+		case <-ctx.Done():
+			return ctx.Err()
+		default:
+		}
+		resp, err := client.Get("http://" + g.Addr + "/readyz")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return nil
+			}
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	return fmt.Errorf("robustness: gateway %s not ready within %v; log tail:\n%s", g.Name, within, tailFile(g.LogPath, 20))
+}
+
+// Running reports whether the process is alive.
+func (g *Gateway) Running() bool {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.cmd == nil {
+		return false
+	}
+	select {
+	case <-g.exited:
+		return false
+	default:
+		return true
+	}
+}
+
+// Kill sends SIGKILL and waits for the process to exit.
+func (g *Gateway) Kill() error {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.cmd == nil {
+		return nil
+	}
+	g.cmd.Process.Signal(syscall.SIGCONT) // a paused process dies as well, but be sure
+	g.cmd.Process.Kill()
+	select {
+	case <-g.exited:
+	case <-time.After(10 * time.Second):
+		return fmt.Errorf("robustness: gateway %s did not exit after SIGKILL", g.Name)
+	}
+	g.log.Close()
+	g.cmd = nil
+	return nil
+}
+
+// Signal sends sig (SIGSTOP, SIGCONT) to the process.
+func (g *Gateway) Signal(sig syscall.Signal) error {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.cmd == nil {
+		return fmt.Errorf("robustness: gateway %s is not running", g.Name)
+	}
+	return g.cmd.Process.Signal(sig)
+}
+
+// Stop ends the process: SIGTERM, then SIGKILL after 5 s.
+func (g *Gateway) Stop() error {
+	g.mu.Lock()
+	if g.cmd == nil {
+		g.mu.Unlock()
+		return nil
+	}
+	g.cmd.Process.Signal(syscall.SIGCONT)
+	g.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-g.exited:
+		g.log.Close()
+		g.cmd = nil
+		g.mu.Unlock()
+		return nil
+	case <-time.After(5 * time.Second):
+	}
+	g.mu.Unlock()
+	return g.Kill()
+}
+
+// logFiles are the logs a report takes a slice of, by name.
+func (c *Cluster) logFiles() map[string]string {
+	files := map[string]string{
+		"postgres-pg1.log": c.Storage.PG1.LogFile(),
+		"postgres-pg2.log": c.Storage.PG2.LogFile(),
+		"redis.log":        c.Storage.Redis.LogFile(),
+	}
+	for _, g := range c.Gateways {
+		files[filepath.Base(g.LogPath)] = g.LogPath
+	}
+	if c.SentinelPrimary != nil {
+		files["redis-sentinel-primary.log"] = c.SentinelPrimary.LogFile()
+		files["redis-sentinel-replica.log"] = c.SentinelReplica.LogFile()
+		for i, s := range c.Sentinels {
+			files[fmt.Sprintf("sentinel-%d.log", i)] = s.LogFile()
+		}
+	}
+	return files
+}
+
+// logSizes records where each log ends now, so a report can take what a
+// run added.
+func (c *Cluster) logSizes() map[string]int64 {
+	out := map[string]int64{}
+	for name, path := range c.logFiles() {
+		if st, err := os.Stat(path); err == nil {
+			out[name] = st.Size()
+		}
+	}
+	return out
+}
+
+func tailFile(path string, n int) string {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return fmt.Sprintf("(no log: %v)", err)
+	}
+	lines := strings.Split(strings.TrimRight(string(b), "\n"), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
+}

@@ -1,0 +1,377 @@
+package robustness
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"syscall"
+	"time"
+
+	toxiproxy "github.com/Shopify/toxiproxy/v2"
+	"github.com/jackc/pgx/v5"
+
+	"github.com/sharedmedcard/gateway/internal/testservers"
+	"github.com/sharedmedcard/gateway/shard"
+)
+
+// NemesisEnv is what a nemesis acts on.
+type NemesisEnv struct {
+	Cluster *Cluster
+	// HotPersons are the persons the clients work on right now.
+	HotPersons func() []string
+	Logf       func(format string, args ...any)
+}
+
+// nemesis is one fault class: run injects the fault, holds it, heals it
+// and returns when it healed (zero for none); heal undoes whatever a
+// failed run may have left (idempotent), and is called after every run.
+type nemesis struct {
+	doc           string
+	run           func(ctx context.Context, e *NemesisEnv) (time.Time, error)
+	heal          func(ctx context.Context, e *NemesisEnv) error
+	needsSentinel bool
+}
+
+// classOrder lists the classes in the order TestRobustness runs them; the
+// Sentinel class is last, since it needs gateways of its own.
+var classOrder = []string{
+	"none", "gateway-kill", "gateway-pause", "pg-restart", "pg-latency", "pg-reset",
+	"redis-kill", "redis-pause", "redis-latency", "redis-reset", "stale-map", "redis-failover",
+}
+
+// Classes are the fault classes, in the order a full pass runs them.
+func Classes() []string { return append([]string(nil), classOrder...) }
+
+// ClassDoc says what a class does.
+func ClassDoc(class string) string { return nemeses[class].doc }
+
+var nemeses = map[string]nemesis{
+	"none": {doc: "no fault", run: func(context.Context, *NemesisEnv) (time.Time, error) { return time.Time{}, nil }},
+	"gateway-kill": {doc: "kill -9 gateway A three times, 1 s apart; each time restart it on the same port after 0.5 s",
+		run: func(ctx context.Context, e *NemesisEnv) (time.Time, error) {
+			g := e.Cluster.Gateways[0]
+			for i := range 3 {
+				if i > 0 {
+					sleepCtx(ctx, time.Second)
+				}
+				if err := g.Kill(); err != nil {
+					return time.Time{}, err
+				}
+				sleepCtx(ctx, 500*time.Millisecond)
+				if err := g.Start(ctx); err != nil {
+					return time.Time{}, err
+				}
+			}
+			return time.Now(), nil
+		}},
+	"gateway-pause": {doc: "SIGSTOP gateway A for 3 s, then SIGCONT",
+		run: func(ctx context.Context, e *NemesisEnv) (time.Time, error) {
+			g := e.Cluster.Gateways[0]
+			if err := g.Signal(syscall.SIGSTOP); err != nil {
+				return time.Time{}, err
+			}
+			sleepCtx(ctx, 3*time.Second)
+			return time.Now(), g.Signal(syscall.SIGCONT)
+		},
+		heal: func(_ context.Context, e *NemesisEnv) error {
+			if g := e.Cluster.Gateways[0]; g.Running() {
+				return g.Signal(syscall.SIGCONT)
+			}
+			return nil
+		}},
+	"pg-restart": {doc: "immediate stop of PG2 (shard2), start again after 1 s",
+		run: func(ctx context.Context, e *NemesisEnv) (time.Time, error) {
+			pg := e.Cluster.Storage.PG2
+			if err := pg.Crash(); err != nil {
+				return time.Time{}, err
+			}
+			sleepCtx(ctx, time.Second)
+			if err := pg.Restart(); err != nil {
+				return time.Time{}, err
+			}
+			return time.Now(), nil
+		}},
+	"pg-latency": {doc: "100 ms ± 50 ms latency on both shard database links for 4 s",
+		run: func(ctx context.Context, e *NemesisEnv) (time.Time, error) {
+			return holdToxic(ctx, shardProxies(e), `{"name":"nemesis","type":"latency","stream":"downstream","attributes":{"latency":100,"jitter":50}}`, 4*time.Second)
+		},
+		heal: func(ctx context.Context, e *NemesisEnv) error { removeToxic(ctx, shardProxies(e)); return nil }},
+	"pg-reset": {doc: "resets of half the shard database connections as answers flow for 2 s, then both links down for 0.5 s",
+		run: func(ctx context.Context, e *NemesisEnv) (time.Time, error) {
+			ps := shardProxies(e)
+			if _, err := holdToxic(ctx, ps, `{"name":"nemesis","type":"reset_peer","stream":"downstream","toxicity":0.5,"attributes":{"timeout":0}}`, 2*time.Second); err != nil {
+				return time.Time{}, err
+			}
+			for _, p := range ps {
+				p.Stop()
+			}
+			sleepCtx(ctx, 500*time.Millisecond)
+			return time.Now(), startProxies(ps)
+		},
+		heal: func(ctx context.Context, e *NemesisEnv) error {
+			removeToxic(ctx, shardProxies(e))
+			return startProxies(shardProxies(e))
+		}},
+	"redis-kill": {doc: "kill -9 Redis, restart it empty on the same port after 1.5 s; again 2.5 s later",
+		run: func(ctx context.Context, e *NemesisEnv) (time.Time, error) {
+			r := e.Cluster.Storage.Redis
+			// The second kill comes while the gateways' breakers may still
+			// be in different states from the first.
+			for i := range 2 {
+				if i > 0 {
+					sleepCtx(ctx, 2500*time.Millisecond)
+				}
+				if err := r.Kill(); err != nil {
+					return time.Time{}, err
+				}
+				sleepCtx(ctx, 1500*time.Millisecond)
+				if err := r.RestartEmpty(); err != nil {
+					return time.Time{}, err
+				}
+			}
+			return time.Now(), nil
+		},
+		heal: func(_ context.Context, e *NemesisEnv) error {
+			if r := e.Cluster.Storage.Redis; r.Pid() == 0 || r.Resume() != nil {
+				return r.RestartEmpty()
+			}
+			return nil
+		}},
+	"redis-pause": {doc: "SIGSTOP Redis for 3 s, then SIGCONT",
+		run: func(ctx context.Context, e *NemesisEnv) (time.Time, error) {
+			r := e.Cluster.Storage.Redis
+			if err := r.Pause(); err != nil {
+				return time.Time{}, err
+			}
+			sleepCtx(ctx, 3*time.Second)
+			return time.Now(), r.Resume()
+		},
+		heal: func(_ context.Context, e *NemesisEnv) error { return e.Cluster.Storage.Redis.Resume() }},
+	"redis-latency": {doc: "latency of 3× --cache-timeout on gateway A's Redis link for 4 s",
+		run: func(ctx context.Context, e *NemesisEnv) (time.Time, error) {
+			ms := (3 * cacheTimeout).Milliseconds()
+			return holdToxic(ctx, redisProxyA(e), fmt.Sprintf(`{"name":"nemesis","type":"latency","stream":"downstream","attributes":{"latency":%d,"jitter":%d}}`, ms, ms/3), 4*time.Second)
+		},
+		heal: func(ctx context.Context, e *NemesisEnv) error { removeToxic(ctx, redisProxyA(e)); return nil }},
+	"redis-reset": {doc: "connection resets on gateway A's Redis link for 3 s",
+		run: func(ctx context.Context, e *NemesisEnv) (time.Time, error) {
+			return holdToxic(ctx, redisProxyA(e), `{"name":"nemesis","type":"reset_peer","stream":"downstream","attributes":{"timeout":0}}`, 3*time.Second)
+		},
+		heal: func(ctx context.Context, e *NemesisEnv) error { removeToxic(ctx, redisProxyA(e)); return nil }},
+	"stale-map": {doc: "move the logical shards of 3 hot persons to the other shard database behind the gateways' cached maps, and back after 2 s",
+		run: func(ctx context.Context, e *NemesisEnv) (time.Time, error) {
+			shards := map[int]bool{}
+			for _, p := range e.HotPersons() {
+				if len(shards) == 3 {
+					break
+				}
+				shards[shard.Of(p)] = true
+			}
+			moved, err := moveShards(ctx, e.Cluster, shards)
+			if err != nil {
+				return time.Time{}, err
+			}
+			sleepCtx(ctx, 2*time.Second)
+			back := map[int]bool{}
+			for s := range moved {
+				back[s] = true
+			}
+			if _, err := moveShards(ctx, e.Cluster, back); err != nil {
+				return time.Time{}, err
+			}
+			return time.Now(), nil
+		}},
+	"redis-failover": {doc: "kill -9 the Sentinels' Redis primary; a Sentinel promotes the replica; a new replica joins",
+		needsSentinel: true,
+		run: func(ctx context.Context, e *NemesisEnv) (time.Time, error) {
+			c := e.Cluster
+			old := c.SentinelPrimary
+			if err := old.Kill(); err != nil {
+				return time.Time{}, err
+			}
+			promoted := c.SentinelReplica.Addr
+			if err := waitUntil(ctx, 30*time.Second, func() error {
+				addr, err := c.Sentinels[0].MasterAddr()
+				if err != nil {
+					return err
+				}
+				if addr != promoted {
+					return fmt.Errorf("sentinel still names %s", addr)
+				}
+				return nil
+			}); err != nil {
+				return time.Time{}, fmt.Errorf("failover: %w", err)
+			}
+			healed := time.Now()
+			// A new replica for the next cycle.
+			c.SentinelPrimary = c.SentinelReplica
+			old.Stop()
+			r, err := startReplica(c)
+			if err != nil {
+				return healed, err
+			}
+			c.SentinelReplica = r
+			return healed, c.Sentinels[0].WaitReplicas(1, 20*time.Second)
+		}},
+}
+
+func startReplica(c *Cluster) (*testservers.Redis, error) {
+	return testservers.StartRedisReplica(c.SentinelPrimary)
+}
+
+func shardProxies(e *NemesisEnv) []*toxiproxy.Proxy {
+	var out []*toxiproxy.Proxy
+	for _, p := range e.Cluster.ShardProxies {
+		out = append(out, p)
+	}
+	return out
+}
+
+func redisProxyA(e *NemesisEnv) []*toxiproxy.Proxy {
+	if p := e.Cluster.Gateways[0].RedisProxy; p != nil {
+		return []*toxiproxy.Proxy{p}
+	}
+	return nil
+}
+
+// holdToxic adds the toxic (named "nemesis") to every proxy, holds it for
+// d and removes it; it returns when it removed it.
+func holdToxic(ctx context.Context, ps []*toxiproxy.Proxy, toxicJSON string, d time.Duration) (time.Time, error) {
+	if len(ps) == 0 {
+		return time.Time{}, errors.New("no proxy to add a toxic to")
+	}
+	for _, p := range ps {
+		if _, err := p.Toxics.AddToxicJson(strings.NewReader(toxicJSON)); err != nil {
+			removeToxic(ctx, ps)
+			return time.Time{}, fmt.Errorf("toxic on %s: %w", p.Name, err)
+		}
+	}
+	sleepCtx(ctx, d)
+	removeToxic(ctx, ps)
+	return time.Now(), nil
+}
+
+func removeToxic(ctx context.Context, ps []*toxiproxy.Proxy) {
+	for _, p := range ps {
+		_ = p.Toxics.RemoveToxic(ctx, "nemesis") // not found: nothing to heal
+	}
+}
+
+func startProxies(ps []*toxiproxy.Proxy) error {
+	var errs []error
+	for _, p := range ps {
+		if err := p.Start(); err != nil && !errors.Is(err, toxiproxy.ErrProxyAlreadyStarted) {
+			errs = append(errs, fmt.Errorf("start proxy %s: %w", p.Name, err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func waitUntil(ctx context.Context, within time.Duration, check func() error) error {
+	deadline := time.Now().Add(within)
+	for {
+		err := check()
+		if err == nil || time.Now().After(deadline) || ctx.Err() != nil {
+			return err
+		}
+		sleepCtx(ctx, 100*time.Millisecond)
+	}
+}
+
+// moveShards moves each logical shard to the other shard database, the way
+// a mover does by hand (shard/store_integration_test.go's moveShard):
+// freeze it at the source, own it at the destination and copy its rows,
+// point the catalog's map at the destination under a new epoch, then give
+// it up and delete its rows at the source. The gateways poll the map every
+// second, so for up to a second they write to the source, which must
+// refuse them inside the database (the fence trigger). It returns the
+// moved shards and their new owners.
+func moveShards(ctx context.Context, c *Cluster, shards map[int]bool) (map[int]string, error) {
+	m, err := shard.NewCatalog(c.Storage.Catalog, time.Now).LoadMap(ctx)
+	if err != nil {
+		return nil, err
+	}
+	moved := map[int]string{}
+	for s := range shards {
+		from := m.Owner[s]
+		to := "shard1"
+		if from == "shard1" {
+			to = "shard2"
+		}
+		if err := moveShard(ctx, c, s, from, to); err != nil {
+			return moved, err
+		}
+		moved[s] = to
+	}
+	return moved, nil
+}
+
+// moveTables are the tables a move copies, with their columns.
+var moveTables = []struct {
+	name string
+	cols []string
+}{
+	{"cards", []string{"person", "shard", "version", "card", "updated_at"}},
+	{"write_outcomes", []string{"system", "message_id", "shard", "request_hash", "result", "created_at"}},
+	{"audit_log", []string{"shard", "person", "at", "operation", "system", "organisation", "role",
+		"authorisation_id", "message_id", "card_version"}},
+}
+
+func moveShard(ctx context.Context, c *Cluster, s int, from, to string) error {
+	src, dst := c.Storage.Shards[from], c.Storage.Shards[to]
+	fail := func(step string, err error) error {
+		return fmt.Errorf("move shard %d %s→%s: %s: %w", s, from, to, step, err)
+	}
+	if _, err := src.Exec(ctx, `UPDATE owned_shards SET writable = false WHERE shard = $1`, s); err != nil {
+		return fail("freeze", err)
+	}
+	// Gateways still on the old map read the cache under the old key
+	// scope; once the shard is written at the destination those entries
+	// are stale. A fence at the source, in force before the map flips,
+	// makes every such gateway miss and go to the source, which refuses
+	// the shard and sends it to the new map (see shard.Fences).
+	if _, err := src.Exec(ctx, `INSERT INTO cache_fences (shard, generation) VALUES ($1, 1)
+		ON CONFLICT (shard) DO UPDATE SET generation = cache_fences.generation + 1`, s); err != nil {
+		return fail("fence the cache", err)
+	}
+	time.Sleep(cacheTimeout) // the gateways' fence lease is half of it
+	if _, err := dst.Exec(ctx, `INSERT INTO owned_shards (shard) VALUES ($1) ON CONFLICT (shard) DO UPDATE SET writable = true`, s); err != nil {
+		return fail("own", err)
+	}
+	for _, tb := range moveTables {
+		rows, err := src.Query(ctx, fmt.Sprintf(`SELECT %s FROM %s WHERE shard = $1`, strings.Join(tb.cols, ", "), tb.name), s)
+		if err != nil {
+			return fail("read "+tb.name, err)
+		}
+		vals, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) ([]any, error) { return row.Values() })
+		if err != nil {
+			return fail("read "+tb.name, err)
+		}
+		if _, err := dst.CopyFrom(ctx, pgx.Identifier{tb.name}, tb.cols, pgx.CopyFromRows(vals)); err != nil {
+			return fail("copy "+tb.name, err)
+		}
+	}
+	err := pgx.BeginFunc(ctx, c.Storage.Catalog, func(tx pgx.Tx) error {
+		var epoch int64
+		if err := tx.QueryRow(ctx, `UPDATE cluster SET epoch = epoch + 1 RETURNING epoch`).Scan(&epoch); err != nil {
+			return fail("bump epoch", err)
+		}
+		if _, err := tx.Exec(ctx, `UPDATE shard_map SET database = $2, epoch = $3 WHERE shard = $1`, s, to, epoch); err != nil {
+			return fail("update map", err)
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	if _, err := src.Exec(ctx, `DELETE FROM owned_shards WHERE shard = $1`, s); err != nil {
+		return fail("release", err)
+	}
+	for _, tb := range moveTables {
+		if _, err := src.Exec(ctx, `DELETE FROM `+tb.name+` WHERE shard = $1`, s); err != nil {
+			return fail("delete "+tb.name, err)
+		}
+	}
+	return nil
+}

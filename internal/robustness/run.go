@@ -1,0 +1,374 @@
+package robustness
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"text/tabwriter"
+	"time"
+)
+
+// RunConfig says what one run does.
+type RunConfig struct {
+	// Class is the fault class (see Classes).
+	Class string
+	// Tag is the gateway binary's build tag ("" for the shipped binary;
+	// seedbug_* plant a bug).
+	Tag string
+	// Duration is how long the clients run when Ops is 0.
+	Duration time.Duration
+	// Ops, when set, makes the run go on until at least this many
+	// operations ended (and at least one fault cycle and its recovery
+	// window passed), repeating the fault every cycle; bounded by MaxDuration.
+	Ops         int
+	MaxDuration time.Duration
+	// Writers and Readers are the client counts (default 8 and 8).
+	Writers, Readers int
+	// Persons is the number of hot persons (default 20); RetireAfter the
+	// writes after which a person is replaced by a fresh one (default 60).
+	Persons, RetireAfter int
+	// ResultsDir is where failing runs' reports go (default
+	// <repo>/robustness-results).
+	ResultsDir string
+	// Logf receives progress lines (e.g. t.Logf); nil: none.
+	Logf func(format string, args ...any)
+}
+
+func (c *RunConfig) defaults() {
+	if c.Duration == 0 && c.Ops == 0 {
+		c.Duration = 6 * time.Second
+	}
+	if c.MaxDuration == 0 {
+		c.MaxDuration = 30 * time.Minute
+	}
+	if c.Writers == 0 {
+		c.Writers = 8
+	}
+	if c.Readers == 0 {
+		c.Readers = 8
+	}
+	if c.Persons == 0 {
+		c.Persons = 20
+	}
+	if c.RetireAfter == 0 {
+		c.RetireAfter = 60
+	}
+	if c.Logf == nil {
+		c.Logf = func(string, ...any) {}
+	}
+}
+
+// RunStats is the summary of one run, one row of the summary table.
+type RunStats struct {
+	Class, Tag string
+	Ops        int
+	Writes     int
+	Acked      int            // acknowledged writes
+	Failed     map[string]int // writes with a definite fault, by FaultIdentifier
+	Unknown    int            // writes that stayed unknown
+	// UnknownApplied are unknown writes found on the final card.
+	UnknownApplied int
+	Lost           int
+	Duplicated     int
+	Stale          int // reads older than a write acknowledged before they began
+	Regressed      int // reads older than a read that returned before they began
+	AppliedFault   int
+	Internal       int // operations answered InternalError
+	// LongestRequest is the longest write exchange (Invoke to Return) or
+	// read that got an answer.
+	LongestRequest time.Duration
+	// Recovery is, for the fault cycle that took longest to recover, the
+	// time from the heal until every gateway had acknowledged a write
+	// attempt sent to it after the heal; -1 when some gateway never did
+	// before the clients stopped; 0 for the class none.
+	Recovery time.Duration
+	Elapsed  time.Duration
+	// OK is the judge's verdict; Verdict its text; Report the report
+	// directory of a failing run.
+	OK      bool
+	Verdict string
+	Report  string
+	// NemesisErr is an error of the nemesis itself (a fault it could not
+	// inject or heal); a run with one is failed.
+	NemesisErr string
+}
+
+// recoveryWindow is how long the clients go on after a heal before the
+// run may end, so that recovery is measured and late damage seen.
+const recoveryWindow = 3 * time.Second
+
+// Run runs one class against c: starts gateways of the right binary (kept
+// from the previous run when they match), starts the clients, lets the
+// nemesis inject and heal its fault (at a third of the run; every cycle of
+// cycleEvery again in an Ops run), stops the clients, reads the final
+// cards, judges the history, and on a failing run writes a report under
+// ResultsDir. The error is for a run that could not be set up; a run that
+// was set up returns its history and stats, failing or not.
+func Run(ctx context.Context, c *Cluster, cfg RunConfig) (History, RunStats, error) {
+	cfg.defaults()
+	nem, ok := nemeses[cfg.Class]
+	if !ok {
+		return History{}, RunStats{}, fmt.Errorf("robustness: unknown class %q (have %s)", cfg.Class, strings.Join(Classes(), ", "))
+	}
+	spec := GatewaySpec{Tag: cfg.Tag, Sentinel: nem.needsSentinel}
+	if err := c.EnsureGateways(ctx, spec); err != nil {
+		return History{}, RunStats{}, err
+	}
+	c.mu.Lock()
+	c.runs++
+	runTag := fmt.Sprintf("r%d", c.runs)
+	persons := newPersonPool(&c.nextPerson, cfg.Persons, cfg.RetireAfter)
+	c.mu.Unlock()
+	logStart := c.logSizes()
+
+	w := &workload{gateways: c.Gateways, persons: persons, rec: &recorder{}, soap: newSOAPClient(clientTimeout),
+		runTag: runTag, today: time.Now().Format("2006-01-02")}
+	env := &NemesisEnv{Cluster: c, HotPersons: persons.hotNow, Logf: cfg.Logf}
+
+	start := time.Now()
+	stop := make(chan struct{})
+	clientsDone := make(chan struct{})
+	go func() { w.runClients(stop, cfg.Writers, cfg.Readers); close(clientsDone) }()
+
+	var heals []time.Time
+	var nemErr error
+	first := cfg.Duration / 3
+	if cfg.Ops > 0 {
+		first = 2 * time.Second
+	}
+	sleepCtx(ctx, first)
+	for cycle := 0; ; cycle++ {
+		cfg.Logf("%s: fault cycle %d at %v (%d ops so far)", cfg.Class, cycle, time.Since(start).Round(time.Millisecond), w.rec.done.Load())
+		healed, err := nem.run(ctx, env)
+		if err != nil {
+			nemErr = fmt.Errorf("cycle %d: %w", cycle, err)
+			cfg.Logf("%s: nemesis: %v", cfg.Class, nemErr)
+			break
+		}
+		if !healed.IsZero() {
+			heals = append(heals, healed)
+		}
+		sleepCtx(ctx, recoveryWindow)
+		if cfg.Ops == 0 || int(w.rec.done.Load()) >= cfg.Ops || time.Since(start) > cfg.MaxDuration || ctx.Err() != nil {
+			break
+		}
+		sleepCtx(ctx, cycleEvery)
+	}
+	if cfg.Ops == 0 {
+		sleepCtx(ctx, cfg.Duration-time.Since(start))
+	}
+	close(stop)
+	<-clientsDone
+	// A fault a nemesis could not heal must not outlive the run.
+	if nem.heal != nil {
+		if err := nem.heal(context.WithoutCancel(ctx), env); err != nil && nemErr == nil {
+			nemErr = fmt.Errorf("final heal: %w", err)
+		}
+	}
+	if err := c.EnsureGateways(ctx, spec); err != nil && nemErr == nil {
+		nemErr = fmt.Errorf("gateways after the run: %w", err)
+	}
+
+	h := History{Operations: w.rec.ops}
+	final, err := readFinal(ctx, c, persons.everyone())
+	if err != nil {
+		return h, RunStats{}, err
+	}
+	h.Final = final
+
+	st := stats(h, cfg)
+	st.Elapsed = time.Since(start)
+	st.Recovery = recovery(heals, w.rec.acks, len(c.Gateways))
+	if cfg.Class == "none" {
+		st.Recovery = 0
+	}
+	ok, text := judge(h)
+	if nemErr != nil {
+		ok = false
+		st.NemesisErr = nemErr.Error()
+		text = "nemesis error: " + nemErr.Error() + "\n" + text
+	}
+	st.OK, st.Verdict = ok, text
+	if !ok {
+		dir, err := saveFailedRun(c, cfg, h, st, logStart)
+		if err != nil {
+			cfg.Logf("%s: writing the report: %v", cfg.Class, err)
+		}
+		st.Report = dir
+	}
+	return h, st, nil
+}
+
+// cycleEvery is the pause between fault cycles of an Ops run.
+const cycleEvery = 4 * time.Second
+
+func sleepCtx(ctx context.Context, d time.Duration) {
+	if d <= 0 {
+		return
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-ctx.Done():
+	}
+}
+
+// judge is the one place the checker is called: it says whether h keeps
+// the promises and why not.
+func judge(h History) (ok bool, text string) {
+	f := tempCheck(h)
+	return f.ok(), f.text()
+}
+
+// stats counts what the summary table shows.
+func stats(h History, cfg RunConfig) RunStats {
+	st := RunStats{Class: cfg.Class, Tag: cfg.Tag, Ops: len(h.Operations), Failed: map[string]int{}}
+	for _, op := range h.Operations {
+		if !op.Return.IsZero() {
+			st.LongestRequest = max(st.LongestRequest, op.Return.Sub(op.Invoke))
+		}
+		if op.Kind != OpWrite {
+			continue
+		}
+		st.Writes++
+		switch op.Outcome {
+		case OutcomeOK:
+			st.Acked++
+		case OutcomeFault:
+			st.Failed[op.FaultCode]++
+		case OutcomeUnknown:
+			st.Unknown++
+		}
+	}
+	f := tempCheck(h)
+	st.UnknownApplied, st.Lost, st.Duplicated, st.Stale, st.Regressed, st.AppliedFault, st.Internal =
+		f.UnknownApplied, len(f.Lost), len(f.Duplicated), len(f.Stale), len(f.Regressed), len(f.AppliedFault), len(f.Internal)
+	return st
+}
+
+// recovery is the longest time over heals until every gateway acknowledged
+// a write attempt after it, or -1 when some gateway never did.
+func recovery(heals []time.Time, acks []gatewayAck, gateways int) time.Duration {
+	var worst time.Duration
+	for _, heal := range heals {
+		first := map[string]time.Time{}
+		for _, a := range acks {
+			if a.at.After(heal) {
+				if t, ok := first[a.gateway]; !ok || a.at.Before(t) {
+					first[a.gateway] = a.at
+				}
+			}
+		}
+		if len(first) < gateways {
+			return -1
+		}
+		for _, t := range first {
+			worst = max(worst, t.Sub(heal))
+		}
+	}
+	return worst
+}
+
+// saveFailedRun writes a failing run's report: the history, the verdict,
+// the stats and what each log got during the run (the last 4 MiB of it).
+func saveFailedRun(c *Cluster, cfg RunConfig, h History, st RunStats, logStart map[string]int64) (string, error) {
+	base := cfg.ResultsDir
+	if base == "" {
+		root, err := repoRoot()
+		if err != nil {
+			return "", err
+		}
+		base = filepath.Join(root, "robustness-results")
+	}
+	name := cfg.Class
+	if cfg.Tag != "" {
+		name += "-" + cfg.Tag
+	}
+	dir := filepath.Join(base, name+"-"+time.Now().Format("20060102-150405.000"))
+	if err := os.MkdirAll(filepath.Join(dir, "logs"), 0o755); err != nil {
+		return "", err
+	}
+	hj, err := json.MarshalIndent(h, "", " ")
+	if err != nil {
+		return dir, err
+	}
+	if err := os.WriteFile(filepath.Join(dir, "history.json"), hj, 0o644); err != nil {
+		return dir, err
+	}
+	verdict := FormatSummary([]RunStats{st}) + "\n" + st.Verdict
+	if err := os.WriteFile(filepath.Join(dir, "verdict.txt"), []byte(verdict), 0o644); err != nil {
+		return dir, err
+	}
+	for name, path := range c.logFiles() {
+		copyLogSlice(path, filepath.Join(dir, "logs", name), logStart[name])
+	}
+	return dir, nil
+}
+
+// copyLogSlice copies what src got from offset on, at most its last 4 MiB.
+func copyLogSlice(src, dst string, offset int64) {
+	const most = 4 << 20
+	in, err := os.Open(src)
+	if err != nil {
+		return
+	}
+	defer in.Close()
+	st, err := in.Stat()
+	if err != nil {
+		return
+	}
+	if st.Size() < offset { // the file was replaced (a restarted server)
+		offset = 0
+	}
+	offset = max(offset, st.Size()-most)
+	if _, err := in.Seek(offset, io.SeekStart); err != nil {
+		return
+	}
+	out, err := os.Create(dst)
+	if err != nil {
+		return
+	}
+	defer out.Close()
+	io.Copy(out, io.LimitReader(in, most))
+}
+
+// FormatSummary is the table of runs: one row per run.
+func FormatSummary(rows []RunStats) string {
+	var b strings.Builder
+	tw := tabwriter.NewWriter(&b, 2, 4, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "class\tops\twrites\tacked\tfailed by fault\tunknown\tunknown-applied\tlost\tduplicated\tstale reads\tregressed reads\tapplied-despite-fault\tlongest request\trecovery\tverdict\t")
+	for _, r := range rows {
+		codes := make([]string, 0, len(r.Failed))
+		for code, n := range r.Failed {
+			codes = append(codes, fmt.Sprintf("%s=%d", code, n))
+		}
+		sort.Strings(codes)
+		failed := strings.Join(codes, " ")
+		if failed == "" {
+			failed = "-"
+		}
+		rec := r.Recovery.Round(time.Millisecond).String()
+		if r.Recovery < 0 {
+			rec = "never"
+		}
+		class := r.Class
+		if r.Tag != "" {
+			class += " [" + r.Tag + "]"
+		}
+		verdict := "ok"
+		if !r.OK {
+			verdict = "FAIL"
+		}
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%s\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%v\t%s\t%s\t\n", class, r.Ops, r.Writes, r.Acked, failed,
+			r.Unknown, r.UnknownApplied, r.Lost, r.Duplicated, r.Stale, r.Regressed, r.AppliedFault,
+			r.LongestRequest.Round(time.Millisecond), rec, verdict)
+	}
+	tw.Flush()
+	return b.String()
+}
