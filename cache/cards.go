@@ -173,6 +173,26 @@ func (c *Cards) Fill(ctx context.Context, slot medcard.CacheSlot, card *medcard.
 	}
 }
 
+// Hold implements medcard.CardCache.
+func (c *Cards) Hold(ctx context.Context, slot medcard.CacheSlot, card *medcard.Card) bool {
+	var held bool
+	_, err := c.execute(ctx, func(ctx context.Context) error {
+		var err error
+		held, err = c.run(ctx, holdWithLease, slot, slot.Lease, card)
+		return err
+	})
+	if err != nil {
+		c.metrics.count(c.metrics.fills, err, "error")
+		return false
+	}
+	if held {
+		c.metrics.fills.WithLabelValues("held").Inc()
+	} else {
+		c.metrics.fills.WithLabelValues("not_held").Inc()
+	}
+	return held
+}
+
 // Written implements medcard.CardCache. With the breaker open it does not
 // try: the caller fences instead, which costs a database round trip and
 // the fence lease rather than a Redis timeout.
@@ -250,6 +270,24 @@ if e[2] and tonumber(e[2]) > tonumber(ARGV[2]) then
   return 0
 end
 redis.call('HSET', KEYS[1], 'v', ARGV[2], 'c', ARGV[3], 'g', ARGV[5])
+redis.call('PEXPIRE', KEYS[1], ARGV[4])
+return 1
+`)
+
+// holdWithLease answers whether the entry holds version ARGV[2] or newer,
+// storing the card first if the entry still holds the reader's lease
+// ARGV[1] (as fillWithLease). ARGV as fillWithLease. Returns 1 when held.
+var holdWithLease = redis.NewScript(seededBugFill + `
+redis.set_repl(redis.REPL_NONE)
+local e = redis.call('HMGET', KEYS[1], 'l', 'v')
+if e[2] and tonumber(e[2]) >= tonumber(ARGV[2]) then
+  return 1
+end
+if ARGV[1] == '' or e[1] ~= ARGV[1] then
+  return 0
+end
+redis.call('HSET', KEYS[1], 'v', ARGV[2], 'c', ARGV[3], 'g', ARGV[5])
+redis.call('HDEL', KEYS[1], 'l')
 redis.call('PEXPIRE', KEYS[1], ARGV[4])
 return 1
 `)

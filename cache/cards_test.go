@@ -208,3 +208,42 @@ func TestBudgetBoundsAllCallsOfARequest(t *testing.T) {
 		t.Errorf("four calls to a stopped Redis took %v, want about the budget of 100ms", took)
 	}
 }
+
+// TestHoldNeverStoresWithoutItsLease: a reader of a recently changed card
+// learns whether the cache holds that version, storing it only with its
+// lease.
+func TestHoldNeverStoresWithoutItsLease(t *testing.T) {
+	ctx := context.Background()
+	rdb := newClient(t)
+	key, gen := "s4e1", int64(0)
+	c := NewCards(rdb, CardsOptions{TTL: time.Minute, Timeout: time.Second, Scope: scopeOf(&key, &gen)})
+	miss := func() medcard.CacheSlot {
+		slot := c.Slot(person)
+		if card := c.Get(ctx, &slot); card != nil {
+			t.Fatalf("Get = version %d, want a miss", card.Version)
+		}
+		return slot
+	}
+	withLease := miss()
+	if !c.Hold(ctx, withLease, cardAt(3, "read")) {
+		t.Fatal("Hold with the lease = false, want true (stored)")
+	}
+	if !c.Hold(ctx, medcard.CacheSlot{Key: withLease.Key}, cardAt(2, "older")) {
+		t.Error("Hold of an older version than cached = false, want true")
+	}
+	if c.Hold(ctx, medcard.CacheSlot{Key: withLease.Key}, cardAt(4, "newer, no lease")) {
+		t.Error("Hold of a newer version without a lease = true, want false")
+	}
+	rdb.Del(ctx, withLease.Key)
+	revoked := miss()
+	c.Written(ctx, c.Slot(person), cardAt(5, "written"))
+	if !c.Hold(ctx, revoked, cardAt(5, "same")) {
+		t.Error("Hold of the written version = false, want true")
+	}
+	rdb.Del(ctx, withLease.Key)
+	revoked = miss()
+	rdb.HDel(ctx, revoked.Key, "l") // as a write-through to a Redis that then lost it would
+	if c.Hold(ctx, revoked, cardAt(6, "lease gone")) {
+		t.Error("Hold with a revoked lease = true, want false")
+	}
+}

@@ -38,6 +38,12 @@ type CardCache interface {
 	// Forget drops the person's entry (after a write whose outcome is
 	// unknown) and reports whether it could.
 	Forget(ctx context.Context, slot CacheSlot) bool
+	// Hold is Fill for a card that changed within the settle window: it
+	// fills with the slot's lease if it can, and reports whether the cache
+	// now holds that version or a newer one. It never stores without the
+	// lease (a Redis that restarted empty must not get an older card than
+	// a write it acknowledged and lost).
+	Hold(ctx context.Context, slot CacheSlot, card *Card) bool
 }
 
 // CacheSlot is where one person's card lives in the cache, as of the
@@ -67,14 +73,17 @@ type CacheFence interface {
 	//
 	// Errors: FaultUnavailable when the shard database cannot be reached.
 	Fence(ctx context.Context, person PersonID) error
-	// Settled returns once a card read from the primary changedAgo after
-	// its last change can no longer be hidden by an older cached version
-	// on any gateway: once the fences this gateway raised on the shard are
-	// in force, and the settle window after the change (within which its
-	// writer raises a fence if its write-through does not land) has
-	// passed. A read served from the primary waits for it, so that reads
-	// never go back in time, whichever gateway serves them.
-	Settled(ctx context.Context, person PersonID, changedAgo time.Duration)
+	// Settled returns once the fences this gateway raised on person's
+	// shard are in force everywhere. A read served from the primary waits
+	// for it, so that it never shows a card another gateway may still be
+	// serving an older version of from the cache.
+	Settled(ctx context.Context, person PersonID)
+	// Window is how long after a commit its writer may still be settling
+	// the cache (the write-through's patience, a round trip, the lease).
+	// A card read from the primary that changed more recently is held in
+	// the cache (CardCache.Hold) or fenced by its reader before it is
+	// answered, so that reads never go back in time across gateways.
+	Window() time.Duration
 }
 
 // ReadAuditor records every look-up of a card in the audit trail, whether

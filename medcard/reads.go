@@ -179,7 +179,18 @@ func (s *Service) readCached(ctx context.Context, person PersonID) (*Card, error
 		// A read that found the shard moved (and followed it) must not fill
 		// the old place: readers still on the old map would be served it
 		// after the next write at the new one.
-		if slot.Lease != "" && s.cache.Slot(person).Key == slot.Key {
+		moved := s.cache.Slot(person).Key != slot.Key
+		switch {
+		case s.fence != nil && card.ChangedAgo < s.fence.Window():
+			// Its writer may not have settled the cache yet: another
+			// gateway could still serve the older card after this one
+			// is answered. Hold it in the cache, or else fence.
+			if moved || !s.cache.Hold(flightCtx, slot, card) {
+				if err := s.fence.Fence(flightCtx, person); err != nil {
+					return nil, err
+				}
+			}
+		case slot.Lease != "" && !moved:
 			s.cache.Fill(flightCtx, slot, card)
 		}
 		return card, nil
@@ -187,12 +198,9 @@ func (s *Service) readCached(ctx context.Context, person PersonID) (*Card, error
 	if err != nil {
 		return nil, err
 	}
-	// A card read from the primary may be newer than what other gateways
-	// still serve from the cache while a fence of ours is not yet in force
-	// everywhere; answering it before then could let a later read elsewhere
-	// go back in time.
+	// A fence of ours may not be in force everywhere yet.
 	if s.fence != nil {
-		s.fence.Settled(ctx, person, shared.ChangedAgo)
+		s.fence.Settled(ctx, person)
 	}
 	return shared.clone(), nil
 }

@@ -18,9 +18,10 @@ type fakeCache struct {
 	forgot  int
 }
 
-func (c *fakeCache) Slot(PersonID) CacheSlot                { return CacheSlot{Key: "k", Usable: true} }
-func (c *fakeCache) Get(context.Context, *CacheSlot) *Card  { return nil }
-func (c *fakeCache) Fill(context.Context, CacheSlot, *Card) {}
+func (c *fakeCache) Slot(PersonID) CacheSlot                     { return CacheSlot{Key: "k", Usable: true} }
+func (c *fakeCache) Get(context.Context, *CacheSlot) *Card       { return nil }
+func (c *fakeCache) Fill(context.Context, CacheSlot, *Card)      {}
+func (c *fakeCache) Hold(context.Context, CacheSlot, *Card) bool { return true }
 func (c *fakeCache) Forget(ctx context.Context, _ CacheSlot) bool {
 	c.mu.Lock()
 	c.forgot++
@@ -63,7 +64,8 @@ func (f *fakeFence) Fence(ctx context.Context, _ PersonID) error {
 	return nil
 }
 
-func (f *fakeFence) Settled(context.Context, PersonID, time.Duration) {}
+func (f *fakeFence) Settled(context.Context, PersonID) {}
+func (f *fakeFence) Window() time.Duration             { return 0 }
 
 // TestWriteSettlesCacheBeforeAnswering: a write is answered only once the
 // cache confirmed its card or a fence is in force, within the patience

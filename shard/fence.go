@@ -29,7 +29,7 @@ var _ medcard.CacheFence = (*Fences)(nil)
 type Fences struct {
 	store  *Store
 	lease  time.Duration
-	settle time.Duration // see Settled
+	settle time.Duration // see Window
 	log    *zap.Logger
 
 	mu    sync.Mutex
@@ -48,10 +48,10 @@ type fenceView struct {
 }
 
 // NewFences returns the cache fences of store's shard databases, trusted
-// for lease. settle is how long after a commit its writer may still raise a
-// fence (the write-through's patience, a round trip and the lease): a card
-// read from the primary that changed more recently is answered only after
-// that. Run Watch to learn generations; until then the cache is bypassed.
+// for lease. settle is how long after a commit its writer may still be
+// settling the cache (the write-through's patience, a round trip and the
+// lease; see Window). Run Watch to learn generations; until then the cache
+// is bypassed.
 func NewFences(store *Store, lease, settle time.Duration, log *zap.Logger) *Fences {
 	return &Fences{store: store, lease: lease, settle: settle, log: log, views: map[string]*fenceView{}, pending: map[int]time.Time{}}
 }
@@ -106,23 +106,25 @@ func (f *Fences) Fence(ctx context.Context, person medcard.PersonID) error {
 	return sleepUntil(ctx, inForce)
 }
 
-// Settled implements medcard.CacheFence. The settle window is measured
-// from the card's change by the database's clock (ChangedAgo), so no two
-// hosts' clocks are compared.
-func (f *Fences) Settled(ctx context.Context, person medcard.PersonID, changedAgo time.Duration) {
-	until := time.Now().Add(f.settle - changedAgo)
+// Settled implements medcard.CacheFence.
+func (f *Fences) Settled(ctx context.Context, person medcard.PersonID) {
 	shard := Of(string(person))
 	f.mu.Lock()
-	if fenced, ok := f.pending[shard]; ok {
-		if !time.Now().Before(fenced) {
-			delete(f.pending, shard)
-		} else if fenced.After(until) {
-			until = fenced
-		}
+	until, ok := f.pending[shard]
+	if ok && !time.Now().Before(until) {
+		delete(f.pending, shard)
+		ok = false
 	}
 	f.mu.Unlock()
-	_ = sleepUntil(ctx, until)
+	if ok {
+		_ = sleepUntil(ctx, until)
+	}
 }
+
+// Window implements medcard.CacheFence. A card's age is measured by the
+// database's clock (Card.ChangedAgo), so no two hosts' clocks are
+// compared.
+func (f *Fences) Window() time.Duration { return f.settle }
 
 func sleepUntil(ctx context.Context, t time.Time) error {
 	d := time.Until(t)

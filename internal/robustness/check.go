@@ -32,6 +32,14 @@ const (
 	// answer the same version (a lost update), and on a read or final card
 	// whose number of tags is not its version.
 	CheckVersion CheckName = "version"
+	// CheckResendAnswer fails on an acknowledged write whose deliberate
+	// resend with the same MessageID answered another version: the resend
+	// was applied again, or its stored answer was not returned.
+	CheckResendAnswer CheckName = "resend-answer"
+	// CheckInternalError fails on any answer InternalError: a fault a
+	// client must not resend, which a server starting up, a lost connection
+	// or a contended card must never produce.
+	CheckInternalError CheckName = "internal-error"
 	// CheckLinearizable fails when porcupine finds no order of the
 	// operations that the card model explains.
 	CheckLinearizable CheckName = "linearizable"
@@ -40,7 +48,7 @@ const (
 // checkOrder is the order reports list the checkers in.
 var checkOrder = []CheckName{
 	CheckNoFinal, CheckLost, CheckDuplicated, CheckAppliedDespiteFault,
-	CheckStaleRead, CheckVersion, CheckLinearizable,
+	CheckStaleRead, CheckVersion, CheckResendAnswer, CheckInternalError, CheckLinearizable,
 }
 
 // Finding is one violation a checker found.
@@ -163,6 +171,18 @@ func CheckSets(h History) Verdict {
 			if d := op.Return.Sub(op.Invoke); d > s.LongestRequest {
 				s.LongestRequest, s.LongestRequestOp = d, op.ID
 			}
+		}
+		if op.Kind == OpWrite && op.Outcome == OutcomeOK && op.ResendVersion != 0 && op.ResendVersion != op.Version {
+			v.Findings = append(v.Findings, Finding{
+				Check: CheckResendAnswer, Person: op.Person, Ops: []int{op.ID},
+				Detail: fmt.Sprintf("write %s answered v%d, its resend with the same MessageID v%d", op.Tag, op.Version, op.ResendVersion),
+			})
+		}
+		if op.FaultCode == "InternalError" {
+			v.Findings = append(v.Findings, Finding{
+				Check: CheckInternalError, Person: op.Person, Ops: []int{op.ID},
+				Detail: fmt.Sprintf("%s answered InternalError after %d attempts", op.Kind, op.Attempts),
+			})
 		}
 		if _, ok := byPerson[op.Person]; !ok {
 			persons = append(persons, op.Person)

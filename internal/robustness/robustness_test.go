@@ -187,20 +187,12 @@ func tagInTree(t *testing.T, tag string) bool {
 
 // caughtBy names the checks that failed a run.
 func caughtBy(st RunStats) string {
-	var by []string
-	for _, c := range []struct {
-		name string
-		n    int
-	}{{"lost", st.Lost}, {"duplicated", st.Duplicated}, {"stale", st.Stale}, {"regressed", st.Regressed}, {"applied-despite-fault", st.AppliedFault}, {"internal-error", st.Internal}} {
-		if c.n > 0 {
-			by = append(by, fmt.Sprintf("%s (%d)", c.name, c.n))
-		}
-	}
+	by := st.Caught
 	if st.NemesisErr != "" {
-		by = append(by, "nemesis error: "+st.NemesisErr)
+		by += "; nemesis error: " + st.NemesisErr
 	}
-	if len(by) == 0 {
-		return "the judge (no set check)"
+	if by == "" {
+		return "the judge (no check named)"
 	}
-	return strings.Join(by, ", ")
+	return by
 }

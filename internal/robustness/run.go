@@ -2,7 +2,6 @@ package robustness
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"os"
@@ -76,9 +75,14 @@ type RunStats struct {
 	Lost           int
 	Duplicated     int
 	Stale          int // reads older than a write acknowledged before they began
-	Regressed      int // reads older than a read that returned before they began
-	AppliedFault   int
-	Internal       int // operations answered InternalError
+	// NotLinearizable is how many persons' operations porcupine found no
+	// order for (reads going back in time among them); -1 when it timed
+	// out before deciding.
+	NotLinearizable int
+	AppliedFault    int
+	Internal        int // operations answered InternalError
+	// Caught names the checks that failed the run, with their findings.
+	Caught string
 	// LongestRequest is the longest write exchange (Invoke to Return) or
 	// read that got an answer.
 	LongestRequest time.Duration
@@ -181,13 +185,17 @@ func Run(ctx context.Context, c *Cluster, cfg RunConfig) (History, RunStats, err
 	}
 	h.Final = final
 
-	st := stats(h, cfg)
+	res := judge(h)
+	st := stats(h, cfg, res)
 	st.Elapsed = time.Since(start)
 	st.Recovery = recovery(heals, w.rec.acks, len(c.Gateways))
 	if cfg.Class == "none" {
 		st.Recovery = 0
 	}
-	ok, text := judge(h)
+	ok = res.OK()
+	var verdict strings.Builder
+	_ = WriteVerdict(&verdict, res)
+	text := verdict.String()
 	if nemErr != nil {
 		ok = false
 		st.NemesisErr = nemErr.Error()
@@ -195,7 +203,7 @@ func Run(ctx context.Context, c *Cluster, cfg RunConfig) (History, RunStats, err
 	}
 	st.OK, st.Verdict = ok, text
 	if !ok {
-		dir, err := saveFailedRun(c, cfg, h, st, logStart)
+		dir, err := saveFailedRun(c, cfg, h, res, st, logStart)
 		if err != nil {
 			cfg.Logf("%s: writing the report: %v", cfg.Class, err)
 		}
@@ -219,36 +227,40 @@ func sleepCtx(ctx context.Context, d time.Duration) {
 	}
 }
 
-// judge is the one place the checker is called: it says whether h keeps
-// the promises and why not.
-func judge(h History) (ok bool, text string) {
-	f := tempCheck(h)
-	return f.ok(), f.text()
-}
+// checkTimeout bounds porcupine's search in one run.
+const checkTimeout = 2 * time.Minute
+
+// judge is the one place the checkers are called: the set checks and
+// porcupine's linearizability per person (check.go, model.go).
+func judge(h History) Result { return Check(h, checkTimeout) }
 
 // stats counts what the summary table shows.
-func stats(h History, cfg RunConfig) RunStats {
-	st := RunStats{Class: cfg.Class, Tag: cfg.Tag, Ops: len(h.Operations), Failed: map[string]int{}}
-	for _, op := range h.Operations {
-		if !op.Return.IsZero() {
-			st.LongestRequest = max(st.LongestRequest, op.Return.Sub(op.Invoke))
-		}
-		if op.Kind != OpWrite {
-			continue
-		}
-		st.Writes++
-		switch op.Outcome {
-		case OutcomeOK:
-			st.Acked++
-		case OutcomeFault:
-			st.Failed[op.FaultCode]++
-		case OutcomeUnknown:
-			st.Unknown++
-		}
+func stats(h History, cfg RunConfig, res Result) RunStats {
+	s := res.Verdict.Summary
+	st := RunStats{Class: cfg.Class, Tag: cfg.Tag, Ops: len(h.Operations), Failed: s.FailedByCode,
+		Writes: s.Writes, Acked: s.Acked, Unknown: s.Unknown, UnknownApplied: s.UnknownApplied,
+		Lost: s.Lost, Duplicated: s.Duplicated, Stale: s.StaleReads, AppliedFault: s.AppliedDespiteFault,
+		LongestRequest: s.LongestRequest, NotLinearizable: len(res.Linearizability.Illegal)}
+	if res.Inconclusive() {
+		st.NotLinearizable = -1
 	}
-	f := tempCheck(h)
-	st.UnknownApplied, st.Lost, st.Duplicated, st.Stale, st.Regressed, st.AppliedFault, st.Internal =
-		f.UnknownApplied, len(f.Lost), len(f.Duplicated), len(f.Stale), len(f.Regressed), len(f.AppliedFault), len(f.Internal)
+	var caught []string
+	for _, check := range res.Failed() {
+		n := len(res.Verdict.Of(check))
+		switch check {
+		case CheckLinearizable:
+			n = len(res.Linearizability.Illegal)
+		case CheckInternalError:
+			st.Internal = n
+		case CheckResendAnswer:
+			st.Duplicated += n
+		}
+		caught = append(caught, fmt.Sprintf("%s (%d)", check, n))
+	}
+	if res.Inconclusive() {
+		caught = append(caught, "linearizable (porcupine timed out)")
+	}
+	st.Caught = strings.Join(caught, ", ")
 	return st
 }
 
@@ -277,7 +289,7 @@ func recovery(heals []time.Time, acks []gatewayAck, gateways int) time.Duration 
 
 // saveFailedRun writes a failing run's report: the history, the verdict,
 // the stats and what each log got during the run (the last 4 MiB of it).
-func saveFailedRun(c *Cluster, cfg RunConfig, h History, st RunStats, logStart map[string]int64) (string, error) {
+func saveFailedRun(c *Cluster, cfg RunConfig, h History, res Result, st RunStats, logStart map[string]int64) (string, error) {
 	base := cfg.ResultsDir
 	if base == "" {
 		root, err := repoRoot()
@@ -294,15 +306,16 @@ func saveFailedRun(c *Cluster, cfg RunConfig, h History, st RunStats, logStart m
 	if err := os.MkdirAll(filepath.Join(dir, "logs"), 0o755); err != nil {
 		return "", err
 	}
-	hj, err := json.MarshalIndent(h, "", " ")
-	if err != nil {
+	// history.json, verdict.txt and, when porcupine found no order,
+	// porcupine.html; summary.txt is this run's row of the table.
+	if err := WriteReport(dir, h, res, checkTimeout); err != nil {
 		return dir, err
 	}
-	if err := os.WriteFile(filepath.Join(dir, "history.json"), hj, 0o644); err != nil {
-		return dir, err
+	summary := FormatSummary([]RunStats{st})
+	if st.NemesisErr != "" {
+		summary += "\nnemesis error: " + st.NemesisErr + "\n"
 	}
-	verdict := FormatSummary([]RunStats{st}) + "\n" + st.Verdict
-	if err := os.WriteFile(filepath.Join(dir, "verdict.txt"), []byte(verdict), 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(dir, "summary.txt"), []byte(summary), 0o644); err != nil {
 		return dir, err
 	}
 	for name, path := range c.logFiles() {
@@ -342,8 +355,12 @@ func copyLogSlice(src, dst string, offset int64) {
 func FormatSummary(rows []RunStats) string {
 	var b strings.Builder
 	tw := tabwriter.NewWriter(&b, 2, 4, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "class\tops\twrites\tacked\tfailed by fault\tunknown\tunknown-applied\tlost\tduplicated\tstale reads\tregressed reads\tapplied-despite-fault\tlongest request\trecovery\tverdict\t")
+	fmt.Fprintln(tw, "class\tops\twrites\tacked\tfailed by fault\tunknown\tunknown-applied\tlost\tduplicated\tstale reads\tnot linearizable\tapplied-despite-fault\tlongest request\trecovery\tverdict\t")
 	for _, r := range rows {
+		notLin := fmt.Sprint(r.NotLinearizable)
+		if r.NotLinearizable < 0 {
+			notLin = "timeout"
+		}
 		codes := make([]string, 0, len(r.Failed))
 		for code, n := range r.Failed {
 			codes = append(codes, fmt.Sprintf("%s=%d", code, n))
@@ -365,8 +382,8 @@ func FormatSummary(rows []RunStats) string {
 		if !r.OK {
 			verdict = "FAIL"
 		}
-		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%s\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%v\t%s\t%s\t\n", class, r.Ops, r.Writes, r.Acked, failed,
-			r.Unknown, r.UnknownApplied, r.Lost, r.Duplicated, r.Stale, r.Regressed, r.AppliedFault,
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%s\t%d\t%d\t%d\t%d\t%d\t%s\t%d\t%v\t%s\t%s\t\n", class, r.Ops, r.Writes, r.Acked, failed,
+			r.Unknown, r.UnknownApplied, r.Lost, r.Duplicated, r.Stale, notLin, r.AppliedFault,
 			r.LongestRequest.Round(time.Millisecond), rec, verdict)
 	}
 	tw.Flush()
