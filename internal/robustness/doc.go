@@ -39,12 +39,25 @@
 // Run starts the clients, lets the class's nemesis inject and heal its
 // fault a third into the run (in an Ops run: again every few seconds until
 // the operations are done), stops the clients, reads the final cards and
-// judges. Recovery time is, for the slowest fault cycle, the time from the
+// judges.
+//
+// # Checkers (check.go, model.go)
+//
+// Set checks over the history and the final cards: lost (an acknowledged
+// write not on the final card), duplicated (a tag twice), applied despite
+// a definite fault, stale reads (older than a write acknowledged before the
+// read began), version anomalies (two writes answering one version, a card
+// whose tags do not count its version), resend answers (a resend answering
+// another version), InternalError answers. Then porcupine checks that each
+// person's operations are linearizable against a model of the card
+// (version and tags in order); unknown writes are settled by the final
+// card first, which keeps the search small without changing its answer. Recovery time is, for the slowest fault cycle, the time from the
 // heal until each gateway has acknowledged a write attempt sent to it after
 // the heal (-1, "never", if one did not before the run ended). A failing
 // run writes a report under robustness-results/<class>-<time>/ at the
-// repository root: history.json, verdict.txt and logs/ with what each
-// gateway's, PostgreSQL's and Redis's log got during the run.
+// repository root: history.json, verdict.txt, porcupine.html when no
+// order explains a person's operations, summary.txt, and logs/ with what
+// each gateway's, PostgreSQL's and Redis's log got during the run.
 //
 // # Nemeses (nemesis.go)
 //

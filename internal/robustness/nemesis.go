@@ -37,7 +37,7 @@ type nemesis struct {
 // Sentinel class is last, since it needs gateways of its own.
 var classOrder = []string{
 	"none", "gateway-kill", "gateway-pause", "pg-restart", "pg-latency", "pg-reset",
-	"redis-kill", "redis-pause", "redis-latency", "redis-reset", "stale-map", "redis-failover",
+	"redis-kill", "redis-pause", "redis-latency", "redis-jitter", "redis-reset", "stale-map", "redis-failover",
 }
 
 // Classes are the fault classes, in the order a full pass runs them.
@@ -154,6 +154,11 @@ var nemeses = map[string]nemesis{
 			return holdToxic(ctx, redisProxyA(e), fmt.Sprintf(`{"name":"nemesis","type":"latency","stream":"downstream","attributes":{"latency":%d,"jitter":%d}}`, ms, ms/3), 4*time.Second)
 		},
 		heal: func(ctx context.Context, e *NemesisEnv) error { removeToxic(ctx, redisProxyA(e)); return nil }},
+	"redis-jitter": {doc: "latency of 30 ms ± 30 ms on the commands of both gateways' Redis links for 4 s: below the write-through's patience, so the gateways' Redis commands land out of order but in time",
+		run: func(ctx context.Context, e *NemesisEnv) (time.Time, error) {
+			return holdToxic(ctx, redisProxies(e), `{"name":"nemesis","type":"latency","stream":"upstream","attributes":{"latency":30,"jitter":30}}`, 4*time.Second)
+		},
+		heal: func(ctx context.Context, e *NemesisEnv) error { removeToxic(ctx, redisProxies(e)); return nil }},
 	"redis-reset": {doc: "connection resets on gateway A's Redis link for 3 s",
 		run: func(ctx context.Context, e *NemesisEnv) (time.Time, error) {
 			return holdToxic(ctx, redisProxyA(e), `{"name":"nemesis","type":"reset_peer","stream":"downstream","attributes":{"timeout":0}}`, 3*time.Second)
@@ -224,6 +229,16 @@ func shardProxies(e *NemesisEnv) []*toxiproxy.Proxy {
 	var out []*toxiproxy.Proxy
 	for _, p := range e.Cluster.ShardProxies {
 		out = append(out, p)
+	}
+	return out
+}
+
+func redisProxies(e *NemesisEnv) []*toxiproxy.Proxy {
+	var out []*toxiproxy.Proxy
+	for _, g := range e.Cluster.Gateways {
+		if g.RedisProxy != nil {
+			out = append(out, g.RedisProxy)
+		}
 	}
 	return out
 }
