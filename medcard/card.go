@@ -40,6 +40,11 @@ type Card struct {
 	// last changed, by the database's clock (Store.ReadCard sets it; never
 	// stored). A read waits out a recent change's settling (CacheFence).
 	ChangedAgo time.Duration `json:"-"`
+	// Moving says the card was read from a shard frozen for a move
+	// (Store.ReadCard sets it; never stored): it must not be entered in
+	// the cache, where gateways still on the old shard map would find it
+	// after the first write at the new place.
+	Moving bool `json:"-"`
 }
 
 // NeedsAttention reports whether a person must settle a conflict on the

@@ -181,6 +181,9 @@ func (s *Service) readCached(ctx context.Context, person PersonID) (*Card, error
 		// after the next write at the new one.
 		moved := s.cache.Slot(person).Key != slot.Key
 		switch {
+		case card.Moving:
+			// Read from a shard frozen for a move: enter nothing (see
+			// Card.Moving); the move's cache fence covers what is there.
 		case s.fence != nil && card.ChangedAgo < s.fence.Window():
 			// Its writer may not have settled the cache yet: another
 			// gateway could still serve the older card after this one

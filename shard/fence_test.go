@@ -117,3 +117,28 @@ func TestCardAgeByTheDatabase(t *testing.T) {
 		t.Errorf("ReadCard 100ms later: ChangedAgo = %v (%v), want at least %v", again.ChangedAgo, err, card.ChangedAgo+90*time.Millisecond)
 	}
 }
+
+// TestReadOfAFrozenShardIsMoving: a card read while its shard is frozen
+// for a move says so, so that the reader enters nothing in the cache
+// under the key scope the move is about to leave.
+func TestReadOfAFrozenShardIsMoving(t *testing.T) {
+	c := needCluster(t)
+	p := newPersons(t, yyFence).draw(on(c.store.Map(), "shard1"))
+	mustWrite(t, c.store, newWrite(p, 0, messageID(t)))
+	shard := Of(string(p))
+	setWritable := func(w bool) {
+		t.Helper()
+		if _, err := c.db["shard1"].Exec(context.Background(), `UPDATE owned_shards SET writable = $2 WHERE shard = $1`, shard, w); err != nil {
+			t.Fatal(err)
+		}
+	}
+	setWritable(false)
+	t.Cleanup(func() { setWritable(true) })
+	if card, err := c.store.ReadCard(t.Context(), p); err != nil || !card.Moving || card.Version != 1 {
+		t.Errorf("ReadCard of a frozen shard = %+v, %v; want version 1, Moving", card, err)
+	}
+	setWritable(true)
+	if card, err := c.store.ReadCard(t.Context(), p); err != nil || card.Moving {
+		t.Errorf("ReadCard after the freeze = Moving %v, %v; want not moving", card.Moving, err)
+	}
+}

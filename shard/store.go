@@ -220,12 +220,12 @@ func (s *Store) onShard(ctx context.Context, person medcard.PersonID, fn func(ro
 // (if an old copy is still there) must not be served. That is the read's
 // side of the fence the triggers keep for writes.
 const readOwnedCardSQL = `
-SELECT c.version, c.card, clock_timestamp() - c.updated_at FROM owned_shards o LEFT JOIN cards c ON c.person = $1
+SELECT c.version, c.card, clock_timestamp() - c.updated_at, NOT o.writable FROM owned_shards o LEFT JOIN cards c ON c.person = $1
 WHERE o.shard = $2`
 
 // readAnyCardSQL is the read without its side of the fence, for the
 // seeded bug seedbug_nofence only.
-const readAnyCardSQL = `SELECT c.version, c.card, clock_timestamp() - c.updated_at FROM (SELECT $2::int) o LEFT JOIN cards c ON c.person = $1`
+const readAnyCardSQL = `SELECT c.version, c.card, clock_timestamp() - c.updated_at, false FROM (SELECT $2::int) o LEFT JOIN cards c ON c.person = $1`
 
 // neverChanged is the ChangedAgo of a card that does not exist.
 const neverChanged = time.Duration(math.MaxInt64)
@@ -243,11 +243,12 @@ func (s *Store) ReadCard(ctx context.Context, person medcard.PersonID) (*medcard
 		var version *int64
 		var body []byte
 		var changedAgo *time.Duration
+		var moving bool
 		query := readOwnedCardSQL
 		if seededBugNoFence {
 			query = readAnyCardSQL
 		}
-		err := r.pool.QueryRow(ctx, query, string(person), r.shard).Scan(&version, &body, &changedAgo)
+		err := r.pool.QueryRow(ctx, query, string(person), r.shard).Scan(&version, &body, &changedAgo, &moving)
 		if errors.Is(err, pgx.ErrNoRows) {
 			return errReadNotOwned
 		}
@@ -255,12 +256,15 @@ func (s *Store) ReadCard(ctx context.Context, person medcard.PersonID) (*medcard
 			return translate(err, false, "read card")
 		}
 		if version == nil {
-			card = &medcard.Card{ChangedAgo: neverChanged}
+			card = &medcard.Card{ChangedAgo: neverChanged, Moving: moving}
 			return nil
 		}
 		card, err = decodeCard(*version, body)
-		if err == nil && changedAgo != nil {
-			card.ChangedAgo = *changedAgo
+		if err == nil {
+			card.Moving = moving
+			if changedAgo != nil {
+				card.ChangedAgo = *changedAgo
+			}
 		}
 		return err
 	})
