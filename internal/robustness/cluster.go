@@ -350,7 +350,7 @@ func (g *Gateway) waitReady(ctx context.Context, exited chan struct{}, within ti
 	for time.Now().Before(deadline) {
 		select {
 		case <-exited:
-			return fmt.Errorf("robustness: gateway %s exited during start; log tail:\n%s", g.Name, tailFile(g.LogPath, 20))
+			return fmt.Errorf("robustness: gateway %s exited during start; log tail:\n%s", g.Name, testservers.Tail(g.LogPath, 20))
 		case <-ctx.Done():
 			return ctx.Err()
 		default:
@@ -364,7 +364,7 @@ func (g *Gateway) waitReady(ctx context.Context, exited chan struct{}, within ti
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	return fmt.Errorf("robustness: gateway %s not ready within %v; log tail:\n%s", g.Name, within, tailFile(g.LogPath, 20))
+	return fmt.Errorf("robustness: gateway %s not ready within %v; log tail:\n%s", g.Name, within, testservers.Tail(g.LogPath, 20))
 }
 
 // Running reports whether the process is alive.
@@ -462,16 +462,4 @@ func (c *Cluster) logSizes() map[string]int64 {
 		}
 	}
 	return out
-}
-
-func tailFile(path string, n int) string {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return fmt.Sprintf("(no log: %v)", err)
-	}
-	lines := strings.Split(strings.TrimRight(string(b), "\n"), "\n")
-	if len(lines) > n {
-		lines = lines[len(lines)-n:]
-	}
-	return strings.Join(lines, "\n")
 }

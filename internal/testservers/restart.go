@@ -41,7 +41,7 @@ func (p *Postgres) Start() error {
 	out, err := p.command("pg_ctl", "start", "-D", p.dataDir(), "-l", p.logFile(), "-o", p.serverOptions(p.Port)).CombinedOutput()
 	if err != nil {
 		return fmt.Errorf("testservers: pg_ctl start on port %d failed: %v\n%s\nserver log tail:\n%s",
-			p.Port, err, strings.TrimSpace(string(out)), tail(p.logFile(), 20))
+			p.Port, err, strings.TrimSpace(string(out)), Tail(p.logFile(), 20))
 	}
 	return nil
 }
@@ -52,4 +52,4 @@ func (p *Postgres) Start() error {
 func (p *Postgres) DataDir() string { return p.dataDir() }
 
 // LogTail returns the last n lines of the server log, for failure messages.
-func (p *Postgres) LogTail(n int) string { return tail(p.logFile(), n) }
+func (p *Postgres) LogTail(n int) string { return Tail(p.logFile(), n) }

@@ -210,7 +210,7 @@ func (p *Postgres) start(port int) error {
 	out, err := p.command("pg_ctl", "start", "-w", "-t", "60", "-D", p.dataDir(), "-l", p.logFile(), "-o", opts).CombinedOutput()
 	if err != nil {
 		return fmt.Errorf("testservers: pg_ctl start on port %d failed: %v\n%s\nserver log tail:\n%s",
-			port, err, strings.TrimSpace(string(out)), tail(p.logFile(), 20))
+			port, err, strings.TrimSpace(string(out)), Tail(p.logFile(), 20))
 	}
 	return nil
 }
@@ -350,7 +350,7 @@ func (r *Redis) run(bin string, args []string, port int, logFile string) error {
 		select {
 		case <-r.exited:
 			return fmt.Errorf("testservers: %s on port %d exited early (%v); log tail:\n%s", filepath.Base(bin),
-				port, r.cmd.ProcessState, tail(logFile, 20))
+				port, r.cmd.ProcessState, Tail(logFile, 20))
 		default:
 		}
 		if answers(r.Addr, r.cmd.Process.Pid) == nil {
@@ -359,7 +359,7 @@ func (r *Redis) run(bin string, args []string, port int, logFile string) error {
 		time.Sleep(20 * time.Millisecond)
 	}
 	return fmt.Errorf("testservers: %s on port %d did not answer PING within 10s; log tail:\n%s", filepath.Base(bin),
-		port, tail(logFile, 20))
+		port, Tail(logFile, 20))
 }
 
 // pingRedis sends an inline PING and expects +PONG.
@@ -504,8 +504,9 @@ func freePort() (int, error) {
 	return l.Addr().(*net.TCPAddr).Port, nil
 }
 
-// tail returns the last n lines of a file, for error messages.
-func tail(path string, n int) string {
+// Tail returns the last n lines of a file, for error messages: a server's
+// log, or a gateway's in the robustness suite.
+func Tail(path string, n int) string {
 	b, err := os.ReadFile(path)
 	if err != nil {
 		return fmt.Sprintf("(no log: %v)", err)
