@@ -67,6 +67,9 @@ func runShard(ctx context.Context, args []string) error {
 		return errors.New("shard: name a subcommand: init, status")
 	}
 	switch args[0] {
+	case "-h", "-help", "--help", "help":
+		fmt.Println("Usage: gateway shard <subcommand> [flags]\n\nSubcommands:\n  init    create the cluster: register the shard databases, spread the logical shards\n  status  show each shard database's shards and cards\n\nRun 'gateway shard <subcommand> --help' for its flags.")
+		return nil
 	case "init":
 		return runShardInit(ctx, args[1:])
 	case "status":
