@@ -187,12 +187,16 @@ pg_up() {
 	[ "${#sock}" -gt 90 ] && sockopt="''"
 	log "$name: starting on $HOST:$port"
 	if ! pgrun pg_ctl start -w -t 60 -D "$data" -l "$logf" \
-		-o "-p $port -c listen_addresses=$HOST -c unix_socket_directories=$sockopt -c max_connections=200" >/dev/null; then
+		-o "-p $port -c listen_addresses=$HOST -c unix_socket_directories=$sockopt -c max_connections=200 $PG_MOVE_OPTS" >/dev/null; then
 		log "$name: failed to start; last lines of $logf:"
 		tail -n 20 "$logf" >&2 || true
 		exit 1
 	fi
 }
+
+# Shard moves (gateway shard move/rebalance) copy and catch up with
+# logical replication: wal_level=logical and room for slots and workers.
+PG_MOVE_OPTS="-c wal_level=logical -c max_replication_slots=32 -c max_wal_senders=32 -c max_worker_processes=24 -c max_logical_replication_workers=16 -c max_sync_workers_per_subscription=4"
 
 ensure_db() {
 	local port="$1" db="$2" have

@@ -1,0 +1,59 @@
+// Package move moves logical shards between shard databases online, while
+// gateways keep reading and writing them: plans, the mover, the journal,
+// verification and cleanup behind `gateway shard plan | rebalance | move |
+// moves | verify | cancel | cleanup | add-db | remove-db`.
+//
+// # A move
+//
+// One logical shard S goes from a source database to a target. Each step
+// is recorded in the catalog (table moves, with move_steps and
+// move_artefacts) before it is carried out and is safe to run again, so a
+// mover killed at any point is run again and resumes, or is cancelled,
+// with nothing orphaned:
+//
+//	pending      journaled by StartPlan, nothing done yet
+//	prepare      register the artefacts (publication and slot at the
+//	             source, subscription at the target, all named mcmove_<id>)
+//	             before any exists; delete leftovers of S at the target;
+//	             CREATE PUBLICATION ... WHERE (shard = S) at the source
+//	copy         the slot, then CREATE SUBSCRIPTION at the target:
+//	             PostgreSQL copies S's rows (cards, write outcomes, audit
+//	             rows) while the source keeps serving, then streams every
+//	             later change
+//	catch-up     the pre-flight gate: a barrier row written at the source
+//	             must reach the target within Limits.MaxLag
+//	freeze       one statement at the source freezes S's writes (until
+//	             Limits.FreezeBound at most), raises S's cache fence and
+//	             writes a barrier; when the barrier is at the target, so is
+//	             every write the source took; after the fence wait the
+//	             freeze is committed (it stops lapsing); a freeze that
+//	             overran is lifted and tried again after a catch-up
+//	flip         the target owns S; the catalog maps S to it under a new
+//	             epoch (gateways hear at once, LISTEN/NOTIFY); the source
+//	             gives S up, so a gateway with a stale map is refused there
+//	             (MC001), reloads and retries at the target
+//	unsubscribe  a last barrier (audit rows of reads taken at the source
+//	             until the release), then drop subscription, slot and
+//	             publication
+//	verify       every row of S at the source is at the target, no card
+//	             older there
+//	done         the source's rows stay until `gateway shard cleanup`
+//	             (after a grace period) deletes them
+//
+// # The fence
+//
+// Writes and the freeze serialise inside the source database: every
+// write's trigger takes S's owned_shards row FOR SHARE, and the freeze
+// updates that row, so it waits for the writes in flight, and those that
+// come after it see the shard frozen (migrations/shard/004_online_moves.sql).
+// No write that began before a freeze commits after the barrier.
+//
+// # Why logical replication
+//
+// The copy and the catch-up are PostgreSQL's: a publication with a row
+// filter per shard (PostgreSQL 15) and a subscription, as Citus moves
+// shards. It copies consistently with the slot, keeps order, retries, and
+// costs no trigger or change table on the write path. It needs
+// wal_level = logical on every shard database (add-db checks), a slot per
+// move (max_replication_slots) and workers (max_logical_replication_workers).
+package move

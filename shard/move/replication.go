@@ -1,0 +1,230 @@
+package move
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+)
+
+// Copy and catch-up run on PostgreSQL's logical replication: a
+// publication at the source with a row filter on the shard, a
+// subscription at the target that copies the rows and then streams every
+// later change, the way Citus moves shards. PostgreSQL does the copy (one
+// COPY per table, consistent with the slot), the ordering and the
+// retries; the mover only creates, watches and drops the three objects.
+
+// movedTables are the tables a move copies: every row carries its shard.
+// move_markers carries the mover's barriers (see marker).
+var movedTables = []string{"cards", "write_outcomes", "audit_log", "move_markers"}
+
+// createPublication creates move m's publication at the source, unless it
+// exists.
+func createPublication(ctx context.Context, src *pgxpool.Pool, m *Move) error {
+	var exists bool
+	if err := src.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_publication WHERE pubname = $1)`, m.name()).Scan(&exists); err != nil {
+		return fmt.Errorf("look for publication: %w", err)
+	}
+	if exists {
+		return nil
+	}
+	parts := make([]string, len(movedTables))
+	for i, t := range movedTables {
+		parts[i] = fmt.Sprintf("%s WHERE (shard = %d)", t, m.Shard)
+	}
+	// Truncates are not published: a TRUNCATE has no row filter.
+	sql := fmt.Sprintf(`CREATE PUBLICATION %s FOR TABLE %s WITH (publish = 'insert, update, delete')`,
+		pgx.Identifier{m.name()}.Sanitize(), strings.Join(parts, ", "))
+	if _, err := src.Exec(ctx, sql); err != nil {
+		return fmt.Errorf("create publication: %w", err)
+	}
+	return nil
+}
+
+// createSubscription creates move m's slot at the source and its
+// subscription at the target, which starts copying. The slot is made
+// first and on its own: CREATE SUBSCRIPTION cannot create it when source
+// and target share a server (it would wait for its own transaction).
+// A slot left by a mover that died between the two is used as it is; the
+// copy that follows is consistent with it.
+func createSubscription(ctx context.Context, src, dst *pgxpool.Pool, m *Move, srcConn string) error {
+	var exists bool
+	if err := dst.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_subscription WHERE subname = $1)`, m.name()).Scan(&exists); err != nil {
+		return fmt.Errorf("look for subscription: %w", err)
+	}
+	if exists {
+		return nil
+	}
+	if _, err := src.Exec(ctx, `SELECT pg_create_logical_replication_slot($1, 'pgoutput')
+		WHERE NOT EXISTS (SELECT 1 FROM pg_replication_slots WHERE slot_name = $1)`, m.name()); err != nil {
+		return fmt.Errorf("create slot: %w", err)
+	}
+	sql := fmt.Sprintf(`CREATE SUBSCRIPTION %s CONNECTION '%s' PUBLICATION %s WITH (slot_name = %s, create_slot = false, copy_data = true)`,
+		pgx.Identifier{m.name()}.Sanitize(), strings.ReplaceAll(srcConn, `'`, `''`),
+		pgx.Identifier{m.name()}.Sanitize(), pgx.Identifier{m.name()}.Sanitize())
+	if _, err := dst.Exec(ctx, sql); err != nil {
+		return fmt.Errorf("create subscription: %w", err)
+	}
+	return nil
+}
+
+// copyProgress is how far the initial copy of move m has come.
+type copyProgress struct {
+	tables, ready int   // tables in the subscription, those copied and streaming
+	rows          int64 // rows of the shard at the target, in copied tables and copies under way
+}
+
+// subscriptionProgress reads the target's view of move m's copy.
+func subscriptionProgress(ctx context.Context, dst *pgxpool.Pool, m *Move) (copyProgress, error) {
+	var p copyProgress
+	// 'r' ready (streaming); 's' synced (the apply worker takes over
+	// shortly); 'f' finished copying; 'd' copying; 'i' not started.
+	err := dst.QueryRow(ctx, `
+		SELECT count(*), count(*) FILTER (WHERE r.srsubstate IN ('r', 's')),
+		       coalesce((SELECT sum(tuples_processed) FROM pg_stat_progress_copy pc
+		                  WHERE pc.relid IN (SELECT srrelid FROM pg_subscription_rel WHERE srsubid = s.oid)), 0)::bigint
+		FROM pg_subscription s JOIN pg_subscription_rel r ON r.srsubid = s.oid
+		WHERE s.subname = $1 GROUP BY s.oid`, m.name()).Scan(&p.tables, &p.ready, &p.rows)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return p, nil // the subscription's tables are not listed yet
+	}
+	if err != nil {
+		return p, fmt.Errorf("read copy progress: %w", err)
+	}
+	var done int64
+	if err := dst.QueryRow(ctx, `SELECT count(*) FROM cards WHERE shard = $1`, m.Shard).Scan(&done); err != nil {
+		return p, fmt.Errorf("read copy progress: %w", err)
+	}
+	p.rows += done
+	return p, nil
+}
+
+// execer is a pool, a connection or a transaction.
+type execer interface {
+	Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error)
+}
+
+// insertMarker commits a barrier for move m at the source: once the row
+// is at the target, so is every change the source committed before it.
+func insertMarker(ctx context.Context, q execer, m *Move, seq int64) error {
+	_, err := q.Exec(ctx, `INSERT INTO move_markers (shard, move, seq) VALUES ($1, $2, $3)`, m.Shard, m.ID, seq)
+	if err != nil {
+		return fmt.Errorf("insert marker: %w", err)
+	}
+	return nil
+}
+
+// waitMarker waits until marker seq of move m is at the target, polling
+// every millisecond or two, until deadline. It reports whether it arrived.
+func waitMarker(ctx context.Context, dst *pgxpool.Pool, m *Move, seq int64, deadline time.Time) (bool, error) {
+	conn, err := dst.Acquire(ctx)
+	if err != nil {
+		return false, fmt.Errorf("wait for marker: %w", err)
+	}
+	defer conn.Release()
+	for wait := 500 * time.Microsecond; ; wait = min(wait*2, 10*time.Millisecond) {
+		var there bool
+		err := conn.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM move_markers WHERE shard = $1 AND move = $2 AND seq = $3)`,
+			m.Shard, m.ID, seq).Scan(&there)
+		if err != nil {
+			return false, fmt.Errorf("wait for marker: %w", err)
+		}
+		if there {
+			return true, nil
+		}
+		if time.Now().Add(wait).After(deadline) {
+			return false, nil
+		}
+		select {
+		case <-ctx.Done():
+			return false, ctx.Err()
+		case <-time.After(wait):
+		}
+	}
+}
+
+// dropSubscription drops move m's subscription at the target, and with it
+// the slot at the source (and any table-copy slots).
+func dropSubscription(ctx context.Context, dst *pgxpool.Pool, m *Move) error {
+	if _, err := dst.Exec(ctx, `DROP SUBSCRIPTION IF EXISTS `+pgx.Identifier{m.name()}.Sanitize()); err != nil {
+		return fmt.Errorf("drop subscription: %w", err)
+	}
+	return nil
+}
+
+// dropSlot drops replication slot name at the source if it exists,
+// waiting for a walsender that still holds it to let go.
+func dropSlot(ctx context.Context, src *pgxpool.Pool, name string) error {
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		var exists, active bool
+		err := src.QueryRow(ctx, `SELECT true, active FROM pg_replication_slots WHERE slot_name = $1`, name).Scan(&exists, &active)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("look for slot: %w", err)
+		}
+		if !active {
+			_, err = src.Exec(ctx, `SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = $1 AND NOT active`, name)
+			if err == nil {
+				continue // make sure it is gone
+			}
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("drop slot %s: still in use after 30 s (active %v): %v", name, active, err)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
+// dropPublication drops move m's publication at the source.
+func dropPublication(ctx context.Context, src *pgxpool.Pool, m *Move) error {
+	if _, err := src.Exec(ctx, `DROP PUBLICATION IF EXISTS `+pgx.Identifier{m.name()}.Sanitize()); err != nil {
+		return fmt.Errorf("drop publication: %w", err)
+	}
+	return nil
+}
+
+// deleteShardRows deletes every row of shard s from a database that does
+// not own it (a target before or after a cancelled copy; a source after
+// the flip), in batches so no statement holds many locks for long. It
+// refuses if the database owns the shard.
+func deleteShardRows(ctx context.Context, db *pgxpool.Pool, s int, progress func(int64)) (int64, error) {
+	var owned bool
+	if err := db.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM owned_shards WHERE shard = $1)`, s).Scan(&owned); err != nil {
+		return 0, err
+	}
+	if owned {
+		return 0, fmt.Errorf("refusing to delete shard %d's rows from a database that owns it", s)
+	}
+	var total int64
+	for _, t := range []struct{ table, key string }{
+		{"cards", "person"}, {"write_outcomes", "system, message_id"}, {"audit_log", "id"}, {"move_markers", "move, seq"},
+	} {
+		for {
+			tag, err := db.Exec(ctx, fmt.Sprintf(`DELETE FROM %[1]s WHERE shard = $1 AND (%[2]s) IN
+				(SELECT %[2]s FROM %[1]s WHERE shard = $1 LIMIT 5000)`, t.table, t.key), s)
+			if err != nil {
+				return total, fmt.Errorf("delete shard %d from %s: %w", s, t.table, err)
+			}
+			total += tag.RowsAffected()
+			if progress != nil {
+				progress(tag.RowsAffected())
+			}
+			if tag.RowsAffected() == 0 {
+				break
+			}
+		}
+	}
+	return total, nil
+}
