@@ -207,3 +207,35 @@ func (e *env) moveOne(t *testing.T, s int, target string, lim Limits) *Move {
 	}
 	return m
 }
+
+// testLimits are the mover's limits in tests: generous, for a loaded
+// machine, and still under the gateways' 2 s wait for a frozen shard.
+func testLimits() Limits {
+	return Limits{MaxLag: 300 * time.Millisecond, FreezeBound: time.Second}
+}
+
+// planMove plans and journals the move of shard s to target, without
+// running it.
+func (e *env) planMove(t *testing.T, s int, target string) *Move {
+	t.Helper()
+	p, err := e.c.MakePlan(t.Context(), Goal{Shard: &s, To: target})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(p.Moves) != 1 {
+		t.Fatalf("plan to move shard %d to %s has %d moves, want 1", s, target, len(p.Moves))
+	}
+	moves, err := e.c.StartPlan(t.Context(), p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return moves[0]
+}
+
+// other is the shard database a shard on db moves to.
+func other(db string) string {
+	if db == "shard1" {
+		return "shard2"
+	}
+	return "shard1"
+}

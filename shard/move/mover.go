@@ -166,14 +166,21 @@ func (c *Cluster) lockMove(ctx context.Context, id int64) (unlock func(), err er
 	if err != nil {
 		return nil, err
 	}
-	var ok bool
-	if err := conn.QueryRow(ctx, `SELECT pg_try_advisory_lock(1297040979, $1::int)`, id).Scan(&ok); err != nil {
-		conn.Release()
-		return nil, err
+	// A mover killed a moment ago still holds the lock until its server
+	// backend notices the closed connection: wait a few seconds for it.
+	_, err = conn.Exec(ctx, `SET lock_timeout = '5s'`)
+	if err == nil {
+		_, err = conn.Exec(ctx, `SELECT pg_advisory_lock(1297040979, $1::int)`, id)
+		_, _ = conn.Exec(context.WithoutCancel(ctx), `RESET lock_timeout`)
 	}
-	if !ok {
+	var pgErr interface{ SQLState() string }
+	if errors.As(err, &pgErr) && pgErr.SQLState() == "55P03" {
 		conn.Release()
 		return nil, fmt.Errorf("move %d: %w", id, ErrBusy)
+	}
+	if err != nil {
+		conn.Release()
+		return nil, err
 	}
 	return func() {
 		if _, err := conn.Exec(context.Background(), `SELECT pg_advisory_unlock(1297040979, $1::int)`, id); err != nil {
@@ -335,6 +342,7 @@ func (mv *Mover) copy(ctx context.Context, m *Move, src, dst *pgxpool.Pool) erro
 	if err := createSubscription(ctx, src, dst, m, conn); err != nil {
 		return err
 	}
+	mv.maybeKill("subscribed")
 	lastNote := time.Now()
 	for {
 		p, err := subscriptionProgress(ctx, dst, m)
