@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/sharedmedcard/gateway/medcard"
+	"github.com/sharedmedcard/gateway/shard"
 )
 
 // TestMoveUnderWrites moves a shard while writers change its cards through
@@ -24,7 +25,15 @@ func TestMoveUnderWrites(t *testing.T) {
 	if source == target {
 		target = "shard1"
 	}
-	persons := personsOf(s, 8)
+	persons := personsOf(s, 9)
+	lastPerson := persons[8]
+	persons = persons[:8]
+	// A gateway that will not hear of the move: opened now, never reloaded.
+	stale, err := shard.Open(t.Context(), shard.NewCatalog(e.tc.Catalog, time.Now), e.log, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stale.Close()
 	stop := make(chan struct{})
 	wait := e.writers(t, persons, stop)
 	time.Sleep(300 * time.Millisecond)
@@ -70,6 +79,22 @@ func TestMoveUnderWrites(t *testing.T) {
 	}
 	e.checkNothingOrphaned(t)
 
+	// The stale gateway still routes the shard to the source, which
+	// refuses it inside the database; it reloads and writes at the target.
+	if stale.Map().Owner[s] != source {
+		t.Fatalf("the stale store already knows the move")
+	}
+	ctx, log := medcard.WithRequestLog(t.Context())
+	if err := stale.WriteCard(ctx, writeFor(lastPerson, 0, "stale-1")); err != nil {
+		t.Errorf("write through a stale map: %v", err)
+	} else if log.Database != target {
+		t.Errorf("write through a stale map went to %q, want %s", log.Database, target)
+	}
+	var atSource int
+	if err := src.QueryRow(t.Context(), `SELECT count(*) FROM cards WHERE person = $1`, string(lastPerson)).Scan(&atSource); err != nil || atSource != 0 {
+		t.Errorf("the stale write is at the source (%d rows, %v)", atSource, err)
+	}
+
 	// The source's copy is a subset of the target's until cleanup deletes it.
 	checks, err := e.c.VerifyShards(t.Context(), []int{s}, nil)
 	if err != nil {
@@ -86,7 +111,6 @@ func TestMoveUnderWrites(t *testing.T) {
 	if err := src.QueryRow(t.Context(), `SELECT count(*) FROM cards WHERE shard = $1`, s).Scan(&left); err != nil || left != 0 {
 		t.Errorf("after cleanup the source holds %d cards of shard %d (%v), want 0", left, s, err)
 	}
-	_ = medcard.PersonID("")
 }
 
 func deref(p *float64) float64 {
