@@ -12,7 +12,7 @@ export PATH := /usr/local/go/bin:$(PATH)
 GO ?= go
 GATEWAY := bin/gateway
 
-.PHONY: robustness run test bench soak stop clean build deps test-deps go-check generate check-generated lint status
+.PHONY: robustness run test bench bench-rebalance soak stop clean build deps test-deps go-check generate check-generated lint status
 
 run: deps build
 	@scripts/run.sh
@@ -26,6 +26,11 @@ test: deps test-deps go-check check-generated lint
 # Takes about four minutes; results under bench-results/ (git-ignored).
 bench: deps build
 	@scripts/bench.sh
+
+# An online rebalance from 2 to 3 shard databases under half the maximum
+# mixed load, 1,000,000 persons (REBAL_PERSONS); docs/operations.md.
+bench-rebalance: deps build
+	@scripts/bench-rebalance.sh
 
 # mixed (to find the rate), then the same mix at 80% of it for 10 minutes
 # (BENCH_SOAK_DURATION), sampling RSS and Go heap; about 11 minutes.

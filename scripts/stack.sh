@@ -174,10 +174,12 @@ pg_up() {
 	if pg_running "$name"; then
 		local cur
 		cur="$(sed -n 4p "$data/postmaster.pid" 2>/dev/null || true)"
-		if [ "$cur" = "$port" ]; then
+		if [ "$cur" = "$port" ] && [ "$(psqlc "$port" "show wal_level" 2>/dev/null)" = logical ]; then
 			return 0
 		fi
-		log "$name: running on port $cur, restarting on $port"
+		# A stack started before shard moves came runs without
+		# wal_level=logical: restart it with the options below.
+		log "$name: restarting on port $port with the shard-move options (was port $cur)"
 		pgrun pg_ctl stop -D "$data" -m fast -w >/dev/null
 	fi
 

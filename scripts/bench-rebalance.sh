@@ -1,0 +1,189 @@
+#!/usr/bin/env bash
+# bench-rebalance.sh is `make bench-rebalance`: an online rebalance under
+# load, measured (docs/operations.md). On the local stack (scripts/stack.sh)
+# it makes its own databases (medcard_rebal_catalog, medcard_rebal_shard1
+# and medcard_rebal_shard3 on pg1, medcard_rebal_shard2 on pg2; dropped and
+# made again each run), seeds REBAL_PERSONS persons over two shard
+# databases, starts a gateway, finds the mixed load's maximum rate (closed
+# loop), then runs the mix open loop at REBAL_LOAD (half) of it:
+#
+#   before   REBAL_BEFORE of load alone (the clients' latency before)
+#   during   `gateway shard add-db` a third database, `shard plan`,
+#            `shard rebalance` to 341/341/342 shards, the load going on
+#
+# and reports: total time, copy MB/s, write freeze per shard (p50, p99,
+# max), failed client requests, client p99 before and during, acknowledged
+# writes lost (each successful write adds one to its card's version: the
+# versions' sum must grow by exactly the writes acknowledged) and verify
+# mismatches. Everything lands in bench-results/rebalance-<time>/, with
+# moves.svg (freeze per shard, client p99 over time).
+#
+# Knobs: REBAL_PERSONS (1000000), REBAL_BEFORE (20s), REBAL_LOAD (0.5),
+# REBAL_PARALLEL (2 moves at once per source and per target),
+# REBAL_ARGS (extra flags for `shard rebalance`), REBAL_PORT (18085).
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+REPO="$(pwd -P)"
+
+PERSONS="${REBAL_PERSONS:-1000000}"
+BEFORE="${REBAL_BEFORE:-20s}"
+LOAD="${REBAL_LOAD:-0.5}"
+PARALLEL="${REBAL_PARALLEL:-2}"
+PORT="${REBAL_PORT:-18085}"
+SEED=43
+MIX="GetMedicineCard=90,CreateDrugMedication=4,PauseDrugMedication=3,CreatePharmacyEffectuation=3"
+HOST=127.0.0.1
+
+log() { echo "bench-rebalance: $*" >&2; }
+die() {
+	log "$*"
+	exit 1
+}
+
+OUT="$REPO/bench-results/rebalance-$(date +%Y%m%d-%H%M%S)"
+mkdir -p "$OUT/runs"
+log "results in ${OUT#"$REPO"/}"
+
+scripts/stack.sh up
+eval "$(scripts/stack.sh env)"
+PG1_PORT="${MEDCARD_PG1_PORT:-55431}"
+PG2_PORT="${MEDCARD_PG2_PORT:-55432}"
+
+PG_BIN="${PG_BINDIR:-}"
+if [ -z "$PG_BIN" ]; then
+	for b in $(printf '%s\n' /usr/lib/postgresql/*/bin | sort -V); do
+		[ -x "$b/psql" ] && PG_BIN="$b"
+	done
+fi
+PSQL="$PG_BIN/psql"
+command -v jq >/dev/null || die "jq not found (apt-get install jq)"
+unset PGHOST PGHOSTADDR PGPORT PGUSER PGDATABASE PGSSLMODE PGOPTIONS PGSERVICE
+psqlc() { # port db sql
+	PGOPTIONS='-c client_min_messages=warning' "$PSQL" -X -q -tA -v ON_ERROR_STOP=1 -h "$HOST" -p "$1" -U postgres -d "$2" -c "$3"
+}
+if (exec 3<>"/dev/tcp/$HOST/$PORT") 2>/dev/null; then
+	die "port $PORT is taken; set REBAL_PORT"
+fi
+
+log "building bin/gateway and bin/movereport"
+go build -o bin/gateway ./cmd/gateway
+go build -o bin/movereport ./internal/benchtools/movereport
+
+dsn() { echo "postgres://postgres@$HOST:$1/$2?sslmode=disable"; }
+CATALOG_DSN="$(dsn "$PG1_PORT" medcard_rebal_catalog)"
+SHARD3_DSN="$(dsn "$PG1_PORT" medcard_rebal_shard3)"
+for spec in "$PG1_PORT:medcard_rebal_catalog" "$PG1_PORT:medcard_rebal_shard1" "$PG2_PORT:medcard_rebal_shard2" "$PG1_PORT:medcard_rebal_shard3"; do
+	port="${spec%%:*}" db="${spec#*:}"
+	# A run killed half-way may have left subscriptions; they go with the database.
+	psqlc "$port" postgres "DROP DATABASE IF EXISTS $db WITH (FORCE)" >/dev/null
+	psqlc "$port" postgres "CREATE DATABASE $db" >/dev/null
+done
+for port in "$PG1_PORT" "$PG2_PORT"; do # slots of a killed run outlive their database
+	psqlc "$port" postgres "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name LIKE 'mcmove_%' AND NOT active" >/dev/null
+done
+export MEDCARD_CATALOG_DSN="$CATALOG_DSN"
+export MEDCARD_SHARD_DSNS="shard1=$(dsn "$PG1_PORT" medcard_rebal_shard1),shard2=$(dsn "$PG2_PORT" medcard_rebal_shard2)"
+bin/gateway migrate >/dev/null
+bin/gateway shard init >/dev/null
+log "seeding $PERSONS persons"
+t0=$(date +%s)
+bin/gateway seed --persons "$PERSONS" --seed "$SEED" >"$OUT/seed.log" 2>&1 || {
+	cat "$OUT/seed.log" >&2
+	die "seed failed"
+}
+log "seeded in $(($(date +%s) - t0)) s"
+for spec in "$PG1_PORT:medcard_rebal_shard1" "$PG2_PORT:medcard_rebal_shard2"; do
+	psqlc "${spec%%:*}" "${spec#*:}" "VACUUM ANALYZE" >/dev/null
+done
+
+PIDS=()
+cleanup() {
+	local p
+	for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
+	for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null || true; done
+}
+trap cleanup EXIT
+# Cached cards of an earlier run (same seed, same keys, fresh databases)
+# would be newer than the new databases' cards: drop every cached card.
+REDIS_PORT="${MEDCARD_REDIS_PORT:-56379}"
+redis-cli -h "$HOST" -p "$REDIS_PORT" --scan --pattern 'card:*' | xargs -r -n 500 redis-cli -h "$HOST" -p "$REDIS_PORT" UNLINK >/dev/null
+export MEDCARD_REDIS_ADDR
+bin/gateway serve --listen "$HOST:$PORT" >"$OUT/gateway.log" 2>&1 &
+GW_PID=$!
+PIDS+=("$GW_PID")
+for _ in $(seq 1 100); do
+	curl -fsS -o /dev/null "http://$HOST:$PORT/readyz" 2>/dev/null && break
+	sleep 0.1
+done
+curl -fsS -o /dev/null "http://$HOST:$PORT/readyz" || die "the gateway does not answer (see $OUT/gateway.log)"
+
+load() { # name [flags...]
+	local name="$1"
+	shift
+	bin/gateway bench --quiet --url "http://$HOST:$PORT/medcard" --gateway-pid "$GW_PID" --persons "$PERSONS" --seed "$SEED" \
+		--mix "$MIX" --name "$name" --out "$OUT/runs" "$@" >"$OUT/$name.txt" 2>&1
+}
+result() { ls -d "$OUT/runs/"*"-$1" | tail -1; } # the run dir of a load
+
+log "mixed load, closed loop, to find its maximum rate"
+load max-rate --concurrency 32 --duration 15s --warmup 3s || die "the max-rate load failed (see $OUT/max-rate.txt)"
+MAX_RPS=$(jq -r '.total.rps' "$(result max-rate)/bench.json")
+RATE=$(echo "$MAX_RPS * $LOAD" | bc -l | xargs printf %.0f)
+log "maximum ${MAX_RPS%.*} requests/s; the load runs at $RATE/s"
+
+log "load alone for $BEFORE"
+load before --rate "$RATE" --duration "$BEFORE" --warmup 2s || die "the before load failed (see $OUT/before.txt)"
+
+# sum_versions: the sum of the versions of the cards each database owns.
+sum_versions() {
+	local total=0 spec n
+	for spec in "$PG1_PORT:medcard_rebal_shard1" "$PG2_PORT:medcard_rebal_shard2" "$PG1_PORT:medcard_rebal_shard3"; do
+		n=$(psqlc "${spec%%:*}" "${spec#*:}" "SELECT coalesce(sum(version), 0) FROM cards WHERE shard IN (SELECT shard FROM owned_shards)")
+		total=$((total + n))
+	done
+	echo "$total"
+}
+VERSIONS_BEFORE=$(sum_versions)
+
+log "rebalance from 2 to 3 databases under the load"
+load during --rate "$RATE" --duration 4h --warmup 0s &
+LOAD_PID=$!
+PIDS+=("$LOAD_PID")
+sleep 5
+bin/gateway shard add-db shard3 "$SHARD3_DSN" | tee "$OUT/add-db.txt"
+bin/gateway shard plan --json >"$OUT/plan.json"
+PLAN=$(jq -r '.id' "$OUT/plan.json")
+log "plan $PLAN: $(jq -r '.moves | length' "$OUT/plan.json") moves"
+r0=$(date +%s)
+# shellcheck disable=SC2086 # REBAL_ARGS is a list of flags
+bin/gateway shard rebalance "$PLAN" --parallel "$PARALLEL" ${REBAL_ARGS:-} 2>&1 | tee "$OUT/rebalance.txt"
+log "rebalance took $(($(date +%s) - r0)) s"
+sleep 5
+kill -INT "$LOAD_PID"
+wait "$LOAD_PID" || true
+VERSIONS_AFTER=$(sum_versions)
+
+bin/gateway shard status | tee "$OUT/status.txt"
+verify_rc=0
+bin/gateway shard verify >"$OUT/verify.txt" 2>&1 || verify_rc=$?
+tail -3 "$OUT/verify.txt"
+bin/movereport --plan "$PLAN" --bench "$(result during)/bench.json" --out "$OUT" | tee "$OUT/moves.txt"
+
+during="$(result during)/bench.json"
+before="$(result before)/bench.json"
+# Successful writes (requests less failures and expected refusals) of the
+# three write operations, each one version more on its card.
+ACKED=$(jq '[.ops[] | select(.op != "GetMedicineCard" and .op != "all" and .op != "GetPrescription") | .count - .errors - .expected] | add' "$during")
+GROWN=$((VERSIONS_AFTER - VERSIONS_BEFORE))
+{
+	echo
+	echo "rebalance under load, $PERSONS persons, 2 -> 3 shard databases, load at $RATE requests/s ($LOAD of ${MAX_RPS%.*})"
+	printf "  %-34s %s\n" "client p99 before / during (ms)" "$(jq -r '.total.latency.p99_ms' "$before") / $(jq -r '.total.latency.p99_ms' "$during")"
+	printf "  %-34s %s\n" "client p50 before / during (ms)" "$(jq -r '.total.latency.p50_ms' "$before") / $(jq -r '.total.latency.p50_ms' "$during")"
+	printf "  %-34s %s\n" "failed client requests (during)" "$(jq -r '.total.errors' "$during") of $(jq -r '.total.count' "$during")"
+	printf "  %-34s %s\n" "writes acknowledged (during)" "$ACKED"
+	printf "  %-34s %s\n" "card versions grown by" "$GROWN"
+	printf "  %-34s %s\n" "acknowledged writes lost" "$((ACKED - GROWN < 0 ? 0 : ACKED - GROWN))"
+	printf "  %-34s %s\n" "verify exit status" "$verify_rc"
+} | tee "$OUT/summary.txt"
+log "plot: ${OUT#"$REPO"/}/moves.svg; client latency plot: $(result during)/bench.svg"
