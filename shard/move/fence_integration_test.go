@@ -150,3 +150,55 @@ func blockedBy(t *testing.T, db *pgxpool.Pool, pid int) bool {
 	}
 	return n > 0
 }
+
+// TestFreezeOverrunIsAbandoned holds a write open at the source longer
+// than the freeze bound: the freeze gives up waiting for it (writes
+// resume at the source), and a later try, after the write ended, flips.
+func TestFreezeOverrunIsAbandoned(t *testing.T) {
+	e := startEnv(t)
+	const s = 21
+	source := e.store.Map().Owner[s]
+	src, _ := e.c.DB(source)
+	m := e.planMove(t, s, other(source))
+	mv := NewMover(e.c, Limits{FreezeBound: 300 * time.Millisecond, MaxLag: time.Second}, e.log, nil)
+	for m.State != Freeze {
+		if err := mv.advance(t.Context(), m); err != nil {
+			t.Fatal(err)
+		}
+	}
+	tx, err := src.Begin(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback(context.Background())
+	if _, err := tx.Exec(t.Context(), `INSERT INTO cards (person, shard, version, card) VALUES ($1, $2, 1, '{}')`,
+		string(personsOf(s, 1)[0]), s); err != nil {
+		t.Fatal(err)
+	}
+	// The first freeze waits for the open write, overruns and is lifted:
+	// the move goes back to catch-up and the shard takes writes again.
+	if err := mv.advance(t.Context(), m); err != nil {
+		t.Fatal(err)
+	}
+	if m.State != CatchUp {
+		t.Fatalf("after a freeze blocked past its bound: state %s, want catch-up", m.State)
+	}
+	var writable bool
+	if err := src.QueryRow(t.Context(), `SELECT writable FROM owned_shards WHERE shard = $1`, s).Scan(&writable); err != nil || !writable {
+		t.Fatalf("after an abandoned freeze the shard is writable = %v (%v), want true", writable, err)
+	}
+	if err := tx.Commit(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if err := mv.RunMove(t.Context(), m.ID); err != nil {
+		t.Fatal(err)
+	}
+	m, err = e.c.GetMove(t.Context(), m.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m.State != Done || m.FreezeTries < 2 {
+		t.Errorf("move = %s after %d freezes, want done after at least 2", m.State, m.FreezeTries)
+	}
+	e.checkNothingOrphaned(t)
+}
