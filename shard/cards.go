@@ -187,7 +187,8 @@ func (s *Store) ReadForWrite(ctx context.Context, person medcard.PersonID, key m
 	return card, outcome, err
 }
 
-// execer is what a write statement runs on: a pool or a transaction.
+// execer is what a statement runs on: a pool, a transaction or a
+// connection.
 type execer interface {
 	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
 }

@@ -4,10 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"go.uber.org/zap"
@@ -80,30 +83,146 @@ func (s *Store) Reload(ctx context.Context) error {
 	}
 }
 
-// Watch polls the catalog epoch every interval and reloads the map when it
-// changed, until ctx ends.
+// Watch keeps the map the store routes by current until ctx ends. On a
+// catalog connection of its own it listens for the epochs the catalog
+// announces (channel shard_map) and reloads the map as soon as a newer one
+// arrives. Every interval it also reads the epoch itself, so a missed
+// notification or a lost connection delays a change by at most one
+// interval; a lost listener is connected again at the next poll, and until
+// then the poll reads the epoch through the catalog's pool.
 func (s *Store) Watch(ctx context.Context, interval time.Duration) {
-	t := time.NewTicker(interval)
-	defer t.Stop()
+	w := &mapWatcher{store: s, timeout: max(interval, minWatchTimeout)}
+	defer w.hangUp()
 	for {
-		select {
-		case <-ctx.Done():
+		w.listen(ctx)
+		w.poll(ctx)
+		next := time.Now().Add(interval)
+		for w.conn != nil && ctx.Err() == nil && time.Now().Before(next) {
+			w.await(ctx, next)
+		}
+		if ctx.Err() != nil || sleepUntil(ctx, next) != nil {
 			return
-		case <-t.C:
 		}
-		epoch, err := s.catalog.Epoch(ctx)
+	}
+}
+
+// minWatchTimeout is the least time Watch gives the catalog to connect or
+// answer a poll, however short the poll interval.
+const minWatchTimeout = time.Second
+
+// mapWatcher is the state of one Watch: the listener's connection (nil
+// while there is none) and whether the listener is failing, so that a
+// failure is logged once and not every interval.
+type mapWatcher struct {
+	store   *Store
+	timeout time.Duration
+	conn    *pgx.Conn
+	failing bool
+}
+
+// listen connects the listener if it is not connected.
+func (w *mapWatcher) listen(ctx context.Context) {
+	if w.conn != nil {
+		return
+	}
+	connectCtx, cancel := context.WithTimeout(ctx, w.timeout)
+	defer cancel()
+	conn, err := w.store.catalog.listenMap(connectCtx)
+	if err != nil {
+		w.fail(ctx, err)
+		return
+	}
+	w.conn = conn
+	if w.failing {
+		w.failing = false
+		w.store.log.Info("shard map listener connected again")
+	}
+}
+
+// poll reads the epoch, on the listener's connection when there is one
+// (which also proves that connection alive) and else through the catalog's
+// pool, and reloads the map if the epoch is newer.
+func (w *mapWatcher) poll(ctx context.Context) {
+	if w.conn != nil {
+		epoch, err := w.readEpoch(ctx, w.conn)
+		if err == nil {
+			w.store.reloadIfNewer(ctx, epoch)
+			return
+		}
+		w.fail(ctx, err)
+	}
+	epoch, err := w.readEpoch(ctx, w.store.catalog.pool)
+	if err != nil {
+		if ctx.Err() == nil {
+			w.store.log.Warn("shard map poll failed", zap.Error(err))
+		}
+		return
+	}
+	w.store.reloadIfNewer(ctx, epoch)
+}
+
+// readEpoch reads the epoch through q, waiting for its answer no longer
+// than the watch's timeout.
+func (w *mapWatcher) readEpoch(ctx context.Context, q execer) (int64, error) {
+	ctx, cancel := context.WithTimeout(ctx, w.timeout)
+	defer cancel()
+	return readEpoch(ctx, q)
+}
+
+// await waits until next at most for an epoch announced on the listener's
+// connection, and reloads the map if the epoch is newer.
+func (w *mapWatcher) await(ctx context.Context, next time.Time) {
+	waitCtx, cancel := context.WithDeadline(ctx, next)
+	n, err := w.conn.WaitForNotification(waitCtx)
+	cancel()
+	switch {
+	case err == nil:
+		epoch, err := strconv.ParseInt(n.Payload, 10, 64)
 		if err != nil {
-			if ctx.Err() == nil {
-				s.log.Warn("shard map poll failed", zap.Error(err))
-			}
-			continue
+			epoch = math.MaxInt64 // not an epoch: read the map to be sure
 		}
-		if m := s.current.Load(); m != nil && m.Epoch == epoch {
-			continue
-		}
-		if err := s.Reload(ctx); err != nil && ctx.Err() == nil {
-			s.log.Warn("shard map reload failed", zap.Error(err))
-		}
+		w.store.reloadIfNewer(ctx, epoch)
+	case ctx.Err() != nil:
+		// Watch ends.
+	case waitCtx.Err() != nil && !w.conn.IsClosed():
+		// The poll is due; the connection is fine.
+	default:
+		w.fail(ctx, err)
+	}
+}
+
+// fail drops the listener's connection after err and logs the first
+// failure of a run of them.
+func (w *mapWatcher) fail(ctx context.Context, err error) {
+	w.hangUp()
+	if ctx.Err() != nil {
+		return
+	}
+	if !w.failing {
+		w.store.log.Warn("shard map listener failed; polling the epoch until it is back", zap.Error(err))
+	}
+	w.failing = true
+}
+
+// hangUp closes the listener's connection, if any.
+func (w *mapWatcher) hangUp() {
+	if w.conn == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), w.timeout)
+	defer cancel()
+	w.conn.Close(ctx)
+	w.conn = nil
+}
+
+// reloadIfNewer reloads the map when epoch is newer than the map the store
+// routes by.
+func (s *Store) reloadIfNewer(ctx context.Context, epoch int64) {
+	if m := s.current.Load(); m != nil && m.Epoch >= epoch {
+		return
+	}
+	if err := s.Reload(ctx); err != nil && ctx.Err() == nil {
+		s.log.Warn("shard map reload failed", zap.Error(err))
 	}
 }
 
