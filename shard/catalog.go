@@ -50,13 +50,47 @@ func NewCatalog(pool *pgxpool.Pool, now func() time.Time) *Catalog {
 var ErrNotInitialized = errors.New("the cluster is not initialised: run 'gateway shard init'")
 
 // Epoch returns the current cluster epoch.
-func (c *Catalog) Epoch(ctx context.Context) (int64, error) {
+func (c *Catalog) Epoch(ctx context.Context) (int64, error) { return readEpoch(ctx, c.pool) }
+
+// readEpoch reads the cluster epoch through q: the catalog's pool, or the
+// map listener's connection.
+func readEpoch(ctx context.Context, q execer) (int64, error) {
 	var epoch int64
-	err := c.pool.QueryRow(ctx, `SELECT epoch FROM cluster`).Scan(&epoch)
+	err := q.QueryRow(ctx, `SELECT epoch FROM cluster`).Scan(&epoch)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return 0, ErrNotInitialized
 	}
 	return epoch, err
+}
+
+// mapChannel is the channel on which the catalog announces every new
+// cluster epoch, with the epoch as the payload
+// (migrations/catalog/002_map_notify.sql).
+const mapChannel = "shard_map"
+
+// mapListenerName is the application_name of the map listener's
+// connection, by which an operator finds it in pg_stat_activity.
+const mapListenerName = "gateway shard map listener"
+
+// listenMap opens a connection of its own to the catalog database and
+// listens on mapChannel there. It has the pool's settings but stays outside
+// the pool, since a listener holds its connection for good and its LISTEN
+// must not leak to another user of a pooled one. The caller closes it.
+func (c *Catalog) listenMap(ctx context.Context) (*pgx.Conn, error) {
+	cfg := c.pool.Config().ConnConfig // a copy
+	if cfg.RuntimeParams == nil {
+		cfg.RuntimeParams = map[string]string{}
+	}
+	cfg.RuntimeParams["application_name"] = mapListenerName
+	conn, err := pgx.ConnectConfig(ctx, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("connect to the catalog: %w", err)
+	}
+	if _, err := conn.Exec(ctx, "LISTEN "+mapChannel); err != nil {
+		conn.Close(ctx)
+		return nil, fmt.Errorf("listen on %s: %w", mapChannel, err)
+	}
+	return conn, nil
 }
 
 // LoadMap reads the whole shard map in one consistent snapshot.

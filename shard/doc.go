@@ -28,10 +28,13 @@
 //
 // The catalog database holds the shard map: for each logical shard, the
 // database that owns it, and a cluster epoch that is bumped whenever the map
-// changes. Gateways load the map at start and poll the epoch. The map is
-// only advice: each shard database keeps its own list of the shards it owns
-// (table owned_shards), and triggers on every table refuse a write for a
-// shard the database does not own (SQLSTATE MC001) or has frozen for a move
-// (MC002). A gateway with a stale map therefore cannot write to the old
-// place: it gets MC001, reloads the map and retries.
+// changes. Gateways load the map at start and then follow it (Store.Watch):
+// the catalog announces every new epoch on channel shard_map (LISTEN/NOTIFY),
+// and a gateway reloads the map as soon as it hears one; it also polls the
+// epoch, so a lost notification or connection costs at most one poll
+// interval. The map is only advice: each shard database keeps its own list
+// of the shards it owns (table owned_shards), and triggers on every table
+// refuse a write for a shard the database does not own (SQLSTATE MC001) or
+// has frozen for a move (MC002). A gateway with a stale map therefore cannot
+// write to the old place: it gets MC001, reloads the map and retries.
 package shard
