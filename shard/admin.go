@@ -151,7 +151,7 @@ func (s *Store) Status(ctx context.Context) (int64, []DatabaseStatus, error) {
 		st := byName[name]
 		p, err := s.pool(name, dsn)
 		if err == nil {
-			err = p.QueryRow(ctx, `SELECT (SELECT count(*) FROM owned_shards), (SELECT count(*) FROM owned_shards WHERE NOT writable), (SELECT count(*) FROM cards)`).
+			err = p.QueryRow(ctx, `SELECT (SELECT count(*) FROM owned_shards), (SELECT count(*) FROM owned_shards WHERE NOT writable AND (frozen_until IS NULL OR frozen_until > clock_timestamp())), (SELECT count(*) FROM cards)`).
 				Scan(&st.OwnedInDB, &st.FrozenInDB, &st.Cards)
 		}
 		if err != nil {

@@ -22,7 +22,8 @@ var _ medcard.Store = (*Store)(nil)
 // (if an old copy is still there) must not be served. That is the read's
 // side of the fence the triggers keep for writes.
 const readOwnedCardSQL = `
-SELECT c.version, c.card, clock_timestamp() - c.updated_at, NOT o.writable FROM owned_shards o LEFT JOIN cards c ON c.person = $1
+SELECT c.version, c.card, clock_timestamp() - c.updated_at,
+    NOT o.writable AND (o.frozen_until IS NULL OR o.frozen_until > clock_timestamp()) FROM owned_shards o LEFT JOIN cards c ON c.person = $1
 WHERE o.shard = $2`
 
 // readAnyCardSQL is the read without its side of the fence, for the
