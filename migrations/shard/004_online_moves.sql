@@ -11,10 +11,10 @@
 -- 2. A freeze that cannot outlive its mover. frozen_until bounds a move's
 --    freeze: past it the shard is writable again, so a mover killed while
 --    a shard is frozen stops that shard's writes for at most the bound.
---    The mover commits to a flip by setting it to NULL (frozen until
+--    The mover commits to a flip by setting it to 'infinity' (frozen until
 --    released) only while the freeze still holds, in one conditional
 --    UPDATE. A shard frozen by hand (writable = false, frozen_until NULL)
---    stays frozen.
+--    stays frozen too, and is never mistaken for a committed freeze.
 --
 -- 3. What logical replication needs to copy one shard's rows. A
 --    publication's row filter (WHERE shard = N) may only name columns of

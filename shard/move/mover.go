@@ -371,7 +371,7 @@ func (mv *Mover) catchUp(ctx context.Context, m *Move, src, dst *pgxpool.Pool) e
 	// A freeze of an earlier attempt (this mover's, or one that died)
 	// that has not lapsed is lifted first: it is not committed to a flip.
 	if _, err := src.Exec(ctx, `UPDATE owned_shards SET writable = true, frozen_until = NULL
-		WHERE shard = $1 AND NOT writable AND frozen_until IS NOT NULL`, m.Shard); err != nil {
+		WHERE shard = $1 AND NOT writable AND frozen_until <> 'infinity'`, m.Shard); err != nil {
 		return fmt.Errorf("lift an abandoned freeze: %w", err)
 	}
 	deadline := time.Now().Add(10 * time.Minute)
@@ -425,7 +425,7 @@ var errFreezeOverran = errors.New("freeze overran its bound")
 func (mv *Mover) freeze(ctx context.Context, m *Move, src, dst *pgxpool.Pool) error {
 	// Resuming: a freeze already committed to the flip goes on to it.
 	var committed bool
-	if err := src.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM owned_shards WHERE shard = $1 AND NOT writable AND frozen_until IS NULL)`, m.Shard).Scan(&committed); err != nil {
+	if err := src.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM owned_shards WHERE shard = $1 AND NOT writable AND frozen_until = 'infinity')`, m.Shard).Scan(&committed); err != nil {
 		return err
 	}
 	if committed {
@@ -449,7 +449,7 @@ func (mv *Mover) freeze(ctx context.Context, m *Move, src, dst *pgxpool.Pool) er
 	if errors.Is(err, errFreezeOverran) {
 		mv.log.Info("shard freeze overran its bound; lifted, trying again", zap.Int64("move", m.ID), zap.Int("shard", m.Shard), zap.Int("try", m.FreezeTries))
 		if _, err := src.Exec(ctx, `UPDATE owned_shards SET writable = true, frozen_until = NULL
-			WHERE shard = $1 AND NOT writable AND frozen_until IS NOT NULL`, m.Shard); err != nil {
+			WHERE shard = $1 AND NOT writable AND frozen_until <> 'infinity'`, m.Shard); err != nil {
 			return fmt.Errorf("lift the freeze: %w", err)
 		}
 		if err := sleep(ctx, time.Duration(m.FreezeTries)*100*time.Millisecond); err != nil {
@@ -518,10 +518,11 @@ func (mv *Mover) freezeOnce(ctx context.Context, m *Move, src, dst *pgxpool.Pool
 		return started, tm, err
 	}
 	tm.mark(&tm.fenced)
-	// The commit point: the freeze stops lapsing, but only if it has not
-	// lapsed already (then writes may have resumed at the source).
-	tag, err := src.Exec(ctx, `UPDATE owned_shards SET frozen_until = NULL
-		WHERE shard = $1 AND NOT writable AND frozen_until > clock_timestamp()`, m.Shard)
+	// The commit point: the freeze stops lapsing (frozen until
+	// 'infinity', i.e. until the flip releases the shard), but only if it
+	// has not lapsed already (then writes may have resumed at the source).
+	tag, err := src.Exec(ctx, `UPDATE owned_shards SET frozen_until = 'infinity'
+		WHERE shard = $1 AND NOT writable AND frozen_until > clock_timestamp() AND frozen_until <> 'infinity'`, m.Shard)
 	tm.mark(&tm.committed)
 	if err != nil {
 		return started, tm, fmt.Errorf("commit the freeze: %w", err)
