@@ -12,10 +12,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
-	"github.com/schollz/progressbar/v3"
 	"go.uber.org/zap"
 	"golang.org/x/sync/errgroup"
-	"golang.org/x/term"
 
 	"github.com/sharedmedcard/gateway/medcard"
 	"github.com/sharedmedcard/gateway/seed"
@@ -226,7 +224,7 @@ func runSeed(ctx context.Context, args []string) error {
 	}
 
 	started := time.Now()
-	res, err := seedCards(ctx, store, seed.New(seedValue, started), persons, workers, newSeedProgress(persons))
+	res, err := seedCards(ctx, store, seed.New(seedValue, started), persons, workers, newTermBar(true, int64(persons), "seed", "persons"))
 	if err != nil {
 		return err
 	}
@@ -261,7 +259,7 @@ type seedResult struct {
 
 // seedCards generates persons [0, persons) and loads their cards, chunk by
 // chunk, on workers goroutines. The first error stops them all.
-func seedCards(ctx context.Context, store *shard.Store, gen *seed.Generator, persons, workers int, progress *seedProgress) (seedResult, error) {
+func seedCards(ctx context.Context, store *shard.Store, gen *seed.Generator, persons, workers int, progress *termBar) (seedResult, error) {
 	var next, written, empty atomic.Int64
 	g, ctx := errgroup.WithContext(ctx)
 	for range workers {
@@ -293,46 +291,4 @@ func seedCards(ctx context.Context, store *shard.Store, gen *seed.Generator, per
 	err := g.Wait()
 	progress.finish(err)
 	return seedResult{written: written.Load(), empty: empty.Load()}, err
-}
-
-// seedProgress is a progress bar with rate and ETA on stderr, when stderr
-// is a terminal; otherwise it shows nothing.
-type seedProgress struct {
-	bar *progressbar.ProgressBar
-}
-
-func newSeedProgress(persons int) *seedProgress {
-	if !term.IsTerminal(int(os.Stderr.Fd())) {
-		return &seedProgress{}
-	}
-	return &seedProgress{bar: progressbar.NewOptions64(int64(persons),
-		progressbar.OptionSetWriter(os.Stderr),
-		progressbar.OptionSetDescription("seed"),
-		progressbar.OptionSetItsString("persons"),
-		progressbar.OptionShowIts(),
-		progressbar.OptionShowCount(),
-		progressbar.OptionSetPredictTime(true),
-		progressbar.OptionSetElapsedTime(true),
-		progressbar.OptionSetWidth(30),
-		progressbar.OptionThrottle(200*time.Millisecond),
-		progressbar.OptionSetRenderBlankState(true),
-	)}
-}
-
-func (p *seedProgress) add(n int) {
-	if p.bar != nil {
-		_ = p.bar.Add(n) // only fails writing to the terminal
-	}
-}
-
-func (p *seedProgress) finish(err error) {
-	if p.bar == nil {
-		return
-	}
-	if err == nil {
-		_ = p.bar.Finish()
-	} else {
-		_ = p.bar.Exit()
-	}
-	fmt.Fprintln(os.Stderr)
 }
