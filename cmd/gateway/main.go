@@ -104,6 +104,29 @@ func (f flags) Parse(args []string) error {
 	return errors.Join(*f.envErrs...)
 }
 
+// parseArgs parses args whose flags may come before, between and after
+// the positional arguments (`gateway shard move 7 --to shard3`), and
+// returns the positional ones; everything after "--" is positional.
+func (f flags) parseArgs(args []string) ([]string, error) {
+	var pos []string
+	for {
+		if err := f.FlagSet.Parse(args); err != nil {
+			return nil, err
+		}
+		rest := f.FlagSet.Args()
+		if len(rest) == 0 {
+			break
+		}
+		if used := len(args) - len(rest); used > 0 && args[used-1] == "--" {
+			pos = append(pos, rest...)
+			break
+		}
+		pos = append(pos, rest[0])
+		args = rest[1:]
+	}
+	return pos, errors.Join(*f.envErrs...)
+}
+
 func (f flags) string(p *string, name, env, def, usage string) {
 	if v, ok := os.LookupEnv(env); ok {
 		def = v
@@ -132,6 +155,18 @@ func (f flags) intVar(p *int, name, env string, def int, usage string) {
 		def = n
 	}
 	f.IntVar(p, name, def, fmt.Sprintf("%s (env %s)", usage, env))
+}
+
+// float64Var declares a float flag that falls back to the environment variable env.
+func (f flags) float64Var(p *float64, name, env string, def float64, usage string) {
+	if v, ok := os.LookupEnv(env); ok {
+		n, err := strconv.ParseFloat(v, 64)
+		if err != nil {
+			*f.envErrs = append(*f.envErrs, fmt.Errorf("%s: %w", env, err))
+		}
+		def = n
+	}
+	f.Float64Var(p, name, def, fmt.Sprintf("%s (env %s)", usage, env))
 }
 
 // catalogDSN declares the --catalog-dsn flag every command needs.
