@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"runtime"
+	"strings"
 	"sync/atomic"
 	"text/tabwriter"
 	"time"
@@ -60,20 +61,54 @@ func runMigrate(ctx context.Context, args []string) error {
 	return nil
 }
 
+// shardCommands are the subcommands of `gateway shard`: the map's
+// (init, status) here, the online moves' in shardmove.go.
+func shardCommands() []command {
+	return []command{
+		{"init", "create the cluster: register the shard databases, spread the logical shards", runShardInit},
+		{"status", "show each shard database's shards and cards", runShardStatus},
+		{"add-db", "register a new, empty shard database: add-db NAME DSN", runShardAddDB},
+		{"remove-db", "unregister a shard database that holds nothing any more: remove-db NAME", runShardRemoveDB},
+		{"plan", "plan moves that even out the databases, drain one, or move one shard; saves the plan", runShardPlan},
+		{"rebalance", "run a saved plan's moves online: rebalance PLAN (run it again to resume)", runShardRebalance},
+		{"move", "move one logical shard online: move SHARD --to NAME", runShardMove},
+		{"moves", "list moves with their progress, or one move's steps: moves [MOVE]", runShardMoves},
+		{"verify", "check each shard is owned once, where the map says, and its old copies are complete", runShardVerify},
+		{"cancel", "cancel a move that has not flipped the map: cancel MOVE", runShardCancel},
+		{"cleanup", "delete the rows moved shards left at their old databases, after a grace period", runShardCleanup},
+	}
+}
+
+func shardCommandNames() string {
+	var names []string
+	for _, c := range shardCommands() {
+		names = append(names, c.name)
+	}
+	return strings.Join(names, ", ")
+}
+
 func runShard(ctx context.Context, args []string) error {
 	if len(args) == 0 {
-		return errors.New("shard: name a subcommand: init, status")
+		return fmt.Errorf("shard: name a subcommand: %s ('gateway shard --help' tells what each does)", shardCommandNames())
 	}
 	switch args[0] {
 	case "-h", "-help", "--help", "help":
-		fmt.Println("Usage: gateway shard <subcommand> [flags]\n\nSubcommands:\n  init    create the cluster: register the shard databases, spread the logical shards\n  status  show each shard database's shards and cards\n\nRun 'gateway shard <subcommand> --help' for its flags.")
+		var b strings.Builder
+		b.WriteString("Usage: gateway shard <subcommand> [arguments] [flags]\n\nSubcommands:\n")
+		for _, c := range shardCommands() {
+			fmt.Fprintf(&b, "  %-10s %s\n", c.name, c.summary)
+		}
+		b.WriteString("\nA rebalance: add-db, plan, rebalance PLAN, verify, and after the grace period cleanup.\n" +
+			"Run 'gateway shard <subcommand> --help' for its arguments and flags.")
+		fmt.Println(b.String())
 		return nil
-	case "init":
-		return runShardInit(ctx, args[1:])
-	case "status":
-		return runShardStatus(ctx, args[1:])
 	}
-	return fmt.Errorf("shard: unknown subcommand %q (init, status)", args[0])
+	for _, c := range shardCommands() {
+		if c.name == args[0] {
+			return c.run(ctx, args[1:])
+		}
+	}
+	return fmt.Errorf("shard: unknown subcommand %q (%s)", args[0], shardCommandNames())
 }
 
 // parseClusterFlags parses the flags of commands that name the catalog and

@@ -3,8 +3,17 @@
 //	gateway serve         run the SOAP gateway
 //	gateway migrate       apply the catalog and shard database schemas
 //	gateway seed          load synthetic persons and demo systems
-//	gateway shard init    create the cluster over the shard databases
-//	gateway shard status  show where the shards live and what they hold
+//	gateway shard init       create the cluster over the shard databases
+//	gateway shard status     show where the shards live and what they hold
+//	gateway shard add-db     register a new, empty shard database
+//	gateway shard remove-db  unregister a shard database that holds nothing
+//	gateway shard plan       plan moves (even out, drain, one shard); saved
+//	gateway shard rebalance  run a saved plan's moves online, or resume it
+//	gateway shard move       move one logical shard online
+//	gateway shard moves      list moves and their progress, or one's steps
+//	gateway shard verify     check ownership and the copies moves left
+//	gateway shard cancel     cancel a move that has not flipped the map
+//	gateway shard cleanup    delete the rows moves left at old databases
 //	gateway bench         SOAP load generator (package loadgen)
 //
 // Every flag has an environment variable fallback, named in --help. This
@@ -39,7 +48,7 @@ func commands() []command {
 		{"serve", "run the SOAP gateway", runServe},
 		{"migrate", "apply the catalog and shard database schemas (idempotent)", runMigrate},
 		{"seed", "load synthetic persons with cards and the demo systems", runSeed},
-		{"shard", "shard map commands: init, status", runShard},
+		{"shard", "the shard map and online moves: init, status, add-db, plan, rebalance, move, moves, verify, ...", runShard},
 		{"bench", "generate SOAP load and report latency per operation", runBench},
 	}
 }
