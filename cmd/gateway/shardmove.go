@@ -456,7 +456,7 @@ type moveRun struct {
 // runMoves runs moves with the mover, reports them as they finish and
 // sums them up; again is the command that resumes them.
 func runMoves(ctx context.Context, c *move.Cluster, log *zap.Logger, lim move.Limits, todo []*move.Move, planID int64, asJSON bool, again string) error {
-	warnWorkerSlots(ctx, c, todo, lim.PerDatabase)
+	warnReplicationSettings(ctx, c, todo, lim.PerDatabase)
 	// Figures and the summary are read with a context of their own: ctx
 	// is cancelled by Ctrl-C, and the operator still wants to know where
 	// every move stopped.
@@ -520,11 +520,18 @@ func runMoves(ctx context.Context, c *move.Cluster, log *zap.Logger, lim move.Li
 // movedTables), each with a table-sync worker of its own at the target.
 const movedTablesPerMove = 4
 
-// warnWorkerSlots warns on stderr when the moves that may run at once onto
-// a target need more logical replication workers than it has: a copy
-// that finds no free worker slot waits wal_retrieve_retry_interval (5 s
-// by default) before it tries again, so each move takes seconds longer.
-func warnWorkerSlots(ctx context.Context, c *move.Cluster, todo []*move.Move, perDatabase int) {
+// slowRetry is the wal_retrieve_retry_interval above which moves wait
+// noticeably for their replication workers.
+const slowRetry = time.Second
+
+// warnReplicationSettings warns on stderr about target settings that make
+// every move seconds slower: the logical replication launcher starts new
+// subscriptions' workers at most once per wal_retrieve_retry_interval
+// (PostgreSQL 15: one round per interval for all of them), a table sync
+// that finds no free worker slot waits as long to try again, and the
+// moves that may run at once onto a target can need more workers than
+// max_logical_replication_workers.
+func warnReplicationSettings(ctx context.Context, c *move.Cluster, todo []*move.Move, perDatabase int) {
 	onto := map[string]int{}
 	for _, m := range todo {
 		onto[m.Target]++
@@ -535,21 +542,27 @@ func warnWorkerSlots(ctx context.Context, c *move.Cluster, todo []*move.Move, pe
 			continue // the move reports it
 		}
 		var workers, perSub int
-		var retry string
+		var retryMs int64
+		var retryText string
 		if err := db.QueryRow(ctx, `SELECT current_setting('max_logical_replication_workers')::int,
-			current_setting('max_sync_workers_per_subscription')::int, current_setting('wal_retrieve_retry_interval')`).
-			Scan(&workers, &perSub, &retry); err != nil {
+			current_setting('max_sync_workers_per_subscription')::int,
+			(SELECT setting::bigint FROM pg_settings WHERE name = 'wal_retrieve_retry_interval'),
+			current_setting('wal_retrieve_retry_interval')`).Scan(&workers, &perSub, &retryMs, &retryText); err != nil {
 			continue
+		}
+		if time.Duration(retryMs)*time.Millisecond >= slowRetry { // pg_settings gives milliseconds
+			fmt.Fprintf(os.Stderr, "warning: %s's server has wal_retrieve_retry_interval = %s: its logical replication launcher starts\n"+
+				"new subscriptions' workers at most once per interval, so each move may wait that long before its copy starts.\n"+
+				"On that server: ALTER SYSTEM SET wal_retrieve_retry_interval = '200ms'; SELECT pg_reload_conf();\n", target, retryText)
 		}
 		each := 1 + min(movedTablesPerMove, perSub) // an apply worker and the table syncs
 		at := min(perDatabase, onto[target])
-		if at*each <= workers {
-			continue
+		if at*each > workers {
+			fmt.Fprintf(os.Stderr, "warning: %s allows %d logical replication workers (max_logical_replication_workers), and %d moves onto it\n"+
+				"at once need up to %d (an apply worker and %d table-sync workers each); a copy that finds no free worker\n"+
+				"waits wal_retrieve_retry_interval (%s) to try again. Use --parallel %d, or raise max_logical_replication_workers\n"+
+				"(and max_worker_processes) on its server.\n", target, workers, at, at*each, each-1, retryText, max(1, workers/each))
 		}
-		fmt.Fprintf(os.Stderr, "warning: %s allows %d logical replication workers (max_logical_replication_workers), and %d moves onto it\n"+
-			"at once need up to %d (an apply worker and %d table-sync workers each); a copy that finds no free worker\n"+
-			"waits wal_retrieve_retry_interval (%s) to try again. Use --parallel %d, or raise max_logical_replication_workers\n"+
-			"(and max_worker_processes) on its server.\n", target, workers, at, at*each, each-1, retry, max(1, workers/each))
 	}
 }
 
