@@ -645,7 +645,8 @@ func countState(moves []*move.Move, s move.State) int {
 	return n
 }
 
-// stateCounts says how many moves are in each state, e.g. "340 done, 2 cancelled".
+// stateCounts says how many moves are in each state, in the order moves
+// go through them, e.g. "2 copy, 340 done".
 func stateCounts(moves []*move.Move) string {
 	counts := map[move.State]int{}
 	var states []move.State
@@ -655,7 +656,7 @@ func stateCounts(moves []*move.Move) string {
 		}
 		counts[m.State]++
 	}
-	slices.Sort(states)
+	slices.SortFunc(states, func(a, b move.State) int { return stateRank(a) - stateRank(b) })
 	parts := make([]string, 0, len(states))
 	for _, s := range states {
 		parts = append(parts, fmt.Sprintf("%d %s", counts[s], s))
@@ -664,6 +665,17 @@ func stateCounts(moves []*move.Move) string {
 		return "no moves"
 	}
 	return strings.Join(parts, ", ")
+}
+
+// stateOrder is the order moves go through their states, for summaries.
+var stateOrder = []move.State{move.Pending, move.Prepare, move.Copy, move.CatchUp, move.Freeze, move.Flip,
+	move.Unsubscribe, move.Verify, move.Done, move.Cancelling, move.Cancelled, move.Cleaned}
+
+func stateRank(s move.State) int {
+	if i := slices.Index(stateOrder, s); i >= 0 {
+		return i
+	}
+	return len(stateOrder)
 }
 
 // movesShown is how many finished moves `moves` lists without --all.
