@@ -52,9 +52,10 @@ func (r *moveReporter) event(e move.Event) {
 	case e.Err != nil:
 		r.bar.println("failed    move %-5d shard %4d  %s→%s  at %s: %v", id, shardNo, from, to, e.State, e.Err)
 	case e.State == move.Copy:
-		// Rows copied so far, sized by the move's average row.
+		// Rows copied so far, sized by the move's average card (Copied
+		// counts the rows of every table, RowsTotal only the cards).
 		if m.RowsTotal > 0 {
-			r.copiedSoFar(id, e.Copied*m.BytesTotal/m.RowsTotal)
+			r.copiedSoFar(id, min(e.Copied, m.RowsTotal)*m.BytesTotal/m.RowsTotal)
 		}
 	case e.State == move.Done:
 		// The mover's Move is not updated with the figures the journal

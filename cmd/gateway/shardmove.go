@@ -810,7 +810,7 @@ func showMove(ctx context.Context, c *move.Cluster, id int64, asJSON bool) error
 	}
 	fmt.Fprintf(tw, "copy\t%s\n", copied)
 	fmt.Fprintf(tw, "catch-up lag\t%s ms\n", ms(m.LagMs))
-	fmt.Fprintf(tw, "freeze\t%s ms, %d tries\n", ms(m.FreezeMs), m.FreezeTries)
+	fmt.Fprintf(tw, "freeze\t%s ms, %d %s\n", ms(m.FreezeMs), m.FreezeTries, plural(m.FreezeTries, "try", "tries"))
 	if m.FlipEpoch != nil {
 		fmt.Fprintf(tw, "flipped at epoch\t%d\n", *m.FlipEpoch)
 	}
@@ -827,7 +827,7 @@ func showMove(ctx context.Context, c *move.Cluster, id int64, asJSON bool) error
 	for _, s := range steps {
 		took := "running"
 		if s.FinishedAt != nil {
-			took = s.FinishedAt.Sub(s.StartedAt).Round(100 * time.Microsecond).String()
+			took = roundDuration(s.FinishedAt.Sub(s.StartedAt))
 		}
 		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\n", s.Seq, s.Step, s.StartedAt.Local().Format("15:04:05.000"), took, s.Detail)
 	}
@@ -1049,6 +1049,24 @@ func deref(p *string, none string) string {
 		return none
 	}
 	return *p
+}
+
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return one
+	}
+	return many
+}
+
+// roundDuration keeps three significant digits or so: 600µs, 65.1ms, 1.115s.
+func roundDuration(d time.Duration) string {
+	switch {
+	case d < 10*time.Millisecond:
+		return d.Round(10 * time.Microsecond).String()
+	case d < time.Second:
+		return d.Round(100 * time.Microsecond).String()
+	}
+	return d.Round(time.Millisecond).String()
 }
 
 func timeOr(t *time.Time) string {
