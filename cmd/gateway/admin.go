@@ -7,15 +7,14 @@ import (
 	"fmt"
 	"os"
 	"runtime"
+	"strings"
 	"sync/atomic"
 	"text/tabwriter"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
-	"github.com/schollz/progressbar/v3"
 	"go.uber.org/zap"
 	"golang.org/x/sync/errgroup"
-	"golang.org/x/term"
 
 	"github.com/sharedmedcard/gateway/medcard"
 	"github.com/sharedmedcard/gateway/seed"
@@ -62,20 +61,54 @@ func runMigrate(ctx context.Context, args []string) error {
 	return nil
 }
 
+// shardCommands are the subcommands of `gateway shard`: the map's
+// (init, status) here, the online moves' in shardmove.go.
+func shardCommands() []command {
+	return []command{
+		{"init", "create the cluster: register the shard databases, spread the logical shards", runShardInit},
+		{"status", "show each shard database's shards and cards", runShardStatus},
+		{"add-db", "register a new, empty shard database: add-db NAME DSN", runShardAddDB},
+		{"remove-db", "unregister a shard database that holds nothing any more: remove-db NAME", runShardRemoveDB},
+		{"plan", "plan moves that even out the databases, drain one, or move one shard; saves the plan", runShardPlan},
+		{"rebalance", "run a saved plan's moves online: rebalance PLAN (run it again to resume)", runShardRebalance},
+		{"move", "move one logical shard online: move SHARD --to NAME", runShardMove},
+		{"moves", "list moves with their progress, or one move's steps: moves [MOVE]", runShardMoves},
+		{"verify", "check each shard is owned once, where the map says, and its old copies are complete", runShardVerify},
+		{"cancel", "cancel a move that has not flipped the map: cancel MOVE", runShardCancel},
+		{"cleanup", "delete the rows moved shards left at their old databases, after a grace period", runShardCleanup},
+	}
+}
+
+func shardCommandNames() string {
+	var names []string
+	for _, c := range shardCommands() {
+		names = append(names, c.name)
+	}
+	return strings.Join(names, ", ")
+}
+
 func runShard(ctx context.Context, args []string) error {
 	if len(args) == 0 {
-		return errors.New("shard: name a subcommand: init, status")
+		return fmt.Errorf("shard: name a subcommand: %s ('gateway shard --help' tells what each does)", shardCommandNames())
 	}
 	switch args[0] {
 	case "-h", "-help", "--help", "help":
-		fmt.Println("Usage: gateway shard <subcommand> [flags]\n\nSubcommands:\n  init    create the cluster: register the shard databases, spread the logical shards\n  status  show each shard database's shards and cards\n\nRun 'gateway shard <subcommand> --help' for its flags.")
+		var b strings.Builder
+		b.WriteString("Usage: gateway shard <subcommand> [arguments] [flags]\n\nSubcommands:\n")
+		for _, c := range shardCommands() {
+			fmt.Fprintf(&b, "  %-10s %s\n", c.name, c.summary)
+		}
+		b.WriteString("\nA rebalance: add-db, plan, rebalance PLAN, verify, and after the grace period cleanup.\n" +
+			"Run 'gateway shard <subcommand> --help' for its arguments and flags.")
+		fmt.Println(b.String())
 		return nil
-	case "init":
-		return runShardInit(ctx, args[1:])
-	case "status":
-		return runShardStatus(ctx, args[1:])
 	}
-	return fmt.Errorf("shard: unknown subcommand %q (init, status)", args[0])
+	for _, c := range shardCommands() {
+		if c.name == args[0] {
+			return c.run(ctx, args[1:])
+		}
+	}
+	return fmt.Errorf("shard: unknown subcommand %q (%s)", args[0], shardCommandNames())
 }
 
 // parseClusterFlags parses the flags of commands that name the catalog and
@@ -226,7 +259,7 @@ func runSeed(ctx context.Context, args []string) error {
 	}
 
 	started := time.Now()
-	res, err := seedCards(ctx, store, seed.New(seedValue, started), persons, workers, newSeedProgress(persons))
+	res, err := seedCards(ctx, store, seed.New(seedValue, started), persons, workers, newTermBar(true, int64(persons), "seed", "persons"))
 	if err != nil {
 		return err
 	}
@@ -261,7 +294,7 @@ type seedResult struct {
 
 // seedCards generates persons [0, persons) and loads their cards, chunk by
 // chunk, on workers goroutines. The first error stops them all.
-func seedCards(ctx context.Context, store *shard.Store, gen *seed.Generator, persons, workers int, progress *seedProgress) (seedResult, error) {
+func seedCards(ctx context.Context, store *shard.Store, gen *seed.Generator, persons, workers int, progress *termBar) (seedResult, error) {
 	var next, written, empty atomic.Int64
 	g, ctx := errgroup.WithContext(ctx)
 	for range workers {
@@ -293,46 +326,4 @@ func seedCards(ctx context.Context, store *shard.Store, gen *seed.Generator, per
 	err := g.Wait()
 	progress.finish(err)
 	return seedResult{written: written.Load(), empty: empty.Load()}, err
-}
-
-// seedProgress is a progress bar with rate and ETA on stderr, when stderr
-// is a terminal; otherwise it shows nothing.
-type seedProgress struct {
-	bar *progressbar.ProgressBar
-}
-
-func newSeedProgress(persons int) *seedProgress {
-	if !term.IsTerminal(int(os.Stderr.Fd())) {
-		return &seedProgress{}
-	}
-	return &seedProgress{bar: progressbar.NewOptions64(int64(persons),
-		progressbar.OptionSetWriter(os.Stderr),
-		progressbar.OptionSetDescription("seed"),
-		progressbar.OptionSetItsString("persons"),
-		progressbar.OptionShowIts(),
-		progressbar.OptionShowCount(),
-		progressbar.OptionSetPredictTime(true),
-		progressbar.OptionSetElapsedTime(true),
-		progressbar.OptionSetWidth(30),
-		progressbar.OptionThrottle(200*time.Millisecond),
-		progressbar.OptionSetRenderBlankState(true),
-	)}
-}
-
-func (p *seedProgress) add(n int) {
-	if p.bar != nil {
-		_ = p.bar.Add(n) // only fails writing to the terminal
-	}
-}
-
-func (p *seedProgress) finish(err error) {
-	if p.bar == nil {
-		return
-	}
-	if err == nil {
-		_ = p.bar.Finish()
-	} else {
-		_ = p.bar.Exit()
-	}
-	fmt.Fprintln(os.Stderr)
 }

@@ -3,8 +3,17 @@
 //	gateway serve         run the SOAP gateway
 //	gateway migrate       apply the catalog and shard database schemas
 //	gateway seed          load synthetic persons and demo systems
-//	gateway shard init    create the cluster over the shard databases
-//	gateway shard status  show where the shards live and what they hold
+//	gateway shard init       create the cluster over the shard databases
+//	gateway shard status     show where the shards live and what they hold
+//	gateway shard add-db     register a new, empty shard database
+//	gateway shard remove-db  unregister a shard database that holds nothing
+//	gateway shard plan       plan moves (even out, drain, one shard); saved
+//	gateway shard rebalance  run a saved plan's moves online, or resume it
+//	gateway shard move       move one logical shard online
+//	gateway shard moves      list moves and their progress, or one's steps
+//	gateway shard verify     check ownership and the copies moves left
+//	gateway shard cancel     cancel a move that has not flipped the map
+//	gateway shard cleanup    delete the rows moves left at old databases
 //	gateway bench         SOAP load generator (package loadgen)
 //
 // Every flag has an environment variable fallback, named in --help. This
@@ -39,7 +48,7 @@ func commands() []command {
 		{"serve", "run the SOAP gateway", runServe},
 		{"migrate", "apply the catalog and shard database schemas (idempotent)", runMigrate},
 		{"seed", "load synthetic persons with cards and the demo systems", runSeed},
-		{"shard", "shard map commands: init, status", runShard},
+		{"shard", "the shard map and online moves: init, status, add-db, plan, rebalance, move, moves, verify, ...", runShard},
 		{"bench", "generate SOAP load and report latency per operation", runBench},
 	}
 }
@@ -104,6 +113,29 @@ func (f flags) Parse(args []string) error {
 	return errors.Join(*f.envErrs...)
 }
 
+// parseArgs parses args whose flags may come before, between and after
+// the positional arguments (`gateway shard move 7 --to shard3`), and
+// returns the positional ones; everything after "--" is positional.
+func (f flags) parseArgs(args []string) ([]string, error) {
+	var pos []string
+	for {
+		if err := f.FlagSet.Parse(args); err != nil {
+			return nil, err
+		}
+		rest := f.FlagSet.Args()
+		if len(rest) == 0 {
+			break
+		}
+		if used := len(args) - len(rest); used > 0 && args[used-1] == "--" {
+			pos = append(pos, rest...)
+			break
+		}
+		pos = append(pos, rest[0])
+		args = rest[1:]
+	}
+	return pos, errors.Join(*f.envErrs...)
+}
+
 func (f flags) string(p *string, name, env, def, usage string) {
 	if v, ok := os.LookupEnv(env); ok {
 		def = v
@@ -132,6 +164,18 @@ func (f flags) intVar(p *int, name, env string, def int, usage string) {
 		def = n
 	}
 	f.IntVar(p, name, def, fmt.Sprintf("%s (env %s)", usage, env))
+}
+
+// float64Var declares a float flag that falls back to the environment variable env.
+func (f flags) float64Var(p *float64, name, env string, def float64, usage string) {
+	if v, ok := os.LookupEnv(env); ok {
+		n, err := strconv.ParseFloat(v, 64)
+		if err != nil {
+			*f.envErrs = append(*f.envErrs, fmt.Errorf("%s: %w", env, err))
+		}
+		def = n
+	}
+	f.Float64Var(p, name, def, fmt.Sprintf("%s (env %s)", usage, env))
 }
 
 // catalogDSN declares the --catalog-dsn flag every command needs.

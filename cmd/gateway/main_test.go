@@ -88,6 +88,7 @@ func TestMain(m *testing.M) {
 		}
 	}
 	env.stop()
+	removeGatewayBinary()
 	os.Exit(code)
 }
 

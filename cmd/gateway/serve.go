@@ -158,23 +158,6 @@ func parseOnOff(flag, v string) (bool, error) {
 	return false, fmt.Errorf("%s: %q is neither on nor off", flag, v)
 }
 
-// newLogger builds the one logger of the process.
-func newLogger(format string) (*zap.Logger, error) {
-	var cfg zap.Config
-	switch format {
-	case "json":
-		cfg = zap.NewProductionConfig()
-		cfg.Sampling = nil // every request line matters
-	case "console":
-		cfg = zap.NewDevelopmentConfig()
-		cfg.DisableStacktrace = true
-	default:
-		return nil, fmt.Errorf("--log-format: %q is neither json nor console", format)
-	}
-	cfg.DisableCaller = true
-	return cfg.Build()
-}
-
 // servePprof serves net/http/pprof on its own listener at addr, which must
 // be a loopback address: profiles show internals nobody outside the host
 // should see. The returned function stops it.
