@@ -202,9 +202,12 @@ func (p *Postgres) initdb() error {
 func (p *Postgres) serverOptions(port int) string {
 	return fmt.Sprintf("-p %d -c listen_addresses=%s -c unix_socket_directories=%s"+
 		" -c fsync=off -c full_page_writes=off -c max_connections=200 -c shared_buffers=64MB"+
-		// Shard moves copy and catch up with logical replication.
+		// Shard moves copy and catch up with logical replication; the
+		// launcher starts a new subscription's worker at most once per
+		// wal_retrieve_retry_interval (5 s by default), which made every
+		// move of a rebalance wait seconds.
 		" -c wal_level=logical -c max_replication_slots=32 -c max_wal_senders=32"+
-		" -c max_worker_processes=24 -c max_logical_replication_workers=16 -c max_sync_workers_per_subscription=4",
+		" -c max_worker_processes=32 -c max_logical_replication_workers=24 -c max_sync_workers_per_subscription=4 -c wal_retrieve_retry_interval=200ms",
 		port, loopback, shellQuote(p.sockDir()))
 }
 

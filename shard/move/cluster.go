@@ -103,7 +103,9 @@ func (c *Cluster) DB(name string) (*pgxpool.Pool, error) {
 	if err != nil {
 		return nil, fmt.Errorf("shard database %s: bad DSN: %w", name, err)
 	}
-	cfg.MaxConns = 8
+	// A move holds up to three connections at once to a database (the
+	// freeze, its commit, a barrier wait); room for many moves.
+	cfg.MaxConns = 32
 	p, err := pgxpool.NewWithConfig(context.Background(), cfg)
 	if err != nil {
 		return nil, fmt.Errorf("shard database %s: %w", name, err)

@@ -104,7 +104,7 @@ func (e *env) runKilledMover(t *testing.T, id int64, step State) bool {
 	defer cancel()
 	cmd := exec.CommandContext(ctx, os.Args[0], "-test.run=^$")
 	cmd.Env = append(os.Environ(), "MOVE_TEST_MOVER=1", fmt.Sprintf("MOVE_TEST_MOVE=%d", id),
-		"MOVE_TEST_CATALOG="+e.tc.CatalogDSN, "MEDCARD_MOVE_KILL_AT="+string(step))
+		"MOVE_TEST_CATALOG="+e.tc.CatalogDSN, "MOVE_TEST_KILL_AT="+string(step))
 	out, err := cmd.CombinedOutput()
 	var exit *exec.ExitError
 	if errors.As(err, &exit) {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -170,13 +171,15 @@ func (c *Cluster) StartPlan(ctx context.Context, p *Plan) ([]*Move, error) {
 	if err != nil {
 		return nil, err
 	}
-	return c.Moves(ctx, MoveFilter{PlanID: p.ID})
+	moves, err := c.Moves(ctx, MoveFilter{PlanID: p.ID})
+	slices.Reverse(moves) // in the plan's order
+	return moves, err
 }
 
 // setState records that move m is at state s, with extra column updates
 // (a SQL fragment over $2.. and its arguments), before the step runs.
 func (c *Cluster) setState(ctx context.Context, m *Move, s State, set string, args ...any) error {
-	q := `UPDATE moves SET state = $1, updated_at = now()`
+	q := `UPDATE moves SET state = $1, updated_at = now(), error = NULL`
 	if set != "" {
 		q += `, ` + set
 	}

@@ -12,7 +12,7 @@ import (
 
 // TestMain doubles as the mover process of the crash tests: with
 // MOVE_TEST_MOVER set, the test binary runs one move (MOVE_TEST_MOVE) of
-// the cluster at MOVE_TEST_CATALOG and exits; MEDCARD_MOVE_KILL_AT makes
+// the cluster at MOVE_TEST_CATALOG and exits; MOVE_TEST_KILL_AT makes
 // it kill itself with SIGKILL at a step.
 func TestMain(m *testing.M) {
 	if os.Getenv("MOVE_TEST_MOVER") != "" {
@@ -34,7 +34,9 @@ func runMoverProcess() int {
 		return 2
 	}
 	defer c.Close()
-	if err := NewMover(c, testLimits(), zap.NewNop(), nil).RunMove(ctx, id); err != nil {
+	mv := NewMover(c, testLimits(), zap.NewNop(), nil)
+	mv.killAt = State(os.Getenv("MOVE_TEST_KILL_AT"))
+	if err := mv.RunMove(ctx, id); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}

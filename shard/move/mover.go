@@ -5,11 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"strings"
 	"sync"
 	"syscall"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"go.uber.org/zap"
 	"golang.org/x/time/rate"
@@ -63,12 +63,10 @@ type Mover struct {
 	limiter  *rate.Limiter
 	progress func(Event)
 
-	// killAt, for the crash tests: the process kills itself with SIGKILL
-	// when a move reaches this state (MEDCARD_MOVE_KILL_AT, e.g. "freeze"
-	// or "freeze:2" for the second time).
-	killAt    State
-	killCount int
-	killSeen  int
+	// killAt, for the crash tests only (set by the test binary acting
+	// as the mover): the process kills itself with SIGKILL when a move
+	// reaches this state or point.
+	killAt State
 }
 
 // NewMover returns a mover over c. progress, if not nil, is called from
@@ -90,11 +88,6 @@ func NewMover(c *Cluster, lim Limits, log *zap.Logger, progress func(Event)) *Mo
 	mv := &Mover{c: c, lim: lim, log: log, progress: progress}
 	if lim.CopyRate > 0 {
 		mv.limiter = rate.NewLimiter(rate.Limit(lim.CopyRate), int(max(lim.CopyRate, 1<<20)))
-	}
-	if k := os.Getenv("MEDCARD_MOVE_KILL_AT"); k != "" {
-		state, n, _ := strings.Cut(k, ":")
-		mv.killAt, mv.killCount = State(state), 1
-		fmt.Sscan(n, &mv.killCount)
 	}
 	return mv
 }
@@ -162,32 +155,28 @@ var ErrBusy = errors.New("another mover is running this move; wait for it or sto
 // two movers never run one move and a killed mover's lock goes with its
 // connection. unlock releases it.
 func (c *Cluster) lockMove(ctx context.Context, id int64) (unlock func(), err error) {
-	conn, err := c.catalog.Acquire(ctx)
+	// A connection outside the pool: a pool connection held for a whole
+	// move by each of many moves would starve the catalog's other queries.
+	conn, err := pgx.ConnectConfig(ctx, c.catalog.Config().ConnConfig.Copy())
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("lock move %d: %w", id, err)
 	}
 	// A mover killed a moment ago still holds the lock until its server
 	// backend notices the closed connection: wait a few seconds for it.
 	_, err = conn.Exec(ctx, `SET lock_timeout = '5s'`)
 	if err == nil {
 		_, err = conn.Exec(ctx, `SELECT pg_advisory_lock(1297040979, $1::int)`, id)
-		_, _ = conn.Exec(context.WithoutCancel(ctx), `RESET lock_timeout`)
-	}
-	var pgErr interface{ SQLState() string }
-	if errors.As(err, &pgErr) && pgErr.SQLState() == "55P03" {
-		conn.Release()
-		return nil, fmt.Errorf("move %d: %w", id, ErrBusy)
 	}
 	if err != nil {
-		conn.Release()
-		return nil, err
-	}
-	return func() {
-		if _, err := conn.Exec(context.Background(), `SELECT pg_advisory_unlock(1297040979, $1::int)`, id); err != nil {
-			conn.Conn().Close(context.Background()) // the lock goes with the connection
+		conn.Close(context.Background())
+		var pgErr interface{ SQLState() string }
+		if errors.As(err, &pgErr) && pgErr.SQLState() == "55P03" {
+			return nil, fmt.Errorf("move %d: %w", id, ErrBusy)
 		}
-		conn.Release()
-	}, nil
+		return nil, fmt.Errorf("lock move %d: %w", id, err)
+	}
+	// Closing the connection releases the lock.
+	return func() { conn.Close(context.Background()) }, nil
 }
 
 // RunMove runs one move from the step it is at to the end.
@@ -222,12 +211,8 @@ func (mv *Mover) maybeKill(s State) {
 	if mv.killAt == "" || s != mv.killAt {
 		return
 	}
-	mv.killSeen++
-	if mv.killSeen == mv.killCount {
-		mv.log.Warn("MEDCARD_MOVE_KILL_AT: killing the mover", zap.String("state", string(s)))
-		syscall.Kill(os.Getpid(), syscall.SIGKILL)
-		select {} // SIGKILL cannot be caught; wait for it
-	}
+	syscall.Kill(os.Getpid(), syscall.SIGKILL)
+	select {} // SIGKILL cannot be caught; wait for it
 }
 
 // advance carries out move m's current step and journals the next.
@@ -242,7 +227,7 @@ func (mv *Mover) advance(ctx context.Context, m *Move) error {
 	}
 	switch m.State {
 	case Pending:
-		return mv.c.setState(ctx, m, Prepare, `started_at = coalesce(started_at, now()), error = NULL`)
+		return mv.c.setState(ctx, m, Prepare, `started_at = coalesce(started_at, now())`)
 	case Prepare:
 		return mv.prepare(ctx, m, src, dst)
 	case Copy:
@@ -321,10 +306,13 @@ func (mv *Mover) prepare(ctx context.Context, m *Move, src, dst *pgxpool.Pool) e
 
 // copy creates the subscription and waits for its initial copy.
 func (mv *Mover) copy(ctx context.Context, m *Move, src, dst *pgxpool.Pool) error {
-	if mv.limiter != nil && m.BytesTotal > 0 {
-		if err := mv.limiter.WaitN(ctx, int(min(m.BytesTotal, int64(mv.limiter.Burst())))); err != nil {
+	// The copy is charged in full before it starts, a burst at a time.
+	for left := m.BytesTotal; mv.limiter != nil && left > 0; {
+		n := min(left, int64(mv.limiter.Burst()))
+		if err := mv.limiter.WaitN(ctx, int(n)); err != nil {
 			return err
 		}
+		left -= n
 	}
 	dsn, err := mv.c.dsn(m.Source)
 	if err != nil {
@@ -461,7 +449,9 @@ func (mv *Mover) freeze(ctx context.Context, m *Move, src, dst *pgxpool.Pool) er
 		return err
 	}
 	mv.maybeKill("frozen")
-	return mv.flipAndRelease(ctx, m, src, dst, started, func(flip string) {
+	// The freeze is committed: the flip runs to its end whatever happens
+	// to ctx (Ctrl-C), or writes to the shard would wait for a resume.
+	return mv.flipAndRelease(context.WithoutCancel(ctx), m, src, dst, started, func(flip string) {
 		done(fmt.Sprintf("try %d: %s; %s", m.FreezeTries, timings, flip))
 	})
 }
@@ -521,6 +511,9 @@ func (mv *Mover) freezeOnce(ctx context.Context, m *Move, src, dst *pgxpool.Pool
 	// The commit point: the freeze stops lapsing (frozen until
 	// 'infinity', i.e. until the flip releases the shard), but only if it
 	// has not lapsed already (then writes may have resumed at the source).
+	// From here a cancel must not stop half-way: a committed freeze holds
+	// the shard's writes until the flip releases it.
+	ctx = context.WithoutCancel(ctx)
 	tag, err := src.Exec(ctx, `UPDATE owned_shards SET frozen_until = 'infinity'
 		WHERE shard = $1 AND NOT writable AND frozen_until > clock_timestamp() AND frozen_until <> 'infinity'`, m.Shard)
 	tm.mark(&tm.committed)
