@@ -4,9 +4,12 @@ import (
 	"fmt"
 	"slices"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/anishathalye/porcupine"
+
+	"github.com/sharedmedcard/gateway/shard"
 )
 
 // CheckName names one checker of a run.
@@ -40,6 +43,10 @@ const (
 	// client must not resend, which a server starting up, a lost connection
 	// or a contended card must never produce.
 	CheckInternalError CheckName = "internal-error"
+	// CheckClientFault fails, in the classes that promise clients see no
+	// fault at all (shard-move), on any send that got no success answer:
+	// a fault, retryable or not, or no SOAP answer. See CheckNoClientFaults.
+	CheckClientFault CheckName = "client-fault"
 	// CheckLinearizable fails when porcupine finds no order of the
 	// operations that the card model explains.
 	CheckLinearizable CheckName = "linearizable"
@@ -48,7 +55,7 @@ const (
 // checkOrder is the order reports list the checkers in.
 var checkOrder = []CheckName{
 	CheckNoFinal, CheckLost, CheckDuplicated, CheckAppliedDespiteFault,
-	CheckStaleRead, CheckVersion, CheckResendAnswer, CheckInternalError, CheckLinearizable,
+	CheckStaleRead, CheckVersion, CheckResendAnswer, CheckInternalError, CheckClientFault, CheckLinearizable,
 }
 
 // Finding is one violation a checker found.
@@ -80,6 +87,10 @@ type Summary struct {
 	Writes    int             `json:"writes"`
 	Reads     int             `json:"reads"`
 	ByOutcome map[Outcome]int `json:"byOutcome"`
+
+	// FailedSends is how many sends (first sends, resends and deliberate
+	// resends) got no success answer: faults of any kind and no answer.
+	FailedSends int `json:"failedSends"`
 
 	Acked        int            `json:"acked"`        // writes that ended ok
 	FailedByCode map[string]int `json:"failedByCode"` // writes that ended with a definite fault, by FaultCode
@@ -153,6 +164,7 @@ func CheckSets(h History) Verdict {
 		op := &h.Operations[i]
 		s.Ops++
 		s.ByOutcome[op.Outcome]++
+		s.FailedSends += len(op.Failures)
 		switch op.Kind {
 		case OpWrite:
 			s.Writes++
@@ -359,6 +371,56 @@ func checkVersions(v *Verdict, p string, ops []*Operation) {
 			})
 		}
 	}
+}
+
+// CheckNoClientFaults finds every operation of h with a send that got no
+// success answer (Operation.Failures), one finding per operation. Each
+// failure is placed among the shard moves of h.Moves: the step of a move
+// of the person's logical shard under way when the answer came, or else
+// the last one that had finished before it.
+func CheckNoClientFaults(h History) []Finding {
+	var fs []Finding
+	for _, op := range h.Operations {
+		if len(op.Failures) == 0 {
+			continue
+		}
+		s := shard.Of(op.Person)
+		var parts []string
+		for _, f := range op.Failures {
+			parts = append(parts, fmt.Sprintf("%s on gateway %s at %s, %s", f.Fault, f.Gateway,
+				f.At.Format("15:04:05.000"), moveStepAt(h.Moves, s, f.At)))
+		}
+		fs = append(fs, Finding{
+			Check: CheckClientFault, Person: op.Person, Ops: []int{op.ID},
+			Detail: fmt.Sprintf("%s of shard %d, %d attempts, outcome %s: %d sends failed: %s",
+				op.Kind, s, op.Attempts, op.Outcome, len(op.Failures), strings.Join(parts, "; ")),
+		})
+	}
+	return fs
+}
+
+// moveStepAt says where time at falls among the journaled steps of the
+// moves of logical shard s.
+func moveStepAt(steps []MoveStep, s int, at time.Time) string {
+	var last *MoveStep
+	for i := range steps {
+		st := &steps[i]
+		if st.Shard != s || st.Started.After(at) {
+			continue
+		}
+		if st.Finished.IsZero() || !st.Finished.Before(at) {
+			return fmt.Sprintf("during move %d (%s→%s) step %s, %v into it [%s]", st.Move, st.Source, st.Target,
+				st.Step, at.Sub(st.Started).Round(time.Millisecond), st.Detail)
+		}
+		if last == nil || st.Finished.After(last.Finished) {
+			last = st
+		}
+	}
+	if last == nil {
+		return fmt.Sprintf("before any move of shard %d", s)
+	}
+	return fmt.Sprintf("%v after move %d (%s→%s) finished step %s [%s]", at.Sub(last.Finished).Round(time.Millisecond),
+		last.Move, last.Source, last.Target, last.Step, last.Detail)
 }
 
 // Result is the outcome of every checker over one history.

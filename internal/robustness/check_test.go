@@ -1,10 +1,13 @@
 package robustness
 
 import (
+	"fmt"
 	"testing"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/sharedmedcard/gateway/shard"
 )
 
 // t0 is when every synthetic history starts.
@@ -340,5 +343,40 @@ func TestCheckSetsSummary(t *testing.T) {
 	}
 	if !v.OK() {
 		t.Errorf("CheckSets(h).OK() = false, want true; findings: %v", v.Findings)
+	}
+}
+
+func TestCheckNoClientFaults(t *testing.T) {
+	s := shard.Of("p")
+	retried := ackedWrite(1, 0, 300, "a", 1)
+	retried.Attempts = 2
+	retried.Failures = []AttemptFailure{{At: at(150), Gateway: "A", Fault: "ServiceUnavailable (retryable)"}}
+	lost := okRead(3, 400, 0, 0)
+	lost.Outcome, lost.Return = OutcomeUnknown, time.Time{}
+	lost.Failures = []AttemptFailure{{At: at(1200), Gateway: "B", Fault: "transport: EOF"}}
+	h := History{
+		Operations: []Operation{retried, okRead(2, 20, 30, 1, "a"), lost},
+		Final:      final(1, "a"),
+		Moves: []MoveStep{
+			{Move: 7, Shard: s, Source: "shard1", Target: "shard2", Step: "copy", Started: at(0), Finished: at(100)},
+			{Move: 7, Shard: s, Source: "shard1", Target: "shard2", Step: "freeze", Started: at(120), Finished: at(200), Detail: "try 1"},
+			{Move: 8, Shard: s + 1, Source: "shard1", Target: "shard2", Step: "freeze", Started: at(1100), Finished: at(1300)},
+		},
+	}
+	got := CheckNoClientFaults(h)
+	want := []Finding{
+		{Check: CheckClientFault, Person: "p", Ops: []int{1}, Detail: fmt.Sprintf("write of shard %d, 2 attempts, outcome ok: 1 sends failed: "+
+			"ServiceUnavailable (retryable) on gateway A at 12:00:00.150, during move 7 (shard1→shard2) step freeze, 30ms into it [try 1]", s)},
+		{Check: CheckClientFault, Person: "p", Ops: []int{3}, Detail: fmt.Sprintf("read of shard %d, 1 attempts, outcome unknown: 1 sends failed: "+
+			"transport: EOF on gateway B at 12:00:01.200, 1s after move 7 (shard1→shard2) finished step freeze [try 1]", s)},
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("CheckNoClientFaults(h) mismatch (-want +got):\n%s", diff)
+	}
+	if n := CheckSets(h).Summary.FailedSends; n != 2 {
+		t.Errorf("CheckSets(h).Summary.FailedSends = %d, want 2", n)
+	}
+	if got := moveStepAt(h.Moves, s+2, at(50)); got != fmt.Sprintf("before any move of shard %d", s+2) {
+		t.Errorf("moveStepAt(shard without moves) = %q", got)
 	}
 }

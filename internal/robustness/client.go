@@ -186,6 +186,7 @@ func (w *workload) write(client, seq int, rng *rand.Rand, seen map[string]int64)
 		a := w.send(gw, req)
 		op.Attempts++
 		op.Gateways = append(op.Gateways, w.gateways[gw].Name)
+		op.noteFailure(w.gateways[gw].Name, a)
 		if a.fault {
 			op.FaultCode = a.faultID
 		}
@@ -207,6 +208,7 @@ func (w *workload) write(client, seq int, rng *rand.Rand, seen map[string]int64)
 		a := w.send(other, req)
 		op.Attempts++
 		op.Gateways = append(op.Gateways, w.gateways[other].Name)
+		op.noteFailure(w.gateways[other].Name, a)
 		if a.transport == nil && !a.fault {
 			op.ResendVersion = a.version
 		}
@@ -222,6 +224,7 @@ func (w *workload) read(client int, rng *rand.Rand) Operation {
 	op := Operation{Client: client, Kind: OpRead, Person: person, MessageID: req.messageID, Invoke: time.Now(),
 		Attempts: 1, Gateways: []string{w.gateways[gw].Name}, Outcome: OutcomeUnknown}
 	a := w.send(gw, req)
+	op.noteFailure(w.gateways[gw].Name, a)
 	if a.transport != nil {
 		return op
 	}
@@ -235,6 +238,22 @@ func (w *workload) read(client int, rng *rand.Rand) Operation {
 	}
 	op.Outcome, op.Version, op.Tags = OutcomeOK, a.version, a.tags
 	return op
+}
+
+// noteFailure records a send that got no success answer.
+func (op *Operation) noteFailure(gateway string, a answer) {
+	var fault string
+	switch {
+	case a.transport != nil:
+		fault = "transport: " + a.transport.Error()
+	case a.fault && a.retryable:
+		fault = a.faultID + " (retryable)"
+	case a.fault:
+		fault = a.faultID
+	default:
+		return
+	}
+	op.Failures = append(op.Failures, AttemptFailure{At: time.Now(), Gateway: gateway, Fault: fault})
 }
 
 func (w *workload) send(gw int, req soapRequest) answer {

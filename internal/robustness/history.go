@@ -54,6 +54,22 @@ type Operation struct {
 	// such resend or it got no success. The stored first answer must come
 	// back, so anything but Version means the write was applied twice.
 	ResendVersion int64 `json:"resendVersion,omitempty"`
+
+	// Failures are the attempts of the operation (resends and the
+	// deliberate resend included) that got no success answer, in order.
+	Failures []AttemptFailure `json:"failures,omitempty"`
+}
+
+// AttemptFailure is one send that got no success answer: a SOAP fault,
+// retryable or not, or no SOAP answer at all (a timeout, a refused or
+// reset connection, a non-SOAP HTTP answer). Every one is a failed request
+// as its client saw it, even when a resend then succeeded.
+type AttemptFailure struct {
+	At      time.Time `json:"at"` // when the answer (or the error) came
+	Gateway string    `json:"gateway"`
+	// Fault is the FaultIdentifier (with " (retryable)" for a retryable
+	// fault), or "transport: " and the error.
+	Fault string `json:"fault"`
 }
 
 // FinalCard is a person's card read straight from the shard database that
@@ -64,8 +80,23 @@ type FinalCard struct {
 	Tags    []string // every drug medication's tag, duplicates kept
 }
 
+// MoveStep is one journaled step of a shard move a nemesis ran, as the
+// catalog's journal (tables moves and move_steps) holds it after the move.
+type MoveStep struct {
+	Move     int64     `json:"move"`
+	Shard    int       `json:"shard"`
+	Source   string    `json:"source"`
+	Target   string    `json:"target"`
+	Step     string    `json:"step"`
+	Started  time.Time `json:"started"`
+	Finished time.Time `json:"finished"` // zero when the step never finished
+	Detail   string    `json:"detail,omitempty"`
+}
+
 // History is everything one run recorded.
 type History struct {
 	Operations []Operation
 	Final      map[string]FinalCard // by person
+	// Moves are the steps of the shard moves the nemesis ran, in order.
+	Moves []MoveStep
 }

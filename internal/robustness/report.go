@@ -33,6 +33,7 @@ const visualizePersons = 10
 type historyJSON struct {
 	Operations []Operation          `json:"operations"`
 	Final      map[string]finalJSON `json:"final"`
+	Moves      []MoveStep           `json:"moves,omitempty"`
 }
 
 // finalJSON is a FinalCard in history.json.
@@ -49,7 +50,7 @@ func WriteReport(dir string, h History, r Result, timeout time.Duration) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return fmt.Errorf("report: %w", err)
 	}
-	hj := historyJSON{Operations: h.Operations, Final: make(map[string]finalJSON, len(h.Final))}
+	hj := historyJSON{Operations: h.Operations, Final: make(map[string]finalJSON, len(h.Final)), Moves: h.Moves}
 	for p, fc := range h.Final {
 		hj.Final[p] = finalJSON{Version: fc.Version, Tags: fc.Tags}
 	}
