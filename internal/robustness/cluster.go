@@ -33,8 +33,9 @@ import (
 //	gateways ─▶ PG1/catalog (direct)
 //
 // The shard databases are registered in the catalog under their proxy
-// DSNs, so the gateways reach them only through the proxies; migrations,
-// the nemeses' shard moves and the final read use the direct DSNs. The
+// DSNs, so the gateways reach them only through the proxies, and so does
+// the shard mover of the class shard-move, its subscriptions included;
+// migrations, the orphan check and the final read use the direct DSNs. The
 // gateways are real `gateway serve` processes, kept running across runs
 // that use the same binary and Redis mode.
 type Cluster struct {
@@ -92,7 +93,8 @@ type Gateway struct {
 const personSeed = 4242
 
 // cacheTimeout is the gateways' --cache-timeout; redis-latency adds more
-// than this to one gateway's Redis link.
+// than this to one gateway's Redis link, and shard-move's mover waits out
+// half of it (the gateways' fence lease) in each freeze.
 const cacheTimeout = 100 * time.Millisecond
 
 // StartCluster starts the storage side (two PostgreSQL servers and Redis),
@@ -127,6 +129,17 @@ func StartCluster(ctx context.Context) (c *Cluster, err error) {
 		u.Host = p.Listen
 		if _, err := c.Storage.Catalog.Exec(ctx, `UPDATE shard_databases SET dsn = $2 WHERE name = $1`, name, u.String()); err != nil {
 			return c, fmt.Errorf("robustness: register proxy DSN of %s: %w", name, err)
+		}
+		// PostgreSQL 15's logical replication launcher starts the workers
+		// of new subscriptions at most once per wal_retrieve_retry_interval
+		// (5 s by default), so of two moves onto one server the second's
+		// copy began 5-10 s late. A cluster that moves shards wants it
+		// short (it also paces restarts of failed workers); ALTER SYSTEM
+		// keeps it across the pg-restart class's restarts.
+		for _, sql := range []string{`ALTER SYSTEM SET wal_retrieve_retry_interval = '200ms'`, `SELECT pg_reload_conf()`} {
+			if _, err := c.Storage.Shards[name].Exec(ctx, sql); err != nil {
+				return c, fmt.Errorf("robustness: configure the server of %s: %w", name, err)
+			}
 		}
 	}
 	return c, nil

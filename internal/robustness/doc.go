@@ -15,10 +15,13 @@
 // Redis. Two gateways, A and B, run as processes of a binary built once
 // per build tag; each reaches Redis through its own in-process toxiproxy
 // proxy, and both reach each shard database through one proxy per
-// database (the catalog's shard_databases rows hold the proxy DSNs). The
-// catalog, migrations, the nemeses' shard moves and the final read use
-// direct connections. The class redis-failover runs its own gateways
-// against a Sentinel-managed primary and replica.
+// database (the catalog's shard_databases rows hold the proxy DSNs). So
+// does the shard mover, which reads its DSNs from the catalog, and so do
+// its subscriptions: the target server connects to the source through
+// the source's proxy. The catalog, migrations, the orphan check after the
+// moves and the final read use direct connections. The class
+// redis-failover runs its own gateways against a Sentinel-managed primary
+// and replica.
 //
 // # Clients (client.go, soapclient.go)
 //
@@ -51,18 +54,35 @@
 // another version), InternalError answers. Then porcupine checks that each
 // person's operations are linearizable against a model of the card
 // (version and tags in order); unknown writes are settled by the final
-// card first, which keeps the search small without changing its answer. Recovery time is, for the slowest fault cycle, the time from the
-// heal until each gateway has acknowledged a write attempt sent to it after
-// the heal (-1, "never", if one did not before the run ended). A failing
-// run writes a report under robustness-results/<class>-<time>/ at the
-// repository root: history.json, verdict.txt, porcupine.html when no
-// order explains a person's operations, summary.txt, and logs/ with what
-// each gateway's, PostgreSQL's and Redis's log got during the run.
+// card first, which keeps the search small without changing its answer.
+// A class whose fault clients must not see at all (shard-move) also fails
+// on any send that got no success answer, resends included
+// (CheckClientFault); each such finding names the step of the shard's
+// move it fell in, from the mover's journal (History.Moves). Every run
+// counts its failed sends. Recovery time is, for the slowest fault cycle,
+// the time from the heal until each gateway has acknowledged a write
+// attempt sent to it after the heal (-1, "never", if one did not before
+// the run ended). A failing run writes a report under
+// robustness-results/<class>-<time>/ at the repository root:
+// history.json, verdict.txt, porcupine.html when no order explains a
+// person's operations, summary.txt, and logs/ with what each gateway's,
+// PostgreSQL's and Redis's log got during the run.
 //
-// # Nemeses (nemesis.go)
+// # Nemeses (nemesis.go, shardmove.go)
 //
-// See Classes and ClassDoc. TestRobustness runs each class for a few
-// seconds, or for ROBUSTNESS_OPS operations (make robustness);
-// TestSeededBugsAreCaught builds the gateway with each seedbug_* tag and
-// requires the judge to fail the run that should expose it.
+// See Classes and ClassDoc. The class shard-move runs the real online
+// mover (shard/move: logical replication copy, catch-up, freeze, flip,
+// journal) on the logical shards of 3 hot persons, to the other shard
+// database and back, with the limits of `gateway shard rebalance` but a
+// fence wait of the gateways' fence lease; after each cycle it cleans up
+// the moves' source rows and requires that nothing is left: no
+// replication slot, publication or subscription, every shard owned by
+// exactly the database the map names, no rows of a shard where it is not
+// owned, no open move or live artefact in the journal. The seeded bug
+// seedbug_nofence runs under it.
+//
+// TestRobustness runs each class for a few seconds, or for ROBUSTNESS_OPS
+// operations (make robustness); TestSeededBugsAreCaught builds the gateway
+// with each seedbug_* tag and requires the judge to fail the run that
+// should expose it.
 package robustness

@@ -5,14 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
 	toxiproxy "github.com/Shopify/toxiproxy/v2"
-	"github.com/jackc/pgx/v5"
 
 	"github.com/sharedmedcard/gateway/internal/testservers"
-	"github.com/sharedmedcard/gateway/shard"
 )
 
 // NemesisEnv is what a nemesis acts on.
@@ -21,23 +20,44 @@ type NemesisEnv struct {
 	// HotPersons are the persons the clients work on right now.
 	HotPersons func() []string
 	Logf       func(format string, args ...any)
+
+	mu    sync.Mutex
+	moves []MoveStep // History.Moves
+}
+
+// noteMoves records journaled steps of the nemesis's shard moves.
+func (e *NemesisEnv) noteMoves(steps ...MoveStep) {
+	e.mu.Lock()
+	e.moves = append(e.moves, steps...)
+	e.mu.Unlock()
+}
+
+// movesSoFar returns the recorded move steps.
+func (e *NemesisEnv) movesSoFar() []MoveStep {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return append([]MoveStep(nil), e.moves...)
 }
 
 // nemesis is one fault class: run injects the fault, holds it, heals it
 // and returns when it healed (zero for none); heal undoes whatever a
 // failed run may have left (idempotent), and is called after every run.
+// noClientFaults makes the run fail on any send a client made that got no
+// success answer (CheckClientFault): the class's fault is one clients
+// must not see at all.
 type nemesis struct {
-	doc           string
-	run           func(ctx context.Context, e *NemesisEnv) (time.Time, error)
-	heal          func(ctx context.Context, e *NemesisEnv) error
-	needsSentinel bool
+	doc            string
+	run            func(ctx context.Context, e *NemesisEnv) (time.Time, error)
+	heal           func(ctx context.Context, e *NemesisEnv) error
+	needsSentinel  bool
+	noClientFaults bool
 }
 
 // classOrder lists the classes in the order TestRobustness runs them; the
 // Sentinel class is last, since it needs gateways of its own.
 var classOrder = []string{
 	"none", "gateway-kill", "gateway-pause", "pg-restart", "pg-latency", "pg-reset",
-	"redis-kill", "redis-pause", "redis-latency", "redis-jitter", "redis-reset", "stale-map", "redis-failover",
+	"redis-kill", "redis-pause", "redis-latency", "redis-jitter", "redis-reset", "shard-move", "redis-failover",
 }
 
 // Classes are the fault classes, in the order a full pass runs them.
@@ -164,29 +184,9 @@ var nemeses = map[string]nemesis{
 			return holdToxic(ctx, redisProxyA(e), `{"name":"nemesis","type":"reset_peer","stream":"downstream","attributes":{"timeout":0}}`, 3*time.Second)
 		},
 		heal: func(ctx context.Context, e *NemesisEnv) error { removeToxic(ctx, redisProxyA(e)); return nil }},
-	"stale-map": {doc: "move the logical shards of 3 hot persons to the other shard database behind the gateways' cached maps, and back after 2 s",
-		run: func(ctx context.Context, e *NemesisEnv) (time.Time, error) {
-			shards := map[int]bool{}
-			for _, p := range e.HotPersons() {
-				if len(shards) == 3 {
-					break
-				}
-				shards[shard.Of(p)] = true
-			}
-			moved, err := moveShards(ctx, e.Cluster, shards)
-			if err != nil {
-				return time.Time{}, err
-			}
-			sleepCtx(ctx, 2*time.Second)
-			back := map[int]bool{}
-			for s := range moved {
-				back[s] = true
-			}
-			if _, err := moveShards(ctx, e.Cluster, back); err != nil {
-				return time.Time{}, err
-			}
-			return time.Now(), nil
-		}},
+	"shard-move": {doc: "the real online mover (shard/move) moves the logical shards of 3 hot persons to the other shard database, and back after 1 s; " +
+		"clients must see no fault at all, and the moves must leave no replication artefact, stray row or doubly owned shard",
+		run: runShardMoves, heal: healShardMoves, noClientFaults: true},
 	"redis-failover": {doc: "kill -9 the Sentinels' Redis primary; a Sentinel promotes the replica; a new replica joins",
 		needsSentinel: true,
 		run: func(ctx context.Context, e *NemesisEnv) (time.Time, error) {
@@ -292,101 +292,4 @@ func waitUntil(ctx context.Context, within time.Duration, check func() error) er
 		}
 		sleepCtx(ctx, 100*time.Millisecond)
 	}
-}
-
-// moveShards moves each logical shard to the other shard database, the way
-// a mover does by hand (shard/store_integration_test.go's moveShard):
-// freeze it at the source, own it at the destination and copy its rows,
-// point the catalog's map at the destination under a new epoch, then give
-// it up and delete its rows at the source. The gateways poll the map every
-// second, so for up to a second they write to the source, which must
-// refuse them inside the database (the fence trigger). It returns the
-// moved shards and their new owners.
-func moveShards(ctx context.Context, c *Cluster, shards map[int]bool) (map[int]string, error) {
-	m, err := shard.NewCatalog(c.Storage.Catalog, time.Now).LoadMap(ctx)
-	if err != nil {
-		return nil, err
-	}
-	moved := map[int]string{}
-	for s := range shards {
-		from := m.Owner[s]
-		to := "shard1"
-		if from == "shard1" {
-			to = "shard2"
-		}
-		if err := moveShard(ctx, c, s, from, to); err != nil {
-			return moved, err
-		}
-		moved[s] = to
-	}
-	return moved, nil
-}
-
-// moveTables are the tables a move copies, with their columns.
-var moveTables = []struct {
-	name string
-	cols []string
-}{
-	{"cards", []string{"person", "shard", "version", "card", "updated_at"}},
-	{"write_outcomes", []string{"system", "message_id", "shard", "request_hash", "result", "created_at"}},
-	{"audit_log", []string{"shard", "person", "at", "operation", "system", "organisation", "role",
-		"authorisation_id", "message_id", "card_version"}},
-}
-
-func moveShard(ctx context.Context, c *Cluster, s int, from, to string) error {
-	src, dst := c.Storage.Shards[from], c.Storage.Shards[to]
-	fail := func(step string, err error) error {
-		return fmt.Errorf("move shard %d %s→%s: %s: %w", s, from, to, step, err)
-	}
-	if _, err := src.Exec(ctx, `UPDATE owned_shards SET writable = false WHERE shard = $1`, s); err != nil {
-		return fail("freeze", err)
-	}
-	// Gateways still on the old map read the cache under the old key
-	// scope; once the shard is written at the destination those entries
-	// are stale. A fence at the source, in force before the map flips,
-	// makes every such gateway miss and go to the source, which refuses
-	// the shard and sends it to the new map (see shard.Fences).
-	if _, err := src.Exec(ctx, `INSERT INTO cache_fences (shard, generation) VALUES ($1, 1)
-		ON CONFLICT (shard) DO UPDATE SET generation = cache_fences.generation + 1`, s); err != nil {
-		return fail("fence the cache", err)
-	}
-	time.Sleep(cacheTimeout) // the gateways' fence lease is half of it
-	if _, err := dst.Exec(ctx, `INSERT INTO owned_shards (shard) VALUES ($1) ON CONFLICT (shard) DO UPDATE SET writable = true`, s); err != nil {
-		return fail("own", err)
-	}
-	for _, tb := range moveTables {
-		rows, err := src.Query(ctx, fmt.Sprintf(`SELECT %s FROM %s WHERE shard = $1`, strings.Join(tb.cols, ", "), tb.name), s)
-		if err != nil {
-			return fail("read "+tb.name, err)
-		}
-		vals, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) ([]any, error) { return row.Values() })
-		if err != nil {
-			return fail("read "+tb.name, err)
-		}
-		if _, err := dst.CopyFrom(ctx, pgx.Identifier{tb.name}, tb.cols, pgx.CopyFromRows(vals)); err != nil {
-			return fail("copy "+tb.name, err)
-		}
-	}
-	err := pgx.BeginFunc(ctx, c.Storage.Catalog, func(tx pgx.Tx) error {
-		var epoch int64
-		if err := tx.QueryRow(ctx, `UPDATE cluster SET epoch = epoch + 1 RETURNING epoch`).Scan(&epoch); err != nil {
-			return fail("bump epoch", err)
-		}
-		if _, err := tx.Exec(ctx, `UPDATE shard_map SET database = $2, epoch = $3 WHERE shard = $1`, s, to, epoch); err != nil {
-			return fail("update map", err)
-		}
-		return nil
-	})
-	if err != nil {
-		return err
-	}
-	if _, err := src.Exec(ctx, `DELETE FROM owned_shards WHERE shard = $1`, s); err != nil {
-		return fail("release", err)
-	}
-	for _, tb := range moveTables {
-		if _, err := src.Exec(ctx, `DELETE FROM `+tb.name+` WHERE shard = $1`, s); err != nil {
-			return fail("delete "+tb.name, err)
-		}
-	}
-	return nil
 }

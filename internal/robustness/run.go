@@ -10,6 +10,8 @@ import (
 	"strings"
 	"text/tabwriter"
 	"time"
+
+	"github.com/sharedmedcard/gateway/shard"
 )
 
 // RunConfig says what one run does.
@@ -70,6 +72,9 @@ type RunStats struct {
 	Acked      int            // acknowledged writes
 	Failed     map[string]int // writes with a definite fault, by FaultIdentifier
 	Unknown    int            // writes that stayed unknown
+	// FailedSends are the sends (resends included) that got no success
+	// answer: faults of any kind, retryable or not, and no answer at all.
+	FailedSends int
 	// UnknownApplied are unknown writes found on the final card.
 	UnknownApplied int
 	Lost           int
@@ -178,17 +183,18 @@ func Run(ctx context.Context, c *Cluster, cfg RunConfig) (History, RunStats, err
 		nemErr = fmt.Errorf("gateways after the run: %w", err)
 	}
 
-	h := History{Operations: w.rec.ops}
+	h := History{Operations: w.rec.ops, Moves: env.movesSoFar()}
 	final, err := readFinal(ctx, c, persons.everyone())
 	if err != nil {
 		return h, RunStats{}, err
 	}
 	h.Final = final
 
-	res := judge(h)
+	res := judge(h, nem)
 	st := stats(h, cfg, res)
 	st.Elapsed = time.Since(start)
 	st.Recovery = recovery(heals, w.rec.acks, len(c.Gateways))
+	logLongest(cfg, h, res)
 	if cfg.Class == "none" {
 		st.Recovery = 0
 	}
@@ -212,6 +218,22 @@ func Run(ctx context.Context, c *Cluster, cfg RunConfig) (History, RunStats, err
 	return h, st, nil
 }
 
+// logLongest logs the run's longest request, placed among the shard
+// moves of the run if it had any.
+func logLongest(cfg RunConfig, h History, res Result) {
+	s := res.Verdict.Summary
+	if s.LongestRequest == 0 || s.LongestRequestOp >= len(h.Operations) {
+		return
+	}
+	op := h.Operations[s.LongestRequestOp]
+	where := ""
+	if len(h.Moves) > 0 {
+		where = "; it began " + moveStepAt(h.Moves, shard.Of(op.Person), op.Invoke)
+	}
+	cfg.Logf("%s: longest request %v: op %d, a %s of shard %d, %d attempts on %v, outcome %s%s", cfg.Class,
+		s.LongestRequest.Round(time.Millisecond), op.ID, op.Kind, shard.Of(op.Person), op.Attempts, op.Gateways, op.Outcome, where)
+}
+
 // cycleEvery is the pause between fault cycles of an Ops run.
 const cycleEvery = 4 * time.Second
 
@@ -231,14 +253,21 @@ func sleepCtx(ctx context.Context, d time.Duration) {
 const checkTimeout = 2 * time.Minute
 
 // judge is the one place the checkers are called: the set checks and
-// porcupine's linearizability per person (check.go, model.go).
-func judge(h History) Result { return Check(h, checkTimeout) }
+// porcupine's linearizability per person (check.go, model.go), and for a
+// class whose fault clients must not see, CheckNoClientFaults.
+func judge(h History, nem nemesis) Result {
+	res := Check(h, checkTimeout)
+	if nem.noClientFaults {
+		res.Verdict.Findings = append(res.Verdict.Findings, CheckNoClientFaults(h)...)
+	}
+	return res
+}
 
 // stats counts what the summary table shows.
 func stats(h History, cfg RunConfig, res Result) RunStats {
 	s := res.Verdict.Summary
 	st := RunStats{Class: cfg.Class, Tag: cfg.Tag, Ops: len(h.Operations), Failed: s.FailedByCode,
-		Writes: s.Writes, Acked: s.Acked, Unknown: s.Unknown, UnknownApplied: s.UnknownApplied,
+		Writes: s.Writes, Acked: s.Acked, Unknown: s.Unknown, UnknownApplied: s.UnknownApplied, FailedSends: s.FailedSends,
 		Lost: s.Lost, Duplicated: s.Duplicated, Stale: s.StaleReads, AppliedFault: s.AppliedDespiteFault,
 		LongestRequest: s.LongestRequest, NotLinearizable: len(res.Linearizability.Illegal)}
 	if res.Inconclusive() {
@@ -355,7 +384,7 @@ func copyLogSlice(src, dst string, offset int64) {
 func FormatSummary(rows []RunStats) string {
 	var b strings.Builder
 	tw := tabwriter.NewWriter(&b, 2, 4, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "class\tops\twrites\tacked\tfailed by fault\tunknown\tunknown-applied\tlost\tduplicated\tstale reads\tnot linearizable\tapplied-despite-fault\tlongest request\trecovery\tverdict\t")
+	fmt.Fprintln(tw, "class\tops\twrites\tacked\tfailed sends\tfailed by fault\tunknown\tunknown-applied\tlost\tduplicated\tstale reads\tnot linearizable\tapplied-despite-fault\tlongest request\trecovery\tverdict\t")
 	for _, r := range rows {
 		notLin := fmt.Sprint(r.NotLinearizable)
 		if r.NotLinearizable < 0 {
@@ -382,7 +411,7 @@ func FormatSummary(rows []RunStats) string {
 		if !r.OK {
 			verdict = "FAIL"
 		}
-		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%s\t%d\t%d\t%d\t%d\t%d\t%s\t%d\t%v\t%s\t%s\t\n", class, r.Ops, r.Writes, r.Acked, failed,
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%d\t%s\t%d\t%d\t%d\t%d\t%d\t%s\t%d\t%v\t%s\t%s\t\n", class, r.Ops, r.Writes, r.Acked, r.FailedSends, failed,
 			r.Unknown, r.UnknownApplied, r.Lost, r.Duplicated, r.Stale, notLin, r.AppliedFault,
 			r.LongestRequest.Round(time.Millisecond), rec, verdict)
 	}
