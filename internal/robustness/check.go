@@ -47,6 +47,11 @@ const (
 	// fault at all (shard-move), on any send that got no success answer:
 	// a fault, retryable or not, or no SOAP answer. See CheckNoClientFaults.
 	CheckClientFault CheckName = "client-fault"
+	// CheckMoveTraffic fails, in the same classes, on a shard move with no
+	// client operation on its shard in flight from its freeze to a second
+	// after its flip: such a run cannot show that clients do not see a
+	// move. See MovesTraffic.
+	CheckMoveTraffic CheckName = "move-traffic"
 	// CheckLinearizable fails when porcupine finds no order of the
 	// operations that the card model explains.
 	CheckLinearizable CheckName = "linearizable"
@@ -55,7 +60,7 @@ const (
 // checkOrder is the order reports list the checkers in.
 var checkOrder = []CheckName{
 	CheckNoFinal, CheckLost, CheckDuplicated, CheckAppliedDespiteFault,
-	CheckStaleRead, CheckVersion, CheckResendAnswer, CheckInternalError, CheckClientFault, CheckLinearizable,
+	CheckStaleRead, CheckVersion, CheckResendAnswer, CheckInternalError, CheckClientFault, CheckMoveTraffic, CheckLinearizable,
 }
 
 // Finding is one violation a checker found.
@@ -421,6 +426,74 @@ func moveStepAt(steps []MoveStep, s int, at time.Time) string {
 	}
 	return fmt.Sprintf("%v after move %d (%s→%s) finished step %s [%s]", at.Sub(last.Finished).Round(time.Millisecond),
 		last.Move, last.Source, last.Target, last.Step, last.Detail)
+}
+
+// MoveTraffic is how many client operations on a move's logical shard
+// were in flight in the move's window: from the start of its last freeze
+// step (the freeze that led to the flip, with the flip) to staleMapWindow
+// after its end, while gateways may still hold the old map.
+type MoveTraffic struct {
+	Move           int64
+	Shard          int
+	Source, Target string
+	Reads, Writes  int
+}
+
+// staleMapWindow is how long after a flip a gateway may route by the old
+// map (it polls the catalog's epoch every second).
+const staleMapWindow = time.Second
+
+// MovesTraffic returns the traffic of every move of h.Moves that reached a
+// freeze, in the order of their first step.
+func MovesTraffic(h History) []MoveTraffic {
+	type window struct {
+		t          MoveTraffic
+		start, end time.Time
+	}
+	var order []int64
+	last := map[int64]*window{}
+	for _, st := range h.Moves {
+		if st.Step != "freeze" || st.Finished.IsZero() {
+			continue
+		}
+		w, ok := last[st.Move]
+		if !ok {
+			w = &window{t: MoveTraffic{Move: st.Move, Shard: st.Shard, Source: st.Source, Target: st.Target}}
+			last[st.Move] = w
+			order = append(order, st.Move)
+		}
+		w.start, w.end = st.Started, st.Finished.Add(staleMapWindow)
+	}
+	out := make([]MoveTraffic, 0, len(order))
+	for _, id := range order {
+		w := last[id]
+		for _, op := range h.Operations {
+			if shard.Of(op.Person) != w.t.Shard || op.Invoke.After(w.end) || (!op.Return.IsZero() && op.Return.Before(w.start)) {
+				continue
+			}
+			if op.Kind == OpWrite {
+				w.t.Writes++
+			} else {
+				w.t.Reads++
+			}
+		}
+		out = append(out, w.t)
+	}
+	return out
+}
+
+// CheckMovesTraffic finds the moves of h no client operation was in flight
+// for (MovesTraffic).
+func CheckMovesTraffic(h History) []Finding {
+	var fs []Finding
+	for _, t := range MovesTraffic(h) {
+		if t.Reads+t.Writes == 0 {
+			fs = append(fs, Finding{Check: CheckMoveTraffic, Detail: fmt.Sprintf(
+				"move %d (shard %d %s→%s): no client operation on the shard from its freeze to %v after its flip",
+				t.Move, t.Shard, t.Source, t.Target, staleMapWindow)})
+		}
+	}
+	return fs
 }
 
 // Result is the outcome of every checker over one history.

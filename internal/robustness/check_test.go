@@ -380,3 +380,32 @@ func TestCheckNoClientFaults(t *testing.T) {
 		t.Errorf("moveStepAt(shard without moves) = %q", got)
 	}
 }
+
+func TestMovesTraffic(t *testing.T) {
+	s := shard.Of("p")
+	h := History{
+		Operations: []Operation{
+			ackedWrite(1, 0, 50, "a", 1),       // before the freeze
+			ackedWrite(2, 90, 130, "b", 2),     // into the freeze
+			okRead(3, 1150, 1160, 2, "a", "b"), // in the second after the flip
+			okRead(4, 1300, 1310, 2, "a", "b"), // after
+		},
+		Moves: []MoveStep{
+			{Move: 7, Shard: s, Source: "shard1", Target: "shard2", Step: "copy", Started: at(0), Finished: at(80)},
+			{Move: 7, Shard: s, Source: "shard1", Target: "shard2", Step: "freeze", Started: at(80), Finished: at(95), Detail: "try 1: overran"},
+			{Move: 7, Shard: s, Source: "shard1", Target: "shard2", Step: "freeze", Started: at(100), Finished: at(200), Detail: "try 2"},
+			{Move: 8, Shard: s + 1, Source: "shard2", Target: "shard1", Step: "freeze", Started: at(100), Finished: at(200)},
+		},
+	}
+	want := []MoveTraffic{
+		{Move: 7, Shard: s, Source: "shard1", Target: "shard2", Reads: 1, Writes: 1},
+		{Move: 8, Shard: s + 1, Source: "shard2", Target: "shard1"},
+	}
+	if diff := cmp.Diff(want, MovesTraffic(h)); diff != "" {
+		t.Errorf("MovesTraffic(h) mismatch (-want +got):\n%s", diff)
+	}
+	fs := CheckMovesTraffic(h)
+	if len(fs) != 1 || fs[0].Check != CheckMoveTraffic {
+		t.Errorf("CheckMovesTraffic(h) = %v, want one move-traffic finding (move 8)", fs)
+	}
+}

@@ -36,6 +36,8 @@ type personPool struct {
 	hot         []*hotPerson
 	all         []string
 	retireAfter int
+	// pinned persons are not retired (a nemesis works on their shards).
+	pinned map[string]bool
 }
 
 type hotPerson struct {
@@ -65,7 +67,7 @@ func (p *personPool) forWrite(rng *rand.Rand) string {
 	i := rng.IntN(len(p.hot))
 	h := p.hot[i]
 	h.writes++
-	if h.writes >= p.retireAfter {
+	if h.writes >= p.retireAfter && !p.pinned[h.id] {
 		p.hot[i] = &hotPerson{id: p.fresh()}
 	}
 	return h.id
@@ -76,6 +78,26 @@ func (p *personPool) forRead(rng *rand.Rand) string {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	return p.hot[rng.IntN(len(p.hot))].id
+}
+
+// pin keeps persons hot, however many writes they get, until unpin is
+// called; then each is retired at its next write if it had its share.
+func (p *personPool) pin(persons []string) (unpin func()) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.pinned == nil {
+		p.pinned = map[string]bool{}
+	}
+	for _, id := range persons {
+		p.pinned[id] = true
+	}
+	return func() {
+		p.mu.Lock()
+		defer p.mu.Unlock()
+		for _, id := range persons {
+			delete(p.pinned, id)
+		}
+	}
 }
 
 // hotNow is a copy of the hot persons.

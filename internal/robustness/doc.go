@@ -58,8 +58,10 @@
 // A class whose fault clients must not see at all (shard-move) also fails
 // on any send that got no success answer, resends included
 // (CheckClientFault); each such finding names the step of the shard's
-// move it fell in, from the mover's journal (History.Moves). Every run
-// counts its failed sends. Recovery time is, for the slowest fault cycle,
+// move it fell in, from the mover's journal (History.Moves). It also fails
+// on a move no client operation on its shard was in flight for, from its
+// freeze to a second after its flip (CheckMoveTraffic): such a run would
+// show nothing. Every run counts its failed sends. Recovery time is, for the slowest fault cycle,
 // the time from the heal until each gateway has acknowledged a write
 // attempt sent to it after the heal (-1, "never", if one did not before
 // the run ended). A failing run writes a report under
@@ -72,8 +74,8 @@
 //
 // See Classes and ClassDoc. The class shard-move runs the real online
 // mover (shard/move: logical replication copy, catch-up, freeze, flip,
-// journal) on the logical shards of 3 hot persons, to the other shard
-// database and back, with the limits of `gateway shard rebalance` but a
+// journal) on the logical shards of 3 hot persons (kept hot until the
+// moves are done), to the other shard database and back, with the limits of `gateway shard rebalance` but a
 // fence wait of the gateways' fence lease; after each cycle it cleans up
 // the moves' source rows and requires that nothing is left: no
 // replication slot, publication or subscription, every shard owned by

@@ -19,6 +19,8 @@ type NemesisEnv struct {
 	Cluster *Cluster
 	// HotPersons are the persons the clients work on right now.
 	HotPersons func() []string
+	// PinPersons keeps hot persons hot (never retired) until unpin.
+	PinPersons func(persons []string) (unpin func())
 	Logf       func(format string, args ...any)
 
 	mu    sync.Mutex

@@ -137,7 +137,7 @@ func Run(ctx context.Context, c *Cluster, cfg RunConfig) (History, RunStats, err
 
 	w := &workload{gateways: c.Gateways, persons: persons, rec: &recorder{}, soap: newSOAPClient(clientTimeout),
 		runTag: runTag, today: time.Now().Format("2006-01-02")}
-	env := &NemesisEnv{Cluster: c, HotPersons: persons.hotNow, Logf: cfg.Logf}
+	env := &NemesisEnv{Cluster: c, HotPersons: persons.hotNow, PinPersons: persons.pin, Logf: cfg.Logf}
 
 	start := time.Now()
 	stop := make(chan struct{})
@@ -195,6 +195,10 @@ func Run(ctx context.Context, c *Cluster, cfg RunConfig) (History, RunStats, err
 	st.Elapsed = time.Since(start)
 	st.Recovery = recovery(heals, w.rec.acks, len(c.Gateways))
 	logLongest(cfg, h, res)
+	for _, t := range MovesTraffic(h) {
+		cfg.Logf("%s: move %d (shard %d %s→%s): %d reads and %d writes in flight from its freeze to %v after its flip",
+			cfg.Class, t.Move, t.Shard, t.Source, t.Target, t.Reads, t.Writes, staleMapWindow)
+	}
 	if cfg.Class == "none" {
 		st.Recovery = 0
 	}
@@ -254,11 +258,13 @@ const checkTimeout = 2 * time.Minute
 
 // judge is the one place the checkers are called: the set checks and
 // porcupine's linearizability per person (check.go, model.go), and for a
-// class whose fault clients must not see, CheckNoClientFaults.
+// class whose fault clients must not see, CheckNoClientFaults and
+// CheckMovesTraffic.
 func judge(h History, nem nemesis) Result {
 	res := Check(h, checkTimeout)
 	if nem.noClientFaults {
 		res.Verdict.Findings = append(res.Verdict.Findings, CheckNoClientFaults(h)...)
+		res.Verdict.Findings = append(res.Verdict.Findings, CheckMovesTraffic(h)...)
 	}
 	return res
 }

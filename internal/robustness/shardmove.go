@@ -63,13 +63,21 @@ func runShardMoves(ctx context.Context, e *NemesisEnv) (time.Time, error) {
 		return time.Time{}, err
 	}
 	home := map[int]string{} // shard → where it is now
+	var pinned []string
 	for _, p := range e.HotPersons() {
 		if len(home) == movedShards {
 			break
 		}
 		s := shard.Of(p)
-		home[s] = m.Owner[s]
+		if _, ok := home[s]; !ok {
+			home[s] = m.Owner[s]
+			pinned = append(pinned, p)
+		}
 	}
+	// The clients must go on working on the moved shards' persons until
+	// the last move back is done; retired, they would leave the shards
+	// idle and the run would show nothing.
+	defer e.PinPersons(pinned)()
 	var wg sync.WaitGroup
 	var mu sync.Mutex
 	var errs []error
