@@ -38,7 +38,7 @@ func TestMoveUnderWrites(t *testing.T) {
 	wait := e.writers(t, persons, stop)
 	time.Sleep(300 * time.Millisecond)
 
-	mv := e.moveOne(t, s, target, Limits{})
+	mv := e.moveOne(t, s, target, testLimits())
 	time.Sleep(300 * time.Millisecond) // writes after the flip, at the target
 	close(stop)
 	acked, errs := wait()

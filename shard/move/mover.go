@@ -42,7 +42,7 @@ type Limits struct {
 
 // DefaultLimits are the limits of `gateway shard rebalance` with no flags.
 func DefaultLimits() Limits {
-	return Limits{PerDatabase: 2, MaxLag: 50 * time.Millisecond, FreezeBound: 500 * time.Millisecond,
+	return Limits{PerDatabase: 2, MaxLag: 100 * time.Millisecond, FreezeBound: 500 * time.Millisecond,
 		FreezeTries: 20, FenceWait: 25 * time.Millisecond}
 }
 
@@ -362,8 +362,12 @@ func (mv *Mover) catchUp(ctx context.Context, m *Move, src, dst *pgxpool.Pool) e
 		WHERE shard = $1 AND NOT writable AND frozen_until <> 'infinity'`, m.Shard); err != nil {
 		return fmt.Errorf("lift an abandoned freeze: %w", err)
 	}
+	done, err := mv.c.step(ctx, m, "catch-up", "")
+	if err != nil {
+		return err
+	}
 	deadline := time.Now().Add(10 * time.Minute)
-	for {
+	for probe := 1; ; probe++ {
 		seq := time.Now().UnixNano()
 		sent := time.Now()
 		if err := insertMarker(ctx, src, m, seq); err != nil {
@@ -379,6 +383,7 @@ func (mv *Mover) catchUp(ctx context.Context, m *Move, src, dst *pgxpool.Pool) e
 			return err
 		}
 		if arrived && lag <= mv.lim.MaxLag {
+			done(fmt.Sprintf("lag %.1f ms after %d probes", lagMs, probe))
 			return mv.c.setState(ctx, m, Freeze, "")
 		}
 		if time.Now().After(deadline) {
@@ -436,6 +441,11 @@ func (mv *Mover) freeze(ctx context.Context, m *Move, src, dst *pgxpool.Pool) er
 	}
 	if errors.Is(err, errFreezeOverran) {
 		mv.log.Info("shard freeze overran its bound; lifted, trying again", zap.Int64("move", m.ID), zap.Int("shard", m.Shard), zap.Int("try", m.FreezeTries))
+		// The target gives up what the attempt gave it before the source
+		// takes writes again.
+		if _, err := dst.Exec(ctx, `DELETE FROM owned_shards WHERE shard = $1`, m.Shard); err != nil {
+			return fmt.Errorf("undo the target's ownership: %w", err)
+		}
 		if _, err := src.Exec(ctx, `UPDATE owned_shards SET writable = true, frozen_until = NULL
 			WHERE shard = $1 AND NOT writable AND frozen_until <> 'infinity'`, m.Shard); err != nil {
 			return fmt.Errorf("lift the freeze: %w", err)
@@ -504,10 +514,17 @@ func (mv *Mover) freezeOnce(ctx context.Context, m *Move, src, dst *pgxpool.Pool
 	if !arrived {
 		return started, tm, errFreezeOverran
 	}
-	if err := sleepUntil(ctx, fenced); err != nil {
+	// While the fence takes hold, the target takes ownership (no gateway
+	// writes there before the map names it): one round trip less frozen.
+	owned := make(chan error, 1)
+	go func() { owned <- ownAtTarget(ctx, dst, m.Shard) }()
+	fenceErr := sleepUntil(ctx, fenced)
+	ownErr := <-owned
+	tm.mark(&tm.fenced)
+	if err := errors.Join(fenceErr, ownErr); err != nil {
 		return started, tm, err
 	}
-	tm.mark(&tm.fenced)
+	mv.maybeKill("owned")
 	// The commit point: the freeze stops lapsing (frozen until
 	// 'infinity', i.e. until the flip releases the shard), but only if it
 	// has not lapsed already (then writes may have resumed at the source).
@@ -536,7 +553,7 @@ func (t *freezeTimings) mark(d *time.Duration) { *d = time.Since(t.start) }
 
 func (t *freezeTimings) String() string {
 	ms := func(d time.Duration) string { return fmt.Sprintf("%.1f", float64(d.Microseconds())/1000) }
-	return fmt.Sprintf("frozen at %s ms, last changes at the target %s, fence %s, committed %s",
+	return fmt.Sprintf("frozen at %s ms, last changes at the target %s, fence and owned at the target %s, committed %s",
 		ms(t.frozen), ms(t.caughtUp), ms(t.fenced), ms(t.committed))
 }
 
@@ -554,8 +571,8 @@ func (mv *Mover) flipAndRelease(ctx context.Context, m *Move, src, dst *pgxpool.
 	took := time.Since(frozenSince)
 	ms := float64(took.Microseconds()) / 1000
 	f := func(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
-	done(fmt.Sprintf("flip from %.1f ms, owned at the target %.1f, map flipped %.1f, released %.1f; writes frozen %.1f ms",
-		f(journaled), f(parts[0]), f(parts[1]), f(parts[2]), ms))
+	done(fmt.Sprintf("flip from %.1f ms, map flipped %.1f, released %.1f; writes frozen %.1f ms",
+		f(journaled), f(parts[1]), f(parts[2]), ms))
 	return mv.c.note(ctx, m, `freeze_ms = $1`, ms)
 }
 
@@ -569,6 +586,14 @@ WITH ids AS (
 )
 INSERT INTO owned_shards (shard) SELECT $1 FROM ids
 ON CONFLICT (shard) DO UPDATE SET writable = true, frozen_until = NULL`
+
+// ownAtTarget makes the target own shard s, writable.
+func ownAtTarget(ctx context.Context, dst *pgxpool.Pool, s int) error {
+	if _, err := dst.Exec(ctx, ownAtTargetSQL, s); err != nil {
+		return fmt.Errorf("own at the target: %w", err)
+	}
+	return nil
+}
 
 // flipMapSQL points shard $1 from $2 to $3 under a new epoch and journals
 // it on move $4, in one statement, if the map still names $2. It returns
@@ -596,13 +621,11 @@ func (mv *Mover) flip(ctx context.Context, m *Move, src, dst *pgxpool.Pool) erro
 
 // flipTimed is flip, calling mark(0), (1), (2) as each part is done.
 func (mv *Mover) flipTimed(ctx context.Context, m *Move, src, dst *pgxpool.Pool, mark func(int)) error {
-	// The target's audit ids continue past the copied ones (the key is
-	// (shard, id) and ids come from each database's own sequence).
-	if _, err := dst.Exec(ctx, ownAtTargetSQL, m.Shard); err != nil {
-		return fmt.Errorf("flip: own at the target: %w", err)
+	// Owned already after a freeze; again (a no-op) when resuming.
+	if err := ownAtTarget(ctx, dst, m.Shard); err != nil {
+		return err
 	}
 	mark(0)
-	mv.maybeKill("owned")
 	var owner string
 	var epoch *int64
 	if err := mv.c.catalog.QueryRow(ctx, flipMapSQL, m.Shard, m.Source, m.Target, m.ID).Scan(&owner, &epoch); err != nil {
@@ -623,6 +646,11 @@ func (mv *Mover) flipTimed(ctx context.Context, m *Move, src, dst *pgxpool.Pool,
 // unsubscribe lets the last audit rows of reads (taken at the source until
 // the release) reach the target, then drops the move's artefacts.
 func (mv *Mover) unsubscribe(ctx context.Context, m *Move, src, dst *pgxpool.Pool) error {
+	done, err := mv.c.step(ctx, m, "unsubscribe", "")
+	if err != nil {
+		return err
+	}
+	started := time.Now()
 	if _, err := src.Exec(ctx, `DELETE FROM owned_shards WHERE shard = $1`, m.Shard); err != nil {
 		return fmt.Errorf("release at the source: %w", err)
 	}
@@ -646,6 +674,7 @@ func (mv *Mover) unsubscribe(ctx context.Context, m *Move, src, dst *pgxpool.Poo
 	if err := mv.c.dropArtefacts(ctx, m, src, dst); err != nil {
 		return err
 	}
+	done(fmt.Sprintf("last changes in and artefacts dropped in %s", time.Since(started).Round(time.Millisecond)))
 	return mv.c.setState(ctx, m, Verify, "")
 }
 
