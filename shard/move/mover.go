@@ -407,7 +407,13 @@ WITH frozen AS (
 ), barrier AS (
     INSERT INTO move_markers (shard, move, seq) SELECT shard, $3, $4 FROM frozen
 )
-SELECT count(*) FROM frozen`
+SELECT count(*), ` + sourceAuditIDs + ` FROM frozen`
+
+// sourceAuditIDs is the last audit id the database handed out.
+const sourceAuditIDs = `coalesce(pg_sequence_last_value(pg_get_serial_sequence('audit_log', 'id')::regclass), 0)`
+
+// sourceAuditIDsSQL reads it.
+const sourceAuditIDsSQL = `SELECT ` + sourceAuditIDs
 
 // errFreezeOverran is an abandoned freeze.
 var errFreezeOverran = errors.New("freeze overran its bound")
@@ -493,7 +499,8 @@ func (mv *Mover) freezeOnce(ctx context.Context, m *Move, src, dst *pgxpool.Pool
 	deadline = started.Add(bound)
 	tm.start = started
 	var frozen int
-	err = conn.QueryRow(ctx, freezeSQL, m.Shard, fmt.Sprintf("%d milliseconds", bound.Milliseconds()), m.ID, seq).Scan(&frozen)
+	var sourceIDs int64
+	err = conn.QueryRow(ctx, freezeSQL, m.Shard, fmt.Sprintf("%d milliseconds", bound.Milliseconds()), m.ID, seq).Scan(&frozen, &sourceIDs)
 	if err == nil && frozen != 1 {
 		err = fmt.Errorf("shard %d is not owned by the source %s", m.Shard, m.Source)
 	}
@@ -517,7 +524,7 @@ func (mv *Mover) freezeOnce(ctx context.Context, m *Move, src, dst *pgxpool.Pool
 	// While the fence takes hold, the target takes ownership (no gateway
 	// writes there before the map names it): one round trip less frozen.
 	owned := make(chan error, 1)
-	go func() { owned <- ownAtTarget(ctx, dst, m.Shard) }()
+	go func() { owned <- ownAtTarget(ctx, dst, m.Shard, sourceIDs) }()
 	fenceErr := sleepUntil(ctx, fenced)
 	ownErr := <-owned
 	tm.mark(&tm.fenced)
@@ -578,18 +585,26 @@ func (mv *Mover) flipAndRelease(ctx context.Context, m *Move, src, dst *pgxpool.
 
 // ownAtTargetSQL makes the target own shard $1, its audit ids continuing
 // past the copied ones, in one statement.
+//
+// The source keeps taking audit rows of reads for the shard until it
+// releases it, and they reach the target with the source's ids: the
+// target's own ids start above both the copied ids and, with a margin of
+// a million rows for the moments until the release, the source's sequence
+// ($2), or a replicated row would collide with one of the target's and
+// stop the subscription.
 const ownAtTargetSQL = `
 WITH ids AS (
-    SELECT setval(seq, greatest(nextval(seq), top)) FROM
+    SELECT setval(seq, greatest(nextval(seq), top, $2::bigint + 1000000)) FROM
         (SELECT pg_get_serial_sequence('audit_log', 'id') AS seq,
                 (SELECT coalesce(max(id), 0) FROM audit_log WHERE shard = $1) AS top) x
 )
 INSERT INTO owned_shards (shard) SELECT $1 FROM ids
 ON CONFLICT (shard) DO UPDATE SET writable = true, frozen_until = NULL`
 
-// ownAtTarget makes the target own shard s, writable.
-func ownAtTarget(ctx context.Context, dst *pgxpool.Pool, s int) error {
-	if _, err := dst.Exec(ctx, ownAtTargetSQL, s); err != nil {
+// ownAtTarget makes the target own shard s, writable; sourceIDs is the
+// source's audit sequence (see ownAtTargetSQL).
+func ownAtTarget(ctx context.Context, dst *pgxpool.Pool, s int, sourceIDs int64) error {
+	if _, err := dst.Exec(ctx, ownAtTargetSQL, s, sourceIDs); err != nil {
 		return fmt.Errorf("own at the target: %w", err)
 	}
 	return nil
@@ -622,7 +637,11 @@ func (mv *Mover) flip(ctx context.Context, m *Move, src, dst *pgxpool.Pool) erro
 // flipTimed is flip, calling mark(0), (1), (2) as each part is done.
 func (mv *Mover) flipTimed(ctx context.Context, m *Move, src, dst *pgxpool.Pool, mark func(int)) error {
 	// Owned already after a freeze; again (a no-op) when resuming.
-	if err := ownAtTarget(ctx, dst, m.Shard); err != nil {
+	var sourceIDs int64
+	if err := src.QueryRow(ctx, sourceAuditIDsSQL).Scan(&sourceIDs); err != nil {
+		return fmt.Errorf("read the source's audit ids: %w", err)
+	}
+	if err := ownAtTarget(ctx, dst, m.Shard, sourceIDs); err != nil {
 		return err
 	}
 	mark(0)
@@ -663,12 +682,12 @@ func (mv *Mover) unsubscribe(ctx context.Context, m *Move, src, dst *pgxpool.Poo
 		if err := insertMarker(ctx, src, m, seq); err != nil {
 			return err
 		}
-		arrived, err := waitMarker(ctx, dst, m, seq, time.Now().Add(time.Minute))
+		arrived, err := waitMarker(ctx, dst, m, seq, time.Now().Add(5*time.Minute))
 		if err != nil {
 			return err
 		}
 		if !arrived {
-			return errors.New("the source's last changes did not reach the target within a minute; run the command again")
+			return errors.New("the source's last changes did not reach the target within 5 minutes (is the subscription's worker running? see the target's log for 'logical replication'); run the command again")
 		}
 	}
 	if err := mv.c.dropArtefacts(ctx, m, src, dst); err != nil {
