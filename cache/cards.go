@@ -36,6 +36,12 @@ import (
 //     reader knows for its shard (see medcard.CacheFence): when a write
 //     could not reach Redis, its shard's generation is raised and every
 //     older entry of the shard stops being served.
+//   - A card read from the primary without a lease never creates an entry,
+//     but it raises an older cached card to itself in place, and it sets a
+//     floor under a pending fill (v without c) so that no fill of an older
+//     version can land (fillOrRaise). A writer stopped between its commit
+//     and its write-through then cannot leave an older card to be served
+//     after a read that answered the newer one.
 //
 // Keys are card:{<scope>}:<hash of the person>. The scope comes from the
 // shard map (the logical shard and the epoch at which it last moved), so
@@ -152,33 +158,63 @@ func (c *Cards) Get(ctx context.Context, slot *medcard.CacheSlot) *medcard.Card 
 	return card
 }
 
-// Fill implements medcard.CardCache.
+// Fill implements medcard.CardCache: fillOrRaise with the slot's lease.
+// A fill whose lease was revoked still raises an older card in place.
 func (c *Cards) Fill(ctx context.Context, slot medcard.CacheSlot, card *medcard.Card) {
 	if slot.Lease == "" || !slot.Usable {
 		return
 	}
-	var stored bool
+	c.fillOrRaise(ctx, slot.Lease, slot, card, "stale_refused")
+}
+
+// Raise implements medcard.CardCache: fillOrRaise without a lease.
+func (c *Cards) Raise(ctx context.Context, slot medcard.CacheSlot, card *medcard.Card) bool {
+	return c.fillOrRaise(ctx, "", slot, card, "unchanged")
+}
+
+// Retention implements medcard.CardCache: the TTL plus twice the lease
+// time. A card older than a change of it is stored at the latest by a fill
+// whose lease was granted before the change (the fill comes within the
+// lease time: medcard's shared read is bounded by as much) or by the
+// write-through of a write committed before it (within its request's Redis
+// budget, one cache timeout), and then lives for the TTL: neither a raise
+// nor a lease extends an entry's TTL. The second lease time is margin, for
+// a command held up in the network and for the rates of the database's,
+// Redis's and the gateways' clocks.
+func (c *Cards) Retention() time.Duration { return c.ttl + 2*c.leaseTTL }
+
+// fillOrRaise runs the fillOrRaise script and counts its result, with
+// unchanged naming the result when nothing was stored or raised. It
+// reports whether the script ran.
+func (c *Cards) fillOrRaise(ctx context.Context, lease string, slot medcard.CacheSlot, card *medcard.Card, unchanged string) bool {
+	var result int64
 	_, err := c.execute(ctx, func(ctx context.Context) error {
 		var err error
-		stored, err = c.run(ctx, fillWithLease, slot, slot.Lease, card)
+		result, err = c.run(ctx, fillOrRaise, slot, lease, card)
 		return err
 	})
 	switch {
 	case err != nil:
 		c.metrics.count(c.metrics.fills, err, "error")
-	case stored:
+		return false
+	case result == 1:
 		c.metrics.fills.WithLabelValues("stored").Inc()
+	case result == 2:
+		c.metrics.fills.WithLabelValues("raised").Inc()
+	case result == 3:
+		c.metrics.fills.WithLabelValues("floor_set").Inc()
 	default:
-		c.metrics.fills.WithLabelValues("stale_refused").Inc()
+		c.metrics.fills.WithLabelValues(unchanged).Inc()
 	}
+	return true
 }
 
 // Hold implements medcard.CardCache.
 func (c *Cards) Hold(ctx context.Context, slot medcard.CacheSlot, card *medcard.Card) bool {
 	var held bool
 	_, err := c.execute(ctx, func(ctx context.Context) error {
-		var err error
-		held, err = c.run(ctx, holdWithLease, slot, slot.Lease, card)
+		result, err := c.run(ctx, holdWithLease, slot, slot.Lease, card)
+		held = result == 1
 		return err
 	})
 	if err != nil {
@@ -256,27 +292,48 @@ end
 return {2}
 `)
 
-// fillWithLease stores a card read from the primary if the entry still
-// holds the filler's lease ARGV[1] and no newer card; it clears the lease.
-// ARGV: lease, version, card, TTL in ms, generation. Returns 1 when stored.
-var fillWithLease = redis.NewScript(seededBugFill + `
+// fillOrRaise offers a card read from the primary. With the reader's
+// lease ARGV[1] still in the entry it stores the card unless the entry
+// holds a newer version, labelled with the reader's generation, and clears
+// the lease (1; 0 when a newer card was there). Without it (ARGV[1] empty,
+// or the lease was revoked by a write-through) it never creates an entry
+// and keeps the entry's generation and TTL: a cached card of an older
+// version is raised in place to this one (2); an entry without a card,
+// where another reader's fill lease is pending, gets this version as its
+// floor (v without c), so that the pending fill lands only if it is not
+// older (3); otherwise nothing changes (0). A raised entry of an older
+// generation stays fenced: the reader may not know the current one. ARGV:
+// lease, version, card, TTL in ms, generation.
+var fillOrRaise = redis.NewScript(seededBugFill + `
 redis.set_repl(redis.REPL_NONE)
-local e = redis.call('HMGET', KEYS[1], 'l', 'v')
-if e[1] ~= ARGV[1] then
+local e = redis.call('HMGET', KEYS[1], 'l', 'v', 'c')
+if ARGV[1] ~= '' and e[1] == ARGV[1] then
+  redis.call('HDEL', KEYS[1], 'l')
+  if e[2] and tonumber(e[2]) > tonumber(ARGV[2]) then
+    return 0
+  end
+  redis.call('HSET', KEYS[1], 'v', ARGV[2], 'c', ARGV[3], 'g', ARGV[5])
+  redis.call('PEXPIRE', KEYS[1], ARGV[4])
+  return 1
+end
+if e[2] and tonumber(e[2]) >= tonumber(ARGV[2]) then
   return 0
 end
-redis.call('HDEL', KEYS[1], 'l')
-if e[2] and tonumber(e[2]) > tonumber(ARGV[2]) then
-  return 0
+if e[3] then
+  redis.call('HSET', KEYS[1], 'v', ARGV[2], 'c', ARGV[3])
+  return 2
 end
-redis.call('HSET', KEYS[1], 'v', ARGV[2], 'c', ARGV[3], 'g', ARGV[5])
-redis.call('PEXPIRE', KEYS[1], ARGV[4])
-return 1
+if e[1] then
+  redis.call('HSET', KEYS[1], 'v', ARGV[2])
+  return 3
+end
+return 0
 `)
 
-// holdWithLease answers whether the entry holds version ARGV[2] or newer,
+// holdWithLease answers whether the entry holds version ARGV[2] or newer
+// (or, without a card, has it as its floor: no older card can land),
 // storing the card first if the entry still holds the reader's lease
-// ARGV[1] (as fillWithLease). ARGV as fillWithLease. Returns 1 when held.
+// ARGV[1] (as fillOrRaise). ARGV as fillOrRaise. Returns 1 when held.
 var holdWithLease = redis.NewScript(seededBugFill + `
 redis.set_repl(redis.REPL_NONE)
 local e = redis.call('HMGET', KEYS[1], 'l', 'v')
@@ -363,18 +420,18 @@ func decodeEntry(version any, body string) (*medcard.Card, string, error) {
 	return card, "", nil
 }
 
-// run runs a storing script for card under slot and reports whether it
-// stored the card.
-func (c *Cards) run(ctx context.Context, script *redis.Script, slot medcard.CacheSlot, lease string, card *medcard.Card) (bool, error) {
+// run runs a storing script for card under slot and returns its result
+// (1: stored; see each script).
+func (c *Cards) run(ctx context.Context, script *redis.Script, slot medcard.CacheSlot, lease string, card *medcard.Card) (int64, error) {
 	body, err := medcard.EncodeCard(card)
 	if err != nil {
-		return false, fmt.Errorf("cache put: %w", err)
+		return 0, fmt.Errorf("cache put: %w", err)
 	}
-	stored, err := script.Run(ctx, c.rdb, []string{slot.Key}, lease, card.Version, body, c.ttl.Milliseconds(), slot.Generation).Int()
+	result, err := script.Run(ctx, c.rdb, []string{slot.Key}, lease, card.Version, body, c.ttl.Milliseconds(), slot.Generation).Int64()
 	if err != nil {
-		return false, fmt.Errorf("cache put: %w", err)
+		return 0, fmt.Errorf("cache put: %w", err)
 	}
-	return stored == 1, nil
+	return result, nil
 }
 
 // newLeaseToken returns a random lease token: random rather than counted,

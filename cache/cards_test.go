@@ -27,13 +27,13 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-func newClient(t *testing.T) *redis.Client {
-	t.Helper()
+func newClient(tb testing.TB) *redis.Client {
+	tb.Helper()
 	if testRedis == nil {
-		t.Skip("no Redis (CI=true makes this a failure)")
+		tb.Skip("no Redis (CI=true makes this a failure)")
 	}
 	rdb := redis.NewClient(&redis.Options{Addr: testRedis.Addr})
-	t.Cleanup(func() { rdb.Close() })
+	tb.Cleanup(func() { rdb.Close() })
 	return rdb
 }
 
@@ -245,5 +245,100 @@ func TestHoldNeverStoresWithoutItsLease(t *testing.T) {
 	rdb.HDel(ctx, revoked.Key, "l") // as a write-through to a Redis that then lost it would
 	if c.Hold(ctx, revoked, cardAt(6, "lease gone")) {
 		t.Error("Hold with a revoked lease = true, want false")
+	}
+}
+
+// TestRaiseWithoutLease: a card read from the primary without a lease
+// raises an older cached card in place (keeping its generation and TTL),
+// never lowers one, never creates an entry, and keeps a pending fill from
+// storing an older card, while a pending fill of the same version lands.
+func TestRaiseWithoutLease(t *testing.T) {
+	ctx := context.Background()
+	rdb := newClient(t)
+	key, gen := "s5e1", int64(3)
+	c := NewCards(rdb, CardsOptions{TTL: time.Minute, Timeout: time.Second, Scope: scopeOf(&key, &gen)})
+	get := func() (*medcard.Card, medcard.CacheSlot) {
+		t.Helper()
+		slot := c.Slot(person)
+		return c.Get(ctx, &slot), slot
+	}
+	raise := func(version int64) {
+		t.Helper()
+		if !c.Raise(ctx, medcard.CacheSlot{Key: c.Slot(person).Key, Generation: gen}, cardAt(version, "read without a lease")) {
+			t.Fatalf("Raise(version %d) = false, want true", version)
+		}
+	}
+	slot := c.Slot(person)
+
+	// Version 47 written through under generation 3; 48 was committed by
+	// a writer that stopped before its write-through.
+	c.Written(ctx, slot, cardAt(47, "written"))
+	rdb.PExpire(ctx, slot.Key, 30*time.Second)
+	gen = 5 // the reader knows a newer generation: its raise keeps 3
+	raise(48)
+	if g := rdb.HGet(ctx, slot.Key, "g").Val(); g != "3" {
+		t.Errorf("after Raise the entry's generation = %q, want 3 (kept)", g)
+	}
+	if ttl := rdb.PTTL(ctx, slot.Key).Val(); ttl > 30*time.Second || ttl < 29*time.Second {
+		t.Errorf("after Raise the entry's TTL = %v, want the 30s it had", ttl)
+	}
+	if card, _ := get(); card != nil {
+		t.Errorf("Get under generation 5 = version %d, want a miss: a raised entry of generation 3 stays fenced", card.Version)
+	}
+	gen = 3
+	if card, _ := get(); card == nil || card.Version != 48 {
+		t.Fatalf("Get under generation 3 after Raise(48) = %+v, want version 48", card)
+	}
+
+	// Never lowered.
+	raise(46)
+	if card, _ := get(); card == nil || card.Version != 48 {
+		t.Errorf("Get after Raise(46) = %+v, want version 48", card)
+	}
+
+	// Absent: nothing created (a Redis that restarted empty gets no card).
+	rdb.Del(ctx, slot.Key)
+	raise(49)
+	if n := rdb.Exists(ctx, slot.Key).Val(); n != 0 {
+		t.Errorf("Raise of a card not cached created an entry")
+	}
+
+	// A fill pending since before version 50 was committed: the older card
+	// it read must not land after a read answered 50.
+	card, filler := get()
+	if card != nil || filler.Lease == "" {
+		t.Fatalf("Get of a missing card = %v, lease %q; want a miss with a lease", card, filler.Lease)
+	}
+	raise(50)
+	c.Fill(ctx, filler, cardAt(49, "read before 50"))
+	if card, _ := get(); card != nil {
+		t.Errorf("an older fill landed after Raise(50): Get = version %d, want a miss", card.Version)
+	}
+	// A pending fill of the same version as the raise still lands: readers
+	// on other gateways do not keep a hot card out of the cache.
+	rdb.Del(ctx, slot.Key)
+	_, filler = get()
+	raise(51)
+	c.Fill(ctx, filler, cardAt(51, "read as 51"))
+	if card, _ := get(); card == nil || card.Version != 51 {
+		t.Errorf("a fill of the raised version = %+v, want version 51 stored", card)
+	}
+
+	// A fill whose lease a write-through revoked, and which a Redis that
+	// lost the write-through still holds an older card for, raises it.
+	rdb.Del(ctx, slot.Key)
+	c.Written(ctx, slot, cardAt(52, "written"))
+	gen = 4
+	_, filler = get() // an entry of generation 3: a miss with a lease
+	rdb.HDel(ctx, filler.Key, "l")
+	c.Fill(ctx, filler, cardAt(53, "read after 52"))
+	if v := rdb.HGet(ctx, slot.Key, "v").Val(); v != "53" {
+		t.Errorf("after a fill with a revoked lease the entry holds version %s, want 53", v)
+	}
+
+	// Redis unreachable: Raise says so, and the caller fences.
+	closed := NewCards(redis.NewClient(&redis.Options{Addr: "127.0.0.1:1", MaxRetries: -1}), CardsOptions{TTL: time.Minute, Timeout: 100 * time.Millisecond, Scope: scopeOf(&key, &gen)})
+	if closed.Raise(ctx, slot, cardAt(54, "x")) {
+		t.Error("Raise to an unreachable Redis = true, want false")
 	}
 }

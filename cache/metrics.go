@@ -11,7 +11,7 @@ import (
 // outcomes only, never a person or a key.
 type cardMetrics struct {
 	reads   *prometheus.CounterVec // result: hit, miss, error, breaker_open
-	fills   *prometheus.CounterVec // result: stored, stale_refused, error, breaker_open
+	fills   *prometheus.CounterVec // result: stored, stale_refused, raised, floor_set, unchanged, held, not_held, error, breaker_open
 	writes  *prometheus.CounterVec // result: stored, deleted, error
 	breaker prometheus.Gauge       // 0 closed, 1 half-open, 2 open
 }
@@ -22,7 +22,7 @@ func newCardMetrics(reg prometheus.Registerer) *cardMetrics {
 			Name: "medcard_cache_reads_total", Help: "Card cache look-ups by result.",
 		}, []string{"result"}),
 		fills: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "medcard_cache_fills_total", Help: "Cards offered to the cache after a database read, by result (stale_refused: the cache held that version or a newer one).",
+			Name: "medcard_cache_fills_total", Help: "Cards offered to the cache after a database read, by result (stale_refused: a fill found a newer card or its lease revoked; raised: an older cached card was replaced in place without a lease; floor_set: a pending fill may no longer store an older card; unchanged: a read without a lease found nothing older; held, not_held: a recently changed card is or is not held).",
 		}, []string{"result"}),
 		writes: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "medcard_cache_write_through_total", Help: "Committed cards written through to the cache, by result (deleted: the write-through failed and the entry was dropped).",
