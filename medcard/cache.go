@@ -28,8 +28,26 @@ type CardCache interface {
 	Get(ctx context.Context, slot *CacheSlot) *Card
 	// Fill offers a card read from the primary after Get granted a lease;
 	// the cache keeps it only if no write reached it since and it holds no
-	// newer version.
+	// newer version. A fill that lost its lease is a Raise.
 	Fill(ctx context.Context, slot CacheSlot, card *Card)
+	// Raise offers a card read from the primary without a lease of the
+	// reader's own (its fence view was stale, Redis failed it, another
+	// reader's lease was pending, or the shard moved). It never creates an
+	// entry (a Redis that restarted empty must not get an older card than
+	// a write it acknowledged and lost), but it raises a cached card of an
+	// older version to this one in place, keeping the entry's fence
+	// generation (a raised entry of an old generation stays fenced), and
+	// no fill pending meanwhile can store an older card. It reports
+	// whether the cache could be reached: then it serves no version older
+	// than card in slot, nor will it later (within Retention; see there);
+	// if not, the caller must fence.
+	Raise(ctx context.Context, slot CacheSlot, card *Card) bool
+	// Retention bounds how long after a change of a card the cache may
+	// still serve a version older than it: an older card's last store
+	// (by a fill or write-through begun before the change) plus its
+	// lifetime. A reader that could not Raise need not fence for a card
+	// that changed longer ago than that.
+	Retention() time.Duration
 	// Written stores a card just committed, under the slot taken before the
 	// commit. It reports whether the cache is now known to serve no older
 	// version of the card: false when the cache could not be reached in
@@ -82,7 +100,10 @@ type CacheFence interface {
 	// the cache (the write-through's patience, a round trip, the lease).
 	// A card read from the primary that changed more recently is held in
 	// the cache (CardCache.Hold) or fenced by its reader before it is
-	// answered, so that reads never go back in time across gateways.
+	// answered, so that reads never go back in time across gateways. One
+	// that changed longer ago is filled with the reader's lease or raised
+	// (CardCache.Raise), since its writer may have been stopped for longer
+	// than the window between its commit and its write-through.
 	Window() time.Duration
 }
 

@@ -178,8 +178,13 @@ func (s *Service) readCached(ctx context.Context, person PersonID) (*Card, error
 		card.PersonID = person
 		// A read that found the shard moved (and followed it) must not fill
 		// the old place: readers still on the old map would be served it
-		// after the next write at the new one.
-		moved := s.cache.Slot(person).Key != slot.Key
+		// after the next write at the new one. Where readers now look, it
+		// holds no lease.
+		target := slot
+		if now := s.cache.Slot(person); now.Key != slot.Key {
+			target = CacheSlot{Key: now.Key, Generation: now.Generation}
+		}
+		moved := target.Key != slot.Key
 		switch {
 		case card.Moving:
 			// Read from a shard frozen for a move: enter nothing (see
@@ -193,8 +198,19 @@ func (s *Service) readCached(ctx context.Context, person PersonID) (*Card, error
 					return nil, err
 				}
 			}
-		case slot.Lease != "" && !moved:
-			s.cache.Fill(flightCtx, slot, card)
+		case target.Lease != "":
+			s.cache.Fill(flightCtx, target, card)
+		default:
+			// Read without a lease of its own, past the window: its writer
+			// may still have stopped between its commit and its
+			// write-through (a paused gateway), leaving an older card in
+			// the cache that would be served after this one is answered.
+			// Raise that in place, or else fence if one can be there.
+			if !s.cache.Raise(flightCtx, target, card) && s.fence != nil && card.ChangedAgo < s.cache.Retention() {
+				if err := s.fence.Fence(flightCtx, person); err != nil {
+					return nil, err
+				}
+			}
 		}
 		return card, nil
 	})

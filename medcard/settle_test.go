@@ -9,18 +9,28 @@ import (
 	"time"
 )
 
-// fakeCache is a CardCache whose write-throughs succeed, fail at once, or
-// hang until their context ends, as a test says.
+// fakeCache is a CardCache that never hits and whose write-throughs and
+// raises succeed, fail at once, or hang until their context ends, as a
+// test says.
 type fakeCache struct {
-	mu      sync.Mutex
-	mode    string // "ok", "fail" or "hang"
-	written []int64
-	forgot  int
+	mu        sync.Mutex
+	mode      string // "ok", "fail" or "hang"
+	written   []int64
+	forgot    int
+	raised    int
+	retention time.Duration
 }
 
-func (c *fakeCache) Slot(PersonID) CacheSlot                     { return CacheSlot{Key: "k", Usable: true} }
-func (c *fakeCache) Get(context.Context, *CacheSlot) *Card       { return nil }
-func (c *fakeCache) Fill(context.Context, CacheSlot, *Card)      {}
+func (c *fakeCache) Slot(PersonID) CacheSlot                { return CacheSlot{Key: "k", Usable: true} }
+func (c *fakeCache) Get(context.Context, *CacheSlot) *Card  { return nil }
+func (c *fakeCache) Fill(context.Context, CacheSlot, *Card) {}
+func (c *fakeCache) Retention() time.Duration               { return c.retention }
+func (c *fakeCache) Raise(ctx context.Context, _ CacheSlot, _ *Card) bool {
+	c.mu.Lock()
+	c.raised++
+	c.mu.Unlock()
+	return c.reach(ctx)
+}
 func (c *fakeCache) Hold(context.Context, CacheSlot, *Card) bool { return true }
 func (c *fakeCache) Forget(ctx context.Context, _ CacheSlot) bool {
 	c.mu.Lock()
