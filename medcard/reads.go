@@ -2,6 +2,7 @@ package medcard
 
 import (
 	"context"
+	"sync"
 	"time"
 )
 
@@ -194,7 +195,7 @@ func (s *Service) readCached(ctx context.Context, person PersonID) (*Card, error
 			// gateway could still serve the older card after this one
 			// is answered. Hold it in the cache, or else fence.
 			if moved || !s.cache.Hold(flightCtx, slot, card) {
-				if err := s.fence.Fence(flightCtx, person); err != nil {
+				if err := s.fenceRead(flightCtx, person, target.Key, card); err != nil {
 					return nil, err
 				}
 			}
@@ -207,7 +208,7 @@ func (s *Service) readCached(ctx context.Context, person PersonID) (*Card, error
 			// the cache that would be served after this one is answered.
 			// Raise that in place, or else fence if one can be there.
 			if !s.cache.Raise(flightCtx, target, card) && s.fence != nil && card.ChangedAgo < s.cache.Retention() {
-				if err := s.fence.Fence(flightCtx, person); err != nil {
+				if err := s.fenceRead(flightCtx, person, target.Key, card); err != nil {
 					return nil, err
 				}
 			}
@@ -222,4 +223,62 @@ func (s *Service) readCached(ctx context.Context, person PersonID) (*Card, error
 		s.fence.Settled(ctx, person)
 	}
 	return shared.clone(), nil
+}
+
+// fenceRead raises a cache fence for a card read from the primary under
+// key, unless a fence this gateway raised already covers it.
+//
+// A fence raised after the card was read (or, by its writer, committed)
+// covers every later answer of that version or an older one: once it is in
+// force no gateway serves an entry of an older generation, and an entry of
+// its generation or a newer one was stored by a fill whose lease, and so
+// whose database read, came after the fence, or by a write committed after
+// it; neither can be older than the card. During a Redis outage a gateway
+// so raises at most one fence per card version it reads, not one per read.
+//
+// Errors: FaultUnavailable when the fence cannot be raised.
+func (s *Service) fenceRead(ctx context.Context, person PersonID, key string, card *Card) error {
+	if s.fenced.covers(person, key, card.Version) {
+		return nil
+	}
+	if err := s.fence.Fence(ctx, person); err != nil {
+		return err
+	}
+	s.fenced.add(person, key, card.Version)
+	return nil
+}
+
+// fencedVersions remembers, per person, the newest card version this
+// gateway had read or committed under a cache key before one of its
+// fences went into force (see Service.fenceRead). It is bounded: past
+// maxFenced persons it forgets them all, which costs a fence more each.
+type fencedVersions struct {
+	mu       sync.Mutex
+	byPerson map[PersonID]fencedVersion
+}
+
+type fencedVersion struct {
+	key     string
+	version int64
+}
+
+const maxFenced = 10_000
+
+func (f *fencedVersions) covers(person PersonID, key string, version int64) bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	v, ok := f.byPerson[person]
+	return ok && v.key == key && v.version >= version
+}
+
+func (f *fencedVersions) add(person PersonID, key string, version int64) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if v, ok := f.byPerson[person]; ok && v.key == key && v.version >= version {
+		return
+	}
+	if f.byPerson == nil || len(f.byPerson) >= maxFenced {
+		f.byPerson = map[PersonID]fencedVersion{}
+	}
+	f.byPerson[person] = fencedVersion{key: key, version: version}
 }

@@ -27,6 +27,8 @@ type Service struct {
 	fence         CacheFence
 	fencePatience time.Duration
 	flights       flights
+	// fenced is what the fences this gateway raised cover (fenceRead).
+	fenced fencedVersions
 
 	// optimisticAttempts is how often a write is tried with compare-and-set
 	// before it falls back to writing under a row lock.
@@ -361,6 +363,11 @@ func (s *Service) settleCache(ctx context.Context, slot CacheSlot, person Person
 			reached = nil
 		case err := <-fenced:
 			if err == nil {
+				if card != nil {
+					// Raised after the commit: it covers reads of this
+					// version here (fenceRead).
+					s.fenced.add(person, slot.Key, card.Version)
+				}
 				return nil
 			}
 			if reached == nil {

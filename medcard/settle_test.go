@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"sync"
 	"testing"
 	"time"
@@ -117,6 +118,71 @@ func TestWriteSettlesCacheBeforeAnswering(t *testing.T) {
 		if took > tc.maxTook {
 			t.Errorf("cache %s: the write took %v, want at most %v", tc.mode, took, tc.maxTook)
 		}
+	}
+}
+
+// agedStore reports every card it reads as changed age ago.
+type agedStore struct {
+	*memStore
+	age time.Duration
+}
+
+func (a agedStore) ReadCard(ctx context.Context, person PersonID) (*Card, error) {
+	card, err := a.memStore.ReadCard(ctx, person)
+	if card != nil {
+		card.ChangedAgo = a.age
+	}
+	return card, err
+}
+
+// TestReadWithoutLeaseFencesOnlyWhenNeeded: a card read from the primary
+// without a fill lease, past the settle window, is raised in the cache; if
+// the cache cannot be reached, it is fenced, but only if an older version
+// can still be cached (it changed within the cache's retention) and no
+// fence of this gateway raised after that version covers it already: one
+// fence per version, not one per read, during a Redis outage.
+func TestReadWithoutLeaseFencesOnlyWhenNeeded(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		mode  string        // the cache's
+		age   time.Duration // how long ago every card read changed
+		steps []string      // "read", "write" (here), "other" (a write on another gateway)
+		want  []int         // fences raised after each step
+	}{
+		{name: "raised", mode: "ok", age: time.Second,
+			steps: []string{"read", "read", "write", "read"}, want: []int{0, 0, 0, 0}},
+		{name: "cache unreachable", mode: "fail", age: time.Second,
+			steps: []string{"read", "read", "read", "other", "read", "read"}, want: []int{1, 1, 1, 1, 2, 2}},
+		{name: "cache unreachable, own write fenced", mode: "fail", age: time.Second,
+			steps: []string{"read", "write", "read", "read"}, want: []int{1, 2, 2, 2}},
+		{name: "cache unreachable, changed before the retention", mode: "fail", age: 2 * time.Minute,
+			steps: []string{"read", "read", "other", "read"}, want: []int{0, 0, 0, 0}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			m := newMemStore()
+			c, f := &fakeCache{mode: tc.mode, retention: time.Minute}, &fakeFence{}
+			s := NewService(agedStore{m, tc.age}, m, func() time.Time { return fixedNow }, WithCache(c, f, time.Millisecond))
+			other := NewService(m, m, func() time.Time { return fixedNow })
+			mustCreate(t, other, doctor, "m0", validRequest(testPerson))
+			for i, step := range tc.steps {
+				switch step {
+				case "read":
+					if _, err := s.GetMedicineCard(context.Background(), doctor, "r", CardQuery{PersonID: testPerson}); err != nil {
+						t.Fatalf("step %d: GetMedicineCard = %v", i, err)
+					}
+				case "write":
+					mustCreate(t, s, doctor, fmt.Sprintf("m%d", i+1), validRequest(testPerson))
+				case "other":
+					mustCreate(t, other, doctor, fmt.Sprintf("m%d", i+1), validRequest(testPerson))
+				}
+				if f.fences != tc.want[i] {
+					t.Errorf("after step %d (%s): %d fences raised, want %d", i, step, f.fences, tc.want[i])
+				}
+			}
+			if c.raised == 0 {
+				t.Error("no read raised the card in the cache")
+			}
+		})
 	}
 }
 
