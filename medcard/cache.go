@@ -31,7 +31,7 @@ type CardCache interface {
 	// newer version. A fill that lost its lease is a Raise.
 	Fill(ctx context.Context, slot CacheSlot, card *Card)
 	// Raise offers a card read from the primary without a lease of the
-	// reader's own (its fence view was stale, Redis failed it, another
+	// reader's own (its fence view was stale, a Redis call failed, another
 	// reader's lease was pending, or the shard moved). It never creates an
 	// entry (a Redis that restarted empty must not get an older card than
 	// a write it acknowledged and lost), but it raises a cached card of an
