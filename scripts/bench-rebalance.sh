@@ -74,7 +74,23 @@ CATALOG_DSN="$(dsn "$PG1_PORT" medcard_rebal_catalog)"
 SHARD3_DSN="$(dsn "$PG1_PORT" medcard_rebal_shard3)"
 for spec in "$PG1_PORT:medcard_rebal_catalog" "$PG1_PORT:medcard_rebal_shard1" "$PG2_PORT:medcard_rebal_shard2" "$PG1_PORT:medcard_rebal_shard3"; do
 	port="${spec%%:*}" db="${spec#*:}"
-	# A run killed half-way may have left subscriptions; they go with the database.
+	# A run stopped half-way leaves moves' subscriptions, and a database
+	# with a subscription (or an active slot) cannot be dropped: detach and
+	# drop them first (the slots go below).
+	if [ "$(psqlc "$port" postgres "SELECT count(*) FROM pg_database WHERE datname = '$db'")" = 1 ]; then
+		for sub in $(psqlc "$port" "$db" "SELECT subname FROM pg_subscription WHERE subdbid = (SELECT oid FROM pg_database WHERE datname = current_database())"); do
+			psqlc "$port" "$db" "ALTER SUBSCRIPTION $sub DISABLE" >/dev/null
+			psqlc "$port" "$db" "ALTER SUBSCRIPTION $sub SET (slot_name = NONE)" >/dev/null
+			psqlc "$port" "$db" "DROP SUBSCRIPTION $sub" >/dev/null
+		done
+	fi
+done
+sleep 1 # the walsenders of the dropped subscriptions exit
+for port in "$PG1_PORT" "$PG2_PORT"; do
+	psqlc "$port" postgres "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name LIKE 'mcmove_%' AND NOT active" >/dev/null
+done
+for spec in "$PG1_PORT:medcard_rebal_catalog" "$PG1_PORT:medcard_rebal_shard1" "$PG2_PORT:medcard_rebal_shard2" "$PG1_PORT:medcard_rebal_shard3"; do
+	port="${spec%%:*}" db="${spec#*:}"
 	psqlc "$port" postgres "DROP DATABASE IF EXISTS $db WITH (FORCE)" >/dev/null
 	psqlc "$port" postgres "CREATE DATABASE $db" >/dev/null
 done
