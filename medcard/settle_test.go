@@ -161,7 +161,7 @@ func TestReadWithoutLeaseFencesOnlyWhenNeeded(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			m := newMemStore()
 			c, f := &fakeCache{mode: tc.mode, retention: time.Minute}, &fakeFence{}
-			s := NewService(agedStore{m, tc.age}, m, func() time.Time { return fixedNow }, WithCache(c, f, time.Millisecond))
+			s := NewService(agedStore{m, tc.age}, m, func() time.Time { return fixedNow }, WithCache(c, f, time.Second))
 			other := NewService(m, m, func() time.Time { return fixedNow })
 			mustCreate(t, other, doctor, "m0", validRequest(testPerson))
 			for i, step := range tc.steps {
