@@ -44,11 +44,7 @@ func (mv *Mover) cancel(ctx context.Context, m *Move) error {
 		return err
 	}
 	mv.report(Event{Move: m, State: Cancelling})
-	src, err := mv.c.DB(m.Source)
-	if err != nil {
-		return err
-	}
-	dst, err := mv.c.DB(m.Target)
+	src, dst, err := mv.c.ends(m)
 	if err != nil {
 		return err
 	}

@@ -215,13 +215,18 @@ func (mv *Mover) maybeKill(s State) {
 	select {} // SIGKILL cannot be caught; wait for it
 }
 
+// ends returns pools on move m's source and target.
+func (c *Cluster) ends(m *Move) (src, dst *pgxpool.Pool, err error) {
+	if src, err = c.DB(m.Source); err != nil {
+		return nil, nil, err
+	}
+	dst, err = c.DB(m.Target)
+	return src, dst, err
+}
+
 // advance carries out move m's current step and journals the next.
 func (mv *Mover) advance(ctx context.Context, m *Move) error {
-	src, err := mv.c.DB(m.Source)
-	if err != nil {
-		return err
-	}
-	dst, err := mv.c.DB(m.Target)
+	src, dst, err := mv.c.ends(m)
 	if err != nil {
 		return err
 	}
