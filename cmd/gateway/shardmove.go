@@ -11,7 +11,6 @@ import (
 	"errors"
 	"fmt"
 	"maps"
-	"net/url"
 	"os"
 	"slices"
 	"sort"
@@ -44,17 +43,9 @@ func newClusterFlags(name, synopsis string, cf *clusterFlags) flags {
 
 // open connects to the catalog and the shard databases it names. The
 // returned function closes them and flushes the logger.
+// The mover takes each move's lock on a connection of its own, so the
+// catalog pool needs no sizing for the moves a command runs.
 func (cf *clusterFlags) open(ctx context.Context) (*move.Cluster, *zap.Logger, func(), error) {
-	return cf.openFor(ctx, 0)
-}
-
-// openFor is open for a command that runs moves at most perDatabase at
-// once per database. The mover holds a catalog connection for each move
-// it runs (the move's advisory lock) and needs more for the journal, so
-// the catalog pool is sized for the most moves that can run at once
-// (perDatabase per database), unless the DSN sets pool_max_conns: pgx's
-// default of max(4, CPUs) deadlocks four moves on a small machine.
-func (cf *clusterFlags) openFor(ctx context.Context, perDatabase int) (*move.Cluster, *zap.Logger, func(), error) {
 	if err := requireCatalog(cf.catalogDSN); err != nil {
 		return nil, nil, nil, err
 	}
@@ -63,14 +54,6 @@ func (cf *clusterFlags) openFor(ctx context.Context, perDatabase int) (*move.Clu
 		return nil, nil, nil, err
 	}
 	c, err := move.Open(ctx, cf.catalogDSN, log)
-	if err == nil && perDatabase > 0 {
-		conns := perDatabase*len(c.Databases()) + 4
-		c.Close()
-		var dsn string
-		if dsn, err = withPoolMaxConns(cf.catalogDSN, conns); err == nil {
-			c, err = move.Open(ctx, dsn, log)
-		}
-	}
 	if err != nil {
 		_ = log.Sync()
 		var pgErr *pgconn.PgError
@@ -82,28 +65,9 @@ func (cf *clusterFlags) openFor(ctx context.Context, perDatabase int) (*move.Clu
 	return c, log, func() { c.Close(); _ = log.Sync() }, nil
 }
 
-// withPoolMaxConns returns dsn with pool_max_conns = n, unless it sets
-// pool_max_conns itself.
-func withPoolMaxConns(dsn string, n int) (string, error) {
-	if strings.Contains(dsn, "pool_max_conns") {
-		return dsn, nil
-	}
-	if !strings.HasPrefix(dsn, "postgres://") && !strings.HasPrefix(dsn, "postgresql://") {
-		return fmt.Sprintf("%s pool_max_conns=%d", dsn, n), nil // keyword=value form
-	}
-	u, err := url.Parse(dsn)
-	if err != nil {
-		return "", fmt.Errorf("--catalog-dsn: %w", err)
-	}
-	q := u.Query()
-	q.Set("pool_max_conns", strconv.Itoa(n))
-	u.RawQuery = q.Encode()
-	return u.String(), nil
-}
-
-// maxParallel is the most moves --parallel allows per database: the
-// mover's pool on a shard database holds 8 connections (shard/move's
-// Cluster.DB), and a freeze holds one while it needs another.
+// maxParallel is the most moves --parallel allows per database: each
+// move takes up to 5 replication workers at its target (1 apply, 4 table
+// copies), and 7 of them fit the 40 workers docs/operations.md asks for.
 const maxParallel = 7
 
 // limitFlags are the flags of the commands that run moves.
@@ -332,7 +296,7 @@ func runShardRebalance(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	c, log, closeC, err := cf.openFor(ctx, lim.PerDatabase)
+	c, log, closeC, err := cf.open(ctx)
 	if err != nil {
 		return err
 	}
@@ -387,7 +351,7 @@ func runShardMove(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	c, log, closeC, err := cf.openFor(ctx, lim.PerDatabase)
+	c, log, closeC, err := cf.open(ctx)
 	if err != nil {
 		return err
 	}

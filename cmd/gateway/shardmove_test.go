@@ -384,16 +384,3 @@ func TestHumanBytes(t *testing.T) {
 		}
 	}
 }
-
-func TestWithPoolMaxConns(t *testing.T) {
-	for _, tc := range []struct{ dsn, want string }{
-		{"postgres://u@h:5432/catalog?sslmode=disable", "postgres://u@h:5432/catalog?pool_max_conns=12&sslmode=disable"},
-		{"postgres://u@h/catalog", "postgres://u@h/catalog?pool_max_conns=12"},
-		{"postgres://u@h/catalog?pool_max_conns=3", "postgres://u@h/catalog?pool_max_conns=3"},
-		{"host=h dbname=catalog", "host=h dbname=catalog pool_max_conns=12"},
-	} {
-		if got, err := withPoolMaxConns(tc.dsn, 12); err != nil || got != tc.want {
-			t.Errorf("withPoolMaxConns(%q, 12) = %q, %v; want %q", tc.dsn, got, err, tc.want)
-		}
-	}
-}
