@@ -171,9 +171,12 @@ bin/gateway shard plan --json >"$OUT/plan.json"
 PLAN=$(jq -r '.id' "$OUT/plan.json")
 log "plan $PLAN: $(jq -r '.moves | length' "$OUT/plan.json") moves"
 r0=$(date +%s)
+# A rebalance that fails (or is interrupted) still gets its report: the
+# load's figures are half of what the operator needs to judge it.
+rebalance_rc=0
 # shellcheck disable=SC2086 # REBAL_ARGS is a list of flags
-bin/gateway shard rebalance "$PLAN" --parallel "$PARALLEL" ${REBAL_ARGS:-} 2>&1 | tee "$OUT/rebalance.txt"
-log "rebalance took $(($(date +%s) - r0)) s"
+bin/gateway shard rebalance "$PLAN" --parallel "$PARALLEL" ${REBAL_ARGS:-} 2>&1 | tee "$OUT/rebalance.txt" || rebalance_rc=$?
+log "rebalance took $(($(date +%s) - r0)) s (exit status $rebalance_rc)"
 sleep 5
 kill -INT "$LOAD_PID"
 wait "$LOAD_PID" || true
@@ -200,6 +203,10 @@ GROWN=$((VERSIONS_AFTER - VERSIONS_BEFORE))
 	printf "  %-34s %s\n" "writes acknowledged (during)" "$ACKED"
 	printf "  %-34s %s\n" "card versions grown by" "$GROWN"
 	printf "  %-34s %s\n" "acknowledged writes lost" "$((ACKED - GROWN < 0 ? 0 : ACKED - GROWN))"
+	printf "  %-34s %s\n" "rebalance exit status" "$rebalance_rc"
 	printf "  %-34s %s\n" "verify exit status" "$verify_rc"
 } | tee "$OUT/summary.txt"
 log "plot: ${OUT#"$REPO"/}/moves.svg; client latency plot: $(result during)/bench.svg"
+if [ "$rebalance_rc" != 0 ]; then
+	die "the rebalance did not finish: see $OUT/rebalance.txt, fix what it names and run 'bin/gateway shard rebalance $PLAN' (with this run's MEDCARD_CATALOG_DSN=$CATALOG_DSN)"
+fi

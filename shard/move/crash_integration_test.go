@@ -132,3 +132,71 @@ func (e *env) checkArtefactsJournaledDropped(t *testing.T, m *Move) {
 		t.Errorf("move %d: artefacts journaled but not dropped: %+v", m.ID, left)
 	}
 }
+
+// TestSubscriptionThatLostItsSlot is a DROP SUBSCRIPTION cancelled between
+// its two servers (an operator's Ctrl-C at unsubscribe or during a
+// cancel): the slot is gone at the source, the subscription is still at
+// the target and its worker fails. Resuming the move, or cancelling it,
+// still finishes, promptly, with nothing orphaned.
+func TestSubscriptionThatLostItsSlot(t *testing.T) {
+	e := startEnv(t)
+	e.seedCards(t, 500)
+	for _, tc := range []struct {
+		shard  int
+		killAt State
+		then   string
+	}{{21, Unsubscribe, "resume"}, {22, CatchUp, "cancel"}} {
+		t.Run(string(tc.killAt)+"/"+tc.then, func(t *testing.T) {
+			if err := e.store.Reload(t.Context()); err != nil {
+				t.Fatal(err)
+			}
+			s := tc.shard
+			m := e.planMove(t, s, other(e.store.Map().Owner[s]))
+			if !e.runKilledMover(t, m.ID, tc.killAt) {
+				t.Fatalf("the mover was not killed at %s", tc.killAt)
+			}
+			e.loseSlot(t, m)
+			ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+			defer cancel()
+			mv := NewMover(e.c, testLimits(), e.log, nil)
+			var err error
+			if tc.then == "resume" {
+				err = mv.RunMove(ctx, m.ID)
+			} else {
+				_, err = mv.Cancel(ctx, m.ID)
+			}
+			if err != nil {
+				t.Fatalf("%s a move whose subscription lost its slot: %v", tc.then, err)
+			}
+			m, err = e.c.GetMove(t.Context(), m.ID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if want := map[string]State{"resume": Done, "cancel": Cancelled}[tc.then]; m.State != want {
+				t.Fatalf("state %s, want %s", m.State, want)
+			}
+			e.checkNothingOrphaned(t)
+			e.checkArtefactsJournaledDropped(t, m)
+		})
+	}
+}
+
+// loseSlot leaves move m's subscription at the target without its slot at
+// the source, enabled, as a DROP SUBSCRIPTION cancelled halfway does.
+func (e *env) loseSlot(t *testing.T, m *Move) {
+	t.Helper()
+	src, dst, err := e.c.ends(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sub := pgx.Identifier{m.name()}.Sanitize()
+	if _, err := dst.Exec(t.Context(), `ALTER SUBSCRIPTION `+sub+` DISABLE`); err != nil {
+		t.Fatal(err)
+	}
+	if err := dropSlot(t.Context(), src, m.name()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := dst.Exec(t.Context(), `ALTER SUBSCRIPTION `+sub+` ENABLE`); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -678,11 +678,17 @@ func (mv *Mover) unsubscribe(ctx context.Context, m *Move, src, dst *pgxpool.Poo
 	if _, err := src.Exec(ctx, `DELETE FROM owned_shards WHERE shard = $1`, m.Shard); err != nil {
 		return fmt.Errorf("release at the source: %w", err)
 	}
-	var subscribed bool
-	if err := dst.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_subscription WHERE subname = $1)`, m.name()).Scan(&subscribed); err != nil {
+	// Without its slot the subscription can bring nothing more, and needs
+	// not: only dropArtefacts drops the slot, after the barrier arrived.
+	subscribed, err := subscriptionExists(ctx, dst, m)
+	if err != nil {
 		return err
 	}
-	if subscribed {
+	slot, err := slotExists(ctx, src, m.name())
+	if err != nil {
+		return err
+	}
+	if subscribed && slot {
 		seq := time.Now().UnixNano()
 		if err := insertMarker(ctx, src, m, seq); err != nil {
 			return err
@@ -709,7 +715,7 @@ func (c *Cluster) dropArtefacts(ctx context.Context, m *Move, src, dst *pgxpool.
 		var err error
 		switch a.kind {
 		case "subscription":
-			err = dropSubscription(ctx, dst, m)
+			err = dropSubscription(ctx, src, dst, m)
 		case "slot":
 			err = dropSlot(ctx, src, a.name)
 		case "publication":

@@ -53,12 +53,9 @@ func createPublication(ctx context.Context, src *pgxpool.Pool, m *Move) error {
 // A slot left by a mover that died between the two is used as it is; the
 // copy that follows is consistent with it.
 func createSubscription(ctx context.Context, src, dst *pgxpool.Pool, m *Move, srcConn string) error {
-	var exists bool
-	if err := dst.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_subscription WHERE subname = $1)`, m.name()).Scan(&exists); err != nil {
-		return fmt.Errorf("look for subscription: %w", err)
-	}
-	if exists {
-		return nil
+	exists, err := subscriptionExists(ctx, dst, m)
+	if err != nil || exists {
+		return err
 	}
 	if _, err := src.Exec(ctx, `SELECT pg_create_logical_replication_slot($1, 'pgoutput')
 		WHERE NOT EXISTS (SELECT 1 FROM pg_replication_slots WHERE slot_name = $1)`, m.name()); err != nil {
@@ -150,11 +147,54 @@ func waitMarker(ctx context.Context, dst *pgxpool.Pool, m *Move, seq int64, dead
 
 // dropSubscription drops move m's subscription at the target, and with it
 // the slot at the source (and any table-copy slots).
-func dropSubscription(ctx context.Context, dst *pgxpool.Pool, m *Move) error {
-	if _, err := dst.Exec(ctx, `DROP SUBSCRIPTION IF EXISTS `+pgx.Identifier{m.name()}.Sanitize()); err != nil {
+//
+// DROP SUBSCRIPTION is not atomic across the two servers: it drops the
+// slot at the source, then commits at the target. Cancelled in between
+// (Ctrl-C), it leaves a subscription whose slot is gone: its worker fails
+// for ever and a plain DROP fails too. So the statement runs to its end
+// whatever ctx does, and a subscription found without its slot is first
+// detached from it (disable, slot_name = NONE), as PostgreSQL's docs say.
+func dropSubscription(ctx context.Context, src, dst *pgxpool.Pool, m *Move) error {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Minute)
+	defer cancel()
+	sub := pgx.Identifier{m.name()}.Sanitize()
+	subscribed, err := subscriptionExists(ctx, dst, m)
+	if err != nil || !subscribed {
+		return err
+	}
+	slot, err := slotExists(ctx, src, m.name())
+	if err != nil {
+		return err
+	}
+	if !slot {
+		for _, sql := range []string{`ALTER SUBSCRIPTION ` + sub + ` DISABLE`, `ALTER SUBSCRIPTION ` + sub + ` SET (slot_name = NONE)`} {
+			if _, err := dst.Exec(ctx, sql); err != nil {
+				return fmt.Errorf("detach subscription from its lost slot: %w", err)
+			}
+		}
+	}
+	if _, err := dst.Exec(ctx, `DROP SUBSCRIPTION IF EXISTS `+sub); err != nil {
 		return fmt.Errorf("drop subscription: %w", err)
 	}
 	return nil
+}
+
+// subscriptionExists reports whether move m's subscription is at the target.
+func subscriptionExists(ctx context.Context, dst *pgxpool.Pool, m *Move) (bool, error) {
+	var exists bool
+	if err := dst.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_subscription WHERE subname = $1)`, m.name()).Scan(&exists); err != nil {
+		return false, fmt.Errorf("look for subscription: %w", err)
+	}
+	return exists, nil
+}
+
+// slotExists reports whether replication slot name is at the source.
+func slotExists(ctx context.Context, src *pgxpool.Pool, name string) (bool, error) {
+	var exists bool
+	if err := src.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_replication_slots WHERE slot_name = $1)`, name).Scan(&exists); err != nil {
+		return false, fmt.Errorf("look for slot: %w", err)
+	}
+	return exists, nil
 }
 
 // dropSlot drops replication slot name at the source if it exists,
