@@ -577,7 +577,8 @@ func (mv *Mover) flipAndRelease(ctx context.Context, m *Move, src, dst *pgxpool.
 	// of the flip is safe to run again.
 	journaled := time.Since(frozenSince)
 	var parts [3]time.Duration
-	if err := mv.flipTimed(ctx, m, src, dst, func(i int) { parts[i] = time.Since(frozenSince) }); err != nil {
+	// freezeOnce made the target own the shard already.
+	if err := mv.flipTimed(ctx, m, src, dst, true, func(i int) { parts[i] = time.Since(frozenSince) }); err != nil {
 		return err
 	}
 	took := time.Since(frozenSince)
@@ -636,18 +637,21 @@ SELECT (SELECT database FROM current), (SELECT epoch FROM epoch)`
 // epoch and releases the shard at the source. Each part is safe to run
 // again.
 func (mv *Mover) flip(ctx context.Context, m *Move, src, dst *pgxpool.Pool) error {
-	return mv.flipTimed(ctx, m, src, dst, func(int) {})
+	return mv.flipTimed(ctx, m, src, dst, false, func(int) {})
 }
 
-// flipTimed is flip, calling mark(0), (1), (2) as each part is done.
-func (mv *Mover) flipTimed(ctx context.Context, m *Move, src, dst *pgxpool.Pool, mark func(int)) error {
-	// Owned already after a freeze; again (a no-op) when resuming.
-	var sourceIDs int64
-	if err := src.QueryRow(ctx, sourceAuditIDsSQL).Scan(&sourceIDs); err != nil {
-		return fmt.Errorf("read the source's audit ids: %w", err)
-	}
-	if err := ownAtTarget(ctx, dst, m.Shard, sourceIDs); err != nil {
-		return err
+// flipTimed is flip, calling mark(0), (1), (2) as each part is done. The
+// target owns the shard already when owned is set (straight after a
+// freeze); a resumed flip makes sure of it (a no-op if it does).
+func (mv *Mover) flipTimed(ctx context.Context, m *Move, src, dst *pgxpool.Pool, owned bool, mark func(int)) error {
+	if !owned {
+		var sourceIDs int64
+		if err := src.QueryRow(ctx, sourceAuditIDsSQL).Scan(&sourceIDs); err != nil {
+			return fmt.Errorf("read the source's audit ids: %w", err)
+		}
+		if err := ownAtTarget(ctx, dst, m.Shard, sourceIDs); err != nil {
+			return err
+		}
 	}
 	mark(0)
 	var owner string
