@@ -120,14 +120,18 @@ func syncOwnership(ctx context.Context, m *Map, dbs []Database) error {
 
 // DatabaseStatus is one line of `gateway shard status`.
 type DatabaseStatus struct {
-	Name        string `json:"name"`
-	Shards      int    `json:"shards"`
-	OwnedInDB   int    `json:"ownedInDatabase"` // what the database itself says
-	FrozenInDB  int    `json:"frozenInDatabase"`
-	Cards       int64  `json:"cards"`
-	FirstShard  int    `json:"firstShard"`
-	LastShard   int    `json:"lastShard"`
-	Unreachable string `json:"unreachable,omitempty"`
+	Name       string `json:"name"`
+	Shards     int    `json:"shards"`
+	OwnedInDB  int    `json:"ownedInDatabase"` // what the database itself says
+	FrozenInDB int    `json:"frozenInDatabase"`
+	// Cards counts the cards of the shards the database owns; LeftoverCards
+	// those of shards it does not (copies a move left at its source until
+	// `gateway shard cleanup`, or a cancelled move's at its target).
+	Cards         int64 `json:"cards"`
+	LeftoverCards int64 `json:"leftoverCards"`
+	// ShardRanges are the map's shards of the database as runs, "0-340".
+	ShardRanges []string `json:"shardRanges"`
+	Unreachable string   `json:"unreachable,omitempty"`
 }
 
 // Status reports, per shard database, the shards the map gives it, what the
@@ -137,22 +141,31 @@ func (s *Store) Status(ctx context.Context) (int64, []DatabaseStatus, error) {
 	byName := map[string]*DatabaseStatus{}
 	var out []DatabaseStatus
 	for name := range m.Databases {
-		byName[name] = &DatabaseStatus{Name: name, FirstShard: -1, LastShard: -1}
+		byName[name] = &DatabaseStatus{Name: name, ShardRanges: []string{}}
 	}
-	for shard, name := range m.Owner {
-		st := byName[name]
-		st.Shards++
-		if st.FirstShard < 0 {
-			st.FirstShard = shard
+	for first := 0; first < Count; {
+		last := first
+		for last+1 < Count && m.Owner[last+1] == m.Owner[first] {
+			last++
 		}
-		st.LastShard = shard
+		st := byName[m.Owner[first]]
+		st.Shards += last - first + 1
+		run := fmt.Sprint(first)
+		if last > first {
+			run = fmt.Sprintf("%d-%d", first, last)
+		}
+		st.ShardRanges = append(st.ShardRanges, run)
+		first = last + 1
 	}
 	for name, dsn := range m.Databases {
 		st := byName[name]
 		p, err := s.pool(name, dsn)
 		if err == nil {
-			err = p.QueryRow(ctx, `SELECT (SELECT count(*) FROM owned_shards), (SELECT count(*) FROM owned_shards WHERE NOT writable AND (frozen_until IS NULL OR frozen_until > clock_timestamp())), (SELECT count(*) FROM cards)`).
-				Scan(&st.OwnedInDB, &st.FrozenInDB, &st.Cards)
+			err = p.QueryRow(ctx, `SELECT (SELECT count(*) FROM owned_shards),
+				(SELECT count(*) FROM owned_shards WHERE NOT writable AND (frozen_until IS NULL OR frozen_until > clock_timestamp())),
+				count(*) FILTER (WHERE o.shard IS NOT NULL), count(*) FILTER (WHERE o.shard IS NULL)
+				FROM cards c LEFT JOIN owned_shards o ON o.shard = c.shard`).
+				Scan(&st.OwnedInDB, &st.FrozenInDB, &st.Cards, &st.LeftoverCards)
 		}
 		if err != nil {
 			st.Unreachable = err.Error()

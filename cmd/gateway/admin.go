@@ -175,22 +175,37 @@ func runShardStatus(ctx context.Context, args []string) error {
 	}
 	fmt.Printf("shard map epoch %d, %d logical shards\n\n", epoch, shard.Count)
 	tw := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "DATABASE\tSHARDS\tRANGE\tOWNED (DB)\tFROZEN\tCARDS\t")
-	var total int64
+	fmt.Fprintln(tw, "DATABASE\tSHARDS\tOWNED (DB)\tFROZEN\tCARDS\tLEFTOVER\t  SHARDS (RUNS)")
+	var total, leftover int64
 	for _, r := range rows {
-		rng := "-"
-		if r.Shards > 0 {
-			rng = fmt.Sprintf("%d-%d", r.FirstShard, r.LastShard)
-		}
 		if r.Unreachable != "" {
-			fmt.Fprintf(tw, "%s\t%d\t%s\tunreachable\t\t\t\n", r.Name, r.Shards, rng)
+			fmt.Fprintf(tw, "%s\t%d\tunreachable\t\t\t\t  %s\n", r.Name, r.Shards, shardRuns(r.ShardRanges))
 			continue
 		}
-		fmt.Fprintf(tw, "%s\t%d\t%s\t%d\t%d\t%d\t\n", r.Name, r.Shards, rng, r.OwnedInDB, r.FrozenInDB, r.Cards)
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%d\t%d\t  %s\n", r.Name, r.Shards, r.OwnedInDB, r.FrozenInDB, r.Cards, r.LeftoverCards, shardRuns(r.ShardRanges))
 		total += r.Cards
+		leftover += r.LeftoverCards
 	}
-	fmt.Fprintf(tw, "total\t%d\t\t\t\t%d\t\n", shard.Count, total)
-	return tw.Flush()
+	fmt.Fprintf(tw, "total\t%d\t\t\t%d\t%d\t\n", shard.Count, total, leftover)
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	if leftover > 0 {
+		fmt.Printf("\nLEFTOVER are cards of shards a database no longer owns (a finished move's old copy);\n'gateway shard cleanup' removes them after the grace period.\n")
+	}
+	return nil
+}
+
+// shardRuns shows a database's runs of shards, the first few of them.
+func shardRuns(runs []string) string {
+	const shown = 3
+	if len(runs) == 0 {
+		return "-"
+	}
+	if len(runs) <= shown {
+		return strings.Join(runs, ", ")
+	}
+	return fmt.Sprintf("%s … (%d runs)", strings.Join(runs[:shown], ", "), len(runs))
 }
 
 // openStore connects to the catalog and every shard database, for commands

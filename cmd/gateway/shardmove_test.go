@@ -88,6 +88,9 @@ func TestShardRebalanceFromTwoDatabasesToThree(t *testing.T) {
 	t.Logf("rebalance summary: %s", lastLine(out))
 
 	st := statusOf(t, g)
+	if c, left := st.cards(), st.leftover(); c != cardsBefore || left == 0 {
+		t.Errorf("status after the rebalance: %d cards of owned shards and %d left over; want %d, and the moved shards' old copies left over until cleanup", c, left, cardsBefore)
+	}
 	total := 0
 	for _, d := range st.Databases {
 		total += d.Shards
@@ -175,9 +178,8 @@ func TestShardRebalanceFromTwoDatabasesToThree(t *testing.T) {
 	t.Logf("cleanup of %d moves' old copies: %s", len(plan.Moves)+1, time.Since(started).Round(100*time.Millisecond))
 	wantIn(t, "verify after cleanup", g.ok("shard", "verify"), "0 with problems, 0 leftover copies")
 	wantIn(t, "cleanup again", g.ok("shard", "cleanup", "--grace", "0s"), "nothing to clean up")
-	// Until cleanup, status counts the old copies too.
-	if c := statusOf(t, g).cards(); c != cardsBefore {
-		t.Errorf("after the rebalance and cleanup the shard databases hold %d cards, %d before", c, cardsBefore)
+	if st := statusOf(t, g); st.cards() != cardsBefore || st.leftover() != 0 {
+		t.Errorf("after the rebalance and cleanup the shard databases hold %d cards and %d left over; want %d and none", st.cards(), st.leftover(), cardsBefore)
 	}
 }
 
@@ -284,6 +286,14 @@ func (s shardStatus) cards() int64 {
 	var n int64
 	for _, d := range s.Databases {
 		n += d.Cards
+	}
+	return n
+}
+
+func (s shardStatus) leftover() int64 {
+	var n int64
+	for _, d := range s.Databases {
+		n += d.LeftoverCards
 	}
 	return n
 }
