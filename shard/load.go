@@ -36,9 +36,9 @@ import (
 // frozen for a move, it waits for up to the freeze bound.
 func (s *Store) LoadCards(ctx context.Context, cards []*medcard.Card) (int, error) {
 	written := 0
-	reloaded := false
 	deadline := time.Now().Add(frozenWait)
 	for {
+		epoch := s.current.Load().Epoch
 		n, err := s.loadCards(ctx, cards)
 		written += n
 		var pgErr *pgconn.PgError
@@ -46,9 +46,12 @@ func (s *Store) LoadCards(ctx context.Context, cards []*medcard.Card) (int, erro
 			return written, err
 		}
 		switch {
-		case pgErr.Code == sqlstateShardNotOwned && !reloaded:
-			reloaded = true
+		case pgErr.Code == sqlstateShardNotOwned && time.Now().Before(deadline):
+			// Again only by a newer map (see onShard).
 			if err := s.Reload(ctx); err != nil {
+				return written, err
+			}
+			if s.current.Load().Epoch <= epoch {
 				return written, err
 			}
 		case pgErr.Code == sqlstateShardFrozen && time.Now().Before(deadline):

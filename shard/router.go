@@ -27,6 +27,7 @@ type Store struct {
 	poolCfg func(*pgxpool.Config)
 
 	current atomic.Pointer[Map]
+	loads   coalescedLoads // of loadMap
 
 	mu    sync.Mutex
 	pools map[string]*pgxpool.Pool // by database name
@@ -36,6 +37,7 @@ type Store struct {
 // database. configure, if not nil, adjusts each pool's configuration.
 func Open(ctx context.Context, catalog *Catalog, log *zap.Logger, configure func(*pgxpool.Config)) (*Store, error) {
 	s := &Store{catalog: catalog, log: log, poolCfg: configure, pools: map[string]*pgxpool.Pool{}}
+	s.loads.load = s.loadMap
 	if err := s.Reload(ctx); err != nil {
 		s.Close()
 		return nil, err
@@ -55,33 +57,6 @@ func (s *Store) Close() {
 
 // Map returns the shard map the store routes by.
 func (s *Store) Map() *Map { return s.current.Load() }
-
-// Reload reads the shard map from the catalog and opens pools for databases
-// it has not seen.
-func (s *Store) Reload(ctx context.Context) error {
-	m, err := s.catalog.LoadMap(ctx)
-	if err != nil {
-		return err
-	}
-	for name, dsn := range m.Databases {
-		if _, err := s.pool(name, dsn); err != nil {
-			return err
-		}
-	}
-	// Two reloads may finish out of order; never go back to an older map.
-	for {
-		old := s.current.Load()
-		if old != nil && old.Epoch > m.Epoch {
-			return nil
-		}
-		if s.current.CompareAndSwap(old, m) {
-			if old == nil || old.Epoch != m.Epoch {
-				s.log.Info("shard map loaded", zap.Int64("epoch", m.Epoch), zap.Int("databases", len(m.Databases)))
-			}
-			return nil
-		}
-	}
-}
 
 // Watch keeps the map the store routes by current until ctx ends. On a
 // catalog connection of its own it listens for the epochs the catalog
@@ -265,11 +240,12 @@ func (s *Store) pool(name, dsn string) (*pgxpool.Pool, error) {
 	return p, nil
 }
 
-// route is where one call for a person goes.
+// route is where one call for a person goes, by the map of epoch epoch.
 type route struct {
 	shard int
 	db    string
 	pool  *pgxpool.Pool
+	epoch int64
 }
 
 func (s *Store) route(person medcard.PersonID) (route, error) {
@@ -277,7 +253,7 @@ func (s *Store) route(person medcard.PersonID) (route, error) {
 	shard := Of(string(person))
 	db := m.Owner[shard]
 	p, err := s.pool(db, m.Databases[db])
-	return route{shard: shard, db: db, pool: p}, err
+	return route{shard: shard, db: db, pool: p, epoch: m.Epoch}, err
 }
 
 // frozenWait bounds how long a write waits out a shard frozen for a move.
@@ -288,10 +264,16 @@ const (
 
 // onShard runs fn against the database that owns person's shard. When that
 // database refuses the shard (the map was stale) it reloads the map and
-// tries again once; while the shard is frozen for a move it waits and
-// retries for up to frozenWait.
+// tries again where the newer map says; while the shard is frozen for a
+// move it waits and retries for up to frozenWait. A refusal the catalog
+// cannot explain with a newer map (a move between its steps) is a
+// retryable fault at once.
+//
+// One reload is not always enough: a gateway that hears of maps late (a
+// slow catalog) can reload while the shard is already on its next move,
+// and meet that move's freeze and release at the database the reload
+// named.
 func (s *Store) onShard(ctx context.Context, person medcard.PersonID, fn func(route) error) error {
-	reloaded := false
 	deadline := time.Now().Add(frozenWait)
 	for {
 		r, err := s.route(person)
@@ -306,13 +288,12 @@ func (s *Store) onShard(ctx context.Context, person medcard.PersonID, fn func(ro
 		}
 		switch pgErr.Code {
 		case sqlstateShardNotOwned:
-			if reloaded {
-				return medcard.WrapError(medcard.FaultUnavailable, err, "the card's shard is moving; resend")
-			}
-			reloaded = true
 			s.log.Info("shard not owned where the map said; reloading map", zap.Int("shard", r.shard), zap.String("db", r.db))
 			if err := s.Reload(ctx); err != nil {
 				return medcard.WrapError(medcard.FaultUnavailable, err, "the shard map is unavailable")
+			}
+			if s.current.Load().Epoch <= r.epoch {
+				return medcard.WrapError(medcard.FaultUnavailable, err, "the card's shard is moving; resend")
 			}
 		case sqlstateShardFrozen:
 			if time.Now().After(deadline) {

@@ -30,7 +30,8 @@ import (
 //	client ─▶ gateway A ─▶ toxiproxy redis-A ─▶ Redis (or Sentinels' primary)
 //	client ─▶ gateway B ─▶ toxiproxy redis-B ─▶ Redis
 //	gateways ─▶ toxiproxy shard1 ─▶ PG1/shard1,  toxiproxy shard2 ─▶ PG2/shard2
-//	gateways ─▶ PG1/catalog (direct)
+//	gateway A ─▶ toxiproxy catalog-A ─▶ PG1/catalog
+//	gateway B ─▶ toxiproxy catalog-B ─▶ PG1/catalog
 //
 // The shard databases are registered in the catalog under their proxy
 // DSNs, so the gateways reach them only through the proxies, and so does
@@ -79,6 +80,9 @@ type Gateway struct {
 	LogPath string
 	// RedisProxy is this gateway's own link to Redis; nil in Sentinel mode.
 	RedisProxy *toxiproxy.Proxy
+	// CatalogProxy is this gateway's own link to the catalog, by which it
+	// hears of and loads every new shard map.
+	CatalogProxy *toxiproxy.Proxy
 
 	binary string
 	args   []string
@@ -251,6 +255,7 @@ func (c *Cluster) EnsureGateways(ctx context.Context, spec GatewaySpec) error {
 		if g.RedisProxy != nil {
 			g.RedisProxy.Stop()
 		}
+		g.CatalogProxy.Stop()
 	}
 	c.Gateways = nil
 	bin, err := c.binary(ctx, spec.Tag)
@@ -278,7 +283,15 @@ func (c *Cluster) EnsureGateways(ctx context.Context, spec GatewaySpec) error {
 			logName += "-sentinel"
 		}
 		g.LogPath = filepath.Join(c.Dir, logName+".log")
-		g.args = []string{"serve", "--catalog-dsn", c.Storage.CatalogDSN, "--listen", g.Addr,
+		catalogDSN, err := url.Parse(c.Storage.CatalogDSN)
+		if err != nil {
+			return err
+		}
+		if g.CatalogProxy, err = c.newProxy("catalog-"+name, catalogDSN.Host); err != nil {
+			return err
+		}
+		catalogDSN.Host = g.CatalogProxy.Listen
+		g.args = []string{"serve", "--catalog-dsn", catalogDSN.String(), "--listen", g.Addr,
 			"--cache", "on", "--cache-timeout", cacheTimeout.String(), "--request-timeout", "5s",
 			"--log-format", "json", "--db-max-conns", "8"}
 		if spec.Sentinel {

@@ -76,7 +76,9 @@
 // mover (shard/move: logical replication copy, catch-up, freeze, flip,
 // journal) on the logical shards of 3 hot persons (kept hot until the
 // moves are done), to the other shard database and back, with the limits of `gateway shard rebalance` but a
-// fence wait of the gateways' fence lease; after each cycle it cleans up
+// fence wait of the gateways' fence lease, while gateway B's catalog link
+// is 100 ms slow, so B hears of each flip late and routes by the old map
+// for most of a second (what the shard fence is for); after each cycle it cleans up
 // the moves' source rows and requires that nothing is left: no
 // replication slot, publication or subscription, every shard owned by
 // exactly the database the map names, no rows of a shard where it is not

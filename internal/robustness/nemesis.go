@@ -186,7 +186,8 @@ var nemeses = map[string]nemesis{
 			return holdToxic(ctx, redisProxyA(e), `{"name":"nemesis","type":"reset_peer","stream":"downstream","attributes":{"timeout":0}}`, 3*time.Second)
 		},
 		heal: func(ctx context.Context, e *NemesisEnv) error { removeToxic(ctx, redisProxyA(e)); return nil }},
-	"shard-move": {doc: "the real online mover (shard/move) moves the logical shards of 3 hot persons to the other shard database, and back after 1 s; " +
+	"shard-move": {doc: "the real online mover (shard/move) moves the logical shards of 3 hot persons to the other shard database, and back after 1 s, " +
+		"while gateway B hears of every new shard map late (100 ms latency on its catalog link), so it routes by the old map for a while after each flip; " +
 		"clients must see no fault at all, and the moves must leave no replication artefact, stray row or doubly owned shard",
 		run: runShardMoves, heal: healShardMoves, noClientFaults: true},
 	"redis-failover": {doc: "kill -9 the Sentinels' Redis primary; a Sentinel promotes the replica; a new replica joins",
@@ -255,18 +256,26 @@ func redisProxyA(e *NemesisEnv) []*toxiproxy.Proxy {
 // holdToxic adds the toxic (named "nemesis") to every proxy, holds it for
 // d and removes it; it returns when it removed it.
 func holdToxic(ctx context.Context, ps []*toxiproxy.Proxy, toxicJSON string, d time.Duration) (time.Time, error) {
-	if len(ps) == 0 {
-		return time.Time{}, errors.New("no proxy to add a toxic to")
-	}
-	for _, p := range ps {
-		if _, err := p.Toxics.AddToxicJson(strings.NewReader(toxicJSON)); err != nil {
-			removeToxic(ctx, ps)
-			return time.Time{}, fmt.Errorf("toxic on %s: %w", p.Name, err)
-		}
+	if err := addToxic(ps, toxicJSON); err != nil {
+		return time.Time{}, err
 	}
 	sleepCtx(ctx, d)
 	removeToxic(ctx, ps)
 	return time.Now(), nil
+}
+
+// addToxic adds the toxic (named "nemesis") to every proxy, or to none.
+func addToxic(ps []*toxiproxy.Proxy, toxicJSON string) error {
+	if len(ps) == 0 {
+		return errors.New("no proxy to add a toxic to")
+	}
+	for _, p := range ps {
+		if _, err := p.Toxics.AddToxicJson(strings.NewReader(toxicJSON)); err != nil {
+			removeToxic(context.Background(), ps)
+			return fmt.Errorf("toxic on %s: %w", p.Name, err)
+		}
+	}
+	return nil
 }
 
 func removeToxic(ctx context.Context, ps []*toxiproxy.Proxy) {

@@ -11,6 +11,7 @@ import (
 	"sync"
 	"time"
 
+	toxiproxy "github.com/Shopify/toxiproxy/v2"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 
@@ -41,6 +42,16 @@ func moveLimits() move.Limits {
 	// suite starts them with --cache-timeout cacheTimeout.
 	lim.FenceWait = cacheTimeout / 2
 	return lim
+}
+
+// lateMapToxic delays what gateway B's catalog link brings back: the
+// notification of a new map, and each round trip of loading it (about six),
+// so B routes by the old map for roughly 0.7 s after each flip, within the
+// judge's staleMapWindow.
+const lateMapToxic = `{"name":"nemesis","type":"latency","stream":"downstream","attributes":{"latency":100}}`
+
+func catalogProxyB(e *NemesisEnv) []*toxiproxy.Proxy {
+	return []*toxiproxy.Proxy{e.Cluster.Gateways[1].CatalogProxy}
 }
 
 // runShardMoves is one cycle of the shard-move class: the shards of
@@ -74,6 +85,13 @@ func runShardMoves(ctx context.Context, e *NemesisEnv) (time.Time, error) {
 			pinned = append(pinned, p)
 		}
 	}
+	// Gateway B hears of each flip late and keeps routing by the old map
+	// until it has loaded the new one: what the shard fence is for.
+	late := catalogProxyB(e)
+	if err := addToxic(late, lateMapToxic); err != nil {
+		return time.Time{}, err
+	}
+	defer removeToxic(context.WithoutCancel(ctx), late)
 	// The clients must go on working on the moved shards' persons until
 	// the last move back is done; retired, they would leave the shards
 	// idle and the run would show nothing.
@@ -234,6 +252,7 @@ func derefInt(p *int64) string {
 // flip is cancelled, one past it is run to the end; then the source rows
 // are cleaned up and the cluster is checked for orphans.
 func healShardMoves(ctx context.Context, e *NemesisEnv) error {
+	removeToxic(ctx, catalogProxyB(e))
 	c, err := move.Open(ctx, e.Cluster.Storage.CatalogDSN, moverLogger(e.Logf))
 	if err != nil {
 		return fmt.Errorf("open the mover's cluster: %w", err)
