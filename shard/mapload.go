@@ -15,7 +15,8 @@ import (
 // needs a map read after it asked (a database has just refused a shard),
 // never one read before, so callers that arrive while a load runs share
 // the one load that starts when it ends: at most one load runs, and one
-// waits.
+// waits. (golang.org/x/sync/singleflight would join the running load,
+// which may have read the map before the caller's refusal.)
 type coalescedLoads struct {
 	load func(context.Context) error
 
