@@ -46,7 +46,10 @@
 // write's trigger takes S's owned_shards row FOR SHARE, and the freeze
 // updates that row, so it waits for the writes in flight, and those that
 // come after it see the shard frozen (migrations/shard/004_online_moves.sql).
-// No write that began before a freeze commits after the barrier.
+// No write that began before a freeze commits after the barrier. The
+// audit rows of reads, which go on during a freeze, take the row only FOR
+// KEY SHARE: the freeze does not wait for them, the release (the row's
+// DELETE) does (migrations/shard/005_audit_fence_key_share.sql).
 //
 // # Why logical replication
 //

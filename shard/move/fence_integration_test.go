@@ -2,6 +2,7 @@ package move
 
 import (
 	"context"
+	"strings"
 	"testing"
 	"time"
 
@@ -199,6 +200,92 @@ func TestFreezeOverrunIsAbandoned(t *testing.T) {
 	}
 	if m.State != Done || m.FreezeTries < 2 {
 		t.Errorf("move = %s after %d freezes, want done after at least 2", m.State, m.FreezeTries)
+	}
+	e.checkNothingOrphaned(t)
+}
+
+// TestAuditRowsDoNotHoldUpTheFreeze holds an audit row of a read open at
+// the source (the audit batcher's transaction, which goes on during a
+// freeze) while the shard moves. The freeze and its commit to the flip
+// must not wait for it (migrations/shard/005_audit_fence_key_share.sql:
+// with FOR SHARE they did, 30-90 ms of a freeze's tail under load); the
+// release at the source must, so the row, committed then, still reaches
+// the target before the subscription goes.
+func TestAuditRowsDoNotHoldUpTheFreeze(t *testing.T) {
+	e := startEnv(t)
+	const s = 23
+	source := e.store.Map().Owner[s]
+	src, _ := e.c.DB(source)
+	m := e.planMove(t, s, other(source))
+	mv := NewMover(e.c, Limits{FreezeBound: 2 * time.Second, MaxLag: time.Second}, e.log, nil)
+	for m.State != Freeze {
+		if err := mv.advance(t.Context(), m); err != nil {
+			t.Fatal(err)
+		}
+	}
+	person := personsOf(s, 1)[0]
+	tx, err := src.Begin(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback(context.Background())
+	var auditPID int
+	if err := tx.QueryRow(t.Context(), `SELECT pg_backend_pid()`).Scan(&auditPID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tx.Exec(t.Context(), `INSERT INTO audit_log (shard, person, at, operation, system, organisation, role, message_id, card_version)
+		VALUES ($1, $2, now(), 'GetMedicineCard', 'test', 'org', 'doctor', 'held-audit-row', 0)`, s, string(person)); err != nil {
+		t.Fatal(err)
+	}
+
+	moved := make(chan error, 1)
+	go func() {
+		for !m.State.Finished() {
+			if err := mv.advance(context.Background(), m); err != nil {
+				moved <- err
+				return
+			}
+		}
+		moved <- nil
+	}()
+	// Wait until some statement of the move waits for the audit row.
+	var blocked string
+	deadline := time.Now().Add(30 * time.Second)
+	for blocked == "" && time.Now().Before(deadline) {
+		select {
+		case err := <-moved:
+			t.Fatalf("the move finished (%v) with an audit row of its shard still open at the source", err)
+		case <-time.After(5 * time.Millisecond):
+		}
+		err := src.QueryRow(t.Context(), `SELECT coalesce(max(query), '') FROM pg_stat_activity WHERE $1 = ANY (pg_blocking_pids(pid))`, auditPID).Scan(&blocked)
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	var owner string
+	if err := e.c.catalog.QueryRow(t.Context(), `SELECT database FROM shard_map WHERE shard = $1`, s).Scan(&owner); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("blocked by the open audit row: %q; the map names %s", blocked, owner)
+	if !strings.HasPrefix(strings.TrimSpace(blocked), "DELETE FROM owned_shards") {
+		t.Errorf("the statement that waits for the audit row is %q, want the release (DELETE FROM owned_shards)", blocked)
+	}
+	if owner != m.Target {
+		t.Errorf("while the release waits for the audit row the map names %s, want the target %s (flipped)", owner, m.Target)
+	}
+	if err := tx.Commit(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-moved; err != nil {
+		t.Fatalf("the move: %v", err)
+	}
+	dst, _ := e.c.DB(m.Target)
+	var n int
+	if err := dst.QueryRow(t.Context(), `SELECT count(*) FROM audit_log WHERE shard = $1 AND message_id = 'held-audit-row'`, s).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	if n != 1 {
+		t.Errorf("the audit row committed at the source before the release: %d at the target, want 1", n)
 	}
 	e.checkNothingOrphaned(t)
 }
