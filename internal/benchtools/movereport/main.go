@@ -36,7 +36,54 @@ type Summary struct {
 	FreezeP99Ms     float64 `json:"freezeP99Ms"`
 	FreezeMaxMs     float64 `json:"freezeMaxMs"`
 	FreezeRetries   int     `json:"freezeRetries"` // freezes abandoned and tried again
-	Mismatches      int64   `json:"mismatches"`
+	// UntilFlip is the freeze until the map named the target: from then a
+	// gateway on the current map (told at once, LISTEN/NOTIFY) writes at
+	// the target; only one still on the old map waits for the release,
+	// which the freeze above counts.
+	UntilFlipP50Ms float64 `json:"untilFlipP50Ms"`
+	UntilFlipP99Ms float64 `json:"untilFlipP99Ms"`
+	UntilFlipMaxMs float64 `json:"untilFlipMaxMs"`
+	// Parts are the freeze's parts (p50 and p99 of each, in ms), from the
+	// journal of each move's last freeze step.
+	Parts      []FreezePart `json:"parts"`
+	Mismatches int64        `json:"mismatches"`
+}
+
+// FreezePart is one part of the freeze, over every move.
+type FreezePart struct {
+	Name  string  `json:"name"`
+	P50Ms float64 `json:"p50Ms"`
+	P99Ms float64 `json:"p99Ms"`
+}
+
+// freezeMarks are the marks of a freeze step's journal detail (shard/move:
+// freezeTimings and flipAndRelease), each the time since the freeze began;
+// a part is the time from the mark before.
+var freezeMarks = []struct{ name, label string }{
+	{"freeze statement", "frozen at"},
+	{"last changes to the target", "last changes at the target"},
+	{"fence wait and ownership at the target", "fence and owned at the target"},
+	{"commit to the flip", "committed"},
+	{"to the flip", "flip from"},
+	{"map flip in the catalog", "map flipped"},
+	{"release at the source", "released"},
+}
+
+// parseFreezeDetail reads the marks of a freeze step's detail; ok is false
+// when one is missing.
+func parseFreezeDetail(detail string) (marks []float64, ok bool) {
+	for _, m := range freezeMarks {
+		i := strings.LastIndex(detail, m.label+" ")
+		if i < 0 {
+			return nil, false
+		}
+		var v float64
+		if _, err := fmt.Sscanf(detail[i+len(m.label)+1:], "%f", &v); err != nil {
+			return nil, false
+		}
+		marks = append(marks, v)
+	}
+	return marks, true
 }
 
 type moveRow struct {
@@ -47,6 +94,7 @@ type moveRow struct {
 	copySecs, freezeMs float64
 	tries              int
 	mismatches         int64
+	freezeDetail       string // the last freeze step's journal detail
 }
 
 func main() {
@@ -81,14 +129,15 @@ func run(dsn string, plan int64, benchFile, out string, asJSON bool) error {
 	}
 	defer conn.Close(ctx)
 	rows, err := conn.Query(ctx, `SELECT id, shard, coalesce(started_at, created_at), coalesce(finished_at, updated_at),
-		bytes_total, rows_copied, coalesce(copy_seconds, 0), coalesce(freeze_ms, 0), freeze_tries, coalesce(mismatches, 0)
+		bytes_total, rows_copied, coalesce(copy_seconds, 0), coalesce(freeze_ms, 0), freeze_tries, coalesce(mismatches, 0),
+		coalesce((SELECT detail FROM move_steps WHERE move_id = moves.id AND step = 'freeze' ORDER BY seq DESC LIMIT 1), '')
 		FROM moves WHERE plan_id = $1 AND state IN ('done', 'cleaned') ORDER BY finished_at`, plan)
 	if err != nil {
 		return err
 	}
 	moves, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (moveRow, error) {
 		var m moveRow
-		err := r.Scan(&m.id, &m.shard, &m.started, &m.finished, &m.bytes, &m.rows, &m.copySecs, &m.freezeMs, &m.tries, &m.mismatches)
+		err := r.Scan(&m.id, &m.shard, &m.started, &m.finished, &m.bytes, &m.rows, &m.copySecs, &m.freezeMs, &m.tries, &m.mismatches, &m.freezeDetail)
 		return m, err
 	})
 	if err != nil {
@@ -103,8 +152,19 @@ func run(dsn string, plan int64, benchFile, out string, asJSON bool) error {
 	}
 	s := Summary{Plan: plan, Moves: total, Done: len(moves)}
 	first, last := moves[0].started, moves[0].finished
-	var freezes, rates []float64
+	var freezes, rates, untilFlip []float64
+	parts := make([][]float64, len(freezeMarks))
 	for _, m := range moves {
+		if marks, ok := parseFreezeDetail(m.freezeDetail); ok {
+			untilFlip = append(untilFlip, marks[5])
+			for i := range marks {
+				prev := 0.0
+				if i > 0 {
+					prev = marks[i-1]
+				}
+				parts[i] = append(parts[i], marks[i]-prev)
+			}
+		}
 		if m.started.Before(first) {
 			first = m.started
 		}
@@ -128,6 +188,12 @@ func run(dsn string, plan int64, benchFile, out string, asJSON bool) error {
 	s.FreezeP50Ms = quantile(freezes, 0.5)
 	s.FreezeP99Ms = quantile(freezes, 0.99)
 	s.FreezeMaxMs = quantile(freezes, 1)
+	s.UntilFlipP50Ms = quantile(untilFlip, 0.5)
+	s.UntilFlipP99Ms = quantile(untilFlip, 0.99)
+	s.UntilFlipMaxMs = quantile(untilFlip, 1)
+	for i, m := range freezeMarks {
+		s.Parts = append(s.Parts, FreezePart{Name: m.name, P50Ms: quantile(parts[i], 0.5), P99Ms: quantile(parts[i], 0.99)})
+	}
 
 	var latency []point
 	if benchFile != "" {
@@ -153,6 +219,12 @@ func run(dsn string, plan int64, benchFile, out string, asJSON bool) error {
 		plan, s.Done, s.Moves, s.TotalSeconds, float64(s.CopiedBytes)/1e6, s.CopiedRows, s.CopyMBps, s.PerMoveCopyMBps)
 	fmt.Printf("write freeze per shard: p50 %.1f ms, p99 %.1f ms, max %.1f ms; %d freezes abandoned and retried; verify mismatches %d\n",
 		s.FreezeP50Ms, s.FreezeP99Ms, s.FreezeMaxMs, s.FreezeRetries, s.Mismatches)
+	fmt.Printf("  of it until the map named the target: p50 %.1f ms, p99 %.1f ms, max %.1f ms (%d of %d moves journaled it)\n",
+		s.UntilFlipP50Ms, s.UntilFlipP99Ms, s.UntilFlipMaxMs, len(untilFlip), len(moves))
+	fmt.Printf("  %-40s %8s %8s\n", "part of the freeze", "p50 ms", "p99 ms")
+	for _, p := range s.Parts {
+		fmt.Printf("  %-40s %8.1f %8.1f\n", p.Name, p.P50Ms, p.P99Ms)
+	}
 	return nil
 }
 
