@@ -62,8 +62,9 @@ type FreezePart struct {
 var freezeMarks = []struct{ name, label string }{
 	{"freeze statement", "frozen at"},
 	{"last changes to the target", "last changes at the target"},
-	{"fence wait and ownership at the target", "fence and owned at the target"},
+	{"ownership at the target", "owned at the target"},
 	{"commit to the flip", "committed"},
+	{"rest of the fence wait", "fence held"},
 	{"to the flip", "flip from"},
 	{"map flip in the catalog", "map flipped"},
 	{"release at the source", "released"},
@@ -156,7 +157,7 @@ func run(dsn string, plan int64, benchFile, out string, asJSON bool) error {
 	parts := make([][]float64, len(freezeMarks))
 	for _, m := range moves {
 		if marks, ok := parseFreezeDetail(m.freezeDetail); ok {
-			untilFlip = append(untilFlip, marks[5])
+			untilFlip = append(untilFlip, marks[6])
 			for i := range marks {
 				prev := 0.0
 				if i > 0 {
