@@ -19,8 +19,10 @@ require (
 	github.com/sony/gobreaker/v2 v2.4.0
 	github.com/tdewolff/parse/v2 v2.8.20
 	go.uber.org/zap v1.28.0
+	golang.org/x/crypto v0.46.0
 	golang.org/x/sync v0.23.0
 	golang.org/x/term v0.44.0
+	golang.org/x/time v0.16.0
 )
 
 require (
@@ -51,10 +53,8 @@ require (
 	github.com/spf13/cast v1.7.0 // indirect
 	go.uber.org/atomic v1.12.0 // indirect
 	go.uber.org/multierr v1.10.0 // indirect
-	golang.org/x/crypto v0.46.0 // indirect
 	golang.org/x/sys v0.48.0 // indirect
 	golang.org/x/text v0.42.0 // indirect
-	golang.org/x/time v0.16.0 // indirect
 	google.golang.org/protobuf v1.36.12 // indirect
 	gopkg.in/tomb.v1 v1.0.0-20141024135613-dd632973f1e7 // indirect
 )
