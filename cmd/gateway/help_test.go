@@ -20,6 +20,8 @@ func TestEveryCommandAnswersHelp(t *testing.T) {
 		{"shard", "rebalance", "--help"}, {"shard", "move", "--help"}, {"shard", "move", "7", "--help"},
 		{"shard", "moves", "--help"}, {"shard", "verify", "--help"}, {"shard", "cancel", "--help"},
 		{"shard", "cleanup", "--help"},
+		{"user", "--help"}, {"user", "add", "--help"}, {"user", "list", "--help"}, {"user", "disable", "--help"},
+		{"user", "reset-password", "--help"},
 	} {
 		out, err := exec.Command(bin, args...).CombinedOutput()
 		if err != nil || len(out) == 0 {
@@ -29,6 +31,7 @@ func TestEveryCommandAnswersHelp(t *testing.T) {
 	for _, args := range [][]string{
 		{"serve", "--no-such-flag"}, {"shard", "no-such-subcommand"}, {"shard", "rebalance"},
 		{"shard", "move", "7"}, {"shard", "rebalance", "1", "--parallel", "0"},
+		{"user"}, {"user", "no-such-subcommand"}, {"user", "add"},
 		{"shard", "rebalance", "1", "--fence-wait", "1s"}, // longer than --freeze-bound
 	} {
 		if err := exec.Command(bin, args...).Run(); err == nil {

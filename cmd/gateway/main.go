@@ -14,6 +14,7 @@
 //	gateway shard verify     check ownership and the copies moves left
 //	gateway shard cancel     cancel a move that has not flipped the map
 //	gateway shard cleanup    delete the rows moves left at old databases
+//	gateway user          the web UI's users: add, list, disable, reset-password
 //	gateway bench         SOAP load generator (package loadgen)
 //
 // Every flag has an environment variable fallback, named in --help. This
@@ -49,6 +50,7 @@ func commands() []command {
 		{"migrate", "apply the catalog and shard database schemas (idempotent)", runMigrate},
 		{"seed", "load synthetic persons with cards and the demo systems", runSeed},
 		{"shard", "the shard map and online moves: init, status, add-db, plan, rebalance, move, moves, verify, ...", runShard},
+		{"user", "the web UI's users: add, list, disable, reset-password", runUser},
 		{"bench", "generate SOAP load and report latency per operation", runBench},
 	}
 }
