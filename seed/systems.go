@@ -9,3 +9,12 @@ var DemoSystems = []medcard.System{
 	{Name: "demo-gp", Secret: "demo-secret", Roles: []medcard.Role{medcard.RoleDoctor, medcard.RoleNurse}},
 	{Name: "demo-pharmacy", Secret: "demo-secret", Roles: []medcard.Role{medcard.RolePharmacist}},
 }
+
+// The demo pharmacist of the web UI, whom `gateway seed` adds (the README,
+// `make run` and the UI's tests sign in as them): a pharmacist of the
+// pharmacy DemoPharmacy.
+const (
+	DemoPharmacist         = "demo-pharmacist"
+	DemoPharmacistPassword = "demo-pharmacist-password"
+	DemoPharmacy           = "SOR:1301000016005"
+)

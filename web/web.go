@@ -59,7 +59,7 @@ type UI struct {
 	pages    map[string]*template.Template
 }
 
-// New returns the UI's handler, to be mounted at Path.
+// New returns the UI's handler, which serves the paths under Path.
 func New(cfg Config) (http.Handler, error) {
 	u := &UI{accounts: cfg.Accounts, log: cfg.Log, pages: map[string]*template.Template{}}
 	if u.log == nil {
@@ -78,13 +78,16 @@ func New(cfg Config) (http.Handler, error) {
 	}
 	r := chi.NewRouter()
 	r.Use(secureHeaders)
-	r.Handle("/static/*", http.StripPrefix(Path+"/static/", http.FileServerFS(static)))
-	r.Get("/signin", u.signInPage)
-	r.Post("/signin", u.signIn)
-	r.Group(func(r chi.Router) {
-		r.Use(u.requireSession)
-		r.Get("/", u.home)
-		r.Post("/signout", u.signOut)
+	r.Get(Path, http.RedirectHandler(Path+"/", http.StatusMovedPermanently).ServeHTTP)
+	r.Route(Path, func(r chi.Router) {
+		r.Handle("/static/*", http.StripPrefix(Path+"/static/", http.FileServerFS(static)))
+		r.Get("/signin", u.signInPage)
+		r.Post("/signin", u.signIn)
+		r.Group(func(r chi.Router) {
+			r.Use(u.requireSession)
+			r.Get("/", u.home)
+			r.Post("/signout", u.signOut)
+		})
 	})
 	// Refuses cross-origin POSTs by the browser's Sec-Fetch-Site and Origin
 	// headers, beside the tokens.

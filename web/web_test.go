@@ -72,9 +72,7 @@ func startUI(t *testing.T, opts account.Options) *uiEnv {
 	if err != nil {
 		t.Fatal(err)
 	}
-	mux := http.NewServeMux()
-	mux.Handle(Path+"/", http.StripPrefix(Path, h))
-	srv := httptest.NewServer(mux)
+	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)
 	return &uiEnv{t: t, server: srv, accounts: accounts, catalog: pool}
 }

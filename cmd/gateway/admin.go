@@ -19,6 +19,7 @@ import (
 	"github.com/sharedmedcard/gateway/medcard"
 	"github.com/sharedmedcard/gateway/seed"
 	"github.com/sharedmedcard/gateway/shard"
+	"github.com/sharedmedcard/gateway/web/account"
 )
 
 func runMigrate(ctx context.Context, args []string) error {
@@ -272,6 +273,11 @@ func runSeed(ctx context.Context, args []string) error {
 			return err
 		}
 	}
+	demo := account.User{Name: seed.DemoPharmacist, Organisation: seed.DemoPharmacy, Role: medcard.RolePharmacist}
+	if err := account.NewStore(pool, account.Options{}).AddUser(ctx, demo, seed.DemoPharmacistPassword); err != nil &&
+		!errors.Is(err, account.ErrUserExists) {
+		return fmt.Errorf("add the demo pharmacist: %w", err)
+	}
 
 	started := time.Now()
 	res, err := seedCards(ctx, store, seed.New(seedValue, started), persons, workers, newTermBar(true, int64(persons), "seed", "persons"))
@@ -288,9 +294,9 @@ func runSeed(ctx context.Context, args []string) error {
 		perCard = bytes / cards
 	}
 	fmt.Printf("seed: %d persons (seed %d, %d without medication, so no card) in %s, %.0f persons/s; %d new cards written; "+
-		"the shard databases hold %d cards, %d bytes per card on disk; demo systems: demo-gp, demo-pharmacy\n",
+		"the shard databases hold %d cards, %d bytes per card on disk; demo systems: demo-gp, demo-pharmacy; demo UI user: %s\n",
 		persons, seedValue, res.empty, elapsed.Round(100*time.Millisecond), float64(persons)/elapsed.Seconds(),
-		res.written, cards, perCard)
+		res.written, cards, perCard, seed.DemoPharmacist)
 	return nil
 }
 

@@ -24,6 +24,8 @@ import (
 	"github.com/sharedmedcard/gateway/medcard"
 	"github.com/sharedmedcard/gateway/shard"
 	"github.com/sharedmedcard/gateway/soap"
+	"github.com/sharedmedcard/gateway/web"
+	"github.com/sharedmedcard/gateway/web/account"
 	"github.com/sharedmedcard/gateway/wsdl"
 )
 
@@ -118,12 +120,18 @@ func New(ctx context.Context, cfg Config) (*Gateway, error) {
 	handler := soap.NewHandler(svc, catalog, nonces, log, soap.Config{
 		WSDL: wsdl.Render(cfg.PublicURL), Timeout: cfg.RequestTimeout, Now: time.Now, Registerer: registry,
 	})
-	g.handler = newRouter(withRedisBudget(handler, redisBudget), catalog, store, promhttp.HandlerFor(registry, promhttp.HandlerOpts{}))
+	// The pharmacists' web UI, its users and sessions in the catalog.
+	ui, err := web.New(web.Config{Accounts: account.NewStore(catalogPool, account.Options{}), Log: log})
+	if err != nil {
+		return fail(fmt.Errorf("web UI: %w", err))
+	}
+	g.handler = newRouter(withRedisBudget(handler, redisBudget), withRedisBudget(ui, redisBudget), catalog, store,
+		promhttp.HandlerFor(registry, promhttp.HandlerOpts{}))
 	return g, nil
 }
 
-// Handler serves the SOAP endpoint at SOAPPath, /healthz, /readyz and
-// /metrics.
+// Handler serves the SOAP endpoint at SOAPPath, the web UI at web.Path,
+// /healthz, /readyz and /metrics.
 func (g *Gateway) Handler() http.Handler { return g.handler }
 
 // Store is the gateway's shard store, for tests that build a service of

@@ -8,16 +8,21 @@ import (
 
 	"github.com/go-chi/chi/v5"
 	"github.com/go-chi/chi/v5/middleware"
+
+	"github.com/sharedmedcard/gateway/web"
 )
 
 // pinger is anything /readyz asks.
 type pinger interface{ Ping(context.Context) error }
 
-// newRouter mounts the SOAP endpoint, the health checks and the metrics.
-func newRouter(soapHandler http.Handler, catalog, shards pinger, metrics http.Handler) http.Handler {
+// newRouter mounts the SOAP endpoint, the web UI, the health checks and
+// the metrics.
+func newRouter(soapHandler, ui http.Handler, catalog, shards pinger, metrics http.Handler) http.Handler {
 	r := chi.NewRouter()
 	r.Use(middleware.Recoverer)
 	r.Handle(SOAPPath, soapHandler)
+	r.Handle(web.Path, ui)
+	r.Handle(web.Path+"/*", ui)
 	r.Handle("/metrics", metrics)
 	r.Get("/healthz", func(w http.ResponseWriter, _ *http.Request) {
 		_, _ = w.Write([]byte("ok\n"))
