@@ -73,7 +73,7 @@ func TestDispensingFlow(t *testing.T) {
 	wantUnchanged(t, f.m, snap)
 
 	// A closed prescription is no longer among the open ones.
-	view, err := f.s.GetPrescription(ctx, pharmacist, "r1", testPerson, nil)
+	view, err := f.s.GetPrescription(ctx, Call{Caller: pharmacist, MessageID: "r1"}, testPerson, nil)
 	if err != nil {
 		t.Fatalf("GetPrescription = %v, want nil error", err)
 	}
@@ -446,7 +446,7 @@ func TestRolesPrescribeAndDispense(t *testing.T) {
 	dm := f.createDM()
 	req := prescriptionRequest(dm)
 	req.BasedOnCardVersion = f.version()
-	_, err := f.s.CreatePrescription(ctx, pharmacist, f.msg(), req)
+	_, err := f.s.CreatePrescription(ctx, f.call(pharmacist), req)
 	wantFault(t, "CreatePrescription as pharmacist", err, FaultRoleNotAllowed)
 
 	p := f.prescribe(req)
@@ -475,7 +475,7 @@ func TestGetDrugMedication(t *testing.T) {
 	f.createDM()
 	ctx := context.Background()
 	for _, c := range []Caller{doctor, nurse, pharmacist} {
-		got, err := f.s.GetDrugMedication(ctx, c, "r1", testPerson, id)
+		got, err := f.s.GetDrugMedication(ctx, Call{Caller: c, MessageID: "r1"}, testPerson, id)
 		if err != nil {
 			t.Fatalf("GetDrugMedication as %s = %v, want nil error", c.Role, err)
 		}
@@ -487,13 +487,13 @@ func TestGetDrugMedication(t *testing.T) {
 		id   int64
 		want Fault
 	}{{99, FaultDrugMedicationNotFound}, {0, FaultRequiredField}, {-3, FaultRequiredField}} {
-		got, err := f.s.GetDrugMedication(ctx, doctor, "r2", testPerson, tt.id)
+		got, err := f.s.GetDrugMedication(ctx, Call{Caller: doctor, MessageID: "r2"}, testPerson, tt.id)
 		wantFault(t, fmt.Sprintf("GetDrugMedication(%d)", tt.id), err, tt.want)
 		if got != nil {
 			t.Errorf("GetDrugMedication(%d) = %+v, want nil", tt.id, got)
 		}
 	}
-	_, err := f.s.GetDrugMedication(ctx, doctor, "r3", "3201801234", id)
+	_, err := f.s.GetDrugMedication(ctx, Call{Caller: doctor, MessageID: "r3"}, "3201801234", id)
 	wantFault(t, "GetDrugMedication(invalid person)", err, FaultInvalidPersonID)
 }
 
@@ -536,7 +536,7 @@ func TestGetPrescription(t *testing.T) {
 		{"a cancelled and an open one", []int64{cancelled, open}, ids{[]int64{open, cancelled}, []int64{oOpen, oOpen2}, []int64{eOpen}}},
 	}
 	for _, tt := range tests {
-		view, err := f.s.GetPrescription(ctx, pharmacist, "r1", testPerson, tt.ids)
+		view, err := f.s.GetPrescription(ctx, Call{Caller: pharmacist, MessageID: "r1"}, testPerson, tt.ids)
 		if err != nil {
 			t.Fatalf("GetPrescription(%v) = %v, want nil error", tt.ids, err)
 		}
@@ -547,16 +547,16 @@ func TestGetPrescription(t *testing.T) {
 			t.Errorf("GetPrescription(%s) (-want +got):\n%s", tt.name, diff)
 		}
 	}
-	view, err := f.s.GetPrescription(ctx, doctor, "r2", testPerson, []int64{open})
+	view, err := f.s.GetPrescription(ctx, Call{Caller: doctor, MessageID: "r2"}, testPerson, []int64{open})
 	if err != nil {
 		t.Fatalf("GetPrescription(%d) = %v, want nil error", open, err)
 	}
 	if diff := cmp.Diff([]Prescription{*card.prescription(open)}, view.Prescriptions); diff != "" {
 		t.Errorf("GetPrescription(%d) (-want +got):\n%s", open, diff)
 	}
-	_, err = f.s.GetPrescription(ctx, pharmacist, "r3", testPerson, []int64{open, 99})
+	_, err = f.s.GetPrescription(ctx, Call{Caller: pharmacist, MessageID: "r3"}, testPerson, []int64{open, 99})
 	wantFault(t, "GetPrescription(unknown)", err, FaultPrescriptionNotFound)
-	_, err = f.s.GetPrescription(ctx, pharmacist, "r4", testPerson, make([]int64, 101))
+	_, err = f.s.GetPrescription(ctx, Call{Caller: pharmacist, MessageID: "r4"}, testPerson, make([]int64, 101))
 	wantFault(t, "GetPrescription(101 identifiers)", err, FaultInvalidField)
 }
 
@@ -599,7 +599,7 @@ func TestGetMedicineCardIncludes(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			tt.q.PersonID = testPerson
-			card, err := f.s.GetMedicineCard(ctx, doctor, "r1", tt.q)
+			card, err := f.s.GetMedicineCard(ctx, Call{Caller: doctor, MessageID: "r1"}, tt.q)
 			if err != nil {
 				t.Fatalf("GetMedicineCard(%+v) = %v, want nil error", tt.q, err)
 			}
@@ -624,7 +624,7 @@ func TestGetMedicineCardIncludes(t *testing.T) {
 			}
 		})
 	}
-	_, err := f.s.GetMedicineCard(ctx, doctor, "r2", CardQuery{PersonID: testPerson, IncludeWithdrawnSince: "2026-02-30"})
+	_, err := f.s.GetMedicineCard(ctx, Call{Caller: doctor, MessageID: "r2"}, CardQuery{PersonID: testPerson, IncludeWithdrawnSince: "2026-02-30"})
 	wantFault(t, "GetMedicineCard(IncludeWithdrawnSince 2026-02-30)", err, FaultInvalidField)
 }
 
@@ -640,7 +640,7 @@ func TestGetMedicineCardShowsConflicts(t *testing.T) {
 		t.Fatalf("UpdateDrugMedication after a withdrawal = %+v, %v; want a ConflictWarning", res, err)
 	}
 	f.clock.addDays(5)
-	card, err := f.s.GetMedicineCard(context.Background(), doctor, "r1", CardQuery{PersonID: testPerson})
+	card, err := f.s.GetMedicineCard(context.Background(), Call{Caller: doctor, MessageID: "r1"}, CardQuery{PersonID: testPerson})
 	if err != nil {
 		t.Fatalf("GetMedicineCard = %v, want nil error", err)
 	}

@@ -28,33 +28,33 @@ type DrugMedicationRequest struct {
 // optionally indication and end date).
 //
 // Errors: as ChangeDrugMedication.
-func (s *Service) UpdateDrugMedication(ctx context.Context, caller Caller, messageID string, req DrugMedicationRequest) (*WriteResult, error) {
+func (s *Service) UpdateDrugMedication(ctx context.Context, call Call, req DrugMedicationRequest) (*WriteResult, error) {
 	req.Change.Op = OpUpdateDrugMedication
-	return s.changeDrugMedication(ctx, caller, messageID, req)
+	return s.changeDrugMedication(ctx, call, req)
 }
 
 // PauseDrugMedication pauses an active drug medication.
-func (s *Service) PauseDrugMedication(ctx context.Context, caller Caller, messageID string, req DrugMedicationRequest) (*WriteResult, error) {
+func (s *Service) PauseDrugMedication(ctx context.Context, call Call, req DrugMedicationRequest) (*WriteResult, error) {
 	req.Change.Op = OpPauseDrugMedication
-	return s.changeDrugMedication(ctx, caller, messageID, req)
+	return s.changeDrugMedication(ctx, call, req)
 }
 
 // UnpauseDrugMedication resumes a paused drug medication.
-func (s *Service) UnpauseDrugMedication(ctx context.Context, caller Caller, messageID string, req DrugMedicationRequest) (*WriteResult, error) {
+func (s *Service) UnpauseDrugMedication(ctx context.Context, call Call, req DrugMedicationRequest) (*WriteResult, error) {
 	req.Change.Op = OpUnpauseDrugMedication
-	return s.changeDrugMedication(ctx, caller, messageID, req)
+	return s.changeDrugMedication(ctx, call, req)
 }
 
 // WithdrawDrugMedication stops a drug medication.
-func (s *Service) WithdrawDrugMedication(ctx context.Context, caller Caller, messageID string, req DrugMedicationRequest) (*WriteResult, error) {
+func (s *Service) WithdrawDrugMedication(ctx context.Context, call Call, req DrugMedicationRequest) (*WriteResult, error) {
 	req.Change.Op = OpWithdrawDrugMedication
-	return s.changeDrugMedication(ctx, caller, messageID, req)
+	return s.changeDrugMedication(ctx, call, req)
 }
 
 // UnwithdrawDrugMedication reinstates a withdrawn drug medication as active.
-func (s *Service) UnwithdrawDrugMedication(ctx context.Context, caller Caller, messageID string, req DrugMedicationRequest) (*WriteResult, error) {
+func (s *Service) UnwithdrawDrugMedication(ctx context.Context, call Call, req DrugMedicationRequest) (*WriteResult, error) {
 	req.Change.Op = OpUnwithdrawDrugMedication
-	return s.changeDrugMedication(ctx, caller, messageID, req)
+	return s.changeDrugMedication(ctx, call, req)
 }
 
 // changeDrugMedication runs one drug medication change.
@@ -64,8 +64,8 @@ func (s *Service) UnwithdrawDrugMedication(ctx context.Context, caller Caller, m
 // FaultDrugMedicationNotFound, FaultItemInConflict,
 // FaultTransitionNotAllowed, FaultMessageIDReused, FaultCardBusy, and the
 // Store's.
-func (s *Service) changeDrugMedication(ctx context.Context, caller Caller, messageID string, req DrugMedicationRequest) (*WriteResult, error) {
-	return s.modify(ctx, caller, messageID, req.Change.Op, req.PersonID, req.BasedOnCardVersion, req,
+func (s *Service) changeDrugMedication(ctx context.Context, call Call, req DrugMedicationRequest) (*WriteResult, error) {
+	return s.modify(ctx, call, req.Change.Op, req.PersonID, req.BasedOnCardVersion, req,
 		func(v *validator) change {
 			apply := req.Change.validate(v, "")
 			return func(m *mutation) error { return apply(m) }
@@ -179,16 +179,16 @@ type CardReviewRequest struct {
 // Errors: FaultRoleNotAllowed, FaultMissingMessageID, FaultInvalidPersonID,
 // FaultInvalidCardVersion, FaultMessageIDReused, FaultCardBusy, and the
 // Store's.
-func (s *Service) SetMedicineCardReviewed(ctx context.Context, caller Caller, messageID string, req CardReviewRequest) (*WriteResult, error) {
-	return s.modify(ctx, caller, messageID, OpSetMedicineCardReviewed, req.PersonID, req.BasedOnCardVersion, req,
+func (s *Service) SetMedicineCardReviewed(ctx context.Context, call Call, req CardReviewRequest) (*WriteResult, error) {
+	return s.modify(ctx, call, OpSetMedicineCardReviewed, req.PersonID, req.BasedOnCardVersion, req,
 		func(*validator) change { return setReviewed })
 }
 
 // SetMedicineCardNotReviewed removes the reviewed marker.
 //
 // Errors: as SetMedicineCardReviewed.
-func (s *Service) SetMedicineCardNotReviewed(ctx context.Context, caller Caller, messageID string, req CardReviewRequest) (*WriteResult, error) {
-	return s.modify(ctx, caller, messageID, OpSetMedicineCardNotReviewed, req.PersonID, req.BasedOnCardVersion, req,
+func (s *Service) SetMedicineCardNotReviewed(ctx context.Context, call Call, req CardReviewRequest) (*WriteResult, error) {
+	return s.modify(ctx, call, OpSetMedicineCardNotReviewed, req.PersonID, req.BasedOnCardVersion, req,
 		func(*validator) change {
 			return func(m *mutation) error { m.card.Reviewed = nil; return nil }
 		})
@@ -215,13 +215,13 @@ type UpdateMedicineCardRequest struct {
 //
 // Errors: as CreateDrugMedication and ChangeDrugMedication; the first
 // failing change fails the whole request and nothing is written.
-func (s *Service) UpdateMedicineCard(ctx context.Context, caller Caller, messageID string, req UpdateMedicineCardRequest) (*WriteResult, error) {
+func (s *Service) UpdateMedicineCard(ctx context.Context, call Call, req UpdateMedicineCardRequest) (*WriteResult, error) {
 	if req.SetReviewed {
-		if err := authorize(caller.Role, OpSetMedicineCardReviewed); err != nil {
+		if err := authorize(call.Caller.Role, OpSetMedicineCardReviewed); err != nil {
 			return nil, err
 		}
 	}
-	return s.modify(ctx, caller, messageID, OpUpdateMedicineCard, req.PersonID, req.BasedOnCardVersion, req,
+	return s.modify(ctx, call, OpUpdateMedicineCard, req.PersonID, req.BasedOnCardVersion, req,
 		func(v *validator) change {
 			if len(req.Create)+len(req.Change) == 0 && !req.SetReviewed {
 				v.fail(Errorf(FaultRequiredField, "UpdateMedicineCard needs at least one change"))
@@ -278,8 +278,8 @@ type ConflictReplacement struct {
 // Errors: FaultRoleNotAllowed, FaultMissingMessageID, FaultInvalidPersonID,
 // FaultRequiredField, FaultInvalidField, FaultDrugMedicationNotFound,
 // FaultNoConflict, FaultMessageIDReused, FaultCardBusy, and the Store's.
-func (s *Service) ResolveConflict(ctx context.Context, caller Caller, messageID string, req ResolveConflictRequest) (*WriteResult, error) {
-	return s.modify(ctx, caller, messageID, OpResolveConflict, req.PersonID, req.BasedOnCardVersion, req,
+func (s *Service) ResolveConflict(ctx context.Context, call Call, req ResolveConflictRequest) (*WriteResult, error) {
+	return s.modify(ctx, call, OpResolveConflict, req.PersonID, req.BasedOnCardVersion, req,
 		func(v *validator) change {
 			v.identifier("DrugMedicationIdentifier", req.DrugMedicationID)
 			switch {

@@ -35,9 +35,9 @@ type NewDrugMedication struct {
 // Errors: FaultRoleNotAllowed, FaultMissingMessageID, FaultInvalidPersonID,
 // FaultRequiredField, FaultInvalidField, FaultInvalidCardVersion,
 // FaultMessageIDReused, FaultCardBusy, and the Store's.
-func (s *Service) CreateDrugMedication(ctx context.Context, caller Caller, messageID string, req CreateDrugMedicationRequest) (*WriteResult, error) {
+func (s *Service) CreateDrugMedication(ctx context.Context, call Call, req CreateDrugMedicationRequest) (*WriteResult, error) {
 	nd := NewDrugMedication{Drug: req.Drug, Dosage: req.Dosage, Indication: req.Indication, BeginDate: req.BeginDate, EndDate: req.EndDate}
-	return s.modify(ctx, caller, messageID, OpCreateDrugMedication, req.PersonID, req.BasedOnCardVersion, req,
+	return s.modify(ctx, call, OpCreateDrugMedication, req.PersonID, req.BasedOnCardVersion, req,
 		func(v *validator) change {
 			add := nd.validate(v, "")
 			return func(m *mutation) error { add(m); return nil }
@@ -75,9 +75,9 @@ func (nd NewDrugMedication) validate(v *validator, prefix string) func(m *mutati
 // without it learns nothing of our validation), then the person, the base
 // version and the request's own fields, then read-resolve-modify-write.
 // validate checks the request and returns the change to apply.
-func (s *Service) modify(ctx context.Context, caller Caller, messageID string, op Operation, personID string,
+func (s *Service) modify(ctx context.Context, call Call, op Operation, personID string,
 	basedOn int64, request any, validate func(v *validator) change) (*WriteResult, error) {
-	if err := authorize(caller.Role, op); err != nil {
+	if err := authorize(call.Caller.Role, op); err != nil {
 		return nil, err
 	}
 	person, err := ParsePersonID(personID)
@@ -92,7 +92,7 @@ func (s *Service) modify(ctx context.Context, caller Caller, messageID string, o
 	if v.err != nil {
 		return nil, v.err
 	}
-	return s.write(ctx, caller, messageID, person, op, basedOn, request, apply)
+	return s.write(ctx, call, person, op, basedOn, request, apply)
 }
 
 // validator collects the first validation failure of a request, so that a

@@ -53,7 +53,7 @@ func TestCreateDrugMedicationNewPerson(t *testing.T) {
 	}
 
 	// GetMedicineCard reads the same card back with the person set.
-	read, err := s.GetMedicineCard(context.Background(), nurse, "r1", CardQuery{PersonID: testPerson})
+	read, err := s.GetMedicineCard(context.Background(), Call{Caller: nurse, MessageID: "r1"}, CardQuery{PersonID: testPerson})
 	if err != nil {
 		t.Fatalf("GetMedicineCard = %v, want nil error", err)
 	}
@@ -128,7 +128,7 @@ func TestCreateDrugMedicationBasedOnCardVersion(t *testing.T) {
 			before := m.snapshot()
 			req := validRequest(testPerson)
 			req.BasedOnCardVersion = tt.basedOn
-			got, err := s.CreateDrugMedication(context.Background(), doctor, "m1", req)
+			got, err := s.CreateDrugMedication(context.Background(), Call{Caller: doctor, MessageID: "m1"}, req)
 			if tt.wantFault != nil {
 				wantFault(t, "CreateDrugMedication", err, *tt.wantFault)
 				if strings.Contains(err.Error(), testPerson) {
@@ -200,7 +200,7 @@ func TestCreateDrugMedicationValidation(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			s, m := newTestService(t)
 			before := m.snapshot()
-			res, err := s.CreateDrugMedication(context.Background(), doctor, "m1", tt.req)
+			res, err := s.CreateDrugMedication(context.Background(), Call{Caller: doctor, MessageID: "m1"}, tt.req)
 			wantFault(t, "CreateDrugMedication", err, tt.wantFault)
 			if res != nil {
 				t.Errorf("CreateDrugMedication result = %+v, want nil", res)
@@ -270,7 +270,7 @@ func TestCreateDrugMedicationRoles(t *testing.T) {
 		t.Run(string(tt.caller.Role), func(t *testing.T) {
 			s, m := newTestService(t)
 			before := m.snapshot()
-			_, err := s.CreateDrugMedication(context.Background(), tt.caller, "m1", validRequest(testPerson))
+			_, err := s.CreateDrugMedication(context.Background(), Call{Caller: tt.caller, MessageID: "m1"}, validRequest(testPerson))
 			if tt.wantFault == nil {
 				if err != nil {
 					t.Fatalf("CreateDrugMedication as %q = %v, want nil error", tt.caller.Role, err)
@@ -291,7 +291,7 @@ func TestGetMedicineCard(t *testing.T) {
 		t.Run(string(caller.Role), func(t *testing.T) {
 			s, m := newTestService(t)
 			mustCreate(t, s, doctor, "m1", validRequest(testPerson))
-			card, err := s.GetMedicineCard(context.Background(), caller, "r1", CardQuery{PersonID: testPerson})
+			card, err := s.GetMedicineCard(context.Background(), Call{Caller: caller, MessageID: "r1"}, CardQuery{PersonID: testPerson})
 			if err != nil {
 				t.Fatalf("GetMedicineCard as %s = %v, want nil error", caller.Role, err)
 			}
@@ -313,7 +313,7 @@ func TestGetMedicineCard(t *testing.T) {
 
 func TestGetMedicineCardNoCard(t *testing.T) {
 	s, _ := newTestService(t)
-	got, err := s.GetMedicineCard(context.Background(), doctor, "r1", CardQuery{PersonID: otherPerson})
+	got, err := s.GetMedicineCard(context.Background(), Call{Caller: doctor, MessageID: "r1"}, CardQuery{PersonID: otherPerson})
 	if err != nil {
 		t.Fatalf("GetMedicineCard = %v, want nil error", err)
 	}
@@ -338,7 +338,7 @@ func TestGetMedicineCardRefused(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			s, m := newTestService(t)
 			before := m.snapshot()
-			card, err := s.GetMedicineCard(context.Background(), tt.caller, "r1", CardQuery{PersonID: tt.person})
+			card, err := s.GetMedicineCard(context.Background(), Call{Caller: tt.caller, MessageID: "r1"}, CardQuery{PersonID: tt.person})
 			wantFault(t, "GetMedicineCard", err, tt.wantFault)
 			if card != nil {
 				t.Errorf("GetMedicineCard card = %+v, want nil", card)

@@ -60,14 +60,14 @@ func TestReadNeverGoesBackWhileWriterPaused(t *testing.T) {
 			other := newGateway(store, rdb, fence, scope)
 			read := func(ctx context.Context, g *gateway, messageID string) int64 {
 				t.Helper()
-				card, err := g.svc.GetMedicineCard(ctx, caller, messageID, medcard.CardQuery{PersonID: string(person)})
+				card, err := g.svc.GetMedicineCard(ctx, medcard.Call{Caller: caller, MessageID: messageID}, medcard.CardQuery{PersonID: string(person)})
 				if err != nil {
 					t.Fatalf("GetMedicineCard(%s) = %v", messageID, err)
 				}
 				return card.Version
 			}
 
-			if _, err := a.svc.CreateDrugMedication(ctx, caller, "m1", request(person, 0)); err != nil {
+			if _, err := a.svc.CreateDrugMedication(ctx, medcard.Call{Caller: caller, MessageID: "m1"}, request(person, 0)); err != nil {
 				t.Fatalf("first write: %v", err)
 			}
 			if v := read(ctx, b, "r0"); v != 1 {
@@ -93,7 +93,7 @@ func TestReadNeverGoesBackWhileWriterPaused(t *testing.T) {
 			close(store.armed)
 			written := make(chan error, 1)
 			go func() {
-				_, err := a.svc.CreateDrugMedication(ctx, caller, "m2", request(person, 1))
+				_, err := a.svc.CreateDrugMedication(ctx, medcard.Call{Caller: caller, MessageID: "m2"}, request(person, 1))
 				written <- err
 			}()
 			<-store.paused

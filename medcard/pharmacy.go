@@ -49,8 +49,8 @@ type UndoEffectuationRequest struct {
 // FaultOpenOrderExists, the dispensing rules' faults except
 // FaultIterationTooEarly (an order may be placed ahead of time),
 // FaultMessageIDReused, FaultCardBusy, and the Store's.
-func (s *Service) CreateOrder(ctx context.Context, caller Caller, messageID string, req OrderRequest) (*WriteResult, error) {
-	return s.modify(ctx, caller, messageID, OpCreateOrder, req.PersonID, req.BasedOnCardVersion, req,
+func (s *Service) CreateOrder(ctx context.Context, call Call, req OrderRequest) (*WriteResult, error) {
+	return s.modify(ctx, call, OpCreateOrder, req.PersonID, req.BasedOnCardVersion, req,
 		func(v *validator) change {
 			v.identifier("PrescriptionIdentifier", req.PrescriptionID)
 			return func(m *mutation) error {
@@ -78,8 +78,8 @@ func (s *Service) CreateOrder(ctx context.Context, caller Caller, messageID stri
 // prescription.
 //
 // Errors: as orderAction.
-func (s *Service) CancelOrder(ctx context.Context, caller Caller, messageID string, req OrderActionRequest) (*WriteResult, error) {
-	return s.orderAction(ctx, caller, messageID, OpCancelOrder, req, func(m *mutation, o *Order, _ *Prescription) error {
+func (s *Service) CancelOrder(ctx context.Context, call Call, req OrderActionRequest) (*WriteResult, error) {
+	return s.orderAction(ctx, call, OpCancelOrder, req, func(m *mutation, o *Order, _ *Prescription) error {
 		o.Status = OrderCancelled
 		return nil
 	})
@@ -89,8 +89,8 @@ func (s *Service) CancelOrder(ctx context.Context, caller Caller, messageID stri
 // after checking every dispensing rule.
 //
 // Errors: as orderAction, and the dispensing rules' faults.
-func (s *Service) StartEffectuation(ctx context.Context, caller Caller, messageID string, req OrderActionRequest) (*WriteResult, error) {
-	return s.orderAction(ctx, caller, messageID, OpStartEffectuation, req, func(m *mutation, o *Order, p *Prescription) error {
+func (s *Service) StartEffectuation(ctx context.Context, call Call, req OrderActionRequest) (*WriteResult, error) {
+	return s.orderAction(ctx, call, OpStartEffectuation, req, func(m *mutation, o *Order, p *Prescription) error {
 		if err := checkDispensable(m.card, p, m.stamp.At, true); err != nil {
 			return err
 		}
@@ -102,8 +102,8 @@ func (s *Service) StartEffectuation(ctx context.Context, caller Caller, messageI
 // AbortEffectuation stops a started effectuation; the order is open again.
 //
 // Errors: as orderAction.
-func (s *Service) AbortEffectuation(ctx context.Context, caller Caller, messageID string, req OrderActionRequest) (*WriteResult, error) {
-	return s.orderAction(ctx, caller, messageID, OpAbortEffectuation, req, func(m *mutation, o *Order, _ *Prescription) error {
+func (s *Service) AbortEffectuation(ctx context.Context, call Call, req OrderActionRequest) (*WriteResult, error) {
+	return s.orderAction(ctx, call, OpAbortEffectuation, req, func(m *mutation, o *Order, _ *Prescription) error {
 		o.Status = OrderOpen
 		return nil
 	})
@@ -115,9 +115,9 @@ func (s *Service) AbortEffectuation(ctx context.Context, caller Caller, messageI
 //
 // Errors: as orderAction, FaultInvalidField, FaultTooManyPackages, and the
 // dispensing rules' faults.
-func (s *Service) CreatePharmacyEffectuation(ctx context.Context, caller Caller, messageID string, req EffectuationRequest) (*WriteResult, error) {
+func (s *Service) CreatePharmacyEffectuation(ctx context.Context, call Call, req EffectuationRequest) (*WriteResult, error) {
 	action := OrderActionRequest{PersonID: req.PersonID, BasedOnCardVersion: req.BasedOnCardVersion, OrderID: req.OrderID}
-	return s.orderActionOf(ctx, caller, messageID, OpCreatePharmacyEffectuation, action, req, func(m *mutation, o *Order, p *Prescription) error {
+	return s.orderActionOf(ctx, call, OpCreatePharmacyEffectuation, action, req, func(m *mutation, o *Order, p *Prescription) error {
 		if err := checkDispensable(m.card, p, m.stamp.At, true); err != nil {
 			return err
 		}
@@ -150,8 +150,8 @@ func (s *Service) CreatePharmacyEffectuation(ctx context.Context, caller Caller,
 // FaultRequiredField, FaultInvalidCardVersion, FaultEffectuationNotFound,
 // FaultOrderOfAnotherPharmacy, FaultEffectuationUndone,
 // FaultMessageIDReused, FaultCardBusy, and the Store's.
-func (s *Service) UndoEffectuation(ctx context.Context, caller Caller, messageID string, req UndoEffectuationRequest) (*WriteResult, error) {
-	return s.modify(ctx, caller, messageID, OpUndoEffectuation, req.PersonID, req.BasedOnCardVersion, req,
+func (s *Service) UndoEffectuation(ctx context.Context, call Call, req UndoEffectuationRequest) (*WriteResult, error) {
+	return s.modify(ctx, call, OpUndoEffectuation, req.PersonID, req.BasedOnCardVersion, req,
 		func(v *validator) change {
 			v.identifier("EffectuationIdentifier", req.EffectuationID)
 			return func(m *mutation) error {
@@ -217,16 +217,16 @@ func (c *Card) terminated(prescriptionID int64) bool {
 // FaultOrderOfAnotherPharmacy, FaultTransitionNotAllowed,
 // FaultEffectuationNotStarted, FaultMessageIDReused, FaultCardBusy, and the
 // Store's.
-func (s *Service) orderAction(ctx context.Context, caller Caller, messageID string, op Operation, req OrderActionRequest,
+func (s *Service) orderAction(ctx context.Context, call Call, op Operation, req OrderActionRequest,
 	act func(m *mutation, o *Order, p *Prescription) error) (*WriteResult, error) {
-	return s.orderActionOf(ctx, caller, messageID, op, req, req, act)
+	return s.orderActionOf(ctx, call, op, req, req, act)
 }
 
 // orderActionOf is orderAction with the request to hash for idempotency
 // given separately, for operations with more fields than the order.
-func (s *Service) orderActionOf(ctx context.Context, caller Caller, messageID string, op Operation, req OrderActionRequest, request any,
+func (s *Service) orderActionOf(ctx context.Context, call Call, op Operation, req OrderActionRequest, request any,
 	act func(m *mutation, o *Order, p *Prescription) error) (*WriteResult, error) {
-	return s.modify(ctx, caller, messageID, op, req.PersonID, req.BasedOnCardVersion, request,
+	return s.modify(ctx, call, op, req.PersonID, req.BasedOnCardVersion, request,
 		func(v *validator) change {
 			v.identifier("OrderIdentifier", req.OrderID)
 			return func(m *mutation) error {

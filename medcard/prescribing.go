@@ -39,8 +39,8 @@ const (
 // FaultDrugMedicationNotFound, FaultItemInConflict,
 // FaultDrugMedicationNotActive, FaultMessageIDReused, FaultCardBusy, and the
 // Store's.
-func (s *Service) CreatePrescription(ctx context.Context, caller Caller, messageID string, req CreatePrescriptionRequest) (*WriteResult, error) {
-	return s.modify(ctx, caller, messageID, OpCreatePrescription, req.PersonID, req.BasedOnCardVersion, req,
+func (s *Service) CreatePrescription(ctx context.Context, call Call, req CreatePrescriptionRequest) (*WriteResult, error) {
+	return s.modify(ctx, call, OpCreatePrescription, req.PersonID, req.BasedOnCardVersion, req,
 		func(v *validator) change {
 			if req.DrugMedicationID == 0 {
 				v.required("Drug/Identifier", req.Drug.Identifier)
@@ -112,8 +112,8 @@ type CancelPrescriptionRequest struct {
 // FaultRequiredField, FaultInvalidCardVersion, FaultPrescriptionNotFound,
 // FaultPrescriptionNotOpen, FaultTransitionNotAllowed (an effectuation is in
 // progress), FaultMessageIDReused, FaultCardBusy, and the Store's.
-func (s *Service) CancelPrescription(ctx context.Context, caller Caller, messageID string, req CancelPrescriptionRequest) (*WriteResult, error) {
-	return s.modify(ctx, caller, messageID, OpCancelPrescription, req.PersonID, req.BasedOnCardVersion, req,
+func (s *Service) CancelPrescription(ctx context.Context, call Call, req CancelPrescriptionRequest) (*WriteResult, error) {
+	return s.modify(ctx, call, OpCancelPrescription, req.PersonID, req.BasedOnCardVersion, req,
 		func(v *validator) change {
 			v.identifier("PrescriptionIdentifier", req.PrescriptionID)
 			return func(m *mutation) error {

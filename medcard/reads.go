@@ -23,10 +23,10 @@ type CardQuery struct {
 //
 // Errors: FaultRoleNotAllowed, FaultInvalidPersonID, FaultInvalidField, and
 // the Store's.
-func (s *Service) GetMedicineCard(ctx context.Context, caller Caller, messageID string, q CardQuery) (*Card, error) {
+func (s *Service) GetMedicineCard(ctx context.Context, call Call, q CardQuery) (*Card, error) {
 	var v validator
 	since := v.date("IncludeWithdrawnSince", q.IncludeWithdrawnSince, false)
-	card, err := s.read(ctx, caller, messageID, OpGetMedicineCard, q.PersonID, v.err)
+	card, err := s.read(ctx, call, OpGetMedicineCard, q.PersonID, v.err)
 	if err != nil {
 		return nil, err
 	}
@@ -57,10 +57,10 @@ type DrugMedicationView struct {
 //
 // Errors: FaultRoleNotAllowed, FaultInvalidPersonID, FaultRequiredField,
 // FaultDrugMedicationNotFound, and the Store's.
-func (s *Service) GetDrugMedication(ctx context.Context, caller Caller, messageID, personID string, id int64) (*DrugMedicationView, error) {
+func (s *Service) GetDrugMedication(ctx context.Context, call Call, personID string, id int64) (*DrugMedicationView, error) {
 	var v validator
 	v.identifier("DrugMedicationIdentifier", id)
-	card, err := s.read(ctx, caller, messageID, OpGetDrugMedication, personID, v.err)
+	card, err := s.read(ctx, call, OpGetDrugMedication, personID, v.err)
 	if err != nil {
 		return nil, err
 	}
@@ -85,12 +85,12 @@ type PrescriptionsView struct {
 //
 // Errors: FaultRoleNotAllowed, FaultInvalidPersonID, FaultInvalidField,
 // FaultPrescriptionNotFound, and the Store's.
-func (s *Service) GetPrescription(ctx context.Context, caller Caller, messageID, personID string, ids []int64) (*PrescriptionsView, error) {
+func (s *Service) GetPrescription(ctx context.Context, call Call, personID string, ids []int64) (*PrescriptionsView, error) {
 	var v validator
 	if len(ids) > 100 {
 		v.fail(Errorf(FaultInvalidField, "ask for at most 100 prescriptions at a time"))
 	}
-	card, err := s.read(ctx, caller, messageID, OpGetPrescription, personID, v.err)
+	card, err := s.read(ctx, call, OpGetPrescription, personID, v.err)
 	if err != nil {
 		return nil, err
 	}
@@ -123,8 +123,8 @@ func (s *Service) GetPrescription(ctx context.Context, caller Caller, messageID,
 // read is the common front of every read: role, person, the request's own
 // validation (invalid), then the read (from the cache when there is one)
 // and its audit row.
-func (s *Service) read(ctx context.Context, caller Caller, messageID string, op Operation, personID string, invalid error) (*Card, error) {
-	if err := authorize(caller.Role, op); err != nil {
+func (s *Service) read(ctx context.Context, call Call, op Operation, personID string, invalid error) (*Card, error) {
+	if err := authorize(call.Caller.Role, op); err != nil {
 		return nil, err
 	}
 	person, err := ParsePersonID(personID)
@@ -134,7 +134,7 @@ func (s *Service) read(ctx context.Context, caller Caller, messageID string, op 
 	if invalid != nil {
 		return nil, invalid
 	}
-	audit := caller.audit(op, s.now().UTC(), messageID)
+	audit := call.audit(op, s.now().UTC())
 	var card *Card
 	if s.cache == nil {
 		card, err = s.store.ReadCard(ctx, person)

@@ -75,10 +75,18 @@ func (c Caller) modifier() Modifier {
 	return Modifier{AuthorisationID: c.AuthorisationID, Role: c.Role, Organisation: c.Organisation, System: c.System}
 }
 
-func (c Caller) audit(op Operation, at time.Time, messageID string) AuditEntry {
+// Call is one request to the service as its consumer received it: who
+// asks, and the message's MessageID, which is the idempotency key of a
+// write and the message id the audit records for a read.
+type Call struct {
+	Caller    Caller
+	MessageID string
+}
+
+func (c Call) audit(op Operation, at time.Time) AuditEntry {
 	return AuditEntry{
-		Operation: op, At: at, System: c.System, Organisation: c.Organisation,
-		Role: c.Role, AuthorisationID: c.AuthorisationID, MessageID: messageID,
+		Operation: op, At: at, System: c.Caller.System, Organisation: c.Caller.Organisation,
+		Role: c.Caller.Role, AuthorisationID: c.Caller.AuthorisationID, MessageID: c.MessageID,
 	}
 }
 
@@ -181,19 +189,19 @@ func (m *mutation) touched(kind ItemKind, id, version int64) {
 type change func(m *mutation) error
 
 // write runs read-resolve-modify-write for one modifying request.
-func (s *Service) write(ctx context.Context, caller Caller, messageID string, person PersonID,
+func (s *Service) write(ctx context.Context, call Call, person PersonID,
 	op Operation, basedOn int64, request any, apply change) (*WriteResult, error) {
-	if err := authorize(caller.Role, op); err != nil {
+	if err := authorize(call.Caller.Role, op); err != nil {
 		return nil, err
 	}
-	if messageID == "" {
+	if call.MessageID == "" {
 		return nil, Errorf(FaultMissingMessageID, "a write needs a MessageID in the message header")
 	}
 	hash, err := requestHash(op, person, request)
 	if err != nil {
 		return nil, err
 	}
-	key := OutcomeKey{System: caller.System, MessageID: messageID}
+	key := OutcomeKey{System: call.Caller.System, MessageID: call.MessageID}
 
 	// decide turns the card as read into the write to commit; a nil write
 	// with a result is the stored answer to a resend.
@@ -201,7 +209,7 @@ func (s *Service) write(ctx context.Context, caller Caller, messageID string, pe
 		if prior != nil {
 			if string(prior.RequestHash) != string(hash) {
 				return nil, nil, Errorf(FaultMessageIDReused,
-					"MessageID %s was used before for a different request", messageID)
+					"MessageID %s was used before for a different request", call.MessageID)
 			}
 			res := prior.Result
 			res.Replayed = true
@@ -219,12 +227,12 @@ func (s *Service) write(ctx context.Context, caller Caller, messageID string, pe
 			res.Warnings = append(res.Warnings, Warning{Code: WarningVersionMismatch,
 				Message: "the card changed since the version the request was based on; the change was merged"})
 		}
-		m := &mutation{card: card, op: op, stamp: Stamp{By: caller.modifier(), At: now}, basedOn: basedOn, res: res}
+		m := &mutation{card: card, op: op, stamp: Stamp{By: call.Caller.modifier(), At: now}, basedOn: basedOn, res: res}
 		if err := apply(m); err != nil {
 			return nil, nil, err
 		}
 		res.CardVersion = card.Version
-		audit := caller.audit(op, now, messageID)
+		audit := call.audit(op, now)
 		audit.CardVersion = card.Version
 		return &CardWrite{Person: person, BaseVersion: base, Card: card, Key: key,
 			RequestHash: hash, Result: *res, Audit: audit}, res, nil

@@ -100,7 +100,7 @@ func TestWriteSettlesCacheBeforeAnswering(t *testing.T) {
 		c, f := &fakeCache{mode: tc.mode}, &fakeFence{lease: lease, err: tc.fenceErr}
 		s := NewService(m, m, func() time.Time { return fixedNow }, WithCache(c, f, patience))
 		start := time.Now()
-		res, err := s.CreateDrugMedication(context.Background(), doctor, "m1", validRequest(testPerson))
+		res, err := s.CreateDrugMedication(context.Background(), Call{Caller: doctor, MessageID: "m1"}, validRequest(testPerson))
 		took := time.Since(start)
 		if tc.wantFault != nil {
 			wantFault(t, "write with cache "+tc.mode+" and fence failing", err, *tc.wantFault)
@@ -167,7 +167,7 @@ func TestReadWithoutLeaseFencesOnlyWhenNeeded(t *testing.T) {
 			for i, step := range tc.steps {
 				switch step {
 				case "read":
-					if _, err := s.GetMedicineCard(context.Background(), doctor, "r", CardQuery{PersonID: testPerson}); err != nil {
+					if _, err := s.GetMedicineCard(context.Background(), Call{Caller: doctor, MessageID: "r"}, CardQuery{PersonID: testPerson}); err != nil {
 						t.Fatalf("step %d: GetMedicineCard = %v", i, err)
 					}
 				case "write":

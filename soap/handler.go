@@ -133,7 +133,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		if len(messageID) > 200 {
 			return medcard.Errorf(medcard.FaultInvalidField, "MessageID is longer than 200 characters")
 		}
-		resp, err := env.op.serve(ctx, h.svc, caller, messageID, env.request)
+		resp, err := env.op.serve(ctx, h.svc, medcard.Call{Caller: caller, MessageID: messageID}, env.request)
 		if err != nil {
 			return err
 		}

@@ -64,11 +64,11 @@ func fakeCard(person string) (*medcard.Card, error) {
 	}, nil
 }
 
-func (fakeService) GetMedicineCard(_ context.Context, _ medcard.Caller, _ string, q medcard.CardQuery) (*medcard.Card, error) {
+func (fakeService) GetMedicineCard(_ context.Context, _ medcard.Call, q medcard.CardQuery) (*medcard.Card, error) {
 	return fakeCard(q.PersonID)
 }
 
-func (fakeService) GetDrugMedication(_ context.Context, _ medcard.Caller, _, person string, id int64) (*medcard.DrugMedicationView, error) {
+func (fakeService) GetDrugMedication(_ context.Context, _ medcard.Call, person string, id int64) (*medcard.DrugMedicationView, error) {
 	card, err := fakeCard(person)
 	if err != nil {
 		return nil, err
@@ -79,7 +79,7 @@ func (fakeService) GetDrugMedication(_ context.Context, _ medcard.Caller, _, per
 	return &medcard.DrugMedicationView{CardVersion: card.Version, DrugMedication: card.DrugMedications[0]}, nil
 }
 
-func (fakeService) GetPrescription(_ context.Context, _ medcard.Caller, _, person string, _ []int64) (*medcard.PrescriptionsView, error) {
+func (fakeService) GetPrescription(_ context.Context, _ medcard.Call, person string, _ []int64) (*medcard.PrescriptionsView, error) {
 	card, err := fakeCard(person)
 	if err != nil {
 		return nil, err
@@ -88,7 +88,7 @@ func (fakeService) GetPrescription(_ context.Context, _ medcard.Caller, _, perso
 		Orders: card.Orders, Effectuations: card.Effectuations}, nil
 }
 
-func (fakeService) CreateDrugMedication(context.Context, medcard.Caller, string, medcard.CreateDrugMedicationRequest) (*medcard.WriteResult, error) {
+func (fakeService) CreateDrugMedication(context.Context, medcard.Call, medcard.CreateDrugMedicationRequest) (*medcard.WriteResult, error) {
 	return nil, medcard.Errorf(medcard.FaultCardBusy, "busy")
 }
 
@@ -103,71 +103,71 @@ func (f fakeService) wrote(req any) (*medcard.WriteResult, error) {
 			{Code: medcard.WarningConflict, Message: "both variants are kept"}}}, nil
 }
 
-func (f fakeService) UpdateDrugMedication(_ context.Context, _ medcard.Caller, _ string, req medcard.DrugMedicationRequest) (*medcard.WriteResult, error) {
+func (f fakeService) UpdateDrugMedication(_ context.Context, _ medcard.Call, req medcard.DrugMedicationRequest) (*medcard.WriteResult, error) {
 	return f.wrote(req)
 }
 
-func (f fakeService) PauseDrugMedication(_ context.Context, _ medcard.Caller, _ string, req medcard.DrugMedicationRequest) (*medcard.WriteResult, error) {
+func (f fakeService) PauseDrugMedication(_ context.Context, _ medcard.Call, req medcard.DrugMedicationRequest) (*medcard.WriteResult, error) {
 	return f.wrote(req)
 }
 
-func (f fakeService) UnpauseDrugMedication(_ context.Context, _ medcard.Caller, _ string, req medcard.DrugMedicationRequest) (*medcard.WriteResult, error) {
+func (f fakeService) UnpauseDrugMedication(_ context.Context, _ medcard.Call, req medcard.DrugMedicationRequest) (*medcard.WriteResult, error) {
 	return f.wrote(req)
 }
 
-func (f fakeService) WithdrawDrugMedication(_ context.Context, _ medcard.Caller, _ string, req medcard.DrugMedicationRequest) (*medcard.WriteResult, error) {
+func (f fakeService) WithdrawDrugMedication(_ context.Context, _ medcard.Call, req medcard.DrugMedicationRequest) (*medcard.WriteResult, error) {
 	return f.wrote(req)
 }
 
-func (f fakeService) UnwithdrawDrugMedication(_ context.Context, _ medcard.Caller, _ string, req medcard.DrugMedicationRequest) (*medcard.WriteResult, error) {
+func (f fakeService) UnwithdrawDrugMedication(_ context.Context, _ medcard.Call, req medcard.DrugMedicationRequest) (*medcard.WriteResult, error) {
 	return f.wrote(req)
 }
 
-func (f fakeService) SetMedicineCardReviewed(_ context.Context, _ medcard.Caller, _ string, req medcard.CardReviewRequest) (*medcard.WriteResult, error) {
+func (f fakeService) SetMedicineCardReviewed(_ context.Context, _ medcard.Call, req medcard.CardReviewRequest) (*medcard.WriteResult, error) {
 	return f.wrote(req)
 }
 
-func (f fakeService) SetMedicineCardNotReviewed(_ context.Context, _ medcard.Caller, _ string, req medcard.CardReviewRequest) (*medcard.WriteResult, error) {
+func (f fakeService) SetMedicineCardNotReviewed(_ context.Context, _ medcard.Call, req medcard.CardReviewRequest) (*medcard.WriteResult, error) {
 	return f.wrote(req)
 }
 
-func (f fakeService) UpdateMedicineCard(_ context.Context, _ medcard.Caller, _ string, req medcard.UpdateMedicineCardRequest) (*medcard.WriteResult, error) {
+func (f fakeService) UpdateMedicineCard(_ context.Context, _ medcard.Call, req medcard.UpdateMedicineCardRequest) (*medcard.WriteResult, error) {
 	return f.wrote(req)
 }
 
-func (f fakeService) ResolveConflict(_ context.Context, _ medcard.Caller, _ string, req medcard.ResolveConflictRequest) (*medcard.WriteResult, error) {
+func (f fakeService) ResolveConflict(_ context.Context, _ medcard.Call, req medcard.ResolveConflictRequest) (*medcard.WriteResult, error) {
 	return f.wrote(req)
 }
 
-func (f fakeService) CreatePrescription(_ context.Context, _ medcard.Caller, _ string, req medcard.CreatePrescriptionRequest) (*medcard.WriteResult, error) {
+func (f fakeService) CreatePrescription(_ context.Context, _ medcard.Call, req medcard.CreatePrescriptionRequest) (*medcard.WriteResult, error) {
 	return f.wrote(req)
 }
 
-func (f fakeService) CancelPrescription(_ context.Context, _ medcard.Caller, _ string, req medcard.CancelPrescriptionRequest) (*medcard.WriteResult, error) {
+func (f fakeService) CancelPrescription(_ context.Context, _ medcard.Call, req medcard.CancelPrescriptionRequest) (*medcard.WriteResult, error) {
 	return f.wrote(req)
 }
 
-func (f fakeService) CreateOrder(_ context.Context, _ medcard.Caller, _ string, req medcard.OrderRequest) (*medcard.WriteResult, error) {
+func (f fakeService) CreateOrder(_ context.Context, _ medcard.Call, req medcard.OrderRequest) (*medcard.WriteResult, error) {
 	return f.wrote(req)
 }
 
-func (f fakeService) CancelOrder(_ context.Context, _ medcard.Caller, _ string, req medcard.OrderActionRequest) (*medcard.WriteResult, error) {
+func (f fakeService) CancelOrder(_ context.Context, _ medcard.Call, req medcard.OrderActionRequest) (*medcard.WriteResult, error) {
 	return f.wrote(req)
 }
 
-func (f fakeService) StartEffectuation(_ context.Context, _ medcard.Caller, _ string, req medcard.OrderActionRequest) (*medcard.WriteResult, error) {
+func (f fakeService) StartEffectuation(_ context.Context, _ medcard.Call, req medcard.OrderActionRequest) (*medcard.WriteResult, error) {
 	return f.wrote(req)
 }
 
-func (f fakeService) AbortEffectuation(_ context.Context, _ medcard.Caller, _ string, req medcard.OrderActionRequest) (*medcard.WriteResult, error) {
+func (f fakeService) AbortEffectuation(_ context.Context, _ medcard.Call, req medcard.OrderActionRequest) (*medcard.WriteResult, error) {
 	return f.wrote(req)
 }
 
-func (f fakeService) CreatePharmacyEffectuation(_ context.Context, _ medcard.Caller, _ string, req medcard.EffectuationRequest) (*medcard.WriteResult, error) {
+func (f fakeService) CreatePharmacyEffectuation(_ context.Context, _ medcard.Call, req medcard.EffectuationRequest) (*medcard.WriteResult, error) {
 	return f.wrote(req)
 }
 
-func (f fakeService) UndoEffectuation(_ context.Context, _ medcard.Caller, _ string, req medcard.UndoEffectuationRequest) (*medcard.WriteResult, error) {
+func (f fakeService) UndoEffectuation(_ context.Context, _ medcard.Call, req medcard.UndoEffectuationRequest) (*medcard.WriteResult, error) {
 	return f.wrote(req)
 }
 

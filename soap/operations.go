@@ -10,30 +10,30 @@ import (
 // CardService is what the SOAP edge needs of the domain: every operation of
 // the medicine card. *medcard.Service implements it.
 type CardService interface {
-	GetMedicineCard(ctx context.Context, caller medcard.Caller, messageID string, q medcard.CardQuery) (*medcard.Card, error)
-	GetDrugMedication(ctx context.Context, caller medcard.Caller, messageID, personID string, id int64) (*medcard.DrugMedicationView, error)
-	GetPrescription(ctx context.Context, caller medcard.Caller, messageID, personID string, ids []int64) (*medcard.PrescriptionsView, error)
+	GetMedicineCard(ctx context.Context, call medcard.Call, q medcard.CardQuery) (*medcard.Card, error)
+	GetDrugMedication(ctx context.Context, call medcard.Call, personID string, id int64) (*medcard.DrugMedicationView, error)
+	GetPrescription(ctx context.Context, call medcard.Call, personID string, ids []int64) (*medcard.PrescriptionsView, error)
 
-	CreateDrugMedication(ctx context.Context, caller medcard.Caller, messageID string, req medcard.CreateDrugMedicationRequest) (*medcard.WriteResult, error)
-	UpdateDrugMedication(ctx context.Context, caller medcard.Caller, messageID string, req medcard.DrugMedicationRequest) (*medcard.WriteResult, error)
-	PauseDrugMedication(ctx context.Context, caller medcard.Caller, messageID string, req medcard.DrugMedicationRequest) (*medcard.WriteResult, error)
-	UnpauseDrugMedication(ctx context.Context, caller medcard.Caller, messageID string, req medcard.DrugMedicationRequest) (*medcard.WriteResult, error)
-	WithdrawDrugMedication(ctx context.Context, caller medcard.Caller, messageID string, req medcard.DrugMedicationRequest) (*medcard.WriteResult, error)
-	UnwithdrawDrugMedication(ctx context.Context, caller medcard.Caller, messageID string, req medcard.DrugMedicationRequest) (*medcard.WriteResult, error)
-	SetMedicineCardReviewed(ctx context.Context, caller medcard.Caller, messageID string, req medcard.CardReviewRequest) (*medcard.WriteResult, error)
-	SetMedicineCardNotReviewed(ctx context.Context, caller medcard.Caller, messageID string, req medcard.CardReviewRequest) (*medcard.WriteResult, error)
-	UpdateMedicineCard(ctx context.Context, caller medcard.Caller, messageID string, req medcard.UpdateMedicineCardRequest) (*medcard.WriteResult, error)
-	ResolveConflict(ctx context.Context, caller medcard.Caller, messageID string, req medcard.ResolveConflictRequest) (*medcard.WriteResult, error)
+	CreateDrugMedication(ctx context.Context, call medcard.Call, req medcard.CreateDrugMedicationRequest) (*medcard.WriteResult, error)
+	UpdateDrugMedication(ctx context.Context, call medcard.Call, req medcard.DrugMedicationRequest) (*medcard.WriteResult, error)
+	PauseDrugMedication(ctx context.Context, call medcard.Call, req medcard.DrugMedicationRequest) (*medcard.WriteResult, error)
+	UnpauseDrugMedication(ctx context.Context, call medcard.Call, req medcard.DrugMedicationRequest) (*medcard.WriteResult, error)
+	WithdrawDrugMedication(ctx context.Context, call medcard.Call, req medcard.DrugMedicationRequest) (*medcard.WriteResult, error)
+	UnwithdrawDrugMedication(ctx context.Context, call medcard.Call, req medcard.DrugMedicationRequest) (*medcard.WriteResult, error)
+	SetMedicineCardReviewed(ctx context.Context, call medcard.Call, req medcard.CardReviewRequest) (*medcard.WriteResult, error)
+	SetMedicineCardNotReviewed(ctx context.Context, call medcard.Call, req medcard.CardReviewRequest) (*medcard.WriteResult, error)
+	UpdateMedicineCard(ctx context.Context, call medcard.Call, req medcard.UpdateMedicineCardRequest) (*medcard.WriteResult, error)
+	ResolveConflict(ctx context.Context, call medcard.Call, req medcard.ResolveConflictRequest) (*medcard.WriteResult, error)
 
-	CreatePrescription(ctx context.Context, caller medcard.Caller, messageID string, req medcard.CreatePrescriptionRequest) (*medcard.WriteResult, error)
-	CancelPrescription(ctx context.Context, caller medcard.Caller, messageID string, req medcard.CancelPrescriptionRequest) (*medcard.WriteResult, error)
+	CreatePrescription(ctx context.Context, call medcard.Call, req medcard.CreatePrescriptionRequest) (*medcard.WriteResult, error)
+	CancelPrescription(ctx context.Context, call medcard.Call, req medcard.CancelPrescriptionRequest) (*medcard.WriteResult, error)
 
-	CreateOrder(ctx context.Context, caller medcard.Caller, messageID string, req medcard.OrderRequest) (*medcard.WriteResult, error)
-	CancelOrder(ctx context.Context, caller medcard.Caller, messageID string, req medcard.OrderActionRequest) (*medcard.WriteResult, error)
-	StartEffectuation(ctx context.Context, caller medcard.Caller, messageID string, req medcard.OrderActionRequest) (*medcard.WriteResult, error)
-	AbortEffectuation(ctx context.Context, caller medcard.Caller, messageID string, req medcard.OrderActionRequest) (*medcard.WriteResult, error)
-	CreatePharmacyEffectuation(ctx context.Context, caller medcard.Caller, messageID string, req medcard.EffectuationRequest) (*medcard.WriteResult, error)
-	UndoEffectuation(ctx context.Context, caller medcard.Caller, messageID string, req medcard.UndoEffectuationRequest) (*medcard.WriteResult, error)
+	CreateOrder(ctx context.Context, call medcard.Call, req medcard.OrderRequest) (*medcard.WriteResult, error)
+	CancelOrder(ctx context.Context, call medcard.Call, req medcard.OrderActionRequest) (*medcard.WriteResult, error)
+	StartEffectuation(ctx context.Context, call medcard.Call, req medcard.OrderActionRequest) (*medcard.WriteResult, error)
+	AbortEffectuation(ctx context.Context, call medcard.Call, req medcard.OrderActionRequest) (*medcard.WriteResult, error)
+	CreatePharmacyEffectuation(ctx context.Context, call medcard.Call, req medcard.EffectuationRequest) (*medcard.WriteResult, error)
+	UndoEffectuation(ctx context.Context, call medcard.Call, req medcard.UndoEffectuationRequest) (*medcard.WriteResult, error)
 }
 
 var _ CardService = (*medcard.Service)(nil)
@@ -44,30 +44,30 @@ type operation struct {
 	name       medcard.Operation
 	element    xml.Name
 	newRequest func() any
-	serve      func(ctx context.Context, svc CardService, caller medcard.Caller, messageID string, req any) (any, error)
+	serve      func(ctx context.Context, svc CardService, call medcard.Call, req any) (any, error)
 }
 
 // op builds a table entry with the request and response types spelled once.
-func op[Req any, Resp any](name medcard.Operation, serve func(context.Context, CardService, medcard.Caller, string, *Req) (*Resp, error)) *operation {
+func op[Req any, Resp any](name medcard.Operation, serve func(context.Context, CardService, medcard.Call, *Req) (*Resp, error)) *operation {
 	return &operation{
 		name:       name,
 		element:    xml.Name{Space: Namespace, Local: string(name) + "Request"},
 		newRequest: func() any { return new(Req) },
-		serve: func(ctx context.Context, svc CardService, caller medcard.Caller, messageID string, req any) (any, error) {
-			return serve(ctx, svc, caller, messageID, req.(*Req))
+		serve: func(ctx context.Context, svc CardService, call medcard.Call, req any) (any, error) {
+			return serve(ctx, svc, call, req.(*Req))
 		},
 	}
 }
 
 // write builds a table entry for a write answered with WriteResultType:
-// domain turns the wrapper element into the domain's request, call is the
+// domain turns the wrapper element into the domain's request, method is the
 // service method (a method expression such as
 // CardService.PauseDrugMedication).
 func write[Req, DomainReq any](name medcard.Operation,
-	call func(CardService, context.Context, medcard.Caller, string, DomainReq) (*medcard.WriteResult, error),
+	method func(CardService, context.Context, medcard.Call, DomainReq) (*medcard.WriteResult, error),
 	domain func(*Req) DomainReq) *operation {
-	return op(name, func(ctx context.Context, svc CardService, caller medcard.Caller, messageID string, req *Req) (*WriteResponse, error) {
-		res, err := call(svc, ctx, caller, messageID, domain(req))
+	return op(name, func(ctx context.Context, svc CardService, call medcard.Call, req *Req) (*WriteResponse, error) {
+		res, err := method(svc, ctx, call, domain(req))
 		if err != nil {
 			return nil, err
 		}
@@ -90,8 +90,8 @@ func orderAction(person string, basedOn, id int64) medcard.OrderActionRequest {
 // order of the WSDL.
 var operations = []*operation{
 	// Reads.
-	op(medcard.OpGetMedicineCard, func(ctx context.Context, svc CardService, caller medcard.Caller, messageID string, req *GetMedicineCardRequest) (*GetMedicineCardResponse, error) {
-		card, err := svc.GetMedicineCard(ctx, caller, messageID, medcard.CardQuery{
+	op(medcard.OpGetMedicineCard, func(ctx context.Context, svc CardService, call medcard.Call, req *GetMedicineCardRequest) (*GetMedicineCardResponse, error) {
+		card, err := svc.GetMedicineCard(ctx, call, medcard.CardQuery{
 			PersonID: req.PersonIdentifier, IncludePrescriptions: req.IncludePrescriptions,
 			IncludeEffectuations: req.IncludeEffectuations, IncludeWithdrawnSince: req.IncludeWithdrawnSince,
 		})
@@ -100,15 +100,15 @@ var operations = []*operation{
 		}
 		return &GetMedicineCardResponse{MedicineCard: toXMLCard(card)}, nil
 	}),
-	op(medcard.OpGetDrugMedication, func(ctx context.Context, svc CardService, caller medcard.Caller, messageID string, req *GetDrugMedicationRequest) (*GetDrugMedicationResponse, error) {
-		view, err := svc.GetDrugMedication(ctx, caller, messageID, req.PersonIdentifier, req.DrugMedicationIdentifier)
+	op(medcard.OpGetDrugMedication, func(ctx context.Context, svc CardService, call medcard.Call, req *GetDrugMedicationRequest) (*GetDrugMedicationResponse, error) {
+		view, err := svc.GetDrugMedication(ctx, call, req.PersonIdentifier, req.DrugMedicationIdentifier)
 		if err != nil {
 			return nil, err
 		}
 		return &GetDrugMedicationResponse{MedicineCardVersion: view.CardVersion, DrugMedication: toXMLDrugMedication(view.DrugMedication)}, nil
 	}),
-	op(medcard.OpGetPrescription, func(ctx context.Context, svc CardService, caller medcard.Caller, messageID string, req *GetPrescriptionRequest) (*GetPrescriptionResponse, error) {
-		view, err := svc.GetPrescription(ctx, caller, messageID, req.PersonIdentifier, req.PrescriptionIdentifier)
+	op(medcard.OpGetPrescription, func(ctx context.Context, svc CardService, call medcard.Call, req *GetPrescriptionRequest) (*GetPrescriptionResponse, error) {
+		view, err := svc.GetPrescription(ctx, call, req.PersonIdentifier, req.PrescriptionIdentifier)
 		if err != nil {
 			return nil, err
 		}
@@ -126,9 +126,9 @@ var operations = []*operation{
 	}),
 
 	// Drug medications.
-	op(medcard.OpCreateDrugMedication, func(ctx context.Context, svc CardService, caller medcard.Caller, messageID string, req *CreateDrugMedicationRequest) (*CreateDrugMedicationResponse, error) {
+	op(medcard.OpCreateDrugMedication, func(ctx context.Context, svc CardService, call medcard.Call, req *CreateDrugMedicationRequest) (*CreateDrugMedicationResponse, error) {
 		dm := req.DrugMedication
-		res, err := svc.CreateDrugMedication(ctx, caller, messageID, medcard.CreateDrugMedicationRequest{
+		res, err := svc.CreateDrugMedication(ctx, call, medcard.CreateDrugMedicationRequest{
 			PersonID: req.PersonIdentifier, BasedOnCardVersion: req.MedicineCardVersion,
 			Drug: dm.Drug.domain(), Dosage: dm.Dosage.domain(), Indication: dm.Indication.domain(),
 			BeginDate: dm.BeginDate, EndDate: dm.EndDate,

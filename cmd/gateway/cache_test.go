@@ -95,7 +95,7 @@ func TestStaleFillNeverReplacesWriteThrough(t *testing.T) {
 	person := freshPerson(t)
 	create := func(basedOn int64) int64 {
 		t.Helper()
-		res, err := svc.CreateDrugMedication(ctx, caller, newMessageID(), medcard.CreateDrugMedicationRequest{
+		res, err := svc.CreateDrugMedication(ctx, medcard.Call{Caller: caller, MessageID: newMessageID()}, medcard.CreateDrugMedicationRequest{
 			PersonID: person, BasedOnCardVersion: basedOn,
 			Drug:   medcard.Drug{Identifier: "28100636072", Name: "Pinex", Form: "tabletter", Strength: "500 mg", ATCCode: "N02BE01"},
 			Dosage: medcard.Dosage{Text: "2 tabletter 3 gange daglig"}, Indication: medcard.Indication{Text: "mod smerter"},
@@ -130,7 +130,7 @@ func TestStaleFillNeverReplacesWriteThrough(t *testing.T) {
 	}
 	read := make(chan *medcard.Card, 1)
 	go func() {
-		card, err := svc.GetMedicineCard(ctx, caller, newMessageID(), medcard.CardQuery{PersonID: person})
+		card, err := svc.GetMedicineCard(ctx, medcard.Call{Caller: caller, MessageID: newMessageID()}, medcard.CardQuery{PersonID: person})
 		if err != nil {
 			t.Errorf("GetMedicineCard = %v", err)
 		}
@@ -166,7 +166,7 @@ func TestStaleFillNeverReplacesWriteThrough(t *testing.T) {
 	if v := cached(); v != 2 {
 		t.Errorf("Fill(version 1) after Written(version 2): Get = version %d, want 2", v)
 	}
-	card, err := svc.GetMedicineCard(ctx, caller, newMessageID(), medcard.CardQuery{PersonID: person})
+	card, err := svc.GetMedicineCard(ctx, medcard.Call{Caller: caller, MessageID: newMessageID()}, medcard.CardQuery{PersonID: person})
 	if err != nil || card.Version != 2 {
 		t.Errorf("GetMedicineCard after the race = %+v, %v; want version 2", card, err)
 	}
