@@ -446,7 +446,7 @@ func TestRolesPrescribeAndDispense(t *testing.T) {
 	dm := f.createDM()
 	req := prescriptionRequest(dm)
 	req.BasedOnCardVersion = f.version()
-	_, err := f.s.CreatePrescription(ctx, f.call(pharmacist), req)
+	_, err := f.s.Change(ctx, f.call(pharmacist), req)
 	wantFault(t, "CreatePrescription as pharmacist", err, FaultRoleNotAllowed)
 
 	p := f.prescribe(req)

@@ -1,9 +1,6 @@
 package medcard
 
-import (
-	"context"
-	"fmt"
-)
+import "fmt"
 
 // DrugMedicationChange is one change to an existing drug medication: an
 // update (new dosage, and optionally indication and end date), a pause or
@@ -17,64 +14,33 @@ type DrugMedicationChange struct {
 	EndDate    string     // empty: unchanged
 }
 
-// DrugMedicationRequest is a single change to one drug medication.
+// DrugMedicationRequest is a single change to one drug medication;
+// Change.Op says which: UpdateDrugMedication gives it a new dosage (and
+// optionally indication and end date), PauseDrugMedication pauses an
+// active one, UnpauseDrugMedication resumes a paused one,
+// WithdrawDrugMedication stops it and UnwithdrawDrugMedication reinstates
+// a withdrawn one as active. A change to an item changed since
+// BasedOnCardVersion is settled by the merge table (merge.go).
+//
+// Errors, besides Change's: FaultRequiredField, FaultInvalidField,
+// FaultDrugMedicationNotFound, FaultItemInConflict,
+// FaultTransitionNotAllowed.
 type DrugMedicationRequest struct {
 	PersonID           string
 	BasedOnCardVersion int64
 	Change             DrugMedicationChange
 }
 
-// UpdateDrugMedication gives a drug medication a new dosage (and
-// optionally indication and end date).
-//
-// Errors: as ChangeDrugMedication.
-func (s *Service) UpdateDrugMedication(ctx context.Context, call Call, req DrugMedicationRequest) (*WriteResult, error) {
-	req.Change.Op = OpUpdateDrugMedication
-	return s.changeDrugMedication(ctx, call, req)
-}
+// Operation is Change.Op.
+func (r DrugMedicationRequest) Operation() Operation { return r.Change.Op }
 
-// PauseDrugMedication pauses an active drug medication.
-func (s *Service) PauseDrugMedication(ctx context.Context, call Call, req DrugMedicationRequest) (*WriteResult, error) {
-	req.Change.Op = OpPauseDrugMedication
-	return s.changeDrugMedication(ctx, call, req)
-}
+func (r DrugMedicationRequest) target() (string, int64) { return r.PersonID, r.BasedOnCardVersion }
 
-// UnpauseDrugMedication resumes a paused drug medication.
-func (s *Service) UnpauseDrugMedication(ctx context.Context, call Call, req DrugMedicationRequest) (*WriteResult, error) {
-	req.Change.Op = OpUnpauseDrugMedication
-	return s.changeDrugMedication(ctx, call, req)
-}
-
-// WithdrawDrugMedication stops a drug medication.
-func (s *Service) WithdrawDrugMedication(ctx context.Context, call Call, req DrugMedicationRequest) (*WriteResult, error) {
-	req.Change.Op = OpWithdrawDrugMedication
-	return s.changeDrugMedication(ctx, call, req)
-}
-
-// UnwithdrawDrugMedication reinstates a withdrawn drug medication as active.
-func (s *Service) UnwithdrawDrugMedication(ctx context.Context, call Call, req DrugMedicationRequest) (*WriteResult, error) {
-	req.Change.Op = OpUnwithdrawDrugMedication
-	return s.changeDrugMedication(ctx, call, req)
-}
-
-// changeDrugMedication runs one drug medication change.
-//
-// Errors: FaultRoleNotAllowed, FaultMissingMessageID, FaultInvalidPersonID,
-// FaultRequiredField, FaultInvalidField, FaultInvalidCardVersion,
-// FaultDrugMedicationNotFound, FaultItemInConflict,
-// FaultTransitionNotAllowed, FaultMessageIDReused, FaultCardBusy, and the
-// Store's.
-func (s *Service) changeDrugMedication(ctx context.Context, call Call, req DrugMedicationRequest) (*WriteResult, error) {
-	return s.modify(ctx, call, req.Change.Op, req.PersonID, req.BasedOnCardVersion, req,
-		func(v *validator) change {
-			apply := req.Change.validate(v, "")
-			return func(m *mutation) error { return apply(m) }
-		})
-}
+func (r DrugMedicationRequest) validate(v *validator) change { return r.Change.validate(v, "") }
 
 // validate checks the change's own fields and returns the change that
 // applies it, resolving against changes made since the request's base.
-func (ch DrugMedicationChange) validate(v *validator, prefix string) func(m *mutation) error {
+func (ch DrugMedicationChange) validate(v *validator, prefix string) change {
 	v.identifier(prefix+"DrugMedicationIdentifier", ch.DrugMedicationID)
 	var end Date
 	if ch.Op == OpUpdateDrugMedication {
@@ -167,40 +133,48 @@ func (m *mutation) bump(dm *DrugMedication, op Operation) {
 	m.touched(ItemDrugMedication, dm.ID, dm.Version)
 }
 
-// CardReviewRequest marks the card reviewed or not reviewed.
+// CardReviewRequest marks the card reviewed or not reviewed: Op is
+// SetMedicineCardReviewed, which records that a doctor reviewed the card
+// as it was at BasedOnCardVersion (what they saw, not changes made
+// since), or SetMedicineCardNotReviewed, which removes the marker.
+//
+// Errors: only Change's.
 type CardReviewRequest struct {
+	// Op is not a member of the request's canonical form: requestHash
+	// hashes the operation on its own, as it did before the request
+	// carried it, so a resend spanning the deploy still matches its
+	// stored outcome.
+	Op                 Operation `json:"-"`
 	PersonID           string
 	BasedOnCardVersion int64
 }
 
-// SetMedicineCardReviewed records that a doctor reviewed the card as it
-// was at BasedOnCardVersion: what they saw, not changes made since.
-//
-// Errors: FaultRoleNotAllowed, FaultMissingMessageID, FaultInvalidPersonID,
-// FaultInvalidCardVersion, FaultMessageIDReused, FaultCardBusy, and the
-// Store's.
-func (s *Service) SetMedicineCardReviewed(ctx context.Context, call Call, req CardReviewRequest) (*WriteResult, error) {
-	return s.modify(ctx, call, OpSetMedicineCardReviewed, req.PersonID, req.BasedOnCardVersion, req,
-		func(*validator) change { return setReviewed })
+// Operation is Op.
+func (r CardReviewRequest) Operation() Operation { return r.Op }
+
+func (r CardReviewRequest) target() (string, int64) { return r.PersonID, r.BasedOnCardVersion }
+
+func (r CardReviewRequest) validate(*validator) change {
+	if r.Op == OpSetMedicineCardNotReviewed {
+		return func(m *mutation) error { m.card.Reviewed = nil; return nil }
+	}
+	return setReviewed // Change let no other operation through
 }
 
-// SetMedicineCardNotReviewed removes the reviewed marker.
-//
-// Errors: as SetMedicineCardReviewed.
-func (s *Service) SetMedicineCardNotReviewed(ctx context.Context, call Call, req CardReviewRequest) (*WriteResult, error) {
-	return s.modify(ctx, call, OpSetMedicineCardNotReviewed, req.PersonID, req.BasedOnCardVersion, req,
-		func(*validator) change {
-			return func(m *mutation) error { m.card.Reviewed = nil; return nil }
-		})
-}
-
+// setReviewed marks the card reviewed as it was at the request's base.
 func setReviewed(m *mutation) error {
 	m.card.Reviewed = &Reviewed{By: m.stamp.By, At: m.stamp.At, CardVersion: m.basedOn}
 	return nil
 }
 
 // UpdateMedicineCardRequest is several changes to one card that must all
-// happen or none: a hospital discharge, say.
+// happen or none: a hospital discharge, say (UpdateMedicineCard). All are
+// applied in one atomic write, each resolved against changes made since
+// the base as its single operation would be; the first failing change
+// fails the whole request and nothing is written. SetReviewed needs the
+// role of SetMedicineCardReviewed.
+//
+// Errors: as CreateDrugMedicationRequest's and DrugMedicationRequest's.
 type UpdateMedicineCardRequest struct {
 	PersonID           string
 	BasedOnCardVersion int64
@@ -209,55 +183,51 @@ type UpdateMedicineCardRequest struct {
 	SetReviewed        bool
 }
 
-// UpdateMedicineCard applies all of req's changes in one atomic write, each
-// resolved against changes made since the base as its single operation
-// would be.
-//
-// Errors: as CreateDrugMedication and ChangeDrugMedication; the first
-// failing change fails the whole request and nothing is written.
-func (s *Service) UpdateMedicineCard(ctx context.Context, call Call, req UpdateMedicineCardRequest) (*WriteResult, error) {
-	if req.SetReviewed {
-		if err := authorize(call.Caller.Role, OpSetMedicineCardReviewed); err != nil {
-			return nil, err
-		}
+// Operation is OpUpdateMedicineCard.
+func (UpdateMedicineCardRequest) Operation() Operation { return OpUpdateMedicineCard }
+
+func (r UpdateMedicineCardRequest) target() (string, int64) { return r.PersonID, r.BasedOnCardVersion }
+
+func (r UpdateMedicineCardRequest) validate(v *validator) change {
+	if len(r.Create)+len(r.Change) == 0 && !r.SetReviewed {
+		v.fail(Errorf(FaultRequiredField, "UpdateMedicineCard needs at least one change"))
 	}
-	return s.modify(ctx, call, OpUpdateMedicineCard, req.PersonID, req.BasedOnCardVersion, req,
-		func(v *validator) change {
-			if len(req.Create)+len(req.Change) == 0 && !req.SetReviewed {
-				v.fail(Errorf(FaultRequiredField, "UpdateMedicineCard needs at least one change"))
+	if len(r.Create)+len(r.Change) > 200 {
+		v.fail(Errorf(FaultInvalidField, "UpdateMedicineCard takes at most 200 changes"))
+	}
+	var steps []change
+	for i, nd := range r.Create {
+		add := nd.validate(v, fmt.Sprintf("Create[%d]/", i+1))
+		steps = append(steps, func(m *mutation) error { add(m); return nil })
+	}
+	for i, ch := range r.Change {
+		if _, ok := drugMedicationTransitions[ch.Op]; !ok {
+			v.fail(Errorf(FaultInvalidField, "Change[%d] has no known operation", i+1))
+			continue
+		}
+		steps = append(steps, ch.validate(v, fmt.Sprintf("Change[%d]/", i+1)))
+	}
+	return func(m *mutation) error {
+		for _, step := range steps {
+			if err := step(m); err != nil {
+				return err
 			}
-			if len(req.Create)+len(req.Change) > 200 {
-				v.fail(Errorf(FaultInvalidField, "UpdateMedicineCard takes at most 200 changes"))
-			}
-			var steps []func(m *mutation) error
-			for i, nd := range req.Create {
-				add := nd.validate(v, fmt.Sprintf("Create[%d]/", i+1))
-				steps = append(steps, func(m *mutation) error { add(m); return nil })
-			}
-			for i, ch := range req.Change {
-				if _, ok := drugMedicationTransitions[ch.Op]; !ok {
-					v.fail(Errorf(FaultInvalidField, "Change[%d] has no known operation", i+1))
-					continue
-				}
-				steps = append(steps, ch.validate(v, fmt.Sprintf("Change[%d]/", i+1)))
-			}
-			return func(m *mutation) error {
-				for _, step := range steps {
-					if err := step(m); err != nil {
-						return err
-					}
-				}
-				if req.SetReviewed {
-					return setReviewed(m)
-				}
-				return nil
-			}
-		})
+		}
+		if r.SetReviewed {
+			return setReviewed(m)
+		}
+		return nil
+	}
 }
 
-// ResolveConflictRequest settles a conflicted drug medication: either pick
-// one of its variants (1 or 2), or give a replacement dosage (and
-// optionally status) that supersedes both.
+// ResolveConflictRequest settles a conflicted drug medication
+// (ResolveConflict): either pick one of its variants (1 or 2), or give a
+// replacement dosage (and optionally status) that supersedes both.
+// Dispensing on it is allowed again afterwards.
+//
+// Errors, besides Change's: FaultRequiredField, FaultInvalidField,
+// FaultDrugMedicationNotFound, FaultNoConflict, FaultTransitionNotAllowed
+// (the item changed since BasedOnCardVersion).
 type ResolveConflictRequest struct {
 	PersonID           string
 	BasedOnCardVersion int64
@@ -272,58 +242,54 @@ type ConflictReplacement struct {
 	Status DrugMedicationStatus // empty: Active
 }
 
-// ResolveConflict settles a conflict on a drug medication; dispensing on
-// it is allowed again afterwards.
-//
-// Errors: FaultRoleNotAllowed, FaultMissingMessageID, FaultInvalidPersonID,
-// FaultRequiredField, FaultInvalidField, FaultDrugMedicationNotFound,
-// FaultNoConflict, FaultMessageIDReused, FaultCardBusy, and the Store's.
-func (s *Service) ResolveConflict(ctx context.Context, call Call, req ResolveConflictRequest) (*WriteResult, error) {
-	return s.modify(ctx, call, OpResolveConflict, req.PersonID, req.BasedOnCardVersion, req,
-		func(v *validator) change {
-			v.identifier("DrugMedicationIdentifier", req.DrugMedicationID)
-			switch {
-			case (req.ChosenVariant == 0) == (req.Replacement == nil):
-				v.fail(Errorf(FaultInvalidField, "give either ChosenVariant or Replacement"))
-			case req.Replacement == nil && req.ChosenVariant != 1 && req.ChosenVariant != 2:
-				v.fail(Errorf(FaultInvalidField, "ChosenVariant is 1 or 2"))
-			case req.Replacement != nil:
-				v.required("Replacement/Dosage/Text", req.Replacement.Dosage.Text)
-				v.maxLength("Replacement/Dosage/Text", req.Replacement.Dosage.Text, 1000)
-				switch req.Replacement.Status {
-				case "", DrugMedicationActive, DrugMedicationPaused, DrugMedicationWithdrawn:
-				default:
-					v.fail(Errorf(FaultInvalidField, "Replacement/Status is Active, Paused or Withdrawn"))
-				}
+// Operation is OpResolveConflict.
+func (ResolveConflictRequest) Operation() Operation { return OpResolveConflict }
+
+func (r ResolveConflictRequest) target() (string, int64) { return r.PersonID, r.BasedOnCardVersion }
+
+func (r ResolveConflictRequest) validate(v *validator) change {
+	v.identifier("DrugMedicationIdentifier", r.DrugMedicationID)
+	switch {
+	case (r.ChosenVariant == 0) == (r.Replacement == nil):
+		v.fail(Errorf(FaultInvalidField, "give either ChosenVariant or Replacement"))
+	case r.Replacement == nil && r.ChosenVariant != 1 && r.ChosenVariant != 2:
+		v.fail(Errorf(FaultInvalidField, "ChosenVariant is 1 or 2"))
+	case r.Replacement != nil:
+		v.required("Replacement/Dosage/Text", r.Replacement.Dosage.Text)
+		v.maxLength("Replacement/Dosage/Text", r.Replacement.Dosage.Text, 1000)
+		switch r.Replacement.Status {
+		case "", DrugMedicationActive, DrugMedicationPaused, DrugMedicationWithdrawn:
+		default:
+			v.fail(Errorf(FaultInvalidField, "Replacement/Status is Active, Paused or Withdrawn"))
+		}
+	}
+	return func(m *mutation) error {
+		dm, err := m.card.findDrugMedication(r.DrugMedicationID)
+		if err != nil {
+			return err
+		}
+		if dm.Conflict == nil {
+			return Errorf(FaultNoConflict, "drug medication %d has no conflict to resolve", dm.ID)
+		}
+		if m.changedSince(dm.CardVersion) {
+			// The caller has not seen the conflict as it stands now.
+			return Errorf(FaultTransitionNotAllowed,
+				"drug medication %d changed since MedicineCardVersion %d; read it again and resolve the conflict it shows", dm.ID, m.basedOn)
+		}
+		var settled DrugMedication
+		if r.Replacement != nil {
+			settled = dm.Conflict.Variants[0]
+			settled.Dosage = r.Replacement.Dosage
+			settled.Status = r.Replacement.Status
+			if settled.Status == "" {
+				settled.Status = DrugMedicationActive
 			}
-			return func(m *mutation) error {
-				dm, err := m.card.findDrugMedication(req.DrugMedicationID)
-				if err != nil {
-					return err
-				}
-				if dm.Conflict == nil {
-					return Errorf(FaultNoConflict, "drug medication %d has no conflict to resolve", dm.ID)
-				}
-				if m.changedSince(dm.CardVersion) {
-					// The caller has not seen the conflict as it stands now.
-					return Errorf(FaultTransitionNotAllowed,
-						"drug medication %d changed since MedicineCardVersion %d; read it again and resolve the conflict it shows", dm.ID, m.basedOn)
-				}
-				var settled DrugMedication
-				if req.Replacement != nil {
-					settled = dm.Conflict.Variants[0]
-					settled.Dosage = req.Replacement.Dosage
-					settled.Status = req.Replacement.Status
-					if settled.Status == "" {
-						settled.Status = DrugMedicationActive
-					}
-				} else {
-					settled = dm.Conflict.Variants[req.ChosenVariant-1]
-				}
-				settled.ID, settled.Version, settled.Created, settled.Conflict = dm.ID, dm.Version, dm.Created, nil
-				*dm = settled
-				m.bump(dm, OpResolveConflict)
-				return nil
-			}
-		})
+		} else {
+			settled = dm.Conflict.Variants[r.ChosenVariant-1]
+		}
+		settled.ID, settled.Version, settled.Created, settled.Conflict = dm.ID, dm.Version, dm.Created, nil
+		*dm = settled
+		m.bump(dm, OpResolveConflict)
+		return nil
+	}
 }

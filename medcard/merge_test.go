@@ -295,7 +295,7 @@ func resolveEach(t *testing.T, cell mergeCell, want mergeOutcome) {
 			conflicted := f.dm(c.id)
 			f.clock.add(time.Hour)
 			tt.req.PersonID, tt.req.BasedOnCardVersion, tt.req.DrugMedicationID = testPerson, f.version(), c.id
-			res, err := f.s.ResolveConflict(context.Background(), f.call(tt.caller), tt.req)
+			res, err := f.s.Change(context.Background(), f.call(tt.caller), tt.req)
 			if err != nil {
 				t.Fatalf("ResolveConflict(%s) = %v, want nil error", tt.name, err)
 			}
@@ -386,7 +386,7 @@ func TestMergeUntouchedItem(t *testing.T) {
 	id, other := f.createDM(), f.createDM()
 	base := f.version()
 	f.mustChangeDM(OpPauseDrugMedication, other, "")
-	res, err := f.s.UpdateMedicineCard(context.Background(), f.call(doctor), UpdateMedicineCardRequest{
+	res, err := f.s.Change(context.Background(), f.call(doctor), UpdateMedicineCardRequest{
 		PersonID: testPerson, BasedOnCardVersion: base,
 		Change: []DrugMedicationChange{
 			{Op: OpUpdateDrugMedication, DrugMedicationID: id, Dosage: Dosage{Text: ourDosage}},
@@ -423,7 +423,7 @@ func TestConflictedItemRefusesChanges(t *testing.T) {
 	}
 	req := prescriptionRequest(id)
 	req.BasedOnCardVersion = f.version()
-	_, err := f.s.CreatePrescription(context.Background(), f.call(doctor), req)
+	_, err := f.s.Change(context.Background(), f.call(doctor), req)
 	wantFault(t, "CreatePrescription on a conflicted item", err, FaultItemInConflict)
 	wantUnchanged(t, f.m, snap)
 }
@@ -464,7 +464,7 @@ func TestResolveConflictRefused(t *testing.T) {
 				tt.req.DrugMedicationID = 0
 			}
 			snap := f.m.snapshot()
-			_, err := f.s.ResolveConflict(context.Background(), f.call(tt.caller), tt.req)
+			_, err := f.s.Change(context.Background(), f.call(tt.caller), tt.req)
 			wantFault(t, "ResolveConflict("+tt.name+")", err, tt.want)
 			wantUnchanged(t, f.m, snap)
 		})
@@ -480,7 +480,7 @@ func TestSettledConflictCountsAsUpdate(t *testing.T) {
 			id := f.createDM()
 			f.makeConflict(id)
 			base := f.version()
-			if _, err := f.s.ResolveConflict(context.Background(), f.call(doctor), ResolveConflictRequest{
+			if _, err := f.s.Change(context.Background(), f.call(doctor), ResolveConflictRequest{
 				PersonID: testPerson, BasedOnCardVersion: base, DrugMedicationID: id, ChosenVariant: 2}); err != nil {
 				t.Fatalf("ResolveConflict = %v", err)
 			}

@@ -1,12 +1,14 @@
 package medcard
 
 import (
-	"context"
 	"strings"
 	"unicode/utf8"
 )
 
-// CreateDrugMedicationRequest adds a drug medication to a person's card.
+// CreateDrugMedicationRequest adds an active drug medication to a
+// person's card (CreateDrugMedication).
+//
+// Errors, besides Change's: FaultRequiredField, FaultInvalidField.
 type CreateDrugMedicationRequest struct {
 	PersonID string
 	// BasedOnCardVersion is the card version the caller last saw
@@ -20,6 +22,19 @@ type CreateDrugMedicationRequest struct {
 	EndDate            string // optional
 }
 
+// Operation is OpCreateDrugMedication.
+func (CreateDrugMedicationRequest) Operation() Operation { return OpCreateDrugMedication }
+
+func (r CreateDrugMedicationRequest) target() (string, int64) {
+	return r.PersonID, r.BasedOnCardVersion
+}
+
+func (r CreateDrugMedicationRequest) validate(v *validator) change {
+	nd := NewDrugMedication{Drug: r.Drug, Dosage: r.Dosage, Indication: r.Indication, BeginDate: r.BeginDate, EndDate: r.EndDate}
+	add := nd.validate(v, "")
+	return func(m *mutation) error { add(m); return nil }
+}
+
 // NewDrugMedication is a drug medication to add, in CreateDrugMedication
 // and UpdateMedicineCard.
 type NewDrugMedication struct {
@@ -28,20 +43,6 @@ type NewDrugMedication struct {
 	Indication Indication
 	BeginDate  string
 	EndDate    string // optional
-}
-
-// CreateDrugMedication adds an active drug medication to the card.
-//
-// Errors: FaultRoleNotAllowed, FaultMissingMessageID, FaultInvalidPersonID,
-// FaultRequiredField, FaultInvalidField, FaultInvalidCardVersion,
-// FaultMessageIDReused, FaultCardBusy, and the Store's.
-func (s *Service) CreateDrugMedication(ctx context.Context, call Call, req CreateDrugMedicationRequest) (*WriteResult, error) {
-	nd := NewDrugMedication{Drug: req.Drug, Dosage: req.Dosage, Indication: req.Indication, BeginDate: req.BeginDate, EndDate: req.EndDate}
-	return s.modify(ctx, call, OpCreateDrugMedication, req.PersonID, req.BasedOnCardVersion, req,
-		func(v *validator) change {
-			add := nd.validate(v, "")
-			return func(m *mutation) error { add(m); return nil }
-		})
 }
 
 // validate checks a new drug medication and returns the change that adds
@@ -69,30 +70,6 @@ func (nd NewDrugMedication) validate(v *validator, prefix string) func(m *mutati
 		m.card.DrugMedications = append(m.card.DrugMedications, dm)
 		m.touched(ItemDrugMedication, dm.ID, dm.Version)
 	}
-}
-
-// modify is the common front of every write: the role first (a caller
-// without it learns nothing of our validation), then the person, the base
-// version and the request's own fields, then read-resolve-modify-write.
-// validate checks the request and returns the change to apply.
-func (s *Service) modify(ctx context.Context, call Call, op Operation, personID string,
-	basedOn int64, request any, validate func(v *validator) change) (*WriteResult, error) {
-	if err := authorize(call.Caller.Role, op); err != nil {
-		return nil, err
-	}
-	person, err := ParsePersonID(personID)
-	if err != nil {
-		return nil, err
-	}
-	var v validator
-	if basedOn < 0 {
-		v.fail(Errorf(FaultInvalidCardVersion, "MedicineCardVersion cannot be negative"))
-	}
-	apply := validate(&v)
-	if v.err != nil {
-		return nil, v.err
-	}
-	return s.write(ctx, call, person, op, basedOn, request, apply)
 }
 
 // validator collects the first validation failure of a request, so that a

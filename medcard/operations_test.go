@@ -128,7 +128,7 @@ func TestCreateDrugMedicationBasedOnCardVersion(t *testing.T) {
 			before := m.snapshot()
 			req := validRequest(testPerson)
 			req.BasedOnCardVersion = tt.basedOn
-			got, err := s.CreateDrugMedication(context.Background(), Call{Caller: doctor, MessageID: "m1"}, req)
+			got, err := s.Change(context.Background(), Call{Caller: doctor, MessageID: "m1"}, req)
 			if tt.wantFault != nil {
 				wantFault(t, "CreateDrugMedication", err, *tt.wantFault)
 				if strings.Contains(err.Error(), testPerson) {
@@ -200,7 +200,7 @@ func TestCreateDrugMedicationValidation(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			s, m := newTestService(t)
 			before := m.snapshot()
-			res, err := s.CreateDrugMedication(context.Background(), Call{Caller: doctor, MessageID: "m1"}, tt.req)
+			res, err := s.Change(context.Background(), Call{Caller: doctor, MessageID: "m1"}, tt.req)
 			wantFault(t, "CreateDrugMedication", err, tt.wantFault)
 			if res != nil {
 				t.Errorf("CreateDrugMedication result = %+v, want nil", res)
@@ -270,7 +270,7 @@ func TestCreateDrugMedicationRoles(t *testing.T) {
 		t.Run(string(tt.caller.Role), func(t *testing.T) {
 			s, m := newTestService(t)
 			before := m.snapshot()
-			_, err := s.CreateDrugMedication(context.Background(), Call{Caller: tt.caller, MessageID: "m1"}, validRequest(testPerson))
+			_, err := s.Change(context.Background(), Call{Caller: tt.caller, MessageID: "m1"}, validRequest(testPerson))
 			if tt.wantFault == nil {
 				if err != nil {
 					t.Fatalf("CreateDrugMedication as %q = %v, want nil error", tt.caller.Role, err)

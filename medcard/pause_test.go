@@ -67,7 +67,7 @@ func TestReadNeverGoesBackWhileWriterPaused(t *testing.T) {
 				return card.Version
 			}
 
-			if _, err := a.svc.CreateDrugMedication(ctx, medcard.Call{Caller: caller, MessageID: "m1"}, request(person, 0)); err != nil {
+			if _, err := a.svc.Change(ctx, medcard.Call{Caller: caller, MessageID: "m1"}, request(person, 0)); err != nil {
 				t.Fatalf("first write: %v", err)
 			}
 			if v := read(ctx, b, "r0"); v != 1 {
@@ -93,7 +93,7 @@ func TestReadNeverGoesBackWhileWriterPaused(t *testing.T) {
 			close(store.armed)
 			written := make(chan error, 1)
 			go func() {
-				_, err := a.svc.CreateDrugMedication(ctx, medcard.Call{Caller: caller, MessageID: "m2"}, request(person, 1))
+				_, err := a.svc.Change(ctx, medcard.Call{Caller: caller, MessageID: "m2"}, request(person, 1))
 				written <- err
 			}()
 			<-store.paused

@@ -544,8 +544,8 @@ func (f *fixture) createDM() int64 {
 	return itemID(f.t, mustCreate(f.t, f.s, doctor, f.msg(), req), ItemDrugMedication)
 }
 
-// changeDM runs one drug medication change through its own operation;
-// dosage is used by updates only.
+// changeDM runs one drug medication change as op; dosage is used by
+// updates only.
 func (f *fixture) changeDM(caller Caller, op Operation, id, basedOn int64, dosage string) (*WriteResult, error) {
 	f.t.Helper()
 	req := DrugMedicationRequest{PersonID: testPerson, BasedOnCardVersion: basedOn,
@@ -553,21 +553,11 @@ func (f *fixture) changeDM(caller Caller, op Operation, id, basedOn int64, dosag
 	if op == OpUpdateDrugMedication {
 		req.Change.Dosage = Dosage{Text: dosage}
 	}
-	ctx := context.Background()
-	switch op {
-	case OpUpdateDrugMedication:
-		return f.s.UpdateDrugMedication(ctx, f.call(caller), req)
-	case OpPauseDrugMedication:
-		return f.s.PauseDrugMedication(ctx, f.call(caller), req)
-	case OpUnpauseDrugMedication:
-		return f.s.UnpauseDrugMedication(ctx, f.call(caller), req)
-	case OpWithdrawDrugMedication:
-		return f.s.WithdrawDrugMedication(ctx, f.call(caller), req)
-	case OpUnwithdrawDrugMedication:
-		return f.s.UnwithdrawDrugMedication(ctx, f.call(caller), req)
+	if !slices.Contains(drugMedicationChanges, op) {
+		f.t.Fatalf("changeDM: %s is not a drug medication change", op)
 	}
-	f.t.Fatalf("changeDM: %s is not a drug medication change", op)
-	return nil, nil
+	req.Change.Op = op
+	return f.s.Change(context.Background(), f.call(caller), req)
 }
 
 // mustChangeDM makes a change based on the current card version.
@@ -611,7 +601,7 @@ func prescriptionRequest(dmID int64) CreatePrescriptionRequest {
 func (f *fixture) prescribe(req CreatePrescriptionRequest) int64 {
 	f.t.Helper()
 	req.BasedOnCardVersion = f.version()
-	res, err := f.s.CreatePrescription(context.Background(), f.call(doctor), req)
+	res, err := f.s.Change(context.Background(), f.call(doctor), req)
 	if err != nil {
 		f.t.Fatalf("CreatePrescription = %v, want nil error", err)
 	}
@@ -619,12 +609,12 @@ func (f *fixture) prescribe(req CreatePrescriptionRequest) int64 {
 }
 
 func (f *fixture) cancelPrescription(caller Caller, id, basedOn int64) (*WriteResult, error) {
-	return f.s.CancelPrescription(context.Background(), f.call(caller),
+	return f.s.Change(context.Background(), f.call(caller),
 		CancelPrescriptionRequest{PersonID: testPerson, BasedOnCardVersion: basedOn, PrescriptionID: id})
 }
 
 func (f *fixture) createOrder(caller Caller, prescriptionID, basedOn int64) (*WriteResult, error) {
-	return f.s.CreateOrder(context.Background(), f.call(caller),
+	return f.s.Change(context.Background(), f.call(caller),
 		OrderRequest{PersonID: testPerson, BasedOnCardVersion: basedOn, PrescriptionID: prescriptionID})
 }
 
@@ -641,18 +631,13 @@ func (f *fixture) placeOrder(prescriptionID int64) int64 {
 // orderAct runs CancelOrder, StartEffectuation or AbortEffectuation.
 func (f *fixture) orderAct(caller Caller, op Operation, orderID, basedOn int64) (*WriteResult, error) {
 	f.t.Helper()
-	req := OrderActionRequest{PersonID: testPerson, BasedOnCardVersion: basedOn, OrderID: orderID}
-	ctx := context.Background()
 	switch op {
-	case OpCancelOrder:
-		return f.s.CancelOrder(ctx, f.call(caller), req)
-	case OpStartEffectuation:
-		return f.s.StartEffectuation(ctx, f.call(caller), req)
-	case OpAbortEffectuation:
-		return f.s.AbortEffectuation(ctx, f.call(caller), req)
+	case OpCancelOrder, OpStartEffectuation, OpAbortEffectuation:
+	default:
+		f.t.Fatalf("orderAct: %s is not an order action", op)
 	}
-	f.t.Fatalf("orderAct: %s is not an order action", op)
-	return nil, nil
+	req := OrderActionRequest{Op: op, PersonID: testPerson, BasedOnCardVersion: basedOn, OrderID: orderID}
+	return f.s.Change(context.Background(), f.call(caller), req)
 }
 
 func (f *fixture) mustStart(orderID int64) {
@@ -663,7 +648,7 @@ func (f *fixture) mustStart(orderID int64) {
 }
 
 func (f *fixture) dispense(caller Caller, orderID, basedOn int64, packages int, terminate bool) (*WriteResult, error) {
-	return f.s.CreatePharmacyEffectuation(context.Background(), f.call(caller), EffectuationRequest{
+	return f.s.Change(context.Background(), f.call(caller), EffectuationRequest{
 		PersonID: testPerson, BasedOnCardVersion: basedOn, OrderID: orderID, PackagesDispensed: packages, Terminate: terminate})
 }
 
@@ -688,7 +673,7 @@ func (f *fixture) dispenseOnce(prescriptionID int64, terminate bool) (orderID, e
 }
 
 func (f *fixture) undo(caller Caller, effectuationID int64) (*WriteResult, error) {
-	return f.s.UndoEffectuation(context.Background(), f.call(caller),
+	return f.s.Change(context.Background(), f.call(caller),
 		UndoEffectuationRequest{PersonID: testPerson, BasedOnCardVersion: f.version(), EffectuationID: effectuationID})
 }
 
@@ -829,15 +814,7 @@ func TestDrugMedicationChangeFaults(t *testing.T) {
 			}
 			req := tt.request(f, id)
 			snap := f.m.snapshot()
-			ctx := context.Background()
-			call := map[Operation]func(context.Context, Call, DrugMedicationRequest) (*WriteResult, error){
-				OpUpdateDrugMedication:     f.s.UpdateDrugMedication,
-				OpPauseDrugMedication:      f.s.PauseDrugMedication,
-				OpUnpauseDrugMedication:    f.s.UnpauseDrugMedication,
-				OpWithdrawDrugMedication:   f.s.WithdrawDrugMedication,
-				OpUnwithdrawDrugMedication: f.s.UnwithdrawDrugMedication,
-			}[tt.op]
-			res, err := call(ctx, f.call(tt.caller), req)
+			res, err := f.s.Change(context.Background(), f.call(tt.caller), req)
 			wantFault(t, fmt.Sprintf("%s(%s)", tt.op, tt.name), err, tt.want)
 			if res != nil {
 				t.Errorf("%s(%s) result = %+v, want nil", tt.op, tt.name, res)
@@ -873,8 +850,8 @@ func TestUpdateDrugMedicationFields(t *testing.T) {
 			f := newFixture(t)
 			id := f.createDM()
 			before := f.dm(id)
-			tt.change.DrugMedicationID = id
-			res, err := f.s.UpdateDrugMedication(context.Background(), Call{Caller: doctor, MessageID: "u1"},
+			tt.change.Op, tt.change.DrugMedicationID = OpUpdateDrugMedication, id
+			res, err := f.s.Change(context.Background(), Call{Caller: doctor, MessageID: "u1"},
 				DrugMedicationRequest{PersonID: testPerson, BasedOnCardVersion: 1, Change: tt.change})
 			if err != nil {
 				t.Fatalf("UpdateDrugMedication = %v, want nil error", err)
@@ -901,7 +878,7 @@ func TestSetMedicineCardReviewed(t *testing.T) {
 	ctx := context.Background()
 
 	// The doctor reviewed the card as it was at version 1.
-	res, err := f.s.SetMedicineCardReviewed(ctx, f.call(doctor), CardReviewRequest{PersonID: testPerson, BasedOnCardVersion: 1})
+	res, err := f.s.Change(ctx, f.call(doctor), CardReviewRequest{Op: OpSetMedicineCardReviewed, PersonID: testPerson, BasedOnCardVersion: 1})
 	if err != nil {
 		t.Fatalf("SetMedicineCardReviewed = %v, want nil error", err)
 	}
@@ -919,14 +896,14 @@ func TestSetMedicineCardReviewed(t *testing.T) {
 
 	for _, c := range []Caller{nurse, pharmacist} {
 		snap := f.m.snapshot()
-		_, err := f.s.SetMedicineCardReviewed(ctx, f.call(c), CardReviewRequest{PersonID: testPerson, BasedOnCardVersion: 3})
+		_, err := f.s.Change(ctx, f.call(c), CardReviewRequest{Op: OpSetMedicineCardReviewed, PersonID: testPerson, BasedOnCardVersion: 3})
 		wantFault(t, "SetMedicineCardReviewed as "+string(c.Role), err, FaultRoleNotAllowed)
-		_, err = f.s.SetMedicineCardNotReviewed(ctx, f.call(c), CardReviewRequest{PersonID: testPerson, BasedOnCardVersion: 3})
+		_, err = f.s.Change(ctx, f.call(c), CardReviewRequest{Op: OpSetMedicineCardNotReviewed, PersonID: testPerson, BasedOnCardVersion: 3})
 		wantFault(t, "SetMedicineCardNotReviewed as "+string(c.Role), err, FaultRoleNotAllowed)
 		wantUnchanged(t, f.m, snap)
 	}
 
-	if _, err := f.s.SetMedicineCardNotReviewed(ctx, f.call(doctor), CardReviewRequest{PersonID: testPerson, BasedOnCardVersion: 3}); err != nil {
+	if _, err := f.s.Change(ctx, f.call(doctor), CardReviewRequest{Op: OpSetMedicineCardNotReviewed, PersonID: testPerson, BasedOnCardVersion: 3}); err != nil {
 		t.Fatalf("SetMedicineCardNotReviewed = %v, want nil error", err)
 	}
 	if got := f.card().Reviewed; got != nil {
@@ -952,7 +929,7 @@ func TestUpdateMedicineCard(t *testing.T) {
 		},
 		SetReviewed: true,
 	}
-	res, err := f.s.UpdateMedicineCard(context.Background(), f.call(doctor), req)
+	res, err := f.s.Change(context.Background(), f.call(doctor), req)
 	if err != nil {
 		t.Fatalf("UpdateMedicineCard = %v, want nil error", err)
 	}
@@ -1051,7 +1028,7 @@ func TestUpdateMedicineCardRefused(t *testing.T) {
 			}
 			tt.req.PersonID, tt.req.BasedOnCardVersion = testPerson, f.version()
 			snap := f.m.snapshot()
-			res, err := f.s.UpdateMedicineCard(context.Background(), f.call(tt.caller), tt.req)
+			res, err := f.s.Change(context.Background(), f.call(tt.caller), tt.req)
 			wantFault(t, "UpdateMedicineCard("+tt.name+")", err, tt.want)
 			if res != nil {
 				t.Errorf("UpdateMedicineCard result = %+v, want nil", res)
@@ -1064,7 +1041,7 @@ func TestUpdateMedicineCardRefused(t *testing.T) {
 func TestUpdateMedicineCardNurse(t *testing.T) {
 	f := newFixture(t)
 	id := f.createDM()
-	_, err := f.s.UpdateMedicineCard(context.Background(), f.call(nurse), UpdateMedicineCardRequest{
+	_, err := f.s.Change(context.Background(), f.call(nurse), UpdateMedicineCardRequest{
 		PersonID: testPerson, BasedOnCardVersion: 1,
 		Change: []DrugMedicationChange{{Op: OpPauseDrugMedication, DrugMedicationID: id}},
 	})
@@ -1108,7 +1085,7 @@ func TestUpdateMedicineCardTwoChangesToOneItem(t *testing.T) {
 				tt.changes[i].DrugMedicationID = id
 			}
 			snap := f.m.snapshot()
-			res, err := f.s.UpdateMedicineCard(context.Background(), f.call(doctor),
+			res, err := f.s.Change(context.Background(), f.call(doctor),
 				UpdateMedicineCardRequest{PersonID: testPerson, BasedOnCardVersion: 1, Change: tt.changes})
 			if tt.wantStatus == "" {
 				wantFault(t, "UpdateMedicineCard("+tt.name+")", err, FaultTransitionNotAllowed)
@@ -1140,7 +1117,7 @@ func TestCreatePrescription(t *testing.T) {
 	dm := f.createDM()
 	req := prescriptionRequest(dm)
 	req.BasedOnCardVersion = 1
-	res, err := f.s.CreatePrescription(context.Background(), Call{Caller: doctor, MessageID: "p1"}, req)
+	res, err := f.s.Change(context.Background(), Call{Caller: doctor, MessageID: "p1"}, req)
 	if err != nil {
 		t.Fatalf("CreatePrescription = %v, want nil error", err)
 	}
@@ -1237,7 +1214,7 @@ func TestCreatePrescriptionRules(t *testing.T) {
 				caller = doctor
 			}
 			snap := f.m.snapshot()
-			res, err := f.s.CreatePrescription(context.Background(), f.call(caller), req)
+			res, err := f.s.Change(context.Background(), f.call(caller), req)
 			if tt.want != nil {
 				wantFault(t, "CreatePrescription("+tt.name+")", err, *tt.want)
 				wantUnchanged(t, f.m, snap)

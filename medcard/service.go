@@ -394,6 +394,12 @@ func (s *Service) settleCache(ctx context.Context, slot CacheSlot, person Person
 // of a resend that spans the deploy: an old client's request has the new
 // field at its zero value, and zero values are left out. The form is
 // versioned by its prefix and held by a golden vector in the tests.
+//
+// The operation is hashed on its own, beside the form. A request type that
+// carries its operation in a field of its own (CardReviewRequest.Op,
+// OrderActionRequest.Op) tags it `json:"-"`, so that the form, and the
+// hash of a resend stored before the type carried it, stay as they were.
+// DrugMedicationChange.Op was always a member of the form and stays one.
 func requestHash(op Operation, person PersonID, request any) ([]byte, error) {
 	body, err := canonicalRequest(request)
 	if err != nil {

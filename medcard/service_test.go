@@ -49,7 +49,7 @@ func validRequest(person string) CreateDrugMedicationRequest {
 // mustCreate creates a drug medication and fails the test on error.
 func mustCreate(t *testing.T, s *Service, caller Caller, messageID string, req CreateDrugMedicationRequest) *WriteResult {
 	t.Helper()
-	res, err := s.CreateDrugMedication(context.Background(), Call{Caller: caller, MessageID: messageID}, req)
+	res, err := s.Change(context.Background(), Call{Caller: caller, MessageID: messageID}, req)
 	if err != nil {
 		t.Fatalf("CreateDrugMedication(%s) = %v, want nil error", messageID, err)
 	}
@@ -150,7 +150,7 @@ func TestMessageIDReused(t *testing.T) {
 			s, m := newTestService(t)
 			mustCreate(t, s, doctor, "m1", validRequest(testPerson))
 			before := m.snapshot()
-			res, err := s.CreateDrugMedication(context.Background(), Call{Caller: doctor, MessageID: "m1"}, tt.req)
+			res, err := s.Change(context.Background(), Call{Caller: doctor, MessageID: "m1"}, tt.req)
 			wantFault(t, "CreateDrugMedication(reused MessageID)", err, FaultMessageIDReused)
 			if res != nil {
 				t.Errorf("CreateDrugMedication(reused MessageID) result = %+v, want nil", res)
@@ -203,7 +203,7 @@ func warningMessage(r *WriteResult) string {
 func TestMissingMessageID(t *testing.T) {
 	s, m := newTestService(t)
 	before := m.snapshot()
-	_, err := s.CreateDrugMedication(context.Background(), Call{Caller: doctor, MessageID: ""}, validRequest(testPerson))
+	_, err := s.Change(context.Background(), Call{Caller: doctor, MessageID: ""}, validRequest(testPerson))
 	wantFault(t, `CreateDrugMedication(MessageID "")`, err, FaultMissingMessageID)
 	wantUnchanged(t, m, before)
 }
@@ -293,7 +293,7 @@ func TestCardBusy(t *testing.T) {
 	s, m := newTestService(t)
 	m.beforeCommit = func(*CardWrite, bool) error { return ErrLostRace }
 	before := m.snapshot()
-	res, err := s.CreateDrugMedication(context.Background(), Call{Caller: doctor, MessageID: "m1"}, validRequest(testPerson))
+	res, err := s.Change(context.Background(), Call{Caller: doctor, MessageID: "m1"}, validRequest(testPerson))
 	wantFault(t, "CreateDrugMedication(always losing)", err, FaultCardBusy)
 	if res != nil {
 		t.Errorf("result = %+v, want nil", res)
@@ -313,7 +313,7 @@ func TestStoreErrorIsReturned(t *testing.T) {
 	s, m := newTestService(t)
 	down := WrapError(FaultOutcomeUnknown, errors.New("connection reset"), "the outcome of the write is unknown")
 	m.beforeCommit = func(*CardWrite, bool) error { return down }
-	_, err := s.CreateDrugMedication(context.Background(), Call{Caller: doctor, MessageID: "m1"}, validRequest(testPerson))
+	_, err := s.Change(context.Background(), Call{Caller: doctor, MessageID: "m1"}, validRequest(testPerson))
 	wantFault(t, "CreateDrugMedication(store failing)", err, FaultOutcomeUnknown)
 	if _, w, l := m.calls(); w != 1 || l != 0 {
 		t.Errorf("calls: WriteCard %d, WriteLocked %d; want 1, 0", w, l)
@@ -329,7 +329,7 @@ func TestLockedStoreErrorIsReturned(t *testing.T) {
 		}
 		return ErrLostRace
 	}
-	_, err := s.CreateDrugMedication(context.Background(), Call{Caller: doctor, MessageID: "m1"}, validRequest(testPerson))
+	_, err := s.Change(context.Background(), Call{Caller: doctor, MessageID: "m1"}, validRequest(testPerson))
 	wantFault(t, "CreateDrugMedication(locked write failing)", err, FaultUnavailable)
 	if _, w, l := m.calls(); w != 3 || l != 1 {
 		t.Errorf("calls: WriteCard %d, WriteLocked %d; want 3, 1", w, l)
@@ -340,7 +340,7 @@ func TestReadErrorIsReturned(t *testing.T) {
 	s, m := newTestService(t)
 	down := WrapError(FaultUnavailable, errors.New("connection refused"), "the card's database is unavailable")
 	m.readErr = down
-	if _, err := s.CreateDrugMedication(context.Background(), Call{Caller: doctor, MessageID: "m1"}, validRequest(testPerson)); !errors.Is(err, down) {
+	if _, err := s.Change(context.Background(), Call{Caller: doctor, MessageID: "m1"}, validRequest(testPerson)); !errors.Is(err, down) {
 		t.Errorf("CreateDrugMedication(read failing) = %v, want %v", err, down)
 	}
 	if _, err := s.GetMedicineCard(context.Background(), Call{Caller: doctor, MessageID: "r1"}, CardQuery{PersonID: testPerson}); !errors.Is(err, down) {
@@ -381,7 +381,7 @@ func TestConcurrentCreates(t *testing.T) {
 	var wg sync.WaitGroup
 	for i := range n {
 		wg.Go(func() {
-			results[i], errs[i] = s.CreateDrugMedication(context.Background(), Call{Caller: doctor, MessageID: fmt.Sprintf("m%d", i)}, validRequest(testPerson))
+			results[i], errs[i] = s.Change(context.Background(), Call{Caller: doctor, MessageID: fmt.Sprintf("m%d", i)}, validRequest(testPerson))
 		})
 	}
 	wg.Wait()
@@ -415,7 +415,7 @@ func TestConcurrentResends(t *testing.T) {
 	var wg sync.WaitGroup
 	for i := range n {
 		wg.Go(func() {
-			results[i], errs[i] = s.CreateDrugMedication(context.Background(), Call{Caller: doctor, MessageID: "m1"}, validRequest(testPerson))
+			results[i], errs[i] = s.Change(context.Background(), Call{Caller: doctor, MessageID: "m1"}, validRequest(testPerson))
 		})
 	}
 	wg.Wait()

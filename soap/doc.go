@@ -17,11 +17,13 @@
 //
 // operations.go is the dispatch table: one entry per operation of the
 // WSDL, chosen by the body's wrapper element <Op>Request in our namespace,
-// mapping it to the medcard service (CardService) and answering
-// <Op>Response. Every write answers the schema's WriteResultType (the new
-// card version, each touched item's type, identifier and version, and the
-// warnings), except CreateDrugMedicationResponse, which keeps the new
-// item's identifier and version first for older clients.
+// mapping it to a read of the medcard service (CardService) or, for a
+// write, to the domain request that names the operation, served by
+// CardService.Change, and answering <Op>Response. Every write answers the
+// schema's WriteResultType (the new card version, each touched item's
+// type, identifier and version, and the warnings), except
+// CreateDrugMedicationResponse, which keeps the new item's identifier and
+// version first for older clients.
 // TestDispatchTableMatchesWSDL keeps the table and the WSDL in step.
 //
 // # Faults

@@ -88,12 +88,12 @@ func (fakeService) GetPrescription(_ context.Context, _ medcard.Call, person str
 		Orders: card.Orders, Effectuations: card.Effectuations}, nil
 }
 
-func (fakeService) CreateDrugMedication(context.Context, medcard.Call, medcard.CreateDrugMedicationRequest) (*medcard.WriteResult, error) {
-	return nil, medcard.Errorf(medcard.FaultCardBusy, "busy")
-}
-
-// wrote answers every other write with the same result.
-func (f fakeService) wrote(req any) (*medcard.WriteResult, error) {
+// Change is always busy for CreateDrugMedication and answers every other
+// write with the same result.
+func (f fakeService) Change(_ context.Context, _ medcard.Call, req medcard.ChangeRequest) (*medcard.WriteResult, error) {
+	if _, ok := req.(medcard.CreateDrugMedicationRequest); ok {
+		return nil, medcard.Errorf(medcard.FaultCardBusy, "busy")
+	}
 	if f.got != nil {
 		*f.got = req
 	}
@@ -101,74 +101,6 @@ func (f fakeService) wrote(req any) (*medcard.WriteResult, error) {
 		Items: []medcard.ItemVersion{{Kind: medcard.ItemDrugMedication, ID: 1, Version: 3}, {Kind: medcard.ItemOrder, ID: 3, Version: 4}},
 		Warnings: []medcard.Warning{{Code: medcard.WarningVersionMismatch, Message: "the card changed since; merged"},
 			{Code: medcard.WarningConflict, Message: "both variants are kept"}}}, nil
-}
-
-func (f fakeService) UpdateDrugMedication(_ context.Context, _ medcard.Call, req medcard.DrugMedicationRequest) (*medcard.WriteResult, error) {
-	return f.wrote(req)
-}
-
-func (f fakeService) PauseDrugMedication(_ context.Context, _ medcard.Call, req medcard.DrugMedicationRequest) (*medcard.WriteResult, error) {
-	return f.wrote(req)
-}
-
-func (f fakeService) UnpauseDrugMedication(_ context.Context, _ medcard.Call, req medcard.DrugMedicationRequest) (*medcard.WriteResult, error) {
-	return f.wrote(req)
-}
-
-func (f fakeService) WithdrawDrugMedication(_ context.Context, _ medcard.Call, req medcard.DrugMedicationRequest) (*medcard.WriteResult, error) {
-	return f.wrote(req)
-}
-
-func (f fakeService) UnwithdrawDrugMedication(_ context.Context, _ medcard.Call, req medcard.DrugMedicationRequest) (*medcard.WriteResult, error) {
-	return f.wrote(req)
-}
-
-func (f fakeService) SetMedicineCardReviewed(_ context.Context, _ medcard.Call, req medcard.CardReviewRequest) (*medcard.WriteResult, error) {
-	return f.wrote(req)
-}
-
-func (f fakeService) SetMedicineCardNotReviewed(_ context.Context, _ medcard.Call, req medcard.CardReviewRequest) (*medcard.WriteResult, error) {
-	return f.wrote(req)
-}
-
-func (f fakeService) UpdateMedicineCard(_ context.Context, _ medcard.Call, req medcard.UpdateMedicineCardRequest) (*medcard.WriteResult, error) {
-	return f.wrote(req)
-}
-
-func (f fakeService) ResolveConflict(_ context.Context, _ medcard.Call, req medcard.ResolveConflictRequest) (*medcard.WriteResult, error) {
-	return f.wrote(req)
-}
-
-func (f fakeService) CreatePrescription(_ context.Context, _ medcard.Call, req medcard.CreatePrescriptionRequest) (*medcard.WriteResult, error) {
-	return f.wrote(req)
-}
-
-func (f fakeService) CancelPrescription(_ context.Context, _ medcard.Call, req medcard.CancelPrescriptionRequest) (*medcard.WriteResult, error) {
-	return f.wrote(req)
-}
-
-func (f fakeService) CreateOrder(_ context.Context, _ medcard.Call, req medcard.OrderRequest) (*medcard.WriteResult, error) {
-	return f.wrote(req)
-}
-
-func (f fakeService) CancelOrder(_ context.Context, _ medcard.Call, req medcard.OrderActionRequest) (*medcard.WriteResult, error) {
-	return f.wrote(req)
-}
-
-func (f fakeService) StartEffectuation(_ context.Context, _ medcard.Call, req medcard.OrderActionRequest) (*medcard.WriteResult, error) {
-	return f.wrote(req)
-}
-
-func (f fakeService) AbortEffectuation(_ context.Context, _ medcard.Call, req medcard.OrderActionRequest) (*medcard.WriteResult, error) {
-	return f.wrote(req)
-}
-
-func (f fakeService) CreatePharmacyEffectuation(_ context.Context, _ medcard.Call, req medcard.EffectuationRequest) (*medcard.WriteResult, error) {
-	return f.wrote(req)
-}
-
-func (f fakeService) UndoEffectuation(_ context.Context, _ medcard.Call, req medcard.UndoEffectuationRequest) (*medcard.WriteResult, error) {
-	return f.wrote(req)
 }
 
 type fakeSystems struct{}
@@ -432,6 +364,33 @@ func TestEveryOperationAnswersItsResponse(t *testing.T) {
 	}
 }
 
+// TestEveryWriteNamesItsOperation sends every write of the table and
+// checks that the domain request it reaches Change with names the
+// operation of its wrapper element: a request type serving several
+// operations must be told the right one.
+func TestEveryWriteNamesItsOperation(t *testing.T) {
+	reads := map[medcard.Operation]bool{medcard.OpGetMedicineCard: true, medcard.OpGetDrugMedication: true, medcard.OpGetPrescription: true}
+	for _, op := range operations {
+		if reads[op.name] || op.name == medcard.OpCreateDrugMedication { // the fake is always busy there
+			continue
+		}
+		var got any
+		h := NewHandler(fakeService{got: &got}, fakeSystems{}, nil, zap.NewNop(), Config{Now: func() time.Time { return testNow }})
+		body := `<mc:` + string(op.name) + `Request><mc:PersonIdentifier>0101701234</mc:PersonIdentifier></mc:` + string(op.name) + `Request>`
+		req := httptest.NewRequest(http.MethodPost, "/medcard", strings.NewReader(testEnvelope(nsSOAP11, body)))
+		req.Header.Set("Content-Type", "text/xml")
+		h.ServeHTTP(httptest.NewRecorder(), req)
+		change, ok := got.(medcard.ChangeRequest)
+		if !ok {
+			t.Errorf("%s reached Change with %T, want a medcard.ChangeRequest", op.name, got)
+			continue
+		}
+		if change.Operation() != op.name {
+			t.Errorf("%s reached Change as %T naming %q, want %q", op.name, change, change.Operation(), op.name)
+		}
+	}
+}
+
 // TestRequestMapping checks that wrapper elements reach the domain as the
 // requests they stand for.
 func TestRequestMapping(t *testing.T) {
@@ -445,10 +404,16 @@ func TestRequestMapping(t *testing.T) {
 			`<mc:UpdateDrugMedicationRequest>` + p + `<mc:DrugMedicationIdentifier>3</mc:DrugMedicationIdentifier><mc:Dosage><mc:Text>1 dagligt</mc:Text></mc:Dosage>` +
 				`<mc:Indication><mc:Code>K1</mc:Code><mc:Text>smerter</mc:Text></mc:Indication><mc:EndDate>2027-01-01</mc:EndDate></mc:UpdateDrugMedicationRequest>`,
 			medcard.DrugMedicationRequest{PersonID: "0101701234", BasedOnCardVersion: 7, Change: medcard.DrugMedicationChange{
-				DrugMedicationID: 3, Dosage: medcard.Dosage{Text: "1 dagligt"}, Indication: medcard.Indication{Code: "K1", Text: "smerter"}, EndDate: "2027-01-01"}}},
+				Op: medcard.OpUpdateDrugMedication, DrugMedicationID: 3, Dosage: medcard.Dosage{Text: "1 dagligt"}, Indication: medcard.Indication{Code: "K1", Text: "smerter"}, EndDate: "2027-01-01"}}},
 		{"UnwithdrawDrugMedication",
 			`<mc:UnwithdrawDrugMedicationRequest>` + p + `<mc:DrugMedicationIdentifier>3</mc:DrugMedicationIdentifier></mc:UnwithdrawDrugMedicationRequest>`,
-			medcard.DrugMedicationRequest{PersonID: "0101701234", BasedOnCardVersion: 7, Change: medcard.DrugMedicationChange{DrugMedicationID: 3}}},
+			medcard.DrugMedicationRequest{PersonID: "0101701234", BasedOnCardVersion: 7, Change: medcard.DrugMedicationChange{Op: medcard.OpUnwithdrawDrugMedication, DrugMedicationID: 3}}},
+		{"SetMedicineCardNotReviewed",
+			`<mc:SetMedicineCardNotReviewedRequest>` + p + `</mc:SetMedicineCardNotReviewedRequest>`,
+			medcard.CardReviewRequest{Op: medcard.OpSetMedicineCardNotReviewed, PersonID: "0101701234", BasedOnCardVersion: 7}},
+		{"StartEffectuation",
+			`<mc:StartEffectuationRequest>` + p + `<mc:OrderIdentifier>9</mc:OrderIdentifier></mc:StartEffectuationRequest>`,
+			medcard.OrderActionRequest{Op: medcard.OpStartEffectuation, PersonID: "0101701234", BasedOnCardVersion: 7, OrderID: 9}},
 		{"UpdateMedicineCard",
 			`<mc:UpdateMedicineCardRequest>` + p +
 				`<mc:CreateDrugMedication><mc:Drug><mc:Identifier>1</mc:Identifier><mc:Name>Pinex</mc:Name></mc:Drug><mc:Dosage><mc:Text>2</mc:Text></mc:Dosage><mc:Indication><mc:Text>smerter</mc:Text></mc:Indication><mc:BeginDate>2026-11-01</mc:BeginDate></mc:CreateDrugMedication>` +

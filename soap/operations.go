@@ -7,33 +7,14 @@ import (
 	"github.com/sharedmedcard/gateway/medcard"
 )
 
-// CardService is what the SOAP edge needs of the domain: every operation of
-// the medicine card. *medcard.Service implements it.
+// CardService is what the SOAP edge needs of the domain: the three reads
+// and the one write operation, which every write of the WSDL goes through
+// with a request naming its operation. *medcard.Service implements it.
 type CardService interface {
 	GetMedicineCard(ctx context.Context, call medcard.Call, q medcard.CardQuery) (*medcard.Card, error)
 	GetDrugMedication(ctx context.Context, call medcard.Call, personID string, id int64) (*medcard.DrugMedicationView, error)
 	GetPrescription(ctx context.Context, call medcard.Call, personID string, ids []int64) (*medcard.PrescriptionsView, error)
-
-	CreateDrugMedication(ctx context.Context, call medcard.Call, req medcard.CreateDrugMedicationRequest) (*medcard.WriteResult, error)
-	UpdateDrugMedication(ctx context.Context, call medcard.Call, req medcard.DrugMedicationRequest) (*medcard.WriteResult, error)
-	PauseDrugMedication(ctx context.Context, call medcard.Call, req medcard.DrugMedicationRequest) (*medcard.WriteResult, error)
-	UnpauseDrugMedication(ctx context.Context, call medcard.Call, req medcard.DrugMedicationRequest) (*medcard.WriteResult, error)
-	WithdrawDrugMedication(ctx context.Context, call medcard.Call, req medcard.DrugMedicationRequest) (*medcard.WriteResult, error)
-	UnwithdrawDrugMedication(ctx context.Context, call medcard.Call, req medcard.DrugMedicationRequest) (*medcard.WriteResult, error)
-	SetMedicineCardReviewed(ctx context.Context, call medcard.Call, req medcard.CardReviewRequest) (*medcard.WriteResult, error)
-	SetMedicineCardNotReviewed(ctx context.Context, call medcard.Call, req medcard.CardReviewRequest) (*medcard.WriteResult, error)
-	UpdateMedicineCard(ctx context.Context, call medcard.Call, req medcard.UpdateMedicineCardRequest) (*medcard.WriteResult, error)
-	ResolveConflict(ctx context.Context, call medcard.Call, req medcard.ResolveConflictRequest) (*medcard.WriteResult, error)
-
-	CreatePrescription(ctx context.Context, call medcard.Call, req medcard.CreatePrescriptionRequest) (*medcard.WriteResult, error)
-	CancelPrescription(ctx context.Context, call medcard.Call, req medcard.CancelPrescriptionRequest) (*medcard.WriteResult, error)
-
-	CreateOrder(ctx context.Context, call medcard.Call, req medcard.OrderRequest) (*medcard.WriteResult, error)
-	CancelOrder(ctx context.Context, call medcard.Call, req medcard.OrderActionRequest) (*medcard.WriteResult, error)
-	StartEffectuation(ctx context.Context, call medcard.Call, req medcard.OrderActionRequest) (*medcard.WriteResult, error)
-	AbortEffectuation(ctx context.Context, call medcard.Call, req medcard.OrderActionRequest) (*medcard.WriteResult, error)
-	CreatePharmacyEffectuation(ctx context.Context, call medcard.Call, req medcard.EffectuationRequest) (*medcard.WriteResult, error)
-	UndoEffectuation(ctx context.Context, call medcard.Call, req medcard.UndoEffectuationRequest) (*medcard.WriteResult, error)
+	Change(ctx context.Context, call medcard.Call, req medcard.ChangeRequest) (*medcard.WriteResult, error)
 }
 
 var _ CardService = (*medcard.Service)(nil)
@@ -60,14 +41,11 @@ func op[Req any, Resp any](name medcard.Operation, serve func(context.Context, C
 }
 
 // write builds a table entry for a write answered with WriteResultType:
-// domain turns the wrapper element into the domain's request, method is the
-// service method (a method expression such as
-// CardService.PauseDrugMedication).
-func write[Req, DomainReq any](name medcard.Operation,
-	method func(CardService, context.Context, medcard.Call, DomainReq) (*medcard.WriteResult, error),
-	domain func(*Req) DomainReq) *operation {
+// domain turns the wrapper element into the domain's request, which names
+// the entry's operation (TestEveryWriteNamesItsOperation holds them equal).
+func write[Req any](name medcard.Operation, domain func(*Req) medcard.ChangeRequest) *operation {
 	return op(name, func(ctx context.Context, svc CardService, call medcard.Call, req *Req) (*WriteResponse, error) {
-		res, err := method(svc, ctx, call, domain(req))
+		res, err := svc.Change(ctx, call, domain(req))
 		if err != nil {
 			return nil, err
 		}
@@ -76,14 +54,16 @@ func write[Req, DomainReq any](name medcard.Operation,
 }
 
 // drugMedicationAction is the domain request of Pause, Unpause, Withdraw
-// and Unwithdraw: the service method sets the operation.
-func drugMedicationAction(person string, basedOn, id int64) medcard.DrugMedicationRequest {
+// and Unwithdraw.
+func drugMedicationAction(op medcard.Operation, person string, basedOn, id int64) medcard.DrugMedicationRequest {
 	return medcard.DrugMedicationRequest{PersonID: person, BasedOnCardVersion: basedOn,
-		Change: medcard.DrugMedicationChange{DrugMedicationID: id}}
+		Change: medcard.DrugMedicationChange{Op: op, DrugMedicationID: id}}
 }
 
-func orderAction(person string, basedOn, id int64) medcard.OrderActionRequest {
-	return medcard.OrderActionRequest{PersonID: person, BasedOnCardVersion: basedOn, OrderID: id}
+// orderAction is the domain request of CancelOrder, StartEffectuation and
+// AbortEffectuation.
+func orderAction(op medcard.Operation, person string, basedOn, id int64) medcard.OrderActionRequest {
+	return medcard.OrderActionRequest{Op: op, PersonID: person, BasedOnCardVersion: basedOn, OrderID: id}
 }
 
 // operations is the dispatch table: every SOAP operation we serve, in the
@@ -128,7 +108,7 @@ var operations = []*operation{
 	// Drug medications.
 	op(medcard.OpCreateDrugMedication, func(ctx context.Context, svc CardService, call medcard.Call, req *CreateDrugMedicationRequest) (*CreateDrugMedicationResponse, error) {
 		dm := req.DrugMedication
-		res, err := svc.CreateDrugMedication(ctx, call, medcard.CreateDrugMedicationRequest{
+		res, err := svc.Change(ctx, call, medcard.CreateDrugMedicationRequest{
 			PersonID: req.PersonIdentifier, BasedOnCardVersion: req.MedicineCardVersion,
 			Drug: dm.Drug.domain(), Dosage: dm.Dosage.domain(), Indication: dm.Indication.domain(),
 			BeginDate: dm.BeginDate, EndDate: dm.EndDate,
@@ -143,32 +123,32 @@ var operations = []*operation{
 		}
 		return out, nil
 	}),
-	write(medcard.OpUpdateDrugMedication, CardService.UpdateDrugMedication, func(r *UpdateDrugMedicationRequest) medcard.DrugMedicationRequest {
-		req := drugMedicationAction(r.PersonIdentifier, r.MedicineCardVersion, r.DrugMedicationIdentifier)
+	write(medcard.OpUpdateDrugMedication, func(r *UpdateDrugMedicationRequest) medcard.ChangeRequest {
+		req := drugMedicationAction(medcard.OpUpdateDrugMedication, r.PersonIdentifier, r.MedicineCardVersion, r.DrugMedicationIdentifier)
 		req.Change.Dosage, req.Change.Indication, req.Change.EndDate = r.Dosage.domain(), r.Indication.domain(), r.EndDate
 		return req
 	}),
-	write(medcard.OpPauseDrugMedication, CardService.PauseDrugMedication, func(r *PauseDrugMedicationRequest) medcard.DrugMedicationRequest {
-		return drugMedicationAction(r.PersonIdentifier, r.MedicineCardVersion, r.DrugMedicationIdentifier)
+	write(medcard.OpPauseDrugMedication, func(r *PauseDrugMedicationRequest) medcard.ChangeRequest {
+		return drugMedicationAction(medcard.OpPauseDrugMedication, r.PersonIdentifier, r.MedicineCardVersion, r.DrugMedicationIdentifier)
 	}),
-	write(medcard.OpUnpauseDrugMedication, CardService.UnpauseDrugMedication, func(r *UnpauseDrugMedicationRequest) medcard.DrugMedicationRequest {
-		return drugMedicationAction(r.PersonIdentifier, r.MedicineCardVersion, r.DrugMedicationIdentifier)
+	write(medcard.OpUnpauseDrugMedication, func(r *UnpauseDrugMedicationRequest) medcard.ChangeRequest {
+		return drugMedicationAction(medcard.OpUnpauseDrugMedication, r.PersonIdentifier, r.MedicineCardVersion, r.DrugMedicationIdentifier)
 	}),
-	write(medcard.OpWithdrawDrugMedication, CardService.WithdrawDrugMedication, func(r *WithdrawDrugMedicationRequest) medcard.DrugMedicationRequest {
-		return drugMedicationAction(r.PersonIdentifier, r.MedicineCardVersion, r.DrugMedicationIdentifier)
+	write(medcard.OpWithdrawDrugMedication, func(r *WithdrawDrugMedicationRequest) medcard.ChangeRequest {
+		return drugMedicationAction(medcard.OpWithdrawDrugMedication, r.PersonIdentifier, r.MedicineCardVersion, r.DrugMedicationIdentifier)
 	}),
-	write(medcard.OpUnwithdrawDrugMedication, CardService.UnwithdrawDrugMedication, func(r *UnwithdrawDrugMedicationRequest) medcard.DrugMedicationRequest {
-		return drugMedicationAction(r.PersonIdentifier, r.MedicineCardVersion, r.DrugMedicationIdentifier)
+	write(medcard.OpUnwithdrawDrugMedication, func(r *UnwithdrawDrugMedicationRequest) medcard.ChangeRequest {
+		return drugMedicationAction(medcard.OpUnwithdrawDrugMedication, r.PersonIdentifier, r.MedicineCardVersion, r.DrugMedicationIdentifier)
 	}),
 
 	// The card as a whole.
-	write(medcard.OpSetMedicineCardReviewed, CardService.SetMedicineCardReviewed, func(r *SetMedicineCardReviewedRequest) medcard.CardReviewRequest {
-		return medcard.CardReviewRequest{PersonID: r.PersonIdentifier, BasedOnCardVersion: r.MedicineCardVersion}
+	write(medcard.OpSetMedicineCardReviewed, func(r *SetMedicineCardReviewedRequest) medcard.ChangeRequest {
+		return medcard.CardReviewRequest{Op: medcard.OpSetMedicineCardReviewed, PersonID: r.PersonIdentifier, BasedOnCardVersion: r.MedicineCardVersion}
 	}),
-	write(medcard.OpSetMedicineCardNotReviewed, CardService.SetMedicineCardNotReviewed, func(r *SetMedicineCardNotReviewedRequest) medcard.CardReviewRequest {
-		return medcard.CardReviewRequest{PersonID: r.PersonIdentifier, BasedOnCardVersion: r.MedicineCardVersion}
+	write(medcard.OpSetMedicineCardNotReviewed, func(r *SetMedicineCardNotReviewedRequest) medcard.ChangeRequest {
+		return medcard.CardReviewRequest{Op: medcard.OpSetMedicineCardNotReviewed, PersonID: r.PersonIdentifier, BasedOnCardVersion: r.MedicineCardVersion}
 	}),
-	write(medcard.OpUpdateMedicineCard, CardService.UpdateMedicineCard, func(r *UpdateMedicineCardRequest) medcard.UpdateMedicineCardRequest {
+	write(medcard.OpUpdateMedicineCard, func(r *UpdateMedicineCardRequest) medcard.ChangeRequest {
 		req := medcard.UpdateMedicineCardRequest{PersonID: r.PersonIdentifier, BasedOnCardVersion: r.MedicineCardVersion, SetReviewed: r.SetReviewed}
 		for _, nd := range r.CreateDrugMedication {
 			req.Create = append(req.Create, nd.domain())
@@ -180,7 +160,7 @@ var operations = []*operation{
 	}),
 
 	// Prescriptions.
-	write(medcard.OpCreatePrescription, CardService.CreatePrescription, func(r *CreatePrescriptionRequest) medcard.CreatePrescriptionRequest {
+	write(medcard.OpCreatePrescription, func(r *CreatePrescriptionRequest) medcard.ChangeRequest {
 		req := medcard.CreatePrescriptionRequest{PersonID: r.PersonIdentifier, BasedOnCardVersion: r.MedicineCardVersion,
 			DrugMedicationID: r.DrugMedicationIdentifier, PackageNumber: r.PackageNumber, PackageQuantity: r.PackageQuantity,
 			Iterations: r.Iterations, IterationIntervalDays: r.IterationIntervalDays,
@@ -190,33 +170,33 @@ var operations = []*operation{
 		}
 		return req
 	}),
-	write(medcard.OpCancelPrescription, CardService.CancelPrescription, func(r *CancelPrescriptionRequest) medcard.CancelPrescriptionRequest {
+	write(medcard.OpCancelPrescription, func(r *CancelPrescriptionRequest) medcard.ChangeRequest {
 		return medcard.CancelPrescriptionRequest{PersonID: r.PersonIdentifier, BasedOnCardVersion: r.MedicineCardVersion, PrescriptionID: r.PrescriptionIdentifier}
 	}),
 
 	// Pharmacy.
-	write(medcard.OpCreateOrder, CardService.CreateOrder, func(r *CreateOrderRequest) medcard.OrderRequest {
+	write(medcard.OpCreateOrder, func(r *CreateOrderRequest) medcard.ChangeRequest {
 		return medcard.OrderRequest{PersonID: r.PersonIdentifier, BasedOnCardVersion: r.MedicineCardVersion, PrescriptionID: r.PrescriptionIdentifier}
 	}),
-	write(medcard.OpCancelOrder, CardService.CancelOrder, func(r *CancelOrderRequest) medcard.OrderActionRequest {
-		return orderAction(r.PersonIdentifier, r.MedicineCardVersion, r.OrderIdentifier)
+	write(medcard.OpCancelOrder, func(r *CancelOrderRequest) medcard.ChangeRequest {
+		return orderAction(medcard.OpCancelOrder, r.PersonIdentifier, r.MedicineCardVersion, r.OrderIdentifier)
 	}),
-	write(medcard.OpStartEffectuation, CardService.StartEffectuation, func(r *StartEffectuationRequest) medcard.OrderActionRequest {
-		return orderAction(r.PersonIdentifier, r.MedicineCardVersion, r.OrderIdentifier)
+	write(medcard.OpStartEffectuation, func(r *StartEffectuationRequest) medcard.ChangeRequest {
+		return orderAction(medcard.OpStartEffectuation, r.PersonIdentifier, r.MedicineCardVersion, r.OrderIdentifier)
 	}),
-	write(medcard.OpAbortEffectuation, CardService.AbortEffectuation, func(r *AbortEffectuationRequest) medcard.OrderActionRequest {
-		return orderAction(r.PersonIdentifier, r.MedicineCardVersion, r.OrderIdentifier)
+	write(medcard.OpAbortEffectuation, func(r *AbortEffectuationRequest) medcard.ChangeRequest {
+		return orderAction(medcard.OpAbortEffectuation, r.PersonIdentifier, r.MedicineCardVersion, r.OrderIdentifier)
 	}),
-	write(medcard.OpCreatePharmacyEffectuation, CardService.CreatePharmacyEffectuation, func(r *CreatePharmacyEffectuationRequest) medcard.EffectuationRequest {
+	write(medcard.OpCreatePharmacyEffectuation, func(r *CreatePharmacyEffectuationRequest) medcard.ChangeRequest {
 		return medcard.EffectuationRequest{PersonID: r.PersonIdentifier, BasedOnCardVersion: r.MedicineCardVersion,
 			OrderID: r.OrderIdentifier, PackagesDispensed: r.PackagesDispensed, Terminate: r.Terminate}
 	}),
-	write(medcard.OpUndoEffectuation, CardService.UndoEffectuation, func(r *UndoEffectuationRequest) medcard.UndoEffectuationRequest {
+	write(medcard.OpUndoEffectuation, func(r *UndoEffectuationRequest) medcard.ChangeRequest {
 		return medcard.UndoEffectuationRequest{PersonID: r.PersonIdentifier, BasedOnCardVersion: r.MedicineCardVersion, EffectuationID: r.EffectuationIdentifier}
 	}),
 
 	// Conflicts.
-	write(medcard.OpResolveConflict, CardService.ResolveConflict, func(r *ResolveConflictRequest) medcard.ResolveConflictRequest {
+	write(medcard.OpResolveConflict, func(r *ResolveConflictRequest) medcard.ChangeRequest {
 		req := medcard.ResolveConflictRequest{PersonID: r.PersonIdentifier, BasedOnCardVersion: r.MedicineCardVersion,
 			DrugMedicationID: r.DrugMedicationIdentifier, ChosenVariant: r.ChosenVariant}
 		if r.Replacement != nil {

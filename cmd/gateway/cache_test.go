@@ -95,7 +95,7 @@ func TestStaleFillNeverReplacesWriteThrough(t *testing.T) {
 	person := freshPerson(t)
 	create := func(basedOn int64) int64 {
 		t.Helper()
-		res, err := svc.CreateDrugMedication(ctx, medcard.Call{Caller: caller, MessageID: newMessageID()}, medcard.CreateDrugMedicationRequest{
+		res, err := svc.Change(ctx, medcard.Call{Caller: caller, MessageID: newMessageID()}, medcard.CreateDrugMedicationRequest{
 			PersonID: person, BasedOnCardVersion: basedOn,
 			Drug:   medcard.Drug{Identifier: "28100636072", Name: "Pinex", Form: "tabletter", Strength: "500 mg", ATCCode: "N02BE01"},
 			Dosage: medcard.Dosage{Text: "2 tabletter 3 gange daglig"}, Indication: medcard.Indication{Text: "mod smerter"},
