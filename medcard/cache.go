@@ -3,6 +3,7 @@ package medcard
 import (
 	"context"
 	"slices"
+	"sync"
 	"time"
 )
 
@@ -107,18 +108,6 @@ type CacheFence interface {
 	Window() time.Duration
 }
 
-// ReadAuditor records every look-up of a card in the audit trail, whether
-// the card came from the cache, a read shared with other readers or a read
-// of its own. Rows are written in batches shortly after: committing one row
-// per look-up made every uncached read wait for a WAL flush, which halved
-// what a shard database could serve (docs/performance.md). RecordRead fails
-// only when the row cannot even be queued (the audit store is down and the
-// queue is full), and then the read must not be served. Changes are audited
-// by the write itself, in its transaction, never here.
-type ReadAuditor interface {
-	RecordRead(ctx context.Context, person PersonID, entry AuditEntry) error
-}
-
 // clone returns a copy of c whose item slices can be changed without
 // touching c, which may be shared by concurrent readers.
 func (c *Card) clone() *Card {
@@ -128,4 +117,224 @@ func (c *Card) clone() *Card {
 	out.Orders = slices.Clone(c.Orders)
 	out.Effectuations = slices.Clone(c.Effectuations)
 	return &out
+}
+
+// cacheSlot is the person's cache slot, or the zero slot without a cache.
+func (s *Service) cacheSlot(person PersonID) CacheSlot {
+	if s.cache == nil {
+		return CacheSlot{}
+	}
+	return s.cache.Slot(person)
+}
+
+// settleCache runs after a write is durable and before it is answered: no
+// read that starts after the answer may be served an older card from the
+// cache, on any gateway. card is the committed card (written through), or
+// nil when the write's outcome is unknown (the entry is dropped). If the
+// cache does not confirm within the patience, a fence is raised in
+// parallel, and whichever is done first lets the answer go. Only if both
+// fail is the write answered with a retryable fault: it is committed, and
+// a resend with the same MessageID gets the stored answer and settles the
+// cache again. (Database reads already under way are never shared with
+// later readers; see flights.)
+func (s *Service) settleCache(ctx context.Context, slot CacheSlot, person PersonID, card *Card) error {
+	if s.cache == nil || seededBugSkipWriteThrough {
+		return nil
+	}
+	if now := s.cache.Slot(person); now.Key != slot.Key {
+		// The shard moved while the write was under way: write where
+		// readers now look, under the lowest generation, which predates
+		// the commit whatever the new database's fences say.
+		slot = CacheSlot{Key: now.Key}
+	}
+	// Both helpers below end before this returns: cancel, then wait.
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	cacheCtx, cancel := context.WithCancel(ctx)
+	defer cancel()
+
+	reached := make(chan bool, 1)
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		if card == nil {
+			reached <- s.cache.Forget(cacheCtx, slot)
+			return
+		}
+		card.PersonID = person
+		reached <- s.cache.Written(cacheCtx, slot, card)
+	}()
+	patience := time.NewTimer(s.fencePatience)
+	defer patience.Stop()
+	select {
+	case ok := <-reached:
+		if ok {
+			return nil
+		}
+		reached = nil
+	case <-patience.C:
+	}
+	if s.fence == nil {
+		return nil
+	}
+	fenced := make(chan error, 1)
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		fenced <- s.fence.Fence(cacheCtx, person)
+	}()
+	for {
+		select {
+		case ok := <-reached:
+			if ok {
+				return nil
+			}
+			reached = nil
+		case err := <-fenced:
+			if err == nil {
+				if card != nil {
+					// Raised after the commit: it covers reads of this
+					// version here (fenceRead).
+					s.fenced.add(person, slot.Key, card.Version)
+				}
+				return nil
+			}
+			if reached == nil {
+				return WrapError(FaultUnavailable, err,
+					"the change is saved but could not yet be made visible to every reader; resend with the same MessageID")
+			}
+			fenced = nil
+		}
+	}
+}
+
+// flightTimeout bounds a database read shared by several readers; it is
+// detached from the first reader's context so that one caller giving up
+// does not fail the others.
+const flightTimeout = 5 * time.Second
+
+// readCached serves a read from the cache, or else from one database read
+// shared by the concurrent readers of the person on this gateway (see
+// flights), which then fills the cache. The slot (and with it the fence
+// generation and the fill lease) is taken before the database read, so a
+// fill can only ever label a card with a generation it was current for.
+func (s *Service) readCached(ctx context.Context, person PersonID) (*Card, error) {
+	slot := s.cache.Slot(person)
+	if slot.Usable {
+		if card := s.cache.Get(ctx, &slot); card != nil {
+			return card, nil
+		}
+	}
+	shared, _, err := s.flights.do(ctx, person, func() (*Card, error) {
+		flightCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), flightTimeout)
+		defer cancel()
+		card, err := s.store.ReadCard(flightCtx, person)
+		if err != nil {
+			return nil, err
+		}
+		card.PersonID = person
+		// A read that found the shard moved (and followed it) must not fill
+		// the old place: readers still on the old map would be served it
+		// after the next write at the new one. Where readers now look, it
+		// holds no lease.
+		target := slot
+		if now := s.cache.Slot(person); now.Key != slot.Key {
+			target = CacheSlot{Key: now.Key, Generation: now.Generation}
+		}
+		moved := target.Key != slot.Key
+		switch {
+		case card.Moving:
+			// Read from a shard frozen for a move: enter nothing (see
+			// Card.Moving); the move's cache fence covers what is there.
+		case s.fence != nil && card.ChangedAgo < s.fence.Window():
+			// Its writer may not have settled the cache yet: another
+			// gateway could still serve the older card after this one
+			// is answered. Hold it in the cache, or else fence.
+			if moved || !s.cache.Hold(flightCtx, slot, card) {
+				if err := s.fenceRead(flightCtx, person, target.Key, card); err != nil {
+					return nil, err
+				}
+			}
+		case target.Lease != "":
+			s.cache.Fill(flightCtx, target, card)
+		default:
+			// Read without a lease of its own, past the window: its writer
+			// may still have stopped between its commit and its
+			// write-through (a paused gateway), leaving an older card in
+			// the cache that would be served after this one is answered.
+			// Raise that in place, or else fence if one can be there.
+			if !s.cache.Raise(flightCtx, target, card) && s.fence != nil && card.ChangedAgo < s.cache.Retention() {
+				if err := s.fenceRead(flightCtx, person, target.Key, card); err != nil {
+					return nil, err
+				}
+			}
+		}
+		return card, nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	// A fence of ours may not be in force everywhere yet.
+	if s.fence != nil {
+		s.fence.Settled(ctx, person)
+	}
+	return shared.clone(), nil
+}
+
+// fenceRead raises a cache fence for a card read from the primary under
+// key, unless a fence this gateway raised already covers it.
+//
+// A fence raised after the card was read (or, by its writer, committed)
+// covers every later answer of that version or an older one: once it is in
+// force no gateway serves an entry of an older generation, and an entry of
+// its generation or a newer one was stored by a fill whose lease, and so
+// whose database read, came after the fence, or by a write committed after
+// it; neither can be older than the card. During a Redis outage a gateway
+// so raises at most one fence per card version it reads, not one per read.
+//
+// Errors: FaultUnavailable when the fence cannot be raised.
+func (s *Service) fenceRead(ctx context.Context, person PersonID, key string, card *Card) error {
+	if s.fenced.covers(person, key, card.Version) {
+		return nil
+	}
+	if err := s.fence.Fence(ctx, person); err != nil {
+		return err
+	}
+	s.fenced.add(person, key, card.Version)
+	return nil
+}
+
+// fencedVersions remembers, per person, the newest card version this
+// gateway had read or committed under a cache key before one of its
+// fences went into force (see Service.fenceRead). It is bounded: past
+// maxFenced persons it forgets them all, which costs a fence more each.
+type fencedVersions struct {
+	mu       sync.Mutex
+	byPerson map[PersonID]fencedVersion
+}
+
+type fencedVersion struct {
+	key     string
+	version int64
+}
+
+const maxFenced = 10_000
+
+func (f *fencedVersions) covers(person PersonID, key string, version int64) bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	v, ok := f.byPerson[person]
+	return ok && v.key == key && v.version >= version
+}
+
+func (f *fencedVersions) add(person PersonID, key string, version int64) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if v, ok := f.byPerson[person]; ok && v.key == key && v.version >= version {
+		return
+	}
+	if f.byPerson == nil || len(f.byPerson) >= maxFenced {
+		f.byPerson = map[PersonID]fencedVersion{}
+	}
+	f.byPerson[person] = fencedVersion{key: key, version: version}
 }

@@ -249,3 +249,82 @@ func (c *Card) nextItemID() int64 {
 	c.LastItemID++
 	return c.LastItemID
 }
+
+// openOrder returns the prescription's open or in-progress order, if any:
+// there is at most one.
+func (c *Card) openOrder(prescriptionID int64) *Order {
+	for i := range c.Orders {
+		o := &c.Orders[i]
+		if o.PrescriptionID == prescriptionID && (o.Status == OrderOpen || o.Status == OrderInProgress) {
+			return o
+		}
+	}
+	return nil
+}
+
+func (c *Card) drugMedication(id int64) *DrugMedication {
+	for i := range c.DrugMedications {
+		if c.DrugMedications[i].ID == id {
+			return &c.DrugMedications[i]
+		}
+	}
+	return nil
+}
+
+func (c *Card) prescription(id int64) *Prescription {
+	for i := range c.Prescriptions {
+		if c.Prescriptions[i].ID == id {
+			return &c.Prescriptions[i]
+		}
+	}
+	return nil
+}
+
+func (c *Card) order(id int64) *Order {
+	for i := range c.Orders {
+		if c.Orders[i].ID == id {
+			return &c.Orders[i]
+		}
+	}
+	return nil
+}
+
+func (c *Card) effectuation(id int64) *Effectuation {
+	for i := range c.Effectuations {
+		if c.Effectuations[i].ID == id {
+			return &c.Effectuations[i]
+		}
+	}
+	return nil
+}
+
+// The find methods return an item named by a request, or the catalogue's
+// not-found fault for it.
+
+func (c *Card) findDrugMedication(id int64) (*DrugMedication, error) {
+	if dm := c.drugMedication(id); dm != nil {
+		return dm, nil
+	}
+	return nil, Errorf(FaultDrugMedicationNotFound, "there is no drug medication %d on the card", id)
+}
+
+func (c *Card) findPrescription(id int64) (*Prescription, error) {
+	if p := c.prescription(id); p != nil {
+		return p, nil
+	}
+	return nil, Errorf(FaultPrescriptionNotFound, "there is no prescription %d on the card", id)
+}
+
+func (c *Card) findOrder(id int64) (*Order, error) {
+	if o := c.order(id); o != nil {
+		return o, nil
+	}
+	return nil, Errorf(FaultOrderNotFound, "there is no order %d on the card", id)
+}
+
+func (c *Card) findEffectuation(id int64) (*Effectuation, error) {
+	if e := c.effectuation(id); e != nil {
+		return e, nil
+	}
+	return nil, Errorf(FaultEffectuationNotFound, "there is no effectuation %d on the card", id)
+}

@@ -2,6 +2,73 @@ package medcard
 
 import "fmt"
 
+// CreateDrugMedicationRequest adds an active drug medication to a
+// person's card (CreateDrugMedication).
+//
+// Errors, besides Change's: FaultRequiredField, FaultInvalidField.
+type CreateDrugMedicationRequest struct {
+	PersonID string
+	// BasedOnCardVersion is the card version the caller last saw
+	// (MedicineCardVersion); adding an item never conflicts, so an older
+	// one only earns a VersionMismatchWarning.
+	BasedOnCardVersion int64
+	Drug               Drug
+	Dosage             Dosage
+	Indication         Indication
+	BeginDate          string
+	EndDate            string // optional
+}
+
+// Operation is OpCreateDrugMedication.
+func (CreateDrugMedicationRequest) Operation() Operation { return OpCreateDrugMedication }
+
+func (r CreateDrugMedicationRequest) target() (string, int64) {
+	return r.PersonID, r.BasedOnCardVersion
+}
+
+func (r CreateDrugMedicationRequest) validate(v *validator) change {
+	nd := NewDrugMedication{Drug: r.Drug, Dosage: r.Dosage, Indication: r.Indication, BeginDate: r.BeginDate, EndDate: r.EndDate}
+	add := nd.validate(v, "")
+	return func(m *mutation) error { add(m); return nil }
+}
+
+// NewDrugMedication is a drug medication to add, in CreateDrugMedication
+// and UpdateMedicineCard.
+type NewDrugMedication struct {
+	Drug       Drug
+	Dosage     Dosage
+	Indication Indication
+	BeginDate  string
+	EndDate    string // optional
+}
+
+// validate checks a new drug medication and returns the change that adds
+// it. prefix names its place in the message for fault texts.
+func (nd NewDrugMedication) validate(v *validator, prefix string) func(m *mutation) {
+	v.required(prefix+"Drug/Identifier", nd.Drug.Identifier)
+	v.required(prefix+"Drug/Name", nd.Drug.Name)
+	v.required(prefix+"Dosage/Text", nd.Dosage.Text)
+	v.required(prefix+"Indication/Text", nd.Indication.Text)
+	v.drug(prefix, nd.Drug)
+	v.maxLength(prefix+"Dosage/Text", nd.Dosage.Text, 1000)
+	v.maxLength(prefix+"Indication/Text", nd.Indication.Text, 500)
+	v.maxLength(prefix+"Indication/Code", nd.Indication.Code, 50)
+	begin := v.date(prefix+"BeginDate", nd.BeginDate, true)
+	end := v.date(prefix+"EndDate", nd.EndDate, false)
+	if v.err == nil && end != "" && end < begin {
+		v.fail(Errorf(FaultInvalidField, "%sEndDate is before BeginDate", prefix))
+	}
+	return func(m *mutation) {
+		dm := DrugMedication{
+			ID: m.card.nextItemID(), Version: 1, CardVersion: m.card.Version,
+			Status: DrugMedicationActive, Drug: nd.Drug, Dosage: nd.Dosage, Indication: nd.Indication,
+			BeginDate: begin, EndDate: end, Created: m.stamp, Modified: m.stamp, LastOperation: OpCreateDrugMedication,
+		}
+		m.card.DrugMedications = append(m.card.DrugMedications, dm)
+		m.touched(ItemDrugMedication, dm.ID, dm.Version)
+	}
+}
+
 // DrugMedicationChange is one change to an existing drug medication: an
 // update (new dosage, and optionally indication and end date), a pause or
 // its end, a withdrawal or its undoing.
@@ -131,40 +198,6 @@ func (m *mutation) bump(dm *DrugMedication, op Operation) {
 	dm.Modified = m.stamp
 	dm.LastOperation = op
 	m.touched(ItemDrugMedication, dm.ID, dm.Version)
-}
-
-// CardReviewRequest marks the card reviewed or not reviewed: Op is
-// SetMedicineCardReviewed, which records that a doctor reviewed the card
-// as it was at BasedOnCardVersion (what they saw, not changes made
-// since), or SetMedicineCardNotReviewed, which removes the marker.
-//
-// Errors: only Change's.
-type CardReviewRequest struct {
-	// Op is not a member of the request's canonical form: requestHash
-	// hashes the operation on its own, as it did before the request
-	// carried it, so a resend spanning the deploy still matches its
-	// stored outcome.
-	Op                 Operation `json:"-"`
-	PersonID           string
-	BasedOnCardVersion int64
-}
-
-// Operation is Op.
-func (r CardReviewRequest) Operation() Operation { return r.Op }
-
-func (r CardReviewRequest) target() (string, int64) { return r.PersonID, r.BasedOnCardVersion }
-
-func (r CardReviewRequest) validate(*validator) change {
-	if r.Op == OpSetMedicineCardNotReviewed {
-		return func(m *mutation) error { m.card.Reviewed = nil; return nil }
-	}
-	return setReviewed // Change let no other operation through
-}
-
-// setReviewed marks the card reviewed as it was at the request's base.
-func setReviewed(m *mutation) error {
-	m.card.Reviewed = &Reviewed{By: m.stamp.By, At: m.stamp.At, CardVersion: m.basedOn}
-	return nil
 }
 
 // UpdateMedicineCardRequest is several changes to one card that must all

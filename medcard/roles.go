@@ -22,35 +22,6 @@ func ParseRole(s string) (Role, error) {
 	return "", Errorf(FaultRoleNotAllowed, "unknown role %q", s)
 }
 
-// Operation names an operation of the service; the names are those of the
-// SOAP operations.
-type Operation string
-
-// Operations.
-const (
-	OpGetMedicineCard            Operation = "GetMedicineCard"
-	OpGetDrugMedication          Operation = "GetDrugMedication"
-	OpGetPrescription            Operation = "GetPrescription"
-	OpCreateDrugMedication       Operation = "CreateDrugMedication"
-	OpUpdateDrugMedication       Operation = "UpdateDrugMedication"
-	OpPauseDrugMedication        Operation = "PauseDrugMedication"
-	OpUnpauseDrugMedication      Operation = "UnpauseDrugMedication"
-	OpWithdrawDrugMedication     Operation = "WithdrawDrugMedication"
-	OpUnwithdrawDrugMedication   Operation = "UnwithdrawDrugMedication"
-	OpSetMedicineCardReviewed    Operation = "SetMedicineCardReviewed"
-	OpSetMedicineCardNotReviewed Operation = "SetMedicineCardNotReviewed"
-	OpUpdateMedicineCard         Operation = "UpdateMedicineCard"
-	OpCreatePrescription         Operation = "CreatePrescription"
-	OpCancelPrescription         Operation = "CancelPrescription"
-	OpCreateOrder                Operation = "CreateOrder"
-	OpCancelOrder                Operation = "CancelOrder"
-	OpStartEffectuation          Operation = "StartEffectuation"
-	OpCreatePharmacyEffectuation Operation = "CreatePharmacyEffectuation"
-	OpAbortEffectuation          Operation = "AbortEffectuation"
-	OpUndoEffectuation           Operation = "UndoEffectuation"
-	OpResolveConflict            Operation = "ResolveConflict"
-)
-
 var (
 	everyone    = []Role{RoleDoctor, RoleNurse, RolePharmacist}
 	clinicians  = []Role{RoleDoctor, RoleNurse}

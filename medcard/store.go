@@ -73,3 +73,15 @@ type AuditEntry struct {
 	MessageID       string
 	CardVersion     int64 // the version read or written
 }
+
+// ReadAuditor records every look-up of a card in the audit trail, whether
+// the card came from the cache, a read shared with other readers or a read
+// of its own. Rows are written in batches shortly after: committing one row
+// per look-up made every uncached read wait for a WAL flush, which halved
+// what a shard database could serve (docs/performance.md). RecordRead fails
+// only when the row cannot even be queued (the audit store is down and the
+// queue is full), and then the read must not be served. Changes are audited
+// by the write itself, in its transaction, never here.
+type ReadAuditor interface {
+	RecordRead(ctx context.Context, person PersonID, entry AuditEntry) error
+}
