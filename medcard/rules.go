@@ -101,11 +101,8 @@ func checkDispensable(card *Card, p *Prescription, now time.Time, checkInterval 
 	if p.Dispensings >= 1+p.Iterations {
 		return Errorf(FaultNoDispensingsLeft, "all %d dispensings of the prescription are used", 1+p.Iterations)
 	}
-	if checkInterval && p.Dispensings > 0 && p.IterationIntervalDays > 0 {
-		next := dateOf(p.LastDispensedAt.In(clinicalZone).AddDate(0, 0, p.IterationIntervalDays))
-		if today < next {
-			return Errorf(FaultIterationTooEarly, "the next iteration may be dispensed from %s", next)
-		}
+	if next := p.intervalEnd(); checkInterval && today < next {
+		return Errorf(FaultIterationTooEarly, "the next iteration may be dispensed from %s", next)
 	}
 	if p.DrugMedicationID != 0 {
 		if dm := card.drugMedication(p.DrugMedicationID); dm != nil {
@@ -132,4 +129,31 @@ func checkPackages(p *Prescription, packages int) error {
 		return Errorf(FaultTooManyPackages, "the prescription allows %d package(s) per dispensing", p.PackageQuantity)
 	}
 	return nil
+}
+
+// intervalEnd is the first date the iteration interval allows the next
+// dispensing on ("" when no interval applies: none dispensed yet, or no
+// interval).
+func (p *Prescription) intervalEnd() Date {
+	if p.Dispensings == 0 || p.IterationIntervalDays <= 0 {
+		return ""
+	}
+	return dateOf(p.LastDispensedAt.In(clinicalZone).AddDate(0, 0, p.IterationIntervalDays))
+}
+
+// DispensingsLeft is how many more dispensings the prescription allows.
+func (p *Prescription) DispensingsLeft() int {
+	if p.Status != PrescriptionOpen {
+		return 0
+	}
+	return max(0, 1+p.Iterations-p.Dispensings)
+}
+
+// NextDispensingDate is the first date the next dispensing is allowed on,
+// by the validity and the iteration interval; "" when none is left.
+func (p *Prescription) NextDispensingDate() Date {
+	if p.DispensingsLeft() == 0 {
+		return ""
+	}
+	return max(p.ValidFrom, p.intervalEnd())
 }

@@ -1319,3 +1319,30 @@ func TestCancelPrescription(t *testing.T) {
 		})
 	}
 }
+
+// TestNextDispensingDate: what the pharmacist's card page shows of a
+// prescription: the dispensings left and the first date the next one is
+// allowed on, by validity and the iteration interval.
+func TestNextDispensingDate(t *testing.T) {
+	last := time.Date(2026, 3, 10, 23, 30, 0, 0, time.UTC) // 11 March in Copenhagen (UTC+1)
+	for _, tc := range []struct {
+		name string
+		p    Prescription
+		left int
+		next Date
+	}{
+		{"none dispensed yet", Prescription{Status: PrescriptionOpen, ValidFrom: "2026-03-01", Iterations: 2, IterationIntervalDays: 30}, 3, "2026-03-01"},
+		{"interval after the last", Prescription{Status: PrescriptionOpen, ValidFrom: "2026-03-01", Iterations: 2, IterationIntervalDays: 30,
+			Dispensings: 1, LastDispensedAt: last}, 2, "2026-04-10"},
+		{"no interval", Prescription{Status: PrescriptionOpen, ValidFrom: "2026-03-01", Iterations: 2, Dispensings: 1, LastDispensedAt: last}, 1 + 2 - 1, "2026-03-01"},
+		{"used up", Prescription{Status: PrescriptionOpen, ValidFrom: "2026-03-01", Iterations: 1, Dispensings: 2, LastDispensedAt: last}, 0, ""},
+		{"cancelled", Prescription{Status: PrescriptionCancelled, ValidFrom: "2026-03-01", Iterations: 3}, 0, ""},
+	} {
+		if got := tc.p.DispensingsLeft(); got != tc.left {
+			t.Errorf("%s: DispensingsLeft = %d, want %d", tc.name, got, tc.left)
+		}
+		if got := tc.p.NextDispensingDate(); got != tc.next {
+			t.Errorf("%s: NextDispensingDate = %q, want %q", tc.name, got, tc.next)
+		}
+	}
+}
