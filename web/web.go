@@ -49,24 +49,26 @@ type Accounts interface {
 // Config is what the UI is built from.
 type Config struct {
 	Accounts Accounts
+	Cards    Cards
 	Log      *zap.Logger
 }
 
 // UI serves the pages.
 type UI struct {
 	accounts Accounts
+	cards    Cards
 	log      *zap.Logger
 	pages    map[string]*template.Template
 }
 
 // New returns the UI's handler, which serves the paths under Path.
 func New(cfg Config) (http.Handler, error) {
-	u := &UI{accounts: cfg.Accounts, log: cfg.Log, pages: map[string]*template.Template{}}
+	u := &UI{accounts: cfg.Accounts, cards: cfg.Cards, log: cfg.Log, pages: map[string]*template.Template{}}
 	if u.log == nil {
 		u.log = zap.NewNop()
 	}
-	for _, page := range []string{"signin", "home"} {
-		t, err := template.New("layout.html").ParseFS(templateFiles, "templates/layout.html", "templates/"+page+".html")
+	for _, page := range []string{"signin", "home", "card"} {
+		t, err := template.New("layout.html").Funcs(templateFuncs).ParseFS(templateFiles, "templates/layout.html", "templates/"+page+".html")
 		if err != nil {
 			return nil, err
 		}
@@ -87,11 +89,18 @@ func New(cfg Config) (http.Handler, error) {
 			r.Use(u.requireSession)
 			r.Get("/", u.home)
 			r.Post("/signout", u.signOut)
+			r.Post("/card", u.showCard)
+			r.Post("/card/action", u.action)
 		})
 	})
 	// Refuses cross-origin POSTs by the browser's Sec-Fetch-Site and Origin
 	// headers, beside the tokens.
 	return http.NewCrossOriginProtection().Handler(r), nil
+}
+
+// templateFuncs are the few helpers the pages need.
+var templateFuncs = template.FuncMap{
+	"add1": func(n int) int { return n + 1 },
 }
 
 // contentSecurityPolicy allows only the UI's own styles, images and

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/cookiejar"
@@ -44,4 +45,144 @@ func TestDemoPharmacistSignsIn(t *testing.T) {
 	if resp.StatusCode != http.StatusOK || !strings.Contains(string(home), seed.DemoPharmacy) {
 		t.Fatalf("sign-in as the demo pharmacist = %d:\n%s", resp.StatusCode, home)
 	}
+}
+
+// uiBrowser is a signed-in browser of the demo pharmacist.
+type uiBrowser struct {
+	t    *testing.T
+	c    *http.Client
+	base string // .../ui
+	csrf string
+}
+
+func signedInPharmacist(t *testing.T, e *testEnv) *uiBrowser {
+	t.Helper()
+	jar, _ := cookiejar.New(nil)
+	b := &uiBrowser{t: t, c: &http.Client{Jar: jar}, base: strings.TrimSuffix(uiURL(e.endpoint), "/")}
+	_, page := b.get("/signin")
+	_, home := b.post("/signin", url.Values{"csrf": {formValue(t, page, "csrf")}, "user": {seed.DemoPharmacist}, "password": {seed.DemoPharmacistPassword}})
+	b.csrf = formValue(t, home, "csrf")
+	return b
+}
+
+func (b *uiBrowser) get(path string) (int, string) {
+	b.t.Helper()
+	resp, err := b.c.Get(b.base + path)
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(body)
+}
+
+func (b *uiBrowser) post(path string, form url.Values) (int, string) {
+	b.t.Helper()
+	if form.Get("csrf") == "" && b.csrf != "" {
+		form.Set("csrf", b.csrf)
+	}
+	resp, err := b.c.PostForm(b.base+path, form)
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(body)
+}
+
+// formValue is the value of the first input named name on the page.
+func formValue(t *testing.T, page, name string) string {
+	t.Helper()
+	m := regexp.MustCompile(`name="` + regexp.QuoteMeta(name) + `" value="([^"]*)"`).FindStringSubmatch(page)
+	if m == nil {
+		t.Fatalf("no input %q on the page:\n%s", name, page)
+	}
+	return m[1]
+}
+
+// dispenseForm is the fields of the page's first dispense form.
+func dispenseForm(t *testing.T, page string, packages int) url.Values {
+	t.Helper()
+	i := strings.Index(page, `name="do" value="dispense"`)
+	if i < 0 {
+		t.Fatalf("no dispense form on the card page:\n%s", page)
+	}
+	start := strings.LastIndex(page[:i], "<form")
+	end := i + strings.Index(page[i:], "</form>")
+	form := url.Values{"packages": {fmt.Sprint(packages)}}
+	for _, m := range regexp.MustCompile(`type="hidden" name="([^"]+)" value="([^"]*)"`).FindAllStringSubmatch(page[start:end], -1) {
+		form.Set(m[1], m[2])
+	}
+	return form
+}
+
+// TestPharmacistDispensesInTheUI: a pharmacist finds a citizen by CPR,
+// sees the prescription, dispenses it in one step (order, start and
+// dispensing), sending the same form twice dispenses once, and an order
+// held by another pharmacy is refused in the rule's own words.
+func TestPharmacistDispensesInTheUI(t *testing.T) {
+	e := requireEnv(t)
+	f := newFixture(t, false) // a drug medication and a prescription: 2 dispensings of up to 2 packages
+	b := signedInPharmacist(t, e)
+
+	status, page := b.post("/card", url.Values{"cpr": {f.person[:6] + "-" + f.person[6:]}})
+	if status != http.StatusOK || !strings.Contains(page, "Pinex") || !strings.Contains(page, "2 of 2") {
+		t.Fatalf("card page = %d, want the prescription with 2 of 2 dispensings left:\n%s", status, page)
+	}
+	form := dispenseForm(t, page, 1)
+	status, page = b.post("/card/action", form)
+	if status != http.StatusOK || !strings.Contains(page, "Dispensed 1 package") || !strings.Contains(page, "1 of 2") {
+		t.Fatalf("dispense = %d, want the card with 1 of 2 left:\n%s", status, page)
+	}
+	// The same form again (a double click): applied once.
+	if status, page = b.post("/card/action", form); status != http.StatusOK {
+		t.Fatalf("the same dispense form again = %d:\n%s", status, page)
+	}
+	card := f.card(t).MedicineCard
+	if n := len(card.Effectuation); n != 1 {
+		t.Fatalf("after one dispensing sent twice the card has %d effectuations, want 1", n)
+	}
+	if got := card.Effectuation[0].Pharmacy; got != seed.DemoPharmacy {
+		t.Errorf("the effectuation is by %q, want the signed-in pharmacist's pharmacy %q", got, seed.DemoPharmacy)
+	}
+	f.v = card.MedicineCardVersion
+
+	// Another pharmacy orders the prescription: this one's dispensing is
+	// refused with the rule's words, and nothing is written.
+	f.write(t, otherPharmacist, f.createOrder(f.rx))
+	_, page = b.post("/card", url.Values{"cpr": {f.person}})
+	if !strings.Contains(page, "SOR:pharmacy-2") {
+		t.Errorf("the card page does not say which pharmacy holds the order:\n%s", page)
+	}
+	status, page = b.post("/card/action", dispenseForm(t, page, 1))
+	if status != http.StatusConflict || !strings.Contains(page, "Refused:") || strings.Contains(page, "goroutine") {
+		t.Fatalf("dispensing against another pharmacy's order = %d, want 409 with the refusal:\n%s", status, page)
+	}
+	if m := regexp.MustCompile(`class="error" role="alert">([^<]*)<`).FindStringSubmatch(page); m != nil {
+		t.Logf("the refusal shown: %s", m[1])
+	}
+	if v := f.card(t).MedicineCard.MedicineCardVersion; v != f.v {
+		t.Errorf("a refused dispensing changed the card from version %d to %d", f.v, v)
+	}
+
+	// A bad CPR number: a clear message, no card.
+	if status, page = b.post("/card", url.Values{"cpr": {"3113991234"}}); status != http.StatusBadRequest || !strings.Contains(page, "not a CPR number") {
+		t.Errorf("a bad CPR number = %d:\n%s", status, page)
+	}
+	// Without the session's CSRF token nothing is done.
+	form = dispenseForm(t, page2(t, b, f.person), 1)
+	form.Set("csrf", "forged")
+	if status, _ = b.post("/card/action", form); status != http.StatusForbidden {
+		t.Errorf("a dispensing with a forged CSRF token = %d, want 403", status)
+	}
+	if v := f.card(t).MedicineCard.MedicineCardVersion; v != f.v {
+		t.Errorf("a forged form changed the card from version %d to %d", f.v, v)
+	}
+}
+
+// page2 is the person's card page, read again.
+func page2(t *testing.T, b *uiBrowser, person string) string {
+	t.Helper()
+	_, page := b.post("/card", url.Values{"cpr": {person}})
+	return page
 }

@@ -121,7 +121,7 @@ func New(ctx context.Context, cfg Config) (*Gateway, error) {
 		WSDL: wsdl.Render(cfg.PublicURL), Timeout: cfg.RequestTimeout, Now: time.Now, Registerer: registry,
 	})
 	// The pharmacists' web UI, its users and sessions in the catalog.
-	ui, err := web.New(web.Config{Accounts: account.NewStore(catalogPool, account.Options{}), Log: log})
+	ui, err := web.New(web.Config{Accounts: account.NewStore(catalogPool, account.Options{}), Cards: svc, Log: log})
 	if err != nil {
 		return fail(fmt.Errorf("web UI: %w", err))
 	}
