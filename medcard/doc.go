@@ -26,6 +26,7 @@
 //	review.go       the reviewed marker
 //	prescribing.go  prescriptions
 //	pharmacy.go     orders and effectuations
+//	inbox.go        the pharmacy's inbox: its open orders on every card (GetNewOrders)
 //	rules.go        the business rules (transitions, dispensing checks); RULES.md describes them
 //	merge.go        the merge table for a change based on an older card version
 //	validator.go    field checks of a request

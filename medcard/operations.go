@@ -27,4 +27,7 @@ const (
 	OpAbortEffectuation          Operation = "AbortEffectuation"
 	OpUndoEffectuation           Operation = "UndoEffectuation"
 	OpResolveConflict            Operation = "ResolveConflict"
+	// OpGetNewOrders reads a pharmacy's inbox: the open and started orders
+	// it holds, on every card.
+	OpGetNewOrders Operation = "GetNewOrders"
 )

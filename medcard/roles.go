@@ -56,6 +56,7 @@ var permissions = map[Operation][]Role{
 	OpAbortEffectuation:          pharmacists,
 	OpUndoEffectuation:           pharmacists,
 	OpResolveConflict:            everyone,
+	OpGetNewOrders:               pharmacists,
 }
 
 // authorize checks that a caller acting in role may call op.

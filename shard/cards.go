@@ -92,14 +92,14 @@ SELECT count(*) FROM card`
 	// insertCardSQL creates a card; nothing happens if it exists already.
 	insertCardSQL = `
 WITH card AS (
-    INSERT INTO cards (person, shard, version, card, updated_at) VALUES ($1, $2, $3, $4, clock_timestamp())
+    INSERT INTO cards (person, shard, version, card, updated_at, open_orders) VALUES ($1, $2, $3, $4, clock_timestamp(), $14)
     ON CONFLICT (person) DO NOTHING
     RETURNING version
 ),` + writeOutcomeAndAudit
 	// updateCardSQL changes a card if it is still at the version read ($14).
 	updateCardSQL = `
 WITH card AS (
-    UPDATE cards SET version = $3, card = $4, updated_at = clock_timestamp()
+    UPDATE cards SET version = $3, card = $4, updated_at = clock_timestamp(), open_orders = $15
     WHERE person = $1 AND ` + seededBugCASCondition + `
     RETURNING version
 ),` + writeOutcomeAndAudit
@@ -212,6 +212,7 @@ func writeCard(ctx context.Context, q execer, shard int, w *medcard.CardWrite) e
 		sql = updateCardSQL
 		args = append(args, w.BaseVersion)
 	}
+	args = append(args, w.Card.OpenOrderPharmacies()) // $14 of an insert, $15 of an update
 	var written int
 	if err := q.QueryRow(ctx, sql, args...).Scan(&written); err != nil {
 		return err

@@ -1,6 +1,7 @@
 package shard
 
 import (
+	"strings"
 	"context"
 	"errors"
 	"fmt"
@@ -158,7 +159,7 @@ func copyNew(ctx context.Context, p *pgxpool.Pool, b *loadRows) (int, error) {
 	if len(have) == len(b.persons) {
 		return 0, nil
 	}
-	n, err := tx.CopyFrom(ctx, pgx.Identifier{"cards"}, []string{"person", "shard", "version", "card"}, src)
+	n, err := tx.CopyFrom(ctx, pgx.Identifier{"cards"}, []string{"person", "shard", "version", "card", "open_orders"}, src)
 	if err != nil {
 		return 0, err
 	}
@@ -178,14 +179,33 @@ func insertNew(ctx context.Context, p *pgxpool.Pool, b *loadRows) (int, error) {
 		}
 		bodies[i] = body
 	}
+	// unnest cannot take an array of arrays of different lengths: each
+	// card's open_orders travels as an array literal.
+	openOrders := make([]*string, len(b.cards))
+	for i, c := range b.cards {
+		openOrders[i] = arrayLiteral(c.OpenOrderPharmacies())
+	}
 	tag, err := p.Exec(ctx, `
-		INSERT INTO cards (person, shard, version, card)
-		SELECT * FROM unnest($1::text[], $2::int[], $3::bigint[], $4::json[])
-		ON CONFLICT (person) DO NOTHING`, b.persons, b.shards, b.vers, bodies)
+		INSERT INTO cards (person, shard, version, card, open_orders)
+		SELECT p, s, v, c, o::text[] FROM unnest($1::text[], $2::int[], $3::bigint[], $4::json[], $5::text[]) AS t(p, s, v, c, o)
+		ON CONFLICT (person) DO NOTHING`, b.persons, b.shards, b.vers, bodies, openOrders)
 	if err != nil {
 		return 0, err
 	}
 	return int(tag.RowsAffected()), nil
+}
+
+// arrayLiteral is xs as a PostgreSQL array literal, nil for none.
+func arrayLiteral(xs []string) *string {
+	if xs == nil {
+		return nil
+	}
+	quoted := make([]string, len(xs))
+	for i, x := range xs {
+		quoted[i] = `"` + strings.NewReplacer(`\`, `\\`, `"`, `\"`).Replace(x) + `"`
+	}
+	lit := "{" + strings.Join(quoted, ",") + "}"
+	return &lit
 }
 
 // copySource feeds COPY the rows not in skip, encoding each card as it
@@ -194,7 +214,7 @@ type copySource struct {
 	rows   *loadRows
 	skip   map[string]bool
 	row    int
-	values [4]any
+	values [5]any
 	err    error
 }
 
@@ -214,7 +234,7 @@ func (s *copySource) Values() ([]any, error) {
 		s.err = err
 		return nil, s.err
 	}
-	s.values = [4]any{s.rows.persons[i], s.rows.shards[i], s.rows.vers[i], body}
+	s.values = [5]any{s.rows.persons[i], s.rows.shards[i], s.rows.vers[i], body, s.rows.cards[i].OpenOrderPharmacies()}
 	return s.values[:], nil
 }
 

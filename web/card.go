@@ -16,6 +16,7 @@ import (
 type Cards interface {
 	GetMedicineCard(ctx context.Context, call medcard.Call, q medcard.CardQuery) (*medcard.Card, error)
 	Change(ctx context.Context, call medcard.Call, req medcard.ChangeRequest) (*medcard.WriteResult, error)
+	GetNewOrders(ctx context.Context, call medcard.Call) ([]medcard.InboxEntry, error)
 }
 
 // cardView is what the card page shows.
@@ -241,4 +242,18 @@ func itemOf(res *medcard.WriteResult, kind medcard.ItemKind) int64 {
 		}
 	}
 	return 0
+}
+
+// inbox shows the pharmacy's open and started orders, on every card.
+func (u *UI) inbox(w http.ResponseWriter, r *http.Request) {
+	entries, err := u.cards.GetNewOrders(r.Context(), callOf(r, "ui-inbox-"+newToken()))
+	if err != nil {
+		if medcard.FaultOf(err) == medcard.FaultInternal {
+			u.fail(w, r, err)
+			return
+		}
+		u.render(w, r, http.StatusServiceUnavailable, "inbox", page{Title: "Order inbox", Error: medcard.MessageOf(err) + "."})
+		return
+	}
+	u.render(w, r, http.StatusOK, "inbox", page{Title: "Order inbox", Data: entries})
 }

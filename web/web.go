@@ -67,7 +67,7 @@ func New(cfg Config) (http.Handler, error) {
 	if u.log == nil {
 		u.log = zap.NewNop()
 	}
-	for _, page := range []string{"signin", "home", "card"} {
+	for _, page := range []string{"signin", "home", "card", "inbox"} {
 		t, err := template.New("layout.html").Funcs(templateFuncs).ParseFS(templateFiles, "templates/layout.html", "templates/"+page+".html")
 		if err != nil {
 			return nil, err
@@ -91,6 +91,7 @@ func New(cfg Config) (http.Handler, error) {
 			r.Post("/signout", u.signOut)
 			r.Post("/card", u.showCard)
 			r.Post("/card/action", u.action)
+			r.Get("/inbox", u.inbox)
 		})
 	})
 	// Refuses cross-origin POSTs by the browser's Sec-Fetch-Site and Origin

@@ -186,3 +186,31 @@ func page2(t *testing.T, b *uiBrowser, person string) string {
 	_, page := b.post("/card", url.Values{"cpr": {person}})
 	return page
 }
+
+// TestOrderInboxInTheUI: an order the pharmacy's own system placed over
+// SOAP appears in the UI's inbox (read across both shard databases); one of
+// another pharmacy does not; dispensed, it leaves the inbox.
+func TestOrderInboxInTheUI(t *testing.T) {
+	e := requireEnv(t)
+	ours := actor{system: "demo-pharmacy", role: "Pharmacist", org: seed.DemoPharmacy}
+	mine, theirs := newFixture(t, false), newFixture(t, false)
+	mine.order = itemOf(t, mine.write(t, ours, mine.createOrder(mine.rx)), "Order")
+	theirs.write(t, otherPharmacist, theirs.createOrder(theirs.rx))
+	b := signedInPharmacist(t, e)
+
+	status, page := b.get("/inbox")
+	if status != http.StatusOK || !strings.Contains(page, mine.person) || !strings.Contains(page, "Pinex") {
+		t.Fatalf("inbox = %d, want the order of %s:\n%s", status, mine.person, page)
+	}
+	if strings.Contains(page, theirs.person) {
+		t.Errorf("the inbox shows another pharmacy's order (%s)", theirs.person)
+	}
+	// From the inbox to the card, and dispensed there.
+	_, card := b.post("/card", url.Values{"cpr": {mine.person}})
+	if status, card = b.post("/card/action", dispenseForm(t, card, 2)); status != http.StatusOK || !strings.Contains(card, "Dispensed 2 package") {
+		t.Fatalf("dispense from the inbox's order = %d:\n%s", status, card)
+	}
+	if _, page = b.get("/inbox"); strings.Contains(page, mine.person) {
+		t.Errorf("a dispensed order is still in the inbox:\n%s", page)
+	}
+}
