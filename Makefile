@@ -44,11 +44,13 @@ deps:
 	@scripts/stack.sh deps
 
 # What only the tests need: python3-zeep (the strict independent SOAP client,
-# cmd/gateway/testdata/zeep_client.py) and redis-sentinel (the failover test).
+# cmd/gateway/testdata/zeep_client.py), redis-sentinel (the failover test)
+# and chromium (the web UI's browser test, cmd/gateway/ui_browser_test.go).
 test-deps:
 	@missing=""; \
 	/usr/bin/python3 -c 'import zeep, lxml' 2>/dev/null || missing="$$missing python3-zeep"; \
 	command -v redis-sentinel >/dev/null || missing="$$missing redis-sentinel"; \
+	command -v chromium >/dev/null || missing="$$missing chromium"; \
 	if [ -n "$$missing" ]; then \
 	  echo "make: installing$$missing for the tests" >&2; \
 	  sudo=""; [ "$$(id -u)" -eq 0 ] || sudo=sudo; \

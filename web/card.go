@@ -225,6 +225,24 @@ func (u *UI) runAction(r *http.Request, person medcard.PersonID, do string, vers
 			return "", err
 		}
 		return "Order cancelled; the prescription is free again.", nil
+	case "resolve":
+		req := medcard.ResolveConflictRequest{PersonID: p, BasedOnCardVersion: version, DrugMedicationID: item}
+		switch choice := r.PostFormValue("choice"); choice {
+		case "1", "2":
+			req.ChosenVariant = int(choice[0] - '0')
+		case "replace":
+			dosage := strings.TrimSpace(r.PostFormValue("dosage"))
+			if dosage == "" {
+				return "", medcard.Errorf(medcard.FaultRequiredField, "write the dosage that replaces both variants")
+			}
+			req.Replacement = &medcard.ConflictReplacement{Dosage: medcard.Dosage{Text: dosage}}
+		default:
+			return "", medcard.Errorf(medcard.FaultInvalidField, "choose a variant or write a replacement")
+		}
+		if _, err := change("resolve", req); err != nil {
+			return "", err
+		}
+		return "Conflict settled.", nil
 	case "undo":
 		if _, err := change("undo", medcard.UndoEffectuationRequest{PersonID: p, BasedOnCardVersion: version, EffectuationID: item}); err != nil {
 			return "", err

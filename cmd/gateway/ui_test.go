@@ -214,3 +214,39 @@ func TestOrderInboxInTheUI(t *testing.T) {
 		t.Errorf("a dispensed order is still in the inbox:\n%s", page)
 	}
 }
+
+// TestPharmacistSettlesAConflictInTheUI: two SOAP writes based on the same
+// card version clash on a dosage; the card page shows both variants with
+// who made each, dispensing is refused until it is settled, and keeping
+// one settles it.
+func TestPharmacistSettlesAConflictInTheUI(t *testing.T) {
+	e := requireEnv(t)
+	f := newFixture(t, false)
+	f.conflicted(t)
+	b := signedInPharmacist(t, e)
+
+	_, page := b.post("/card", url.Values{"cpr": {f.person}})
+	for _, want := range []string{"Settle the conflict", "3 tabletter daglig", "4 tabletter daglig", "Keep variant 2", "demo-gp"} {
+		if !strings.Contains(page, want) {
+			t.Fatalf("the card page of a conflicted drug medication lacks %q:\n%s", want, page)
+		}
+	}
+	if status, refused := b.post("/card/action", dispenseForm(t, page, 1)); status != http.StatusConflict || !strings.Contains(refused, "conflict") {
+		t.Errorf("dispensing on a conflicted drug medication = %d, want 409 naming the conflict:\n%s", status, refused)
+	}
+	_, page = b.post("/card", url.Values{"cpr": {f.person}})
+	i := strings.Index(page, `value="2">Keep variant 2`)
+	start := strings.LastIndex(page[:i], "<form")
+	form := url.Values{"choice": {"2"}}
+	for _, m := range regexp.MustCompile(`type="hidden" name="([^"]+)" value="([^"]*)"`).FindAllStringSubmatch(page[start:i], -1) {
+		form.Set(m[1], m[2])
+	}
+	status, page := b.post("/card/action", form)
+	if status != http.StatusOK || !strings.Contains(page, "Conflict settled") || strings.Contains(page, "Settle the conflict") {
+		t.Fatalf("keeping variant 2 = %d:\n%s", status, page)
+	}
+	dm := f.card(t).MedicineCard.DrugMedication[0]
+	if dm.Conflict != nil || !strings.Contains(dm.Dosage.Text, "4 tabletter") {
+		t.Errorf("after keeping variant 2 the drug medication is %+v, want the dosage 4 tabletter daglig and no conflict", dm)
+	}
+}
