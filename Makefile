@@ -12,7 +12,7 @@ export PATH := /usr/local/go/bin:$(PATH)
 GO ?= go
 GATEWAY := bin/gateway
 
-.PHONY: robustness run test bench bench-rebalance soak stop clean build deps test-deps go-check generate check-generated lint status
+.PHONY: robustness run test bench bench-rebalance bench-ui soak stop clean build deps test-deps go-check generate check-generated lint status
 
 run: deps build
 	@scripts/run.sh
@@ -31,6 +31,11 @@ bench: deps build
 # mixed load, 1,000,000 persons (REBAL_PERSONS); docs/operations.md.
 bench-rebalance: deps build
 	@scripts/bench-rebalance.sh
+
+# The web UI's card page and inbox under 50 signed-in users, 1,000,000
+# persons (UI_PERSONS, UI_USERS, UI_DURATION); docs/performance.md.
+bench-ui: deps build
+	@scripts/bench-ui.sh
 
 # mixed (to find the rate), then the same mix at 80% of it for 10 minutes
 # (BENCH_SOAK_DURATION), sampling RSS and Go heap; about 11 minutes.

@@ -513,3 +513,11 @@ func BenchmarkCardJSON(b *testing.B) {
 	}
 	b.ReportMetric(float64(size)/float64(b.N), "bytes/card")
 }
+
+// TestDemoPharmacyDispensesOnSeededCards: the demo pharmacist's pharmacy is
+// one of those on the seeded cards.
+func TestDemoPharmacyDispensesOnSeededCards(t *testing.T) {
+	if got := newParties().pharmacies[0].Organisation; got != DemoPharmacy {
+		t.Errorf("the first seeded pharmacy is %s, DemoPharmacy %s", got, DemoPharmacy)
+	}
+}

@@ -12,9 +12,10 @@ var DemoSystems = []medcard.System{
 
 // The demo pharmacist of the web UI, whom `gateway seed` adds (the README,
 // `make run` and the UI's tests sign in as them): a pharmacist of the
-// pharmacy DemoPharmacy.
+// pharmacy DemoPharmacy, the first of the pharmacies that dispensed on the
+// seeded cards (formulary.go), so the demo cards show its own history.
 const (
 	DemoPharmacist         = "demo-pharmacist"
 	DemoPharmacistPassword = "demo-pharmacist-password"
-	DemoPharmacy           = "SOR:1301000016005"
+	DemoPharmacy           = "SOR:652341000016003"
 )
