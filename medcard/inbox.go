@@ -2,91 +2,86 @@ package medcard
 
 import (
 	"context"
-	"slices"
-	"strings"
+	"time"
 )
 
-// The pharmacy's inbox: every open or started order a pharmacy holds, on
-// every card. It is the one read across cards; the Store answers it from an
-// index (OrderInbox), visiting each database once.
+// The pharmacy's inbox: the open and started orders a pharmacy holds, on
+// every card. It is the one read across cards; the Store answers it from
+// an index of its own (OrderInbox), visiting each database once, and the
+// service audits every card it shows.
 
 // OrderInbox is what the inbox needs of storage, beside Store.
 type OrderInbox interface {
-	// CardsWithOpenOrders returns every card on which pharmacy holds an
-	// open or started order, each with its PersonID set.
-	CardsWithOpenOrders(ctx context.Context, pharmacy string) ([]*Card, error)
+	// OpenOrders returns the limit oldest open or started orders pharmacy
+	// holds, oldest first.
+	OpenOrders(ctx context.Context, pharmacy string, limit int) ([]InboxEntry, error)
 }
 
-// OpenOrderPharmacies are the pharmacies holding an open or started order
-// on the card, sorted; nil when none. The store keeps them beside the card
-// for the inbox's index.
-func (c *Card) OpenOrderPharmacies() []string {
-	var out []string
+// InboxEntry is one open or started order, with what the counter needs to
+// pick it up: whose, since when, and which drug and package.
+type InboxEntry struct {
+	Person          PersonID
+	OrderID         int64
+	Status          OrderStatus
+	Pharmacy        string
+	OrderedAt       time.Time
+	Drug            Drug // the prescription's: name and strength
+	PackageNumber   string
+	PackageQuantity int
+}
+
+// OpenOrders are the card's open and started orders as inbox entries; the
+// store keeps them beside the card for the inbox's index.
+func (c *Card) OpenOrders() []InboxEntry {
+	var out []InboxEntry
 	for _, o := range c.Orders {
-		if (o.Status == OrderOpen || o.Status == OrderInProgress) && !slices.Contains(out, o.Pharmacy) {
-			out = append(out, o.Pharmacy)
+		if o.Status != OrderOpen && o.Status != OrderInProgress {
+			continue
 		}
+		e := InboxEntry{Person: c.PersonID, OrderID: o.ID, Status: o.Status, Pharmacy: o.Pharmacy, OrderedAt: o.Created.At}
+		if p := c.prescription(o.PrescriptionID); p != nil {
+			e.Drug = Drug{Name: p.Drug.Name, Strength: p.Drug.Strength}
+			e.PackageNumber, e.PackageQuantity = p.PackageNumber, p.PackageQuantity
+		}
+		out = append(out, e)
 	}
-	slices.Sort(out)
 	return out
 }
 
-// InboxEntry is one order of a pharmacy's inbox, with what the counter
-// needs to pick it up.
-type InboxEntry struct {
-	Person       PersonID
-	CardVersion  int64
-	Order        Order
-	Prescription Prescription
-}
+// InboxLimit is the most orders GetNewOrders returns at once.
+const InboxLimit = 500
 
-// GetNewOrders returns the open and started orders the caller's
-// organisation (a pharmacy) holds, oldest first. Every card it shows is
-// audited as looked up.
+// GetNewOrders returns the limit (at most InboxLimit) oldest open and
+// started orders the caller's organisation, a pharmacy, holds. Every card
+// it shows is audited as looked up.
 //
-// Errors: FaultRoleNotAllowed, FaultUnavailable (no inbox in this
-// storage), and the Store's.
-func (s *Service) GetNewOrders(ctx context.Context, call Call) ([]InboxEntry, error) {
+// Errors: FaultRoleNotAllowed, FaultInvalidField (limit), FaultUnavailable
+// (no inbox in this storage), and the Store's.
+func (s *Service) GetNewOrders(ctx context.Context, call Call, limit int) ([]InboxEntry, error) {
 	if err := authorize(call.Caller.Role, OpGetNewOrders); err != nil {
 		return nil, err
+	}
+	if limit < 1 || limit > InboxLimit {
+		return nil, Errorf(FaultInvalidField, "the inbox shows 1 to %d orders at once", InboxLimit)
 	}
 	inbox, ok := s.store.(OrderInbox)
 	if !ok {
 		return nil, Errorf(FaultUnavailable, "this service has no order inbox")
 	}
-	pharmacy := call.Caller.Organisation
-	cards, err := inbox.CardsWithOpenOrders(ctx, pharmacy)
+	entries, err := inbox.OpenOrders(ctx, call.Caller.Organisation, limit)
 	if err != nil {
 		return nil, err
 	}
-	var entries []InboxEntry
+	audited := map[PersonID]bool{}
 	at := s.now().UTC()
-	for _, c := range cards {
-		shown := false
-		for _, o := range c.Orders {
-			if o.Pharmacy != pharmacy || (o.Status != OrderOpen && o.Status != OrderInProgress) {
-				continue
-			}
-			e := InboxEntry{Person: c.PersonID, CardVersion: c.Version, Order: o}
-			if p := c.prescription(o.PrescriptionID); p != nil {
-				e.Prescription = *p
-			}
-			entries = append(entries, e)
-			shown = true
+	for _, e := range entries {
+		if audited[e.Person] {
+			continue
 		}
-		if shown {
-			audit := call.audit(OpGetNewOrders, at)
-			audit.CardVersion = c.Version
-			if err := s.reads.RecordRead(ctx, c.PersonID, audit); err != nil {
-				return nil, err
-			}
+		audited[e.Person] = true
+		if err := s.reads.RecordRead(ctx, e.Person, call.audit(OpGetNewOrders, at)); err != nil {
+			return nil, err
 		}
 	}
-	slices.SortFunc(entries, func(a, b InboxEntry) int {
-		if c := a.Order.Created.At.Compare(b.Order.Created.At); c != 0 {
-			return c
-		}
-		return strings.Compare(string(a.Person), string(b.Person))
-	})
 	return entries, nil
 }

@@ -198,7 +198,7 @@ pg_up() {
 
 # Shard moves (gateway shard move/rebalance) copy and catch up with
 # logical replication: wal_level=logical and room for slots and workers.
-PG_MOVE_OPTS="-c wal_level=logical -c max_replication_slots=32 -c max_wal_senders=32 -c max_worker_processes=48 -c max_logical_replication_workers=40 -c max_sync_workers_per_subscription=4 -c wal_retrieve_retry_interval=200ms"
+PG_MOVE_OPTS="-c wal_level=logical -c max_replication_slots=32 -c max_wal_senders=32 -c max_worker_processes=48 -c max_logical_replication_workers=40 -c max_sync_workers_per_subscription=5 -c wal_retrieve_retry_interval=200ms"
 
 ensure_db() {
 	local port="$1" db="$2" have

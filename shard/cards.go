@@ -87,19 +87,27 @@ outcome AS (
 audit AS (
     INSERT INTO audit_log (shard, person, at, operation, system, organisation, role, authorisation_id, message_id, card_version)
     SELECT $2, $1, $9, $10, $5, $11, $12, $13, $6, $3 FROM card
+),
+orders_closed AS (
+    DELETE FROM open_orders WHERE shard = $2 AND person = $1 AND order_id <> ALL($14::bigint[]) AND EXISTS (SELECT 1 FROM card)
+),
+orders_open AS (
+    INSERT INTO open_orders (shard, person, order_id, pharmacy, status, created_at, drug_name, drug_strength, package_number, package_quantity)
+    SELECT $2, $1, o.* FROM card, unnest($14::bigint[], $15::text[], $16::text[], $17::timestamptz[], $18::text[], $19::text[], $20::text[], $21::int[]) o
+    ON CONFLICT (shard, person, order_id) DO UPDATE SET status = EXCLUDED.status
 )
 SELECT count(*) FROM card`
 	// insertCardSQL creates a card; nothing happens if it exists already.
 	insertCardSQL = `
 WITH card AS (
-    INSERT INTO cards (person, shard, version, card, updated_at, open_orders) VALUES ($1, $2, $3, $4, clock_timestamp(), $14)
+    INSERT INTO cards (person, shard, version, card, updated_at) VALUES ($1, $2, $3, $4, clock_timestamp())
     ON CONFLICT (person) DO NOTHING
     RETURNING version
 ),` + writeOutcomeAndAudit
-	// updateCardSQL changes a card if it is still at the version read ($14).
+	// updateCardSQL changes a card if it is still at the version read ($22).
 	updateCardSQL = `
 WITH card AS (
-    UPDATE cards SET version = $3, card = $4, updated_at = clock_timestamp(), open_orders = $15
+    UPDATE cards SET version = $3, card = $4, updated_at = clock_timestamp()
     WHERE person = $1 AND ` + seededBugCASCondition + `
     RETURNING version
 ),` + writeOutcomeAndAudit
@@ -194,7 +202,24 @@ type execer interface {
 	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
 }
 
-// writeCard runs the one-statement write: card, outcome and audit row.
+// openOrderColumns are the card's open orders as the columns of
+// open_orders (from drug_name on), one array per column, for unnest.
+func openOrderColumns(c *medcard.Card) []any {
+	entries := c.OpenOrders()
+	ids := make([]int64, len(entries))
+	pharmacies, statuses := make([]string, len(entries)), make([]string, len(entries))
+	created := make([]time.Time, len(entries))
+	names, strengths, packages := make([]string, len(entries)), make([]string, len(entries)), make([]string, len(entries))
+	quantities := make([]int32, len(entries))
+	for i, e := range entries {
+		ids[i], pharmacies[i], statuses[i], created[i] = e.OrderID, e.Pharmacy, string(e.Status), e.OrderedAt
+		names[i], strengths[i], packages[i], quantities[i] = e.Drug.Name, e.Drug.Strength, e.PackageNumber, int32(e.PackageQuantity)
+	}
+	return []any{ids, pharmacies, statuses, created, names, strengths, packages, quantities}
+}
+
+// writeCard runs the one-statement write: card, outcome, audit row and the
+// card's open orders.
 func writeCard(ctx context.Context, q execer, shard int, w *medcard.CardWrite) error {
 	body, err := medcard.EncodeCard(w.Card)
 	if err != nil {
@@ -207,12 +232,12 @@ func writeCard(ctx context.Context, q execer, shard int, w *medcard.CardWrite) e
 	a := w.Audit
 	args := []any{string(w.Person), shard, w.Card.Version, body, w.Key.System, w.Key.MessageID,
 		w.RequestHash, result, a.At, string(a.Operation), a.Organisation, string(a.Role), a.AuthorisationID}
+	args = append(args, openOrderColumns(w.Card)...) // $14-$21: the card's rows of open_orders
 	sql := insertCardSQL
 	if w.BaseVersion > 0 {
 		sql = updateCardSQL
 		args = append(args, w.BaseVersion)
 	}
-	args = append(args, w.Card.OpenOrderPharmacies()) // $14 of an insert, $15 of an update
 	var written int
 	if err := q.QueryRow(ctx, sql, args...).Scan(&written); err != nil {
 		return err

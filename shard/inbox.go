@@ -3,30 +3,33 @@ package shard
 import (
 	"context"
 	"fmt"
+	"slices"
+	"strings"
 	"sync"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/sharedmedcard/gateway/medcard"
 )
 
-// openOrdersSQL finds the cards on which a pharmacy holds an open or
-// started order, by the partial GIN index on open_orders
+// openOrdersSQL reads a pharmacy's oldest open and started orders by the
+// index on open_orders (pharmacy, created_at)
 // (migrations/shard/006_open_orders.sql), of the shards this database
 // owns (not the copies a move left behind).
 const openOrdersSQL = `
-SELECT c.person, c.version, c.card FROM cards c
-WHERE c.open_orders @> ARRAY[$1::text] AND c.open_orders IS NOT NULL
-  AND EXISTS (SELECT 1 FROM owned_shards o WHERE o.shard = c.shard)`
+SELECT o.person, o.order_id, o.pharmacy, o.status, o.created_at, o.drug_name, o.drug_strength, o.package_number, o.package_quantity
+FROM open_orders o
+WHERE o.pharmacy = $1 AND EXISTS (SELECT 1 FROM owned_shards s WHERE s.shard = o.shard)
+ORDER BY o.created_at, o.person, o.order_id
+LIMIT $2`
 
-// CardsWithOpenOrders implements medcard.OrderInbox: one query per shard
-// database, all at once, never one per logical shard.
-func (s *Store) CardsWithOpenOrders(ctx context.Context, pharmacy string) ([]*medcard.Card, error) {
+// OpenOrders implements medcard.OrderInbox: one query per shard database,
+// all at once, never one per logical shard; the oldest limit of all.
+func (s *Store) OpenOrders(ctx context.Context, pharmacy string, limit int) ([]medcard.InboxEntry, error) {
 	m := s.current.Load()
 	type result struct {
-		cards []*medcard.Card
-		err   error
+		entries []medcard.InboxEntry
+		err     error
 	}
 	results := make(map[string]*result, len(m.Databases))
 	var wg sync.WaitGroup
@@ -36,7 +39,10 @@ func (s *Store) CardsWithOpenOrders(ctx context.Context, pharmacy string) ([]*me
 		wg.Go(func() {
 			p, err := s.pool(name, dsn)
 			if err == nil {
-				res.cards, err = openOrderCards(ctx, p, pharmacy)
+				var rows pgx.Rows
+				if rows, err = p.Query(ctx, openOrdersSQL, pharmacy, limit); err == nil {
+					res.entries, err = pgx.CollectRows(rows, scanInboxEntry)
+				}
 			}
 			if err != nil {
 				res.err = medcard.WrapError(medcard.FaultUnavailable, fmt.Errorf("shard database %s: %w", name, err), "the order inbox is unavailable")
@@ -44,33 +50,30 @@ func (s *Store) CardsWithOpenOrders(ctx context.Context, pharmacy string) ([]*me
 		})
 	}
 	wg.Wait()
-	var all []*medcard.Card
+	var all []medcard.InboxEntry
 	for _, res := range results {
 		if res.err != nil {
 			return nil, res.err
 		}
-		all = append(all, res.cards...)
+		all = append(all, res.entries...)
 	}
-	return all, nil
+	slices.SortFunc(all, func(a, b medcard.InboxEntry) int {
+		if c := a.OrderedAt.Compare(b.OrderedAt); c != 0 {
+			return c
+		}
+		if c := strings.Compare(string(a.Person), string(b.Person)); c != 0 {
+			return c
+		}
+		return int(a.OrderID - b.OrderID)
+	})
+	return all[:min(limit, len(all))], nil
 }
 
-func openOrderCards(ctx context.Context, q *pgxpool.Pool, pharmacy string) ([]*medcard.Card, error) {
-	rows, err := q.Query(ctx, openOrdersSQL, pharmacy)
-	if err != nil {
-		return nil, err
-	}
-	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (*medcard.Card, error) {
-		var person string
-		var version int64
-		var body []byte
-		if err := r.Scan(&person, &version, &body); err != nil {
-			return nil, err
-		}
-		c, err := decodeCard(version, body)
-		if err != nil {
-			return nil, err
-		}
-		c.PersonID = medcard.PersonID(person)
-		return c, nil
-	})
+func scanInboxEntry(r pgx.CollectableRow) (medcard.InboxEntry, error) {
+	var e medcard.InboxEntry
+	var person, status string
+	var quantity int32
+	err := r.Scan(&person, &e.OrderID, &e.Pharmacy, &status, &e.OrderedAt, &e.Drug.Name, &e.Drug.Strength, &e.PackageNumber, &quantity)
+	e.Person, e.Status, e.PackageQuantity = medcard.PersonID(person), medcard.OrderStatus(status), int(quantity)
+	return e, err
 }

@@ -34,7 +34,7 @@ type queryCounter struct {
 }
 
 func (q *queryCounter) TraceQueryStart(ctx context.Context, conn *pgx.Conn, data pgx.TraceQueryStartData) context.Context {
-	if strings.Contains(data.SQL, "open_orders @>") {
+	if strings.Contains(data.SQL, "FROM open_orders o") {
 		q.mu.Lock()
 		q.n[conn.Config().Database]++
 		q.mu.Unlock()
@@ -44,10 +44,11 @@ func (q *queryCounter) TraceQueryStart(ctx context.Context, conn *pgx.Conn, data
 
 func (q *queryCounter) TraceQueryEnd(context.Context, *pgx.Conn, pgx.TraceQueryEndData) {}
 
-// TestOrderInbox: the cards on which a pharmacy holds an open or started
-// order, written by WriteCard or loaded by LoadCards, are found on both
-// databases with one query each, by the partial index, and nothing else:
-// not closed orders, not another pharmacy's.
+// TestOrderInbox: the open and started orders of a pharmacy, written by
+// WriteCard or loaded by LoadCards, are found on both databases with one
+// query each, by the index, oldest first, and nothing else: not closed
+// orders, not another pharmacy's; a card write that closes an order takes
+// it out.
 func TestOrderInbox(t *testing.T) {
 	c := needCluster(t)
 	ctx := t.Context()
@@ -99,34 +100,53 @@ func TestOrderInbox(t *testing.T) {
 	mustWrite(t, store, w)
 	want = slices.DeleteFunc(want, func(p medcard.PersonID) bool { return p == closing.PersonID })
 
-	cards, err := store.CardsWithOpenOrders(ctx, pharmacy)
+	entries, err := store.OpenOrders(ctx, pharmacy, 100)
 	if err != nil {
 		t.Fatal(err)
 	}
 	var got []medcard.PersonID
-	for _, card := range cards {
-		got = append(got, card.PersonID)
+	for i, e := range entries {
+		got = append(got, e.Person)
+		if i > 0 && e.OrderedAt.Before(entries[i-1].OrderedAt) {
+			t.Errorf("inbox entry %d is older than the one before it", i)
+		}
 	}
 	slices.Sort(got)
 	slices.Sort(want)
 	if !slices.Equal(got, want) {
 		t.Errorf("inbox of %s = %v, want %v", pharmacy, got, want)
 	}
+	if few, err := store.OpenOrders(ctx, pharmacy, 1); err != nil || len(few) != 1 {
+		t.Errorf("OpenOrders with limit 1 = %d entries, %v", len(few), err)
+	}
+	counter.mu.Lock()
+	counter.n = map[string]int{"shard1": counter.n["shard1"] - 1, "shard2": counter.n["shard2"] - 1} // the limit-1 call's
+	counter.mu.Unlock()
 	if want := map[string]int{"shard1": 1, "shard2": 1}; fmt.Sprint(counter.n) != fmt.Sprint(want) {
 		t.Errorf("inbox queries per database = %v, want %v (one per database, never one per shard)", counter.n, want)
 	}
 
-	// The plan: the partial GIN index, on a table of a few thousand cards
-	// of which a handful have open orders.
-	cardsLoaded, _ := seededCards(t, 6000)
-	if _, err := store.LoadCards(ctx, cardsLoaded); err != nil {
-		t.Fatal(err)
+	// The plan: the index, with 20,000 open orders of forty other
+	// pharmacies beside the test's (about what a database holds at
+	// 1,000,000 persons); they are removed afterwards.
+	for _, db := range shardDBs {
+		if _, err := c.db[db].Exec(ctx, `INSERT INTO open_orders
+			SELECT s.shard, 'filler-' || g, g, 'SOR:filler-' || (g % 40), 'Open', now() - g * interval '1 minute', '', '', '', 1
+			FROM generate_series(1, 20000) g, (SELECT min(shard) AS shard FROM owned_shards) s`); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() {
+			c.db[db].Exec(context.Background(), `DELETE FROM open_orders WHERE person LIKE 'filler-%'`)
+		})
 	}
 	for _, db := range shardDBs {
 		if _, err := c.db[db].Exec(ctx, `ANALYZE cards`); err != nil {
 			t.Fatal(err)
 		}
-		rows, err := c.db[db].Query(ctx, "EXPLAIN "+openOrdersSQL, pharmacy)
+		if _, err := c.db[db].Exec(ctx, `ANALYZE open_orders`); err != nil {
+			t.Fatal(err)
+		}
+		rows, err := c.db[db].Query(ctx, "EXPLAIN "+openOrdersSQL, pharmacy, 100)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -134,8 +154,8 @@ func TestOrderInbox(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if text := strings.Join(plan, "\n"); !strings.Contains(text, "cards_open_orders") {
-			t.Errorf("%s: the inbox query does not use the index cards_open_orders:\n%s", db, text)
+		if text := strings.Join(plan, "\n"); !strings.Contains(text, "open_orders_pharmacy") {
+			t.Errorf("%s: the inbox query does not use the index open_orders_pharmacy:\n%s", db, text)
 		}
 	}
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
 	"sync"
 	"time"
 
@@ -159,8 +158,11 @@ func copyNew(ctx context.Context, p *pgxpool.Pool, b *loadRows) (int, error) {
 	if len(have) == len(b.persons) {
 		return 0, nil
 	}
-	n, err := tx.CopyFrom(ctx, pgx.Identifier{"cards"}, []string{"person", "shard", "version", "card", "open_orders"}, src)
+	n, err := tx.CopyFrom(ctx, pgx.Identifier{"cards"}, []string{"person", "shard", "version", "card"}, src)
 	if err != nil {
+		return 0, err
+	}
+	if err := insertOpenOrders(ctx, tx, b, func(i int) bool { return !src.skip[b.persons[i]] }); err != nil {
 		return 0, err
 	}
 	if err := tx.Commit(ctx); err != nil {
@@ -169,7 +171,8 @@ func copyNew(ctx context.Context, p *pgxpool.Pool, b *loadRows) (int, error) {
 	return int(n), nil
 }
 
-// insertNew writes the cards with INSERT ... ON CONFLICT DO NOTHING.
+// insertNew writes the cards with INSERT ... ON CONFLICT DO NOTHING, and
+// the open orders of those it wrote, in one transaction.
 func insertNew(ctx context.Context, p *pgxpool.Pool, b *loadRows) (int, error) {
 	bodies := make([][]byte, len(b.cards))
 	for i, c := range b.cards {
@@ -179,33 +182,78 @@ func insertNew(ctx context.Context, p *pgxpool.Pool, b *loadRows) (int, error) {
 		}
 		bodies[i] = body
 	}
-	// unnest cannot take an array of arrays of different lengths: each
-	// card's open_orders travels as an array literal.
-	openOrders := make([]*string, len(b.cards))
-	for i, c := range b.cards {
-		openOrders[i] = arrayLiteral(c.OpenOrderPharmacies())
-	}
-	tag, err := p.Exec(ctx, `
-		INSERT INTO cards (person, shard, version, card, open_orders)
-		SELECT p, s, v, c, o::text[] FROM unnest($1::text[], $2::int[], $3::bigint[], $4::json[], $5::text[]) AS t(p, s, v, c, o)
-		ON CONFLICT (person) DO NOTHING`, b.persons, b.shards, b.vers, bodies, openOrders)
+	tx, err := p.Begin(ctx)
 	if err != nil {
 		return 0, err
 	}
-	return int(tag.RowsAffected()), nil
+	defer tx.Rollback(ctx)
+	rows, err := tx.Query(ctx, `
+		INSERT INTO cards (person, shard, version, card)
+		SELECT * FROM unnest($1::text[], $2::int[], $3::bigint[], $4::json[])
+		ON CONFLICT (person) DO NOTHING RETURNING person`, b.persons, b.shards, b.vers, bodies)
+	if err != nil {
+		return 0, err
+	}
+	written, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return 0, err
+	}
+	wrote := make(map[string]bool, len(written))
+	for _, person := range written {
+		wrote[person] = true
+	}
+	if err := insertOpenOrders(ctx, tx, b, func(i int) bool { return wrote[b.persons[i]] }); err != nil {
+		return 0, err
+	}
+	return len(written), tx.Commit(ctx)
 }
 
-// arrayLiteral is xs as a PostgreSQL array literal, nil for none.
-func arrayLiteral(xs []string) *string {
-	if xs == nil {
+// insertOpenOrders writes the open orders (open_orders) of the cards of b
+// that loaded says were loaded.
+func insertOpenOrders(ctx context.Context, tx pgx.Tx, b *loadRows, loaded func(i int) bool) error {
+	var shards []int32
+	var persons []string
+	var rows []any // openOrderColumns' arrays, appended card by card
+	for i, c := range b.cards {
+		if !loaded(i) {
+			continue
+		}
+		cols := openOrderColumns(c)
+		for range len(cols[0].([]int64)) {
+			shards, persons = append(shards, b.shards[i]), append(persons, b.persons[i])
+		}
+		if rows == nil {
+			rows = cols
+			continue
+		}
+		for k := range rows {
+			rows[k] = appendColumn(rows[k], cols[k])
+		}
+	}
+	if len(persons) == 0 {
 		return nil
 	}
-	quoted := make([]string, len(xs))
-	for i, x := range xs {
-		quoted[i] = `"` + strings.NewReplacer(`\`, `\\`, `"`, `\"`).Replace(x) + `"`
+	_, err := tx.Exec(ctx, `
+		INSERT INTO open_orders (shard, person, order_id, pharmacy, status, created_at, drug_name, drug_strength, package_number, package_quantity)
+		SELECT * FROM unnest($1::int[], $2::text[], $3::bigint[], $4::text[], $5::text[], $6::timestamptz[], $7::text[], $8::text[], $9::text[], $10::int[])
+		ON CONFLICT DO NOTHING`, append([]any{shards, persons}, rows...)...)
+	return err
+}
+
+// appendColumn appends column b to column a, both of one of
+// openOrderColumns' types.
+func appendColumn(a, b any) any {
+	switch a := a.(type) {
+	case []int64:
+		return append(a, b.([]int64)...)
+	case []string:
+		return append(a, b.([]string)...)
+	case []time.Time:
+		return append(a, b.([]time.Time)...)
+	case []int32:
+		return append(a, b.([]int32)...)
 	}
-	lit := "{" + strings.Join(quoted, ",") + "}"
-	return &lit
+	panic(fmt.Sprintf("appendColumn: %T", a))
 }
 
 // copySource feeds COPY the rows not in skip, encoding each card as it
@@ -214,7 +262,7 @@ type copySource struct {
 	rows   *loadRows
 	skip   map[string]bool
 	row    int
-	values [5]any
+	values [4]any
 	err    error
 }
 
@@ -234,7 +282,7 @@ func (s *copySource) Values() ([]any, error) {
 		s.err = err
 		return nil, s.err
 	}
-	s.values = [5]any{s.rows.persons[i], s.rows.shards[i], s.rows.vers[i], body, s.rows.cards[i].OpenOrderPharmacies()}
+	s.values = [4]any{s.rows.persons[i], s.rows.shards[i], s.rows.vers[i], body}
 	return s.values[:], nil
 }
 

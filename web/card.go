@@ -16,7 +16,7 @@ import (
 type Cards interface {
 	GetMedicineCard(ctx context.Context, call medcard.Call, q medcard.CardQuery) (*medcard.Card, error)
 	Change(ctx context.Context, call medcard.Call, req medcard.ChangeRequest) (*medcard.WriteResult, error)
-	GetNewOrders(ctx context.Context, call medcard.Call) ([]medcard.InboxEntry, error)
+	GetNewOrders(ctx context.Context, call medcard.Call, limit int) ([]medcard.InboxEntry, error)
 }
 
 // cardView is what the card page shows.
@@ -264,7 +264,7 @@ func itemOf(res *medcard.WriteResult, kind medcard.ItemKind) int64 {
 
 // inbox shows the pharmacy's open and started orders, on every card.
 func (u *UI) inbox(w http.ResponseWriter, r *http.Request) {
-	entries, err := u.cards.GetNewOrders(r.Context(), callOf(r, "ui-inbox-"+newToken()))
+	entries, err := u.cards.GetNewOrders(r.Context(), callOf(r, "ui-inbox-"+newToken()), inboxPage)
 	if err != nil {
 		if medcard.FaultOf(err) == medcard.FaultInternal {
 			u.fail(w, r, err)
@@ -273,5 +273,13 @@ func (u *UI) inbox(w http.ResponseWriter, r *http.Request) {
 		u.render(w, r, http.StatusServiceUnavailable, "inbox", page{Title: "Order inbox", Error: medcard.MessageOf(err) + "."})
 		return
 	}
-	u.render(w, r, http.StatusOK, "inbox", page{Title: "Order inbox", Data: entries})
+	u.render(w, r, http.StatusOK, "inbox", page{Title: "Order inbox", Data: inboxView{Entries: entries, Page: inboxPage}})
+}
+
+// inboxPage is how many orders the inbox shows, the oldest first.
+const inboxPage = 100
+
+type inboxView struct {
+	Entries []medcard.InboxEntry
+	Page    int
 }

@@ -480,9 +480,9 @@ func runMoves(ctx context.Context, c *move.Cluster, log *zap.Logger, lim move.Li
 }
 
 // movedTablesPerMove is how many tables a move's subscription copies
-// (cards, write_outcomes, audit_log, move_markers: shard/move's
+// (cards, write_outcomes, audit_log, open_orders, move_markers: shard/move's
 // movedTables), each with a table-sync worker of its own at the target.
-const movedTablesPerMove = 4
+const movedTablesPerMove = 5
 
 // slowRetry is the wal_retrieve_retry_interval above which moves wait
 // noticeably for their replication workers.

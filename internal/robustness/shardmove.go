@@ -333,7 +333,7 @@ func checkNothingOrphaned(ctx context.Context, c *Cluster) error {
 		if err := rows.Err(); err != nil {
 			return fmt.Errorf("orphan check on %s: %w", name, err)
 		}
-		for _, table := range []string{"cards", "write_outcomes", "audit_log", "move_markers"} {
+		for _, table := range []string{"cards", "write_outcomes", "audit_log", "open_orders", "move_markers"} {
 			var strays []int
 			r, err := db.Query(ctx, `SELECT DISTINCT t.shard FROM `+table+` t
 				WHERE NOT EXISTS (SELECT 1 FROM owned_shards o WHERE o.shard = t.shard) ORDER BY 1`)

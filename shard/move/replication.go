@@ -21,7 +21,7 @@ import (
 
 // movedTables are the tables a move copies: every row carries its shard.
 // move_markers carries the mover's barriers (see marker).
-var movedTables = []string{"cards", "write_outcomes", "audit_log", "move_markers"}
+var movedTables = []string{"cards", "write_outcomes", "audit_log", "open_orders", "move_markers"}
 
 // createPublication creates move m's publication at the source, unless it
 // exists.
@@ -249,7 +249,8 @@ func deleteShardRows(ctx context.Context, db *pgxpool.Pool, s int, progress func
 	}
 	var total int64
 	for _, t := range []struct{ table, key string }{
-		{"cards", "person"}, {"write_outcomes", "system, message_id"}, {"audit_log", "id"}, {"move_markers", "move, seq"},
+		{"cards", "person"}, {"write_outcomes", "system, message_id"}, {"audit_log", "id"}, {"open_orders", "person, order_id"},
+		{"move_markers", "move, seq"},
 	} {
 		for {
 			tag, err := db.Exec(ctx, fmt.Sprintf(`DELETE FROM %[1]s WHERE shard = $1 AND (%[2]s) IN

@@ -170,7 +170,8 @@ func (c *Cluster) VerifyShards(ctx context.Context, shards []int, progress func(
 		}
 		cards[name] = map[int]int64{}
 		rows, err = db.Query(ctx, `SELECT shard, count(*) FROM (
-			SELECT shard FROM cards UNION ALL SELECT shard FROM write_outcomes UNION ALL SELECT shard FROM audit_log) x GROUP BY shard`)
+			SELECT shard FROM cards UNION ALL SELECT shard FROM write_outcomes UNION ALL SELECT shard FROM audit_log
+			UNION ALL SELECT shard FROM open_orders) x GROUP BY shard`)
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", name, err)
 		}
