@@ -281,18 +281,32 @@ func (s *Store) lockout(failed int) time.Duration {
 	return d
 }
 
-// Session returns the live session of the cookie token and marks it used.
+// touchEvery is how often a session's last use is written: a page view
+// in between only reads it, so it costs no commit (and no WAL flush, which
+// a busy catalog server's checkpoint can make slow). The idle timeout is
+// that much less precise.
+const touchEvery = time.Minute
+
+// Session returns the live session of the cookie token, and marks it used
+// if it was last marked more than touchEvery ago.
 func (s *Store) Session(ctx context.Context, token string) (*Session, error) {
 	if token == "" {
 		return nil, ErrNoSession
 	}
 	sess := &Session{Token: token}
 	var role string
-	err := s.pool.QueryRow(ctx, `UPDATE ui_sessions s SET last_seen = now()
-		FROM ui_users u
-		WHERE s.token_hash = $1 AND u.name = s.user_name AND NOT u.disabled
-		  AND s.last_seen > now() - $2::interval AND s.created_at > now() - $3::interval
-		RETURNING s.csrf, u.name, u.organisation, u.role, u.created_at`, tokenHash(token), s.opts.IdleTimeout, s.opts.MaxAge).
+	err := s.pool.QueryRow(ctx, `
+		WITH live AS (
+		    SELECT s.csrf, u.name, u.organisation, u.role, u.created_at, s.last_seen
+		    FROM ui_sessions s JOIN ui_users u ON u.name = s.user_name
+		    WHERE s.token_hash = $1 AND NOT u.disabled
+		      AND s.last_seen > now() - $2::interval AND s.created_at > now() - $3::interval
+		), touched AS (
+		    UPDATE ui_sessions SET last_seen = now()
+		    WHERE token_hash = $1 AND EXISTS (SELECT 1 FROM live WHERE last_seen < now() - $4::interval)
+		)
+		SELECT csrf, name, organisation, role, created_at FROM live`,
+		tokenHash(token), s.opts.IdleTimeout, s.opts.MaxAge, touchEvery).
 		Scan(&sess.CSRF, &sess.User.Name, &sess.User.Organisation, &role, &sess.User.CreatedAt)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, ErrNoSession

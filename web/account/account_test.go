@@ -217,4 +217,34 @@ func TestIdleSessionsEnd(t *testing.T) {
 	if _, err := s.Session(ctx, sess.Token); !errors.Is(err, ErrNoSession) {
 		t.Errorf("a session idle for longer than the timeout: %v, want ErrNoSession", err)
 	}
+
+	// A session used is marked used, at most once a minute: a view 50 s
+	// after the last mark leaves it, one 70 s after renews it (under the
+	// default idle timeout).
+	s = NewStore(pool, Options{})
+	sess, err = s.SignIn(ctx, "alice", alicePassword)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lastSeen := func() time.Duration {
+		var ago time.Duration
+		if err := pool.QueryRow(ctx, `SELECT now() - last_seen FROM ui_sessions WHERE token_hash = $1`, tokenHash(sess.Token)).Scan(&ago); err != nil {
+			t.Fatal(err)
+		}
+		return ago
+	}
+	for _, tc := range []struct {
+		ago     string
+		renewed bool
+	}{{"50 seconds", false}, {"70 seconds", true}} {
+		if _, err := pool.Exec(ctx, `UPDATE ui_sessions SET last_seen = now() - $2::interval WHERE token_hash = $1`, tokenHash(sess.Token), tc.ago); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.Session(ctx, sess.Token); err != nil {
+			t.Fatalf("Session %s after the last mark: %v", tc.ago, err)
+		}
+		if got := lastSeen() < 10*time.Second; got != tc.renewed {
+			t.Errorf("a view %s after the last mark renewed it: %v, want %v", tc.ago, got, tc.renewed)
+		}
+	}
 }

@@ -5,7 +5,7 @@
 // in process, over the cluster's databases), then lets every user sign in
 // and, for --duration, open seeded citizens' card pages (POST /ui/card)
 // and, --inbox-share of the time, the pharmacy's inbox, each user waiting
-// for one page before the next. It reports per page the count, errors and
+// for one page (and --think) before the next. It reports per page the count, errors and
 // latency p50/p95/p99/max, as a table or --json.
 package main
 
@@ -40,7 +40,7 @@ type config struct {
 	base, catalogDSN, pharmacy string
 	users, orders, persons     int
 	seedValue                  uint64
-	duration                   time.Duration
+	duration, think            time.Duration
 	inboxShare                 float64
 	asJSON                     bool
 }
@@ -56,6 +56,7 @@ func main() {
 	flag.Uint64Var(&c.seedValue, "seed", 1, "the seed of `gateway seed`")
 	flag.DurationVar(&c.duration, "duration", 30*time.Second, "how long to measure")
 	flag.Float64Var(&c.inboxShare, "inbox-share", 0.1, "share of page views that are the inbox")
+	flag.DurationVar(&c.think, "think", 0, "a user's pause between pages, on average (0.5 to 1.5 times it); 0: none, every user at full speed")
 	flag.BoolVar(&c.asJSON, "json", false, "print JSON instead of a table")
 	flag.Usage = func() {
 		fmt.Fprintln(flag.CommandLine.Output(), "Usage: uiload --catalog-dsn DSN [flags]\n\nMeasures the web UI's card page and inbox under concurrent signed-in users.\n\nFlags:")
@@ -100,25 +101,34 @@ func run(ctx context.Context, c config) error {
 	}
 	fmt.Fprintf(os.Stderr, "uiload: %d users of %s; %d open orders placed; measuring for %s\n", c.users, c.pharmacy, placed, c.duration)
 
-	pages := map[string]*hdrhistogram.Histogram{"card": newHist(), "inbox": newHist()}
-	errs := map[string]int{}
-	var mu sync.Mutex
-	deadline := time.Now().Add(c.duration)
+	// Every user signs in first (argon2 costs about 30 ms of a core each),
+	// and the clock starts when all have.
+	browsers := make([]*browser, len(names))
 	var wg sync.WaitGroup
+	var mu sync.Mutex
 	var firstErr error
 	for i, name := range names {
 		wg.Go(func() {
 			b, err := signIn(c.base, name)
-			if err != nil {
-				mu.Lock()
-				firstErr = errors.Join(firstErr, err)
-				mu.Unlock()
-				return
-			}
+			mu.Lock()
+			defer mu.Unlock()
+			browsers[i], firstErr = b, errors.Join(firstErr, err)
+		})
+	}
+	wg.Wait()
+	if firstErr != nil {
+		return firstErr
+	}
+	pages := map[string]*hdrhistogram.Histogram{"card": newHist(), "inbox": newHist()}
+	errs := map[string]int{}
+	deadline := time.Now().Add(c.duration)
+	for i, b := range browsers {
+		wg.Go(func() {
 			r := rand.New(rand.NewPCG(uint64(i), 7))
 			for time.Now().Before(deadline) {
 				page := "card"
 				var status int
+				var err error
 				start := time.Now()
 				if r.Float64() < c.inboxShare {
 					page = "inbox"
@@ -134,13 +144,13 @@ func run(ctx context.Context, c config) error {
 					_ = pages[page].RecordValue(took.Microseconds())
 				}
 				mu.Unlock()
+				if c.think > 0 {
+					time.Sleep(time.Duration((0.5 + r.Float64()) * float64(c.think)))
+				}
 			}
 		})
 	}
 	wg.Wait()
-	if firstErr != nil {
-		return firstErr
-	}
 	return report(c, pages, errs)
 }
 
@@ -278,7 +288,8 @@ func report(c config, pages map[string]*hdrhistogram.Histogram, errs map[string]
 	if c.asJSON {
 		enc := json.NewEncoder(os.Stdout)
 		enc.SetIndent("", "  ")
-		return enc.Encode(map[string]any{"users": c.users, "persons": c.persons, "durationSeconds": c.duration.Seconds(), "pages": out})
+		return enc.Encode(map[string]any{"users": c.users, "persons": c.persons, "durationSeconds": c.duration.Seconds(),
+			"thinkSeconds": c.think.Seconds(), "pages": out})
 	}
 	tw := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintf(tw, "page\tcount\terrors\tper s\tp50 ms\tp95 ms\tp99 ms\tmax ms\t\n")
