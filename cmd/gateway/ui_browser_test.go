@@ -67,12 +67,22 @@ func TestPharmacistInABrowser(t *testing.T) {
 			return os.WriteFile(filepath.Join(screenshotDir, name+".png"), png, 0o644)
 		})
 	}
+	var persons []string // every CPR number typed so far: none may ever be in a URL
 	run := func(what string, steps ...chromedp.Action[chromedp.Void]) string {
 		t.Helper()
 		stepCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
 		defer cancel()
 		if err := chromedp.Do(stepCtx, steps...); err != nil {
 			t.Fatalf("%s: %v", what, err)
+		}
+		at, err := chromedp.Run(stepCtx, chromedp.Location())
+		if err != nil {
+			t.Fatalf("%s: read the location: %v", what, err)
+		}
+		for _, p := range persons {
+			if strings.Contains(at, p) || strings.Contains(at, p[:6]+"-"+p[6:]) {
+				t.Errorf("%s: the URL %s holds a CPR number", what, at)
+			}
 		}
 		text, err := chromedp.Run(stepCtx, chromedp.Text(chromedp.CSS("main")))
 		if err != nil {
@@ -82,6 +92,7 @@ func TestPharmacistInABrowser(t *testing.T) {
 	}
 	// lookUp types a CPR number into the search form and sends it with Enter.
 	lookUp := func(person string) chromedp.Action[chromedp.Void] {
+		persons = append(persons, person)
 		return chromedp.Steps(chromedp.Navigate(uiURL(e.endpoint)), chromedp.WaitVisible(chromedp.ID("cpr")),
 			chromedp.SendKeys(chromedp.ID("cpr"), person+kb.Enter),
 			// Only the card page has it (the search page's h1 would match
