@@ -79,6 +79,11 @@ func (fakeService) GetDrugMedication(_ context.Context, _ medcard.Call, person s
 	return &medcard.DrugMedicationView{CardVersion: card.Version, DrugMedication: card.DrugMedications[0]}, nil
 }
 
+func (fakeService) GetNewOrders(_ context.Context, call medcard.Call, limit int) ([]medcard.InboxEntry, error) {
+	return []medcard.InboxEntry{{Person: "0101701234", OrderID: int64(limit), Status: medcard.OrderOpen, Pharmacy: call.Caller.Organisation,
+		OrderedAt: testNow, Drug: medcard.Drug{Name: "Pinex"}, PackageNumber: "043298", PackageQuantity: 2}}, nil
+}
+
 func (fakeService) GetPrescription(_ context.Context, _ medcard.Call, person string, _ []int64) (*medcard.PrescriptionsView, error) {
 	card, err := fakeCard(person)
 	if err != nil {
@@ -369,7 +374,8 @@ func TestEveryOperationAnswersItsResponse(t *testing.T) {
 // operation of its wrapper element: a request type serving several
 // operations must be told the right one.
 func TestEveryWriteNamesItsOperation(t *testing.T) {
-	reads := map[medcard.Operation]bool{medcard.OpGetMedicineCard: true, medcard.OpGetDrugMedication: true, medcard.OpGetPrescription: true}
+	reads := map[medcard.Operation]bool{medcard.OpGetMedicineCard: true, medcard.OpGetDrugMedication: true, medcard.OpGetPrescription: true,
+		medcard.OpGetNewOrders: true}
 	for _, op := range operations {
 		if reads[op.name] || op.name == medcard.OpCreateDrugMedication { // the fake is always busy there
 			continue

@@ -14,6 +14,7 @@ type CardService interface {
 	GetMedicineCard(ctx context.Context, call medcard.Call, q medcard.CardQuery) (*medcard.Card, error)
 	GetDrugMedication(ctx context.Context, call medcard.Call, personID string, id int64) (*medcard.DrugMedicationView, error)
 	GetPrescription(ctx context.Context, call medcard.Call, personID string, ids []int64) (*medcard.PrescriptionsView, error)
+	GetNewOrders(ctx context.Context, call medcard.Call, limit int) ([]medcard.InboxEntry, error)
 	Change(ctx context.Context, call medcard.Call, req medcard.ChangeRequest) (*medcard.WriteResult, error)
 }
 
@@ -86,6 +87,23 @@ var operations = []*operation{
 			return nil, err
 		}
 		return &GetDrugMedicationResponse{MedicineCardVersion: view.CardVersion, DrugMedication: toXMLDrugMedication(view.DrugMedication)}, nil
+	}),
+	op(medcard.OpGetNewOrders, func(ctx context.Context, svc CardService, call medcard.Call, req *GetNewOrdersRequest) (*GetNewOrdersResponse, error) {
+		limit := defaultNewOrders
+		if req.MaximumOrders != nil {
+			limit = *req.MaximumOrders
+		}
+		entries, err := svc.GetNewOrders(ctx, call, limit)
+		if err != nil {
+			return nil, err
+		}
+		out := &GetNewOrdersResponse{}
+		for _, e := range entries {
+			out.Order = append(out.Order, xmlInboxOrder{PersonIdentifier: string(e.Person), OrderIdentifier: e.OrderID,
+				Status: string(e.Status), Ordered: e.OrderedAt.UTC(), DrugName: e.Drug.Name, DrugStrength: e.Drug.Strength,
+				PackageNumber: e.PackageNumber, PackageQuantity: e.PackageQuantity})
+		}
+		return out, nil
 	}),
 	op(medcard.OpGetPrescription, func(ctx context.Context, svc CardService, call medcard.Call, req *GetPrescriptionRequest) (*GetPrescriptionResponse, error) {
 		view, err := svc.GetPrescription(ctx, call, req.PersonIdentifier, req.PrescriptionIdentifier)

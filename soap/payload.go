@@ -63,6 +63,33 @@ type GetPrescriptionResponse struct {
 	Effectuation        []xmlEffectuation `xml:"Effectuation"`
 }
 
+// GetNewOrdersRequest is the GetNewOrders input.
+type GetNewOrdersRequest struct {
+	XMLName       xml.Name `xml:"http://sharedmedcard.example/2026/01/medcard GetNewOrdersRequest"`
+	MaximumOrders *int     `xml:"MaximumOrders"`
+}
+
+// GetNewOrdersResponse is the GetNewOrders output.
+type GetNewOrdersResponse struct {
+	XMLName xml.Name        `xml:"http://sharedmedcard.example/2026/01/medcard GetNewOrdersResponse"`
+	Order   []xmlInboxOrder `xml:"Order"`
+}
+
+type xmlInboxOrder struct {
+	PersonIdentifier string    `xml:"PersonIdentifier"`
+	OrderIdentifier  int64     `xml:"OrderIdentifier"`
+	Status           string    `xml:"Status"`
+	Ordered          time.Time `xml:"Ordered"`
+	DrugName         string    `xml:"DrugName"`
+	DrugStrength     string    `xml:"DrugStrength,omitempty"`
+	PackageNumber    string    `xml:"PackageNumber"`
+	PackageQuantity  int       `xml:"PackageQuantity"`
+}
+
+// defaultNewOrders is how many orders GetNewOrders returns when the
+// request does not say.
+const defaultNewOrders = 100
+
 // --- writes ------------------------------------------------------------------
 
 // WriteResponse is the output of every write but CreateDrugMedication: the

@@ -7,10 +7,14 @@ import (
 	"net/http/cookiejar"
 	"net/url"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 
+	"github.com/sharedmedcard/gateway/internal/wsdlclient"
+	"github.com/sharedmedcard/gateway/medcard"
 	"github.com/sharedmedcard/gateway/seed"
+	"github.com/sharedmedcard/gateway/soap"
 	"github.com/sharedmedcard/gateway/web"
 )
 
@@ -197,6 +201,25 @@ func TestOrderInboxInTheUI(t *testing.T) {
 	mine.order = itemOf(t, mine.write(t, ours, mine.createOrder(mine.rx)), "Order")
 	theirs.write(t, otherPharmacist, theirs.createOrder(theirs.rx))
 	b := signedInPharmacist(t, e)
+
+	// The same inbox over SOAP, as the pharmacy's own system reads it.
+	status, raw := ours.send(t, false, &wsdlclient.GetNewOrdersRequest{})
+	var inbox soap.GetNewOrdersResponse
+	responseBody(t, status, raw, &inbox)
+	var overSOAP []string
+	for _, o := range inbox.Order {
+		overSOAP = append(overSOAP, o.PersonIdentifier)
+		if o.PersonIdentifier == mine.person && (o.OrderIdentifier != mine.order || o.DrugName != "Pinex" || o.Status != "Open") {
+			t.Errorf("GetNewOrders answered %+v for the order placed", o)
+		}
+	}
+	if !slices.Contains(overSOAP, mine.person) || slices.Contains(overSOAP, theirs.person) {
+		t.Errorf("GetNewOrders over SOAP lists %v: want %s, not %s", overSOAP, mine.person, theirs.person)
+	}
+	tooMany := int32(medcard.InboxLimit + 1)
+	if status, raw := ours.send(t, false, &wsdlclient.GetNewOrdersRequest{MaximumOrders: tooMany}); status == http.StatusOK {
+		t.Errorf("GetNewOrders with MaximumOrders %d = %d, want a fault: %.300s", tooMany, status, raw)
+	}
 
 	status, page := b.get("/inbox")
 	if status != http.StatusOK || !strings.Contains(page, mine.person) || !strings.Contains(page, "Pinex") {

@@ -175,6 +175,20 @@ type GetPrescriptionResponse struct {
 	Effectuation []*EffectuationType `xml:"Effectuation,omitempty" json:"Effectuation,omitempty"`
 }
 
+type GetNewOrdersRequest struct {
+	XMLName xml.Name `xml:"http://sharedmedcard.example/2026/01/medcard GetNewOrdersRequest"`
+
+	// At most this many orders, the oldest first: 1 to 500; 100 when left out.
+	MaximumOrders int32 `xml:"MaximumOrders,omitempty" json:"MaximumOrders,omitempty"`
+}
+
+type GetNewOrdersResponse struct {
+	XMLName xml.Name `xml:"http://sharedmedcard.example/2026/01/medcard GetNewOrdersResponse"`
+
+	// The open and started orders of the calling pharmacy (the organisation of the whitelisting header) on every card, oldest first. Every card shown is audited as looked up.
+	Order []*InboxOrderType `xml:"Order,omitempty" json:"Order,omitempty"`
+}
+
 type CreateDrugMedicationRequest struct {
 	XMLName xml.Name `xml:"http://sharedmedcard.example/2026/01/medcard CreateDrugMedicationRequest"`
 
@@ -769,6 +783,24 @@ type ConflictReplacementType struct {
 	Status *DrugMedicationStatusType `xml:"Status,omitempty" json:"Status,omitempty"`
 }
 
+type InboxOrderType struct {
+	PersonIdentifier *PersonIdentifierType `xml:"PersonIdentifier,omitempty" json:"PersonIdentifier,omitempty"`
+
+	OrderIdentifier int64 `xml:"OrderIdentifier,omitempty" json:"OrderIdentifier,omitempty"`
+
+	Status *OrderStatusType `xml:"Status,omitempty" json:"Status,omitempty"`
+
+	Ordered soap.XSDDateTime `xml:"Ordered,omitempty" json:"Ordered,omitempty"`
+
+	DrugName string `xml:"DrugName,omitempty" json:"DrugName,omitempty"`
+
+	DrugStrength string `xml:"DrugStrength,omitempty" json:"DrugStrength,omitempty"`
+
+	PackageNumber string `xml:"PackageNumber,omitempty" json:"PackageNumber,omitempty"`
+
+	PackageQuantity int32 `xml:"PackageQuantity,omitempty" json:"PackageQuantity,omitempty"`
+}
+
 type MedicineCardPortType interface {
 
 	// Error can be either of the following types:
@@ -794,6 +826,14 @@ type MedicineCardPortType interface {
 	GetPrescription(request *GetPrescriptionRequest) (*GetPrescriptionResponse, error)
 
 	GetPrescriptionContext(ctx context.Context, request *GetPrescriptionRequest) (*GetPrescriptionResponse, error)
+
+	// Error can be either of the following types:
+	//
+	//   - MedicineCardFault
+
+	GetNewOrders(request *GetNewOrdersRequest) (*GetNewOrdersResponse, error)
+
+	GetNewOrdersContext(ctx context.Context, request *GetNewOrdersRequest) (*GetNewOrdersResponse, error)
 
 	// Error can be either of the following types:
 	//
@@ -996,6 +1036,23 @@ func (service *medicineCardPortType) GetPrescriptionContext(ctx context.Context,
 
 func (service *medicineCardPortType) GetPrescription(request *GetPrescriptionRequest) (*GetPrescriptionResponse, error) {
 	return service.GetPrescriptionContext(
+		context.Background(),
+		request,
+	)
+}
+
+func (service *medicineCardPortType) GetNewOrdersContext(ctx context.Context, request *GetNewOrdersRequest) (*GetNewOrdersResponse, error) {
+	response := new(GetNewOrdersResponse)
+	err := service.client.CallContext(ctx, "http://sharedmedcard.example/2026/01/medcard/GetNewOrders", request, response)
+	if err != nil {
+		return nil, err
+	}
+
+	return response, nil
+}
+
+func (service *medicineCardPortType) GetNewOrders(request *GetNewOrdersRequest) (*GetNewOrdersResponse, error) {
+	return service.GetNewOrdersContext(
 		context.Background(),
 		request,
 	)
