@@ -201,6 +201,9 @@ type Order struct {
 	Status         OrderStatus `json:"status"`
 	Created        Stamp       `json:"created"`
 	Modified       Stamp       `json:"modified"`
+	// Acknowledged is when the pharmacy holding the order confirmed it has
+	// it (AcknowledgeOrders); GetNewOrders then leaves it out.
+	Acknowledged *Stamp `json:"acknowledged,omitempty"`
 }
 
 // Effectuation is one dispensing: packages handed out against a

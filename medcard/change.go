@@ -49,6 +49,7 @@ var changeRequests = map[Operation]func(ChangeRequest) bool{
 	OpCancelOrder:                is[OrderActionRequest],
 	OpStartEffectuation:          is[OrderActionRequest],
 	OpAbortEffectuation:          is[OrderActionRequest],
+	OpAcknowledgeOrders:          is[OrderActionRequest],
 	OpCreatePharmacyEffectuation: is[EffectuationRequest],
 	OpUndoEffectuation:           is[UndoEffectuationRequest],
 }

@@ -27,7 +27,7 @@ func TestChangeRefusesAnOperationItsRequestDoesNotServe(t *testing.T) {
 		{"drug medication change without an operation", nurse, DrugMedicationRequest{PersonID: testPerson, BasedOnCardVersion: 1,
 			Change: DrugMedicationChange{DrugMedicationID: 1}}, "DrugMedicationRequest names no operation"},
 		{"order action as a dispensing", pharmacist, OrderActionRequest{Op: OpCreatePharmacyEffectuation, PersonID: testPerson, BasedOnCardVersion: 1, OrderID: 1},
-			"OrderActionRequest serves AbortEffectuation, CancelOrder, StartEffectuation, not CreatePharmacyEffectuation"},
+			"OrderActionRequest serves AbortEffectuation, AcknowledgeOrders, CancelOrder, StartEffectuation, not CreatePharmacyEffectuation"},
 		{"order action without an operation", pharmacist, OrderActionRequest{PersonID: testPerson, BasedOnCardVersion: 1, OrderID: 1}, "names no operation"},
 		{"a request by pointer", doctor, &CardReviewRequest{Op: OpSetMedicineCardReviewed, PersonID: testPerson, BasedOnCardVersion: 1}, "pass one of the request types by value"},
 		{"no request", doctor, nil, "Change needs a request"},

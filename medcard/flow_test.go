@@ -206,6 +206,11 @@ func TestOrderActions(t *testing.T) {
 		{name: "cancel cancelled", op: OpCancelOrder, state: cancelled, want: &FaultTransitionNotAllowed},
 		{name: "cancel another pharmacy's", op: OpCancelOrder, state: open, caller: otherPharmacy, want: &FaultOrderOfAnotherPharmacy},
 
+		{name: "acknowledge open", op: OpAcknowledgeOrders, state: open, wantOrder: OrderOpen},
+		{name: "acknowledge in progress", op: OpAcknowledgeOrders, state: inProgress, wantOrder: OrderInProgress},
+		{name: "acknowledge completed", op: OpAcknowledgeOrders, state: completed, want: &FaultTransitionNotAllowed},
+		{name: "acknowledge another pharmacy's", op: OpAcknowledgeOrders, state: open, caller: otherPharmacy, want: &FaultOrderOfAnotherPharmacy},
+
 		{name: "start open", op: OpStartEffectuation, state: open, wantOrder: OrderInProgress},
 		{name: "start in progress", op: OpStartEffectuation, state: inProgress, want: &FaultTransitionNotAllowed},
 		{name: "start completed", op: OpStartEffectuation, state: completed, want: &FaultTransitionNotAllowed},
@@ -303,6 +308,10 @@ func TestOrderActions(t *testing.T) {
 			}
 			wantOrder := beforeOrder
 			wantOrder.Status, wantOrder.Version, wantOrder.CardVersion, wantOrder.Modified = tt.wantOrder, beforeOrder.Version+1, res.CardVersion, f.stamp(caller)
+			if tt.op == OpAcknowledgeOrders {
+				stamp := f.stamp(caller)
+				wantOrder.Acknowledged = &stamp
+			}
 			if diff := cmp.Diff(wantOrder, f.order(o)); diff != "" {
 				t.Errorf("%s(%s): order (-want +got):\n%s", tt.op, tt.name, diff)
 			}

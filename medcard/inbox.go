@@ -12,9 +12,18 @@ import (
 
 // OrderInbox is what the inbox needs of storage, beside Store.
 type OrderInbox interface {
-	// OpenOrders returns the limit oldest open or started orders pharmacy
-	// holds, oldest first.
-	OpenOrders(ctx context.Context, pharmacy string, limit int) ([]InboxEntry, error)
+	// OpenOrders returns the q.Limit oldest open or started orders
+	// pharmacy holds, oldest first; with q.OnlyNew, only those not
+	// acknowledged.
+	OpenOrders(ctx context.Context, pharmacy string, q InboxQuery) ([]InboxEntry, error)
+}
+
+// InboxQuery says which of a pharmacy's open orders GetNewOrders returns.
+type InboxQuery struct {
+	Limit int // 1 to InboxLimit, the oldest first
+	// OnlyNew leaves out the orders the pharmacy acknowledged
+	// (AcknowledgeOrders), as SOAP's GetNewOrders does.
+	OnlyNew bool
 }
 
 // InboxEntry is one open or started order, with what the counter needs to
@@ -28,6 +37,11 @@ type InboxEntry struct {
 	Drug            Drug // the prescription's: name and strength
 	PackageNumber   string
 	PackageQuantity int
+	// CardVersion is the card version at which the order last changed: a
+	// change of the order based on it merges over the card's other
+	// changes since.
+	CardVersion  int64
+	Acknowledged bool
 }
 
 // OpenOrders are the card's open and started orders as inbox entries; the
@@ -38,7 +52,8 @@ func (c *Card) OpenOrders() []InboxEntry {
 		if o.Status != OrderOpen && o.Status != OrderInProgress {
 			continue
 		}
-		e := InboxEntry{Person: c.PersonID, OrderID: o.ID, Status: o.Status, Pharmacy: o.Pharmacy, OrderedAt: o.Created.At}
+		e := InboxEntry{Person: c.PersonID, OrderID: o.ID, Status: o.Status, Pharmacy: o.Pharmacy, OrderedAt: o.Created.At,
+			CardVersion: o.CardVersion, Acknowledged: o.Acknowledged != nil}
 		if p := c.prescription(o.PrescriptionID); p != nil {
 			e.Drug = Drug{Name: p.Drug.Name, Strength: p.Drug.Strength}
 			e.PackageNumber, e.PackageQuantity = p.PackageNumber, p.PackageQuantity
@@ -51,24 +66,25 @@ func (c *Card) OpenOrders() []InboxEntry {
 // InboxLimit is the most orders GetNewOrders returns at once.
 const InboxLimit = 500
 
-// GetNewOrders returns the limit (at most InboxLimit) oldest open and
-// started orders the caller's organisation, a pharmacy, holds. Every card
-// it shows is audited as looked up.
+// GetNewOrders returns the q.Limit (at most InboxLimit) oldest open and
+// started orders the caller's organisation, a pharmacy, holds (with
+// q.OnlyNew those it has not acknowledged). Every card it shows is audited
+// as looked up.
 //
 // Errors: FaultRoleNotAllowed, FaultInvalidField (limit), FaultUnavailable
 // (no inbox in this storage), and the Store's.
-func (s *Service) GetNewOrders(ctx context.Context, call Call, limit int) ([]InboxEntry, error) {
+func (s *Service) GetNewOrders(ctx context.Context, call Call, q InboxQuery) ([]InboxEntry, error) {
 	if err := authorize(call.Caller.Role, OpGetNewOrders); err != nil {
 		return nil, err
 	}
-	if limit < 1 || limit > InboxLimit {
+	if q.Limit < 1 || q.Limit > InboxLimit {
 		return nil, Errorf(FaultInvalidField, "the inbox shows 1 to %d orders at once", InboxLimit)
 	}
 	inbox, ok := s.store.(OrderInbox)
 	if !ok {
 		return nil, Errorf(FaultUnavailable, "this service has no order inbox")
 	}
-	entries, err := inbox.OpenOrders(ctx, call.Caller.Organisation, limit)
+	entries, err := inbox.OpenOrders(ctx, call.Caller.Organisation, q)
 	if err != nil {
 		return nil, err
 	}

@@ -30,4 +30,7 @@ const (
 	// OpGetNewOrders reads a pharmacy's inbox: the open and started orders
 	// it holds, on every card.
 	OpGetNewOrders Operation = "GetNewOrders"
+	// OpAcknowledgeOrders marks an order seen by the pharmacy holding it,
+	// one card per Change (the SOAP operation takes several).
+	OpAcknowledgeOrders Operation = "AcknowledgeOrders"
 )

@@ -49,7 +49,8 @@ func (r OrderRequest) validate(v *validator) change {
 // CancelOrder cancels an open order, releasing the prescription;
 // StartEffectuation starts dispensing on an open order, after checking
 // every dispensing rule; AbortEffectuation stops a started effectuation,
-// and the order is open again.
+// and the order is open again; AcknowledgeOrders marks an open or started
+// order seen (GetNewOrders leaves it out from then on).
 //
 // Errors, besides Change's: as onOrder's, and for StartEffectuation the
 // dispensing rules' faults.
@@ -81,6 +82,11 @@ func (r OrderActionRequest) validate(v *validator) change {
 			o.Status = OrderInProgress
 		case OpAbortEffectuation:
 			o.Status = OrderOpen
+		case OpAcknowledgeOrders:
+			if o.Acknowledged == nil { // a second acknowledgement keeps the first
+				stamp := m.stamp
+				o.Acknowledged = &stamp
+			}
 		}
 		return nil
 	})

@@ -57,6 +57,7 @@ var permissions = map[Operation][]Role{
 	OpUndoEffectuation:           pharmacists,
 	OpResolveConflict:            everyone,
 	OpGetNewOrders:               pharmacists,
+	OpAcknowledgeOrders:          pharmacists,
 }
 
 // authorize checks that a caller acting in role may call op.

@@ -42,6 +42,7 @@ var orderTransitions = map[Operation][]OrderStatus{
 	OpStartEffectuation:          {OrderOpen},
 	OpAbortEffectuation:          {OrderInProgress},
 	OpCreatePharmacyEffectuation: {OrderInProgress},
+	OpAcknowledgeOrders:          {OrderOpen, OrderInProgress},
 }
 
 // checkOrder refuses op on an order in its current state or held by

@@ -86,7 +86,7 @@ var orderStatuses = []OrderStatus{OrderOpen, OrderInProgress, OrderCompleted, Or
 
 // orderOps are the operations of orderTransitions in the order RULES.md
 // shows them.
-var orderOps = []Operation{OpCancelOrder, OpStartEffectuation, OpAbortEffectuation, OpCreatePharmacyEffectuation}
+var orderOps = []Operation{OpCancelOrder, OpStartEffectuation, OpAbortEffectuation, OpCreatePharmacyEffectuation, OpAcknowledgeOrders}
 
 // shortOp names a drug medication operation without its noun, for the
 // table headings.
@@ -258,10 +258,10 @@ func TestCheckOrder(t *testing.T) {
 	ens, tna := &FaultEffectuationNotStarted, &FaultTransitionNotAllowed
 	// Written out by hand; nil: allowed.
 	want := map[OrderStatus]map[Operation]*Fault{
-		OrderOpen:       {OpCancelOrder: nil, OpStartEffectuation: nil, OpAbortEffectuation: ens, OpCreatePharmacyEffectuation: ens},
-		OrderInProgress: {OpCancelOrder: tna, OpStartEffectuation: tna, OpAbortEffectuation: nil, OpCreatePharmacyEffectuation: nil},
-		OrderCompleted:  {OpCancelOrder: tna, OpStartEffectuation: tna, OpAbortEffectuation: ens, OpCreatePharmacyEffectuation: ens},
-		OrderCancelled:  {OpCancelOrder: tna, OpStartEffectuation: tna, OpAbortEffectuation: ens, OpCreatePharmacyEffectuation: ens},
+		OrderOpen:       {OpCancelOrder: nil, OpStartEffectuation: nil, OpAbortEffectuation: ens, OpCreatePharmacyEffectuation: ens, OpAcknowledgeOrders: nil},
+		OrderInProgress: {OpCancelOrder: tna, OpStartEffectuation: tna, OpAbortEffectuation: nil, OpCreatePharmacyEffectuation: nil, OpAcknowledgeOrders: nil},
+		OrderCompleted:  {OpCancelOrder: tna, OpStartEffectuation: tna, OpAbortEffectuation: ens, OpCreatePharmacyEffectuation: ens, OpAcknowledgeOrders: tna},
+		OrderCancelled:  {OpCancelOrder: tna, OpStartEffectuation: tna, OpAbortEffectuation: ens, OpCreatePharmacyEffectuation: ens, OpAcknowledgeOrders: tna},
 	}
 	if len(orderTransitions) != len(orderOps) {
 		t.Errorf("orderTransitions has %d operations, want %d", len(orderTransitions), len(orderOps))
@@ -632,7 +632,7 @@ func (f *fixture) placeOrder(prescriptionID int64) int64 {
 func (f *fixture) orderAct(caller Caller, op Operation, orderID, basedOn int64) (*WriteResult, error) {
 	f.t.Helper()
 	switch op {
-	case OpCancelOrder, OpStartEffectuation, OpAbortEffectuation:
+	case OpCancelOrder, OpStartEffectuation, OpAbortEffectuation, OpAcknowledgeOrders:
 	default:
 		f.t.Fatalf("orderAct: %s is not an order action", op)
 	}

@@ -92,9 +92,12 @@ orders_closed AS (
     DELETE FROM open_orders WHERE shard = $2 AND person = $1 AND order_id <> ALL($14::bigint[]) AND EXISTS (SELECT 1 FROM card)
 ),
 orders_open AS (
-    INSERT INTO open_orders (shard, person, order_id, pharmacy, status, created_at, drug_name, drug_strength, package_number, package_quantity)
-    SELECT $2, $1, o.* FROM card, unnest($14::bigint[], $15::text[], $16::text[], $17::timestamptz[], $18::text[], $19::text[], $20::text[], $21::int[]) o
-    ON CONFLICT (shard, person, order_id) DO UPDATE SET status = EXCLUDED.status
+    INSERT INTO open_orders (shard, person, order_id, pharmacy, status, created_at, drug_name, drug_strength, package_number, package_quantity,
+        card_version, acknowledged)
+    SELECT $2, $1, o.* FROM card, unnest($14::bigint[], $15::text[], $16::text[], $17::timestamptz[], $18::text[], $19::text[], $20::text[], $21::int[],
+        $22::bigint[], $23::boolean[]) o
+    ON CONFLICT (shard, person, order_id) DO UPDATE
+    SET status = EXCLUDED.status, card_version = EXCLUDED.card_version, acknowledged = EXCLUDED.acknowledged
 )
 SELECT count(*) FROM card`
 	// insertCardSQL creates a card; nothing happens if it exists already.
@@ -104,7 +107,7 @@ WITH card AS (
     ON CONFLICT (person) DO NOTHING
     RETURNING version
 ),` + writeOutcomeAndAudit
-	// updateCardSQL changes a card if it is still at the version read ($22).
+	// updateCardSQL changes a card if it is still at the version read ($24).
 	updateCardSQL = `
 WITH card AS (
     UPDATE cards SET version = $3, card = $4, updated_at = clock_timestamp()
@@ -211,11 +214,13 @@ func openOrderColumns(c *medcard.Card) []any {
 	created := make([]time.Time, len(entries))
 	names, strengths, packages := make([]string, len(entries)), make([]string, len(entries)), make([]string, len(entries))
 	quantities := make([]int32, len(entries))
+	versions, acknowledged := make([]int64, len(entries)), make([]bool, len(entries))
 	for i, e := range entries {
 		ids[i], pharmacies[i], statuses[i], created[i] = e.OrderID, e.Pharmacy, string(e.Status), e.OrderedAt
 		names[i], strengths[i], packages[i], quantities[i] = e.Drug.Name, e.Drug.Strength, e.PackageNumber, int32(e.PackageQuantity)
+		versions[i], acknowledged[i] = e.CardVersion, e.Acknowledged
 	}
-	return []any{ids, pharmacies, statuses, created, names, strengths, packages, quantities}
+	return []any{ids, pharmacies, statuses, created, names, strengths, packages, quantities, versions, acknowledged}
 }
 
 // writeCard runs the one-statement write: card, outcome, audit row and the
@@ -232,7 +237,7 @@ func writeCard(ctx context.Context, q execer, shard int, w *medcard.CardWrite) e
 	a := w.Audit
 	args := []any{string(w.Person), shard, w.Card.Version, body, w.Key.System, w.Key.MessageID,
 		w.RequestHash, result, a.At, string(a.Operation), a.Organisation, string(a.Role), a.AuthorisationID}
-	args = append(args, openOrderColumns(w.Card)...) // $14-$21: the card's rows of open_orders
+	args = append(args, openOrderColumns(w.Card)...) // $14-$23: the card's rows of open_orders
 	sql := insertCardSQL
 	if w.BaseVersion > 0 {
 		sql = updateCardSQL

@@ -17,15 +17,17 @@ import (
 // (migrations/shard/006_open_orders.sql), of the shards this database
 // owns (not the copies a move left behind).
 const openOrdersSQL = `
-SELECT o.person, o.order_id, o.pharmacy, o.status, o.created_at, o.drug_name, o.drug_strength, o.package_number, o.package_quantity
+SELECT o.person, o.order_id, o.pharmacy, o.status, o.created_at, o.drug_name, o.drug_strength, o.package_number, o.package_quantity,
+       o.card_version, o.acknowledged
 FROM open_orders o
-WHERE o.pharmacy = $1 AND EXISTS (SELECT 1 FROM owned_shards s WHERE s.shard = o.shard)
+WHERE o.pharmacy = $1 AND NOT (o.acknowledged AND $3)
+  AND EXISTS (SELECT 1 FROM owned_shards s WHERE s.shard = o.shard)
 ORDER BY o.created_at, o.person, o.order_id
 LIMIT $2`
 
 // OpenOrders implements medcard.OrderInbox: one query per shard database,
 // all at once, never one per logical shard; the oldest limit of all.
-func (s *Store) OpenOrders(ctx context.Context, pharmacy string, limit int) ([]medcard.InboxEntry, error) {
+func (s *Store) OpenOrders(ctx context.Context, pharmacy string, q medcard.InboxQuery) ([]medcard.InboxEntry, error) {
 	m := s.current.Load()
 	type result struct {
 		entries []medcard.InboxEntry
@@ -40,7 +42,7 @@ func (s *Store) OpenOrders(ctx context.Context, pharmacy string, limit int) ([]m
 			p, err := s.pool(name, dsn)
 			if err == nil {
 				var rows pgx.Rows
-				if rows, err = p.Query(ctx, openOrdersSQL, pharmacy, limit); err == nil {
+				if rows, err = p.Query(ctx, openOrdersSQL, pharmacy, q.Limit, q.OnlyNew); err == nil {
 					res.entries, err = pgx.CollectRows(rows, scanInboxEntry)
 				}
 			}
@@ -66,14 +68,15 @@ func (s *Store) OpenOrders(ctx context.Context, pharmacy string, limit int) ([]m
 		}
 		return int(a.OrderID - b.OrderID)
 	})
-	return all[:min(limit, len(all))], nil
+	return all[:min(q.Limit, len(all))], nil
 }
 
 func scanInboxEntry(r pgx.CollectableRow) (medcard.InboxEntry, error) {
 	var e medcard.InboxEntry
 	var person, status string
 	var quantity int32
-	err := r.Scan(&person, &e.OrderID, &e.Pharmacy, &status, &e.OrderedAt, &e.Drug.Name, &e.Drug.Strength, &e.PackageNumber, &quantity)
+	err := r.Scan(&person, &e.OrderID, &e.Pharmacy, &status, &e.OrderedAt, &e.Drug.Name, &e.Drug.Strength, &e.PackageNumber, &quantity,
+		&e.CardVersion, &e.Acknowledged)
 	e.Person, e.Status, e.PackageQuantity = medcard.PersonID(person), medcard.OrderStatus(status), int(quantity)
 	return e, err
 }

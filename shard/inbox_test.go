@@ -100,7 +100,7 @@ func TestOrderInbox(t *testing.T) {
 	mustWrite(t, store, w)
 	want = slices.DeleteFunc(want, func(p medcard.PersonID) bool { return p == closing.PersonID })
 
-	entries, err := store.OpenOrders(ctx, pharmacy, 100)
+	entries, err := store.OpenOrders(ctx, pharmacy, medcard.InboxQuery{Limit: 100})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -116,7 +116,7 @@ func TestOrderInbox(t *testing.T) {
 	if !slices.Equal(got, want) {
 		t.Errorf("inbox of %s = %v, want %v", pharmacy, got, want)
 	}
-	if few, err := store.OpenOrders(ctx, pharmacy, 1); err != nil || len(few) != 1 {
+	if few, err := store.OpenOrders(ctx, pharmacy, medcard.InboxQuery{Limit: 1}); err != nil || len(few) != 1 {
 		t.Errorf("OpenOrders with limit 1 = %d entries, %v", len(few), err)
 	}
 	counter.mu.Lock()
@@ -131,7 +131,7 @@ func TestOrderInbox(t *testing.T) {
 	// 1,000,000 persons); they are removed afterwards.
 	for _, db := range shardDBs {
 		if _, err := c.db[db].Exec(ctx, `INSERT INTO open_orders
-			SELECT s.shard, 'filler-' || g, g, 'SOR:filler-' || (g % 40), 'Open', now() - g * interval '1 minute', '', '', '', 1
+			SELECT s.shard, 'filler-' || g, g, 'SOR:filler-' || (g % 40), 'Open', now() - g * interval '1 minute', '', '', '', 1, 1, false
 			FROM generate_series(1, 20000) g, (SELECT min(shard) AS shard FROM owned_shards) s`); err != nil {
 			t.Fatal(err)
 		}
@@ -146,7 +146,7 @@ func TestOrderInbox(t *testing.T) {
 		if _, err := c.db[db].Exec(ctx, `ANALYZE open_orders`); err != nil {
 			t.Fatal(err)
 		}
-		rows, err := c.db[db].Query(ctx, "EXPLAIN "+openOrdersSQL, pharmacy, 100)
+		rows, err := c.db[db].Query(ctx, "EXPLAIN "+openOrdersSQL, pharmacy, 100, true)
 		if err != nil {
 			t.Fatal(err)
 		}

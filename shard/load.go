@@ -234,8 +234,10 @@ func insertOpenOrders(ctx context.Context, tx pgx.Tx, b *loadRows, loaded func(i
 		return nil
 	}
 	_, err := tx.Exec(ctx, `
-		INSERT INTO open_orders (shard, person, order_id, pharmacy, status, created_at, drug_name, drug_strength, package_number, package_quantity)
-		SELECT * FROM unnest($1::int[], $2::text[], $3::bigint[], $4::text[], $5::text[], $6::timestamptz[], $7::text[], $8::text[], $9::text[], $10::int[])
+		INSERT INTO open_orders (shard, person, order_id, pharmacy, status, created_at, drug_name, drug_strength, package_number, package_quantity,
+		    card_version, acknowledged)
+		SELECT * FROM unnest($1::int[], $2::text[], $3::bigint[], $4::text[], $5::text[], $6::timestamptz[], $7::text[], $8::text[], $9::text[], $10::int[],
+		    $11::bigint[], $12::boolean[])
 		ON CONFLICT DO NOTHING`, append([]any{shards, persons}, rows...)...)
 	return err
 }
@@ -252,6 +254,8 @@ func appendColumn(a, b any) any {
 		return append(a, b.([]time.Time)...)
 	case []int32:
 		return append(a, b.([]int32)...)
+	case []bool:
+		return append(a, b.([]bool)...)
 	}
 	panic(fmt.Sprintf("appendColumn: %T", a))
 }

@@ -79,8 +79,8 @@ func (fakeService) GetDrugMedication(_ context.Context, _ medcard.Call, person s
 	return &medcard.DrugMedicationView{CardVersion: card.Version, DrugMedication: card.DrugMedications[0]}, nil
 }
 
-func (fakeService) GetNewOrders(_ context.Context, call medcard.Call, limit int) ([]medcard.InboxEntry, error) {
-	return []medcard.InboxEntry{{Person: "0101701234", OrderID: int64(limit), Status: medcard.OrderOpen, Pharmacy: call.Caller.Organisation,
+func (fakeService) GetNewOrders(_ context.Context, call medcard.Call, q medcard.InboxQuery) ([]medcard.InboxEntry, error) {
+	return []medcard.InboxEntry{{Person: "0101701234", OrderID: int64(q.Limit), Status: medcard.OrderOpen, Pharmacy: call.Caller.Organisation,
 		OrderedAt: testNow, Drug: medcard.Drug{Name: "Pinex"}, PackageNumber: "043298", PackageQuantity: 2}}, nil
 }
 
@@ -346,6 +346,10 @@ func TestEveryOperationAnswersItsResponse(t *testing.T) {
 		for _, v := range []Version{SOAP11, SOAP12} {
 			body := `<mc:` + string(op.name) + `Request><mc:PersonIdentifier>0101701234</mc:PersonIdentifier>` +
 				`<mc:DrugMedicationIdentifier>1</mc:DrugMedicationIdentifier></mc:` + string(op.name) + `Request>`
+			if op.name == medcard.OpAcknowledgeOrders { // takes orders, not a person
+				body = `<mc:AcknowledgeOrdersRequest><mc:Order><mc:PersonIdentifier>0101701234</mc:PersonIdentifier>` +
+					`<mc:MedicineCardVersion>1</mc:MedicineCardVersion><mc:OrderIdentifier>1</mc:OrderIdentifier></mc:Order></mc:AcknowledgeOrdersRequest>`
+			}
 			req := httptest.NewRequest(http.MethodPost, "/medcard", strings.NewReader(testEnvelope(v.namespace(), body)))
 			req.Header.Set("Content-Type", v.contentType())
 			rec := httptest.NewRecorder()
@@ -375,7 +379,7 @@ func TestEveryOperationAnswersItsResponse(t *testing.T) {
 // operations must be told the right one.
 func TestEveryWriteNamesItsOperation(t *testing.T) {
 	reads := map[medcard.Operation]bool{medcard.OpGetMedicineCard: true, medcard.OpGetDrugMedication: true, medcard.OpGetPrescription: true,
-		medcard.OpGetNewOrders: true}
+		medcard.OpGetNewOrders: true, medcard.OpAcknowledgeOrders: true} // AcknowledgeOrders: several writes, tested end to end
 	for _, op := range operations {
 		if reads[op.name] || op.name == medcard.OpCreateDrugMedication { // the fake is always busy there
 			continue

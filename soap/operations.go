@@ -3,6 +3,7 @@ package soap
 import (
 	"context"
 	"encoding/xml"
+	"fmt"
 
 	"github.com/sharedmedcard/gateway/medcard"
 )
@@ -14,7 +15,7 @@ type CardService interface {
 	GetMedicineCard(ctx context.Context, call medcard.Call, q medcard.CardQuery) (*medcard.Card, error)
 	GetDrugMedication(ctx context.Context, call medcard.Call, personID string, id int64) (*medcard.DrugMedicationView, error)
 	GetPrescription(ctx context.Context, call medcard.Call, personID string, ids []int64) (*medcard.PrescriptionsView, error)
-	GetNewOrders(ctx context.Context, call medcard.Call, limit int) ([]medcard.InboxEntry, error)
+	GetNewOrders(ctx context.Context, call medcard.Call, q medcard.InboxQuery) ([]medcard.InboxEntry, error)
 	Change(ctx context.Context, call medcard.Call, req medcard.ChangeRequest) (*medcard.WriteResult, error)
 }
 
@@ -93,15 +94,45 @@ var operations = []*operation{
 		if req.MaximumOrders != nil {
 			limit = *req.MaximumOrders
 		}
-		entries, err := svc.GetNewOrders(ctx, call, limit)
+		entries, err := svc.GetNewOrders(ctx, call, medcard.InboxQuery{Limit: limit, OnlyNew: true})
 		if err != nil {
 			return nil, err
 		}
 		out := &GetNewOrdersResponse{}
 		for _, e := range entries {
-			out.Order = append(out.Order, xmlInboxOrder{PersonIdentifier: string(e.Person), OrderIdentifier: e.OrderID,
-				Status: string(e.Status), Ordered: e.OrderedAt.UTC(), DrugName: e.Drug.Name, DrugStrength: e.Drug.Strength,
-				PackageNumber: e.PackageNumber, PackageQuantity: e.PackageQuantity})
+			out.Order = append(out.Order, xmlInboxOrder{PersonIdentifier: string(e.Person), MedicineCardVersion: e.CardVersion,
+				OrderIdentifier: e.OrderID, Status: string(e.Status), Ordered: e.OrderedAt.UTC(), DrugName: e.Drug.Name,
+				DrugStrength: e.Drug.Strength, PackageNumber: e.PackageNumber, PackageQuantity: e.PackageQuantity})
+		}
+		return out, nil
+	}),
+	op(medcard.OpAcknowledgeOrders, func(ctx context.Context, svc CardService, call medcard.Call, req *AcknowledgeOrdersRequest) (*AcknowledgeOrdersResponse, error) {
+		if len(req.Order) == 0 || len(req.Order) > maxAcknowledgedOrders {
+			return nil, medcard.Errorf(medcard.FaultInvalidField, "AcknowledgeOrders takes 1 to %d orders", maxAcknowledgedOrders)
+		}
+		if call.MessageID == "" {
+			return nil, medcard.Errorf(medcard.FaultMissingMessageID, "a write needs a MessageID")
+		}
+		// One card write per order, each under a MessageID of its own
+		// derived from the message's, so a resend of the message applies
+		// each once and answers each as before.
+		out := &AcknowledgeOrdersResponse{}
+		for i, o := range req.Order {
+			one := call
+			one.MessageID = fmt.Sprintf("%s/%d", call.MessageID, i+1)
+			res, err := svc.Change(ctx, one, medcard.OrderActionRequest{Op: medcard.OpAcknowledgeOrders,
+				PersonID: o.PersonIdentifier, BasedOnCardVersion: o.MedicineCardVersion, OrderID: o.OrderIdentifier})
+			r := xmlAcknowledged{PersonIdentifier: o.PersonIdentifier, OrderIdentifier: o.OrderIdentifier}
+			if err != nil {
+				if medcard.FaultOf(err) == medcard.FaultInternal {
+					return nil, err
+				}
+				f := medcard.FaultOf(err)
+				r.Refused = &xmlRefusal{FaultIdentifier: f.ID, Code: string(f.Code), Message: medcard.MessageOf(err)}
+			} else {
+				r.MedicineCardVersion = res.CardVersion
+			}
+			out.Result = append(out.Result, r)
 		}
 		return out, nil
 	}),

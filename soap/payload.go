@@ -76,19 +76,56 @@ type GetNewOrdersResponse struct {
 }
 
 type xmlInboxOrder struct {
-	PersonIdentifier string    `xml:"PersonIdentifier"`
-	OrderIdentifier  int64     `xml:"OrderIdentifier"`
-	Status           string    `xml:"Status"`
-	Ordered          time.Time `xml:"Ordered"`
-	DrugName         string    `xml:"DrugName"`
-	DrugStrength     string    `xml:"DrugStrength,omitempty"`
-	PackageNumber    string    `xml:"PackageNumber"`
-	PackageQuantity  int       `xml:"PackageQuantity"`
+	PersonIdentifier    string    `xml:"PersonIdentifier"`
+	MedicineCardVersion int64     `xml:"MedicineCardVersion"`
+	OrderIdentifier     int64     `xml:"OrderIdentifier"`
+	Status              string    `xml:"Status"`
+	Ordered             time.Time `xml:"Ordered"`
+	DrugName            string    `xml:"DrugName"`
+	DrugStrength        string    `xml:"DrugStrength,omitempty"`
+	PackageNumber       string    `xml:"PackageNumber"`
+	PackageQuantity     int       `xml:"PackageQuantity"`
 }
 
 // defaultNewOrders is how many orders GetNewOrders returns when the
 // request does not say.
 const defaultNewOrders = 100
+
+// AcknowledgeOrdersRequest is the AcknowledgeOrders input: orders as
+// GetNewOrders named them.
+type AcknowledgeOrdersRequest struct {
+	XMLName xml.Name          `xml:"http://sharedmedcard.example/2026/01/medcard AcknowledgeOrdersRequest"`
+	Order   []xmlOrderToClear `xml:"Order"`
+}
+
+type xmlOrderToClear struct {
+	PersonIdentifier    string `xml:"PersonIdentifier"`
+	MedicineCardVersion int64  `xml:"MedicineCardVersion"`
+	OrderIdentifier     int64  `xml:"OrderIdentifier"`
+}
+
+// maxAcknowledgedOrders is the most orders one AcknowledgeOrders takes.
+const maxAcknowledgedOrders = 100
+
+// AcknowledgeOrdersResponse is the AcknowledgeOrders output: a result per
+// order, in the request's order.
+type AcknowledgeOrdersResponse struct {
+	XMLName xml.Name          `xml:"http://sharedmedcard.example/2026/01/medcard AcknowledgeOrdersResponse"`
+	Result  []xmlAcknowledged `xml:"Result"`
+}
+
+type xmlAcknowledged struct {
+	PersonIdentifier    string      `xml:"PersonIdentifier"`
+	OrderIdentifier     int64       `xml:"OrderIdentifier"`
+	MedicineCardVersion int64       `xml:"MedicineCardVersion,omitempty"`
+	Refused             *xmlRefusal `xml:"Refused,omitempty"`
+}
+
+type xmlRefusal struct {
+	FaultIdentifier string `xml:"FaultIdentifier"`
+	Code            string `xml:"Code"`
+	Message         string `xml:"Message"`
+}
 
 // --- writes ------------------------------------------------------------------
 

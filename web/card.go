@@ -16,7 +16,7 @@ import (
 type Cards interface {
 	GetMedicineCard(ctx context.Context, call medcard.Call, q medcard.CardQuery) (*medcard.Card, error)
 	Change(ctx context.Context, call medcard.Call, req medcard.ChangeRequest) (*medcard.WriteResult, error)
-	GetNewOrders(ctx context.Context, call medcard.Call, limit int) ([]medcard.InboxEntry, error)
+	GetNewOrders(ctx context.Context, call medcard.Call, q medcard.InboxQuery) ([]medcard.InboxEntry, error)
 }
 
 // cardView is what the card page shows.
@@ -264,7 +264,13 @@ func itemOf(res *medcard.WriteResult, kind medcard.ItemKind) int64 {
 
 // inbox shows the pharmacy's open and started orders, on every card.
 func (u *UI) inbox(w http.ResponseWriter, r *http.Request) {
-	entries, err := u.cards.GetNewOrders(r.Context(), callOf(r, "ui-inbox-"+newToken()), inboxPage)
+	u.renderInbox(w, r, http.StatusOK, "", "")
+}
+
+// renderInbox shows the inbox with the outcome of an action (notice) or a
+// refusal (errMsg).
+func (u *UI) renderInbox(w http.ResponseWriter, r *http.Request, status int, notice, errMsg string) {
+	entries, err := u.cards.GetNewOrders(r.Context(), callOf(r, "ui-inbox-"+newToken()), medcard.InboxQuery{Limit: inboxPage})
 	if err != nil {
 		if medcard.FaultOf(err) == medcard.FaultInternal {
 			u.fail(w, r, err)
@@ -273,7 +279,30 @@ func (u *UI) inbox(w http.ResponseWriter, r *http.Request) {
 		u.render(w, r, http.StatusServiceUnavailable, "inbox", page{Title: "Order inbox", Error: medcard.MessageOf(err) + "."})
 		return
 	}
-	u.render(w, r, http.StatusOK, "inbox", page{Title: "Order inbox", Data: inboxView{Entries: entries, Page: inboxPage}})
+	u.render(w, r, status, "inbox", page{Title: "Order inbox", Error: errMsg,
+		Data: inboxView{Entries: entries, Page: inboxPage, Notice: notice, FormID: newToken()}})
+}
+
+// acknowledge marks an order of the inbox seen by the pharmacy.
+func (u *UI) acknowledge(w http.ResponseWriter, r *http.Request) {
+	person, err := cprOf(r)
+	version, err1 := strconv.ParseInt(r.PostFormValue("version"), 10, 64)
+	order, err2 := strconv.ParseInt(r.PostFormValue("order"), 10, 64)
+	if err != nil || err1 != nil || err2 != nil || r.PostFormValue("form") == "" {
+		u.renderInbox(w, r, http.StatusBadRequest, "", "The form was incomplete; here is the inbox as it is now.")
+		return
+	}
+	_, err = u.cards.Change(r.Context(), callOf(r, "ui-"+r.PostFormValue("form")),
+		medcard.OrderActionRequest{Op: medcard.OpAcknowledgeOrders, PersonID: string(person), BasedOnCardVersion: version, OrderID: order})
+	if err != nil {
+		if medcard.FaultOf(err) == medcard.FaultInternal {
+			u.fail(w, r, err)
+			return
+		}
+		u.renderInbox(w, r, http.StatusConflict, "", refusalText(err))
+		return
+	}
+	u.renderInbox(w, r, http.StatusOK, "Order acknowledged.", "")
 }
 
 // inboxPage is how many orders the inbox shows, the oldest first.
@@ -282,4 +311,6 @@ const inboxPage = 100
 type inboxView struct {
 	Entries []medcard.InboxEntry
 	Page    int
+	Notice  string
+	FormID  string // names this rendering's forms (see cardView.FormID)
 }

@@ -92,6 +92,7 @@ func New(cfg Config) (http.Handler, error) {
 			r.Post("/card", u.showCard)
 			r.Post("/card/action", u.action)
 			r.Get("/inbox", u.inbox)
+			r.Post("/inbox/acknowledge", u.acknowledge)
 		})
 	})
 	// Refuses cross-origin POSTs by the browser's Sec-Fetch-Site and Origin

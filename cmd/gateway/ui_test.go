@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/xml"
 	"fmt"
 	"io"
 	"net/http"
@@ -199,7 +200,7 @@ func TestOrderInboxInTheUI(t *testing.T) {
 	ours := actor{system: "demo-pharmacy", role: "Pharmacist", org: seed.DemoPharmacy}
 	mine, theirs := newFixture(t, false), newFixture(t, false)
 	mine.order = itemOf(t, mine.write(t, ours, mine.createOrder(mine.rx)), "Order")
-	theirs.write(t, otherPharmacist, theirs.createOrder(theirs.rx))
+	theirs.order = itemOf(t, theirs.write(t, otherPharmacist, theirs.createOrder(theirs.rx)), "Order")
 	b := signedInPharmacist(t, e)
 
 	// The same inbox over SOAP, as the pharmacy's own system reads it.
@@ -221,12 +222,76 @@ func TestOrderInboxInTheUI(t *testing.T) {
 		t.Errorf("GetNewOrders with MaximumOrders %d = %d, want a fault: %.300s", tooMany, status, raw)
 	}
 
+	// Acknowledged over SOAP (a resend of the message applies it once;
+	// another pharmacy's order is refused on its own line), it leaves
+	// GetNewOrders; the UI's inbox still shows it, as seen.
+	var version int64
+	for _, o := range inbox.Order {
+		if o.PersonIdentifier == mine.person {
+			version = o.MedicineCardVersion
+		}
+	}
+	pid := func(p string) *wsdlclient.PersonIdentifierType { v := wsdlclient.PersonIdentifierType(p); return &v }
+	ack := &wsdlclient.AcknowledgeOrdersRequest{Order: []*wsdlclient.OrderToAcknowledgeType{
+		{PersonIdentifier: pid(mine.person), MedicineCardVersion: version, OrderIdentifier: mine.order},
+		{PersonIdentifier: pid(theirs.person), MedicineCardVersion: theirs.v, OrderIdentifier: theirs.order},
+	}}
+	body, err := xml.Marshal(ack)
+	if err != nil {
+		t.Fatal(err)
+	}
+	send := call{system: ours.system, role: ours.role, org: ours.org, messageID: newMessageID(), body: string(body)}
+	var acked, again soap.AcknowledgeOrdersResponse
+	status, raw = send.do(t)
+	responseBody(t, status, raw, &acked)
+	status, raw = send.do(t)
+	responseBody(t, status, raw, &again)
+	if len(acked.Result) != 2 || acked.Result[0].Refused != nil || acked.Result[0].MedicineCardVersion == 0 ||
+		acked.Result[1].Refused == nil || acked.Result[1].Refused.FaultIdentifier != medcard.FaultOrderOfAnotherPharmacy.ID {
+		refused := acked.Result
+		if len(refused) == 2 && refused[1].Refused != nil {
+			t.Logf("the second refusal: %+v", *refused[1].Refused)
+		}
+		t.Fatalf("AcknowledgeOrders = %+v, want the first acknowledged and the second refused as another pharmacy's", acked.Result)
+	}
+	if again.Result[0].MedicineCardVersion != acked.Result[0].MedicineCardVersion {
+		t.Errorf("the resent AcknowledgeOrders answered card version %d, the first %d: applied twice", again.Result[0].MedicineCardVersion, acked.Result[0].MedicineCardVersion)
+	}
+	inbox = soap.GetNewOrdersResponse{}
+	status, raw = ours.send(t, false, &wsdlclient.GetNewOrdersRequest{})
+	responseBody(t, status, raw, &inbox)
+	for _, o := range inbox.Order {
+		if o.PersonIdentifier == mine.person {
+			t.Errorf("GetNewOrders still lists the acknowledged order of %s", mine.person)
+		}
+	}
+
 	status, page := b.get("/inbox")
 	if status != http.StatusOK || !strings.Contains(page, mine.person) || !strings.Contains(page, "Pinex") {
 		t.Fatalf("inbox = %d, want the order of %s:\n%s", status, mine.person, page)
 	}
 	if strings.Contains(page, theirs.person) {
 		t.Errorf("the inbox shows another pharmacy's order (%s)", theirs.person)
+	}
+	// A new order, acknowledged in the UI.
+	fresh := newFixture(t, false)
+	fresh.order = itemOf(t, fresh.write(t, ours, fresh.createOrder(fresh.rx)), "Order")
+	_, page = b.get("/inbox")
+	i := strings.Index(page, `name="cpr" value="`+fresh.person+`"`)
+	if i < 0 {
+		t.Fatalf("the inbox lacks the new order of %s:\n%s", fresh.person, page)
+	}
+	start := strings.LastIndex(page[:i], "<form")
+	end := i + strings.Index(page[i:], "</form>")
+	form := url.Values{}
+	for _, m := range regexp.MustCompile(`type="hidden" name="([^"]+)" value="([^"]*)"`).FindAllStringSubmatch(page[start:end], -1) {
+		form.Set(m[1], m[2])
+	}
+	if status, page = b.post("/inbox/acknowledge", form); status != http.StatusOK || !strings.Contains(page, "Order acknowledged") {
+		t.Fatalf("acknowledging in the inbox = %d:\n%s", status, page)
+	}
+	if ack := fresh.card(t).MedicineCard.Order; len(ack) != 1 || ack[0].Status != "Open" {
+		t.Errorf("after acknowledging, the order is %+v", ack)
 	}
 	// From the inbox to the card, and dispensed there.
 	_, card := b.post("/card", url.Values{"cpr": {mine.person}})

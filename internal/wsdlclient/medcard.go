@@ -185,8 +185,22 @@ type GetNewOrdersRequest struct {
 type GetNewOrdersResponse struct {
 	XMLName xml.Name `xml:"http://sharedmedcard.example/2026/01/medcard GetNewOrdersResponse"`
 
-	// The open and started orders of the calling pharmacy (the organisation of the whitelisting header) on every card, oldest first. Every card shown is audited as looked up.
+	// The open and started orders of the calling pharmacy (the organisation of the whitelisting header) on every card that it has not acknowledged, oldest first. Every card shown is audited as looked up.
 	Order []*InboxOrderType `xml:"Order,omitempty" json:"Order,omitempty"`
+}
+
+type AcknowledgeOrdersRequest struct {
+	XMLName xml.Name `xml:"http://sharedmedcard.example/2026/01/medcard AcknowledgeOrdersRequest"`
+
+	// 1 to 100 orders as GetNewOrders named them; each is a write on its card under the MessageID followed by "/" and its position (1, 2, ...), so a resend of the message acknowledges each once.
+	Order []*OrderToAcknowledgeType `xml:"Order,omitempty" json:"Order,omitempty"`
+}
+
+type AcknowledgeOrdersResponse struct {
+	XMLName xml.Name `xml:"http://sharedmedcard.example/2026/01/medcard AcknowledgeOrdersResponse"`
+
+	// One per order of the request, in its order: the card version after the acknowledgement, or the refusal (the fault a write of that order alone would have got).
+	Result []*AcknowledgedOrderType `xml:"Result,omitempty" json:"Result,omitempty"`
 }
 
 type CreateDrugMedicationRequest struct {
@@ -786,6 +800,9 @@ type ConflictReplacementType struct {
 type InboxOrderType struct {
 	PersonIdentifier *PersonIdentifierType `xml:"PersonIdentifier,omitempty" json:"PersonIdentifier,omitempty"`
 
+	// The card version at which the order last changed: send it with AcknowledgeOrders.
+	MedicineCardVersion int64 `xml:"MedicineCardVersion,omitempty" json:"MedicineCardVersion,omitempty"`
+
 	OrderIdentifier int64 `xml:"OrderIdentifier,omitempty" json:"OrderIdentifier,omitempty"`
 
 	Status *OrderStatusType `xml:"Status,omitempty" json:"Status,omitempty"`
@@ -799,6 +816,32 @@ type InboxOrderType struct {
 	PackageNumber string `xml:"PackageNumber,omitempty" json:"PackageNumber,omitempty"`
 
 	PackageQuantity int32 `xml:"PackageQuantity,omitempty" json:"PackageQuantity,omitempty"`
+}
+
+type OrderToAcknowledgeType struct {
+	PersonIdentifier *PersonIdentifierType `xml:"PersonIdentifier,omitempty" json:"PersonIdentifier,omitempty"`
+
+	MedicineCardVersion int64 `xml:"MedicineCardVersion,omitempty" json:"MedicineCardVersion,omitempty"`
+
+	OrderIdentifier int64 `xml:"OrderIdentifier,omitempty" json:"OrderIdentifier,omitempty"`
+}
+
+type RefusalType struct {
+	FaultIdentifier string `xml:"FaultIdentifier,omitempty" json:"FaultIdentifier,omitempty"`
+
+	Code string `xml:"Code,omitempty" json:"Code,omitempty"`
+
+	Message string `xml:"Message,omitempty" json:"Message,omitempty"`
+}
+
+type AcknowledgedOrderType struct {
+	PersonIdentifier *PersonIdentifierType `xml:"PersonIdentifier,omitempty" json:"PersonIdentifier,omitempty"`
+
+	OrderIdentifier int64 `xml:"OrderIdentifier,omitempty" json:"OrderIdentifier,omitempty"`
+
+	MedicineCardVersion int64 `xml:"MedicineCardVersion,omitempty" json:"MedicineCardVersion,omitempty"`
+
+	Refused *RefusalType `xml:"Refused,omitempty" json:"Refused,omitempty"`
 }
 
 type MedicineCardPortType interface {
@@ -834,6 +877,14 @@ type MedicineCardPortType interface {
 	GetNewOrders(request *GetNewOrdersRequest) (*GetNewOrdersResponse, error)
 
 	GetNewOrdersContext(ctx context.Context, request *GetNewOrdersRequest) (*GetNewOrdersResponse, error)
+
+	// Error can be either of the following types:
+	//
+	//   - MedicineCardFault
+
+	AcknowledgeOrders(request *AcknowledgeOrdersRequest) (*AcknowledgeOrdersResponse, error)
+
+	AcknowledgeOrdersContext(ctx context.Context, request *AcknowledgeOrdersRequest) (*AcknowledgeOrdersResponse, error)
 
 	// Error can be either of the following types:
 	//
@@ -1053,6 +1104,23 @@ func (service *medicineCardPortType) GetNewOrdersContext(ctx context.Context, re
 
 func (service *medicineCardPortType) GetNewOrders(request *GetNewOrdersRequest) (*GetNewOrdersResponse, error) {
 	return service.GetNewOrdersContext(
+		context.Background(),
+		request,
+	)
+}
+
+func (service *medicineCardPortType) AcknowledgeOrdersContext(ctx context.Context, request *AcknowledgeOrdersRequest) (*AcknowledgeOrdersResponse, error) {
+	response := new(AcknowledgeOrdersResponse)
+	err := service.client.CallContext(ctx, "http://sharedmedcard.example/2026/01/medcard/AcknowledgeOrders", request, response)
+	if err != nil {
+		return nil, err
+	}
+
+	return response, nil
+}
+
+func (service *medicineCardPortType) AcknowledgeOrders(request *AcknowledgeOrdersRequest) (*AcknowledgeOrdersResponse, error) {
+	return service.AcknowledgeOrdersContext(
 		context.Background(),
 		request,
 	)

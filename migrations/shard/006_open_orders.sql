@@ -20,6 +20,8 @@ CREATE TABLE open_orders (
     drug_strength    text NOT NULL,
     package_number   text NOT NULL,
     package_quantity integer NOT NULL,
+    card_version     bigint NOT NULL,  -- the card version at which the order last changed
+    acknowledged     boolean NOT NULL, -- the pharmacy has confirmed it has the order
     PRIMARY KEY (shard, person, order_id)
 );
 CREATE INDEX open_orders_pharmacy ON open_orders (pharmacy, created_at);
@@ -29,7 +31,8 @@ CREATE INDEX open_orders_pharmacy ON open_orders (pharmacy, created_at);
 INSERT INTO open_orders
 SELECT c.shard, c.person, (o->>'id')::bigint, o->>'pharmacy', o->>'status', (o->'created'->>'at')::timestamptz,
        coalesce(p->'drug'->>'name', ''), coalesce(p->'drug'->>'strength', ''),
-       coalesce(p->>'packageNumber', ''), coalesce((p->>'packageQuantity')::integer, 0)
+       coalesce(p->>'packageNumber', ''), coalesce((p->>'packageQuantity')::integer, 0),
+       (o->>'cardVersion')::bigint, o->'acknowledged' IS NOT NULL
 FROM cards c
 CROSS JOIN LATERAL json_array_elements(c.card->'orders') o
 LEFT JOIN LATERAL (
