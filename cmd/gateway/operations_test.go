@@ -641,6 +641,9 @@ func TestEveryWriteOperation(t *testing.T) {
 		if strings.HasSuffix(name, "Context") || strings.HasPrefix(name, "Get") {
 			continue
 		}
+		if name == "AcknowledgeOrders" { // a write on several cards, answered per order: TestOrderInboxInTheUI
+			continue
+		}
 		wsdlOps = append(wsdlOps, name)
 		if !covered[name] {
 			t.Errorf("the WSDL's write %s has no case in writeCases", name)
