@@ -34,33 +34,16 @@ SEED=43
 MIX="GetMedicineCard=90,CreateDrugMedication=4,PauseDrugMedication=3,CreatePharmacyEffectuation=3"
 HOST=127.0.0.1
 
-log() { echo "bench-rebalance: $*" >&2; }
-die() {
-	log "$*"
-	exit 1
-}
+BENCH_NAME=bench-rebalance
+# shellcheck source=scripts/benchlib.sh
+. scripts/benchlib.sh
 
 OUT="$REPO/bench-results/rebalance-$(date +%Y%m%d-%H%M%S)"
 mkdir -p "$OUT/runs"
 log "results in ${OUT#"$REPO"/}"
 
-scripts/stack.sh up
-eval "$(scripts/stack.sh env)"
-PG1_PORT="${MEDCARD_PG1_PORT:-55431}"
-PG2_PORT="${MEDCARD_PG2_PORT:-55432}"
-
-PG_BIN="${PG_BINDIR:-}"
-if [ -z "$PG_BIN" ]; then
-	for b in $(printf '%s\n' /usr/lib/postgresql/*/bin | sort -V); do
-		[ -x "$b/psql" ] && PG_BIN="$b"
-	done
-fi
-PSQL="$PG_BIN/psql"
+bench_stack_up
 command -v jq >/dev/null || die "jq not found (apt-get install jq)"
-unset PGHOST PGHOSTADDR PGPORT PGUSER PGDATABASE PGSSLMODE PGOPTIONS PGSERVICE
-psqlc() { # port db sql
-	PGOPTIONS='-c client_min_messages=warning' "$PSQL" -X -q -tA -v ON_ERROR_STOP=1 -h "$HOST" -p "$1" -U postgres -d "$2" -c "$3"
-}
 if (exec 3<>"/dev/tcp/$HOST/$PORT") 2>/dev/null; then
 	die "port $PORT is taken; set REBAL_PORT"
 fi
@@ -69,7 +52,6 @@ log "building bin/gateway and bin/movereport"
 go build -o bin/gateway ./cmd/gateway
 go build -o bin/movereport ./internal/benchtools/movereport
 
-dsn() { echo "postgres://postgres@$HOST:$1/$2?sslmode=disable"; }
 CATALOG_DSN="$(dsn "$PG1_PORT" medcard_rebal_catalog)"
 SHARD3_DSN="$(dsn "$PG1_PORT" medcard_rebal_shard3)"
 for spec in "$PG1_PORT:medcard_rebal_catalog" "$PG1_PORT:medcard_rebal_shard1" "$PG2_PORT:medcard_rebal_shard2" "$PG1_PORT:medcard_rebal_shard3"; do

@@ -22,30 +22,16 @@ PORT="${UI_PORT:-18086}"
 SEED=1
 HOST=127.0.0.1
 
-log() { echo "bench-ui: $*" >&2; }
-die() {
-	log "$*"
-	exit 1
-}
+BENCH_NAME=bench-ui
+# shellcheck source=scripts/benchlib.sh
+. scripts/benchlib.sh
 
 OUT="$REPO/bench-results/ui-$(date +%Y%m%d-%H%M%S)"
 mkdir -p "$OUT"
 log "results in ${OUT#"$REPO"/}"
 
-scripts/stack.sh up
-eval "$(scripts/stack.sh env)"
-PG1_PORT="${MEDCARD_PG1_PORT:-55431}"
-PG2_PORT="${MEDCARD_PG2_PORT:-55432}"
-PG_BIN="${PG_BINDIR:-}"
-if [ -z "$PG_BIN" ]; then
-	for b in $(printf '%s\n' /usr/lib/postgresql/*/bin | sort -V); do
-		[ -x "$b/psql" ] && PG_BIN="$b"
-	done
-fi
-unset PGHOST PGHOSTADDR PGPORT PGUSER PGDATABASE PGSSLMODE PGOPTIONS PGSERVICE
-psqlc() { # port db sql
-	PGOPTIONS='-c client_min_messages=warning' "$PG_BIN/psql" -X -q -tA -v ON_ERROR_STOP=1 -h "$HOST" -p "$1" -U postgres -d "$2" -c "$3"
-}
+bench_stack_up
+command -v jq >/dev/null || die "jq not found (apt-get install jq)"
 if (exec 3<>"/dev/tcp/$HOST/$PORT") 2>/dev/null; then
 	die "port $PORT is taken; set UI_PORT"
 fi
@@ -54,7 +40,6 @@ log "building bin/gateway and bin/uiload"
 go build -o bin/gateway ./cmd/gateway
 go build -o bin/uiload ./internal/benchtools/uiload
 
-dsn() { echo "postgres://postgres@$HOST:$1/$2?sslmode=disable"; }
 for spec in "$PG1_PORT:medcard_ui_catalog" "$PG1_PORT:medcard_ui_shard1" "$PG2_PORT:medcard_ui_shard2"; do
 	psqlc "${spec%%:*}" postgres "DROP DATABASE IF EXISTS ${spec#*:} WITH (FORCE)" >/dev/null
 	psqlc "${spec%%:*}" postgres "CREATE DATABASE ${spec#*:}" >/dev/null
