@@ -46,32 +46,8 @@ for spec in "$PG1_PORT:medcard_ui_catalog" "$PG1_PORT:medcard_ui_shard1" "$PG2_P
 done
 export MEDCARD_CATALOG_DSN="$(dsn "$PG1_PORT" medcard_ui_catalog)"
 export MEDCARD_SHARD_DSNS="shard1=$(dsn "$PG1_PORT" medcard_ui_shard1),shard2=$(dsn "$PG2_PORT" medcard_ui_shard2)"
-bin/gateway migrate >/dev/null
-bin/gateway shard init >/dev/null
-log "seeding $PERSONS persons"
-t0=$(date +%s)
-bin/gateway seed --persons "$PERSONS" --seed "$SEED" >"$OUT/seed.log" 2>&1 || {
-	cat "$OUT/seed.log" >&2
-	die "seed failed"
-}
-log "seeded in $(($(date +%s) - t0)) s"
-for spec in "$PG1_PORT:medcard_ui_shard1" "$PG2_PORT:medcard_ui_shard2"; do
-	psqlc "${spec%%:*}" "${spec#*:}" "VACUUM ANALYZE" >/dev/null
-done
-
-# Cached cards of an earlier run (same seed, fresh databases) would be
-# newer than the new databases' cards: drop every cached card.
-REDIS_PORT="${MEDCARD_REDIS_PORT:-56379}"
-redis-cli -h "$HOST" -p "$REDIS_PORT" --scan --pattern 'card:*' | xargs -r -n 500 redis-cli -h "$HOST" -p "$REDIS_PORT" UNLINK >/dev/null
-export MEDCARD_REDIS_ADDR
-bin/gateway serve --listen "$HOST:$PORT" >"$OUT/gateway.log" 2>&1 &
-GW_PID=$!
-trap 'kill "$GW_PID" 2>/dev/null || true; wait "$GW_PID" 2>/dev/null || true' EXIT
-for _ in $(seq 1 100); do
-	curl -fsS -o /dev/null "http://$HOST:$PORT/readyz" 2>/dev/null && break
-	sleep 0.1
-done
-curl -fsS -o /dev/null "http://$HOST:$PORT/readyz" || die "the gateway does not answer (see $OUT/gateway.log)"
+bench_seed "$PG1_PORT:medcard_ui_shard1" "$PG2_PORT:medcard_ui_shard2"
+bench_serve
 
 log "$USERS users for $DURATION, pausing $THINK between pages"
 bin/uiload --url "http://$HOST:$PORT" --users "$USERS" --orders "$ORDERS" --persons "$PERSONS" --seed "$SEED" \

@@ -31,3 +31,49 @@ psqlc() { # port db sql
 
 # dsn is the URL of database $2 on port $1 of HOST.
 dsn() { echo "postgres://postgres@$HOST:$1/$2?sslmode=disable"; }
+
+# bench_seed migrates and initialises the cluster of MEDCARD_CATALOG_DSN
+# and MEDCARD_SHARD_DSNS, seeds PERSONS persons with SEED (log in
+# $OUT/seed.log) and vacuums the shard databases given as port:db.
+bench_seed() {
+	bin/gateway migrate >/dev/null
+	bin/gateway shard init >/dev/null
+	log "seeding $PERSONS persons"
+	local t0 spec
+	t0=$(date +%s)
+	bin/gateway seed --persons "$PERSONS" --seed "$SEED" >"$OUT/seed.log" 2>&1 || {
+		cat "$OUT/seed.log" >&2
+		die "seed failed"
+	}
+	log "seeded in $(($(date +%s) - t0)) s"
+	for spec in "$@"; do
+		psqlc "${spec%%:*}" "${spec#*:}" "VACUUM ANALYZE" >/dev/null
+	done
+}
+
+# PIDS are the background processes a bench stops when it exits.
+PIDS=()
+bench_cleanup() {
+	local p
+	for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
+	for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null || true; done
+}
+trap bench_cleanup EXIT
+
+# bench_serve drops every cached card (an earlier run's, same seed, would
+# be newer than the fresh databases' cards), starts a gateway on
+# HOST:PORT (log in $OUT/gateway.log), sets GW_PID and waits until it is
+# ready.
+bench_serve() {
+	local redis_port="${MEDCARD_REDIS_PORT:-56379}"
+	redis-cli -h "$HOST" -p "$redis_port" --scan --pattern 'card:*' | xargs -r -n 500 redis-cli -h "$HOST" -p "$redis_port" UNLINK >/dev/null
+	export MEDCARD_REDIS_ADDR
+	bin/gateway serve --listen "$HOST:$PORT" >"$OUT/gateway.log" 2>&1 &
+	GW_PID=$!
+	PIDS+=("$GW_PID")
+	for _ in $(seq 1 100); do
+		curl -fsS -o /dev/null "http://$HOST:$PORT/readyz" 2>/dev/null && break
+		sleep 0.1
+	done
+	curl -fsS -o /dev/null "http://$HOST:$PORT/readyz" || die "the gateway does not answer (see $OUT/gateway.log)"
+}

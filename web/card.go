@@ -75,7 +75,7 @@ func (u *UI) renderCard(w http.ResponseWriter, r *http.Request, status int, pers
 	card, err := u.cards.GetMedicineCard(r.Context(), callOf(r, "ui-read-"+newToken()),
 		medcard.CardQuery{PersonID: string(person), IncludePrescriptions: true, IncludeEffectuations: true})
 	if err != nil {
-		u.refuseCard(w, r, person, err)
+		u.refuseCard(w, r, err)
 		return
 	}
 	v := cardView{CPR: string(person), Version: card.Version, Pharmacy: sessionOf(r).User.Organisation,
@@ -103,9 +103,9 @@ func (u *UI) renderCard(w http.ResponseWriter, r *http.Request, status int, pers
 	u.render(w, r, status, "card", page{Title: title, Error: errMsg, Data: v})
 }
 
-// refuseCard shows a refusal of the service in its own words: on the card
-// page when the card can be read, else on the search page.
-func (u *UI) refuseCard(w http.ResponseWriter, r *http.Request, person medcard.PersonID, err error) {
+// refuseCard shows, on the search page, the service's refusal to read a
+// card, in its own words.
+func (u *UI) refuseCard(w http.ResponseWriter, r *http.Request, err error) {
 	f := medcard.FaultOf(err)
 	if f == medcard.FaultInternal {
 		u.fail(w, r, err)
