@@ -18,7 +18,7 @@ run: deps build
 	@scripts/run.sh
 
 test: deps test-deps go-check check-generated lint
-	$(GO) test -race -count=1 -timeout 12m $$($(GO) list ./... | grep -v /internal/robustness)
+	MEDCARD_AXE_JS=$(abspath $(AXE_JS)) $(GO) test -race -count=1 -timeout 12m $$($(GO) list ./... | grep -v /internal/robustness)
 	@# The robustness suite on its own, without -race: its clients then run
 	@# three times faster, and it has both cores (about 3 minutes).
 	$(GO) test -count=1 -timeout 10m ./internal/robustness/
@@ -49,9 +49,10 @@ deps:
 	@scripts/stack.sh deps
 
 # What only the tests need: python3-zeep (the strict independent SOAP client,
-# cmd/gateway/testdata/zeep_client.py), redis-sentinel (the failover test)
-# and chromium (the web UI's browser test, cmd/gateway/ui_browser_test.go).
-test-deps:
+# cmd/gateway/testdata/zeep_client.py), redis-sentinel (the failover test),
+# chromium and axe-core (the web UI's browser test and its accessibility
+# rules, cmd/gateway/ui_browser_test.go).
+test-deps: $(AXE_JS)
 	@missing=""; \
 	/usr/bin/python3 -c 'import zeep, lxml' 2>/dev/null || missing="$$missing python3-zeep"; \
 	command -v redis-sentinel >/dev/null || missing="$$missing redis-sentinel"; \
@@ -61,6 +62,22 @@ test-deps:
 	  sudo=""; [ "$$(id -u)" -eq 0 ] || sudo=sudo; \
 	  $$sudo apt-get update -qq && $$sudo apt-get install -y -qq $$missing >/dev/null; \
 	fi
+
+# axe-core (Deque, MPL-2.0), the accessibility rules the browser test checks
+# every page against, from the npm registry, checked against the registry's
+# sha512 (its "integrity" field, here in hex); kept under .cache/.
+AXE_VERSION := 4.14.1
+AXE_SHA512 := 1477dafa598d8d065f273d6af302aa203c02e83131707b7fa648cd41bd3d6b734f8c22a0dab86ee6a6f64b8afbe804b214d36db85a2826965edfb3a0b9d546b5
+AXE_JS := .cache/axe-core-$(AXE_VERSION)/axe.min.js
+
+$(AXE_JS):
+	@echo "make: fetching axe-core $(AXE_VERSION) for the browser test's accessibility check" >&2
+	@command -v curl >/dev/null || { sudo=""; [ "$$(id -u)" -eq 0 ] || sudo=sudo; $$sudo apt-get update -qq && $$sudo apt-get install -y -qq curl >/dev/null; }
+	@mkdir -p $(@D)
+	@curl -fsSL --retry 3 -o $(@D)/axe-core.tgz https://registry.npmjs.org/axe-core/-/axe-core-$(AXE_VERSION).tgz
+	@echo "$(AXE_SHA512)  $(@D)/axe-core.tgz" | sha512sum -c --quiet || { rm -f $(@D)/axe-core.tgz; echo "make: axe-core's tarball does not match its checksum" >&2; exit 1; }
+	@tar -xzf $(@D)/axe-core.tgz -C $(@D) --strip-components=1 package/axe.min.js package/LICENSE
+	@rm -f $(@D)/axe-core.tgz
 
 go-check:
 	@command -v $(GO) >/dev/null || { echo "make: Go 1.26 is required (expected at /usr/local/go/bin/go): https://go.dev/doc/install" >&2; exit 1; }

@@ -5,7 +5,8 @@
 # (medcard_ui_catalog and medcard_ui_shard1 on pg1, medcard_ui_shard2 on
 # pg2; dropped and made again each run), seeds UI_PERSONS (1,000,000)
 # persons, starts a gateway and runs internal/benchtools/uiload: UI_ORDERS
-# (200) open orders placed for the users' pharmacy, then UI_DURATION (60s)
+# (200) open orders placed for the users' pharmacy, then UI_WARMUP (5s) not
+# counted and UI_DURATION (60s)
 # of card pages and, one view in ten, the pharmacy's inbox, each user
 # pausing UI_THINK (0s: none) between pages. Results land in
 # bench-results/ui-<time>/ (uiload.txt, uiload.json, gateway.log).
@@ -17,6 +18,7 @@ PERSONS="${UI_PERSONS:-1000000}"
 USERS="${UI_USERS:-50}"
 ORDERS="${UI_ORDERS:-200}"
 DURATION="${UI_DURATION:-60s}"
+WARMUP="${UI_WARMUP:-5s}" # pages before the measurement, not counted (pools and caches fill)
 THINK="${UI_THINK:-0s}" # a user's pause between pages; 0: every user at full speed
 PORT="${UI_PORT:-18086}"
 SEED=1
@@ -51,7 +53,7 @@ bench_serve
 
 log "$USERS users for $DURATION, pausing $THINK between pages"
 bin/uiload --url "http://$HOST:$PORT" --users "$USERS" --orders "$ORDERS" --persons "$PERSONS" --seed "$SEED" \
-	--duration "$DURATION" --think "$THINK" --json >"$OUT/uiload.json"
+	--warmup "$WARMUP" --duration "$DURATION" --think "$THINK" --json >"$OUT/uiload.json"
 jq -r '.pages[] | [.page, .count, .errors, (.rps|floor), .p50Ms, .p95Ms, .p99Ms, .maxMs] | @tsv' "$OUT/uiload.json" |
 	(echo -e "page\tcount\terrors\tper_s\tp50_ms\tp95_ms\tp99_ms\tmax_ms"; cat) | column -t | tee "$OUT/uiload.txt"
 log "targets: card page p99 < 50 ms, inbox p99 < 100 ms"

@@ -49,6 +49,14 @@ bench_seed() {
 	for spec in "$@"; do
 		psqlc "${spec%%:*}" "${spec#*:}" "VACUUM ANALYZE" >/dev/null
 	done
+	# The load and the vacuum leave gigabytes of dirty pages; written back
+	# during the measurement they stall reads for up to 200 ms. A database
+	# in service has long written them: settle them first.
+	log "checkpoint and sync after the seeding"
+	for spec in "$@"; do
+		psqlc "${spec%%:*}" "${spec#*:}" "CHECKPOINT" >/dev/null
+	done
+	sync
 }
 
 # PIDS are the background processes a bench stops when it exits.

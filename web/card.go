@@ -283,16 +283,16 @@ func (u *UI) renderInbox(w http.ResponseWriter, r *http.Request, status int, not
 		Data: inboxView{Entries: entries, Page: inboxPage, Notice: notice, FormID: newToken()}})
 }
 
-// acknowledge marks an order of the inbox seen by the pharmacy.
+// acknowledge marks an order of the inbox seen by the pharmacy. The
+// button names the order as CPR:card version:order id.
 func (u *UI) acknowledge(w http.ResponseWriter, r *http.Request) {
-	person, err := cprOf(r)
-	version, err1 := strconv.ParseInt(r.PostFormValue("version"), 10, 64)
-	order, err2 := strconv.ParseInt(r.PostFormValue("order"), 10, 64)
-	if err != nil || err1 != nil || err2 != nil || r.PostFormValue("form") == "" {
+	person, version, order, ok := orderOf(r.PostFormValue("order"))
+	formID := r.PostFormValue("form")
+	if !ok || formID == "" {
 		u.renderInbox(w, r, http.StatusBadRequest, "", "The form was incomplete; here is the inbox as it is now.")
 		return
 	}
-	_, err = u.cards.Change(r.Context(), callOf(r, "ui-"+r.PostFormValue("form")),
+	_, err := u.cards.Change(r.Context(), callOf(r, "ui-"+formID+"-a"+strconv.FormatInt(order, 10)),
 		medcard.OrderActionRequest{Op: medcard.OpAcknowledgeOrders, PersonID: string(person), BasedOnCardVersion: version, OrderID: order})
 	if err != nil {
 		if medcard.FaultOf(err) == medcard.FaultInternal {
@@ -303,6 +303,18 @@ func (u *UI) acknowledge(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	u.renderInbox(w, r, http.StatusOK, "Order acknowledged.", "")
+}
+
+// orderOf reads an inbox button's order: CPR:card version:order id.
+func orderOf(v string) (person medcard.PersonID, version, order int64, ok bool) {
+	parts := strings.Split(v, ":")
+	if len(parts) != 3 {
+		return "", 0, 0, false
+	}
+	person, err := medcard.ParsePersonID(parts[0])
+	version, err1 := strconv.ParseInt(parts[1], 10, 64)
+	order, err2 := strconv.ParseInt(parts[2], 10, 64)
+	return person, version, order, err == nil && err1 == nil && err2 == nil
 }
 
 // inboxPage is how many orders the inbox shows, the oldest first.

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"encoding/xml"
 	"fmt"
 	"io"
@@ -277,14 +278,13 @@ func TestOrderInboxInTheUI(t *testing.T) {
 	fresh := newFixture(t, false)
 	fresh.order = itemOf(t, fresh.write(t, ours, fresh.createOrder(fresh.rx)), "Order")
 	_, page = b.get("/inbox")
-	i := strings.Index(page, `name="cpr" value="`+fresh.person+`"`)
-	if i < 0 {
-		t.Fatalf("the inbox lacks the new order of %s:\n%s", fresh.person, page)
+	button := regexp.MustCompile(`form="acknowledge" name="order" value="(` + fresh.person + `:[0-9]+:[0-9]+)"`).FindStringSubmatch(page)
+	ackForm := regexp.MustCompile(`<form id="acknowledge"[^>]*>(.*?)</form>`).FindStringSubmatch(page)
+	if button == nil || ackForm == nil {
+		t.Fatalf("the inbox lacks the new order of %s, or its Acknowledge button:\n%s", fresh.person, page)
 	}
-	start := strings.LastIndex(page[:i], "<form")
-	end := i + strings.Index(page[i:], "</form>")
-	form := url.Values{}
-	for _, m := range regexp.MustCompile(`type="hidden" name="([^"]+)" value="([^"]*)"`).FindAllStringSubmatch(page[start:end], -1) {
+	form := url.Values{"order": {button[1]}}
+	for _, m := range regexp.MustCompile(`type="hidden" name="([^"]+)" value="([^"]*)"`).FindAllStringSubmatch(ackForm[1], -1) {
 		form.Set(m[1], m[2])
 	}
 	if status, page = b.post("/inbox/acknowledge", form); status != http.StatusOK || !strings.Contains(page, "Order acknowledged") {
@@ -323,7 +323,10 @@ func TestPharmacistSettlesAConflictInTheUI(t *testing.T) {
 		t.Errorf("dispensing on a conflicted drug medication = %d, want 409 naming the conflict:\n%s", status, refused)
 	}
 	_, page = b.post("/card", url.Values{"cpr": {f.person}})
-	i := strings.Index(page, `value="2">Keep variant 2`)
+	i := strings.Index(page, `name="choice" value="2"`)
+	if i < 0 {
+		t.Fatalf("no Keep variant 2 button:\n%s", page)
+	}
 	start := strings.LastIndex(page[:i], "<form")
 	form := url.Values{"choice": {"2"}}
 	for _, m := range regexp.MustCompile(`type="hidden" name="([^"]+)" value="([^"]*)"`).FindAllStringSubmatch(page[start:i], -1) {
@@ -336,5 +339,47 @@ func TestPharmacistSettlesAConflictInTheUI(t *testing.T) {
 	dm := f.card(t).MedicineCard.DrugMedication[0]
 	if dm.Conflict != nil || !strings.Contains(dm.Dosage.Text, "4 tabletter") {
 		t.Errorf("after keeping variant 2 the drug medication is %+v, want the dosage 4 tabletter daglig and no conflict", dm)
+	}
+}
+
+// TestOrderInboxOverSOAP12: GetNewOrders and AcknowledgeOrders in SOAP
+// 1.2, as a pharmacy system on 1.2 calls them: the order is listed and
+// acknowledged in a 1.2 envelope, and a request of no orders is a Sender
+// fault with its code.
+func TestOrderInboxOverSOAP12(t *testing.T) {
+	requireEnv(t)
+	ours := actor{system: "demo-pharmacy", role: "Pharmacist", org: seed.DemoPharmacy}
+	mine := newFixture(t, true)
+	mine.order = itemOf(t, mine.write(t, ours, mine.createOrder(mine.rx)), "Order")
+
+	status, raw := ours.send(t, true, &wsdlclient.GetNewOrdersRequest{})
+	var inbox soap.GetNewOrdersResponse
+	responseBody(t, status, raw, &inbox)
+	if !bytes.Contains(raw, []byte(nsEnv12)) {
+		t.Fatalf("GetNewOrders in SOAP 1.2 answered another envelope: %.300s", raw)
+	}
+	var version int64
+	for _, o := range inbox.Order {
+		if o.PersonIdentifier == mine.person && o.OrderIdentifier == mine.order {
+			version = o.MedicineCardVersion
+		}
+	}
+	if version == 0 {
+		t.Fatalf("GetNewOrders in SOAP 1.2 lacks the order of %s: %.600s", mine.person, raw)
+	}
+
+	pid := wsdlclient.PersonIdentifierType(mine.person)
+	status, raw = ours.send(t, true, &wsdlclient.AcknowledgeOrdersRequest{Order: []*wsdlclient.OrderToAcknowledgeType{
+		{PersonIdentifier: &pid, MedicineCardVersion: version, OrderIdentifier: mine.order}}})
+	var acked soap.AcknowledgeOrdersResponse
+	responseBody(t, status, raw, &acked)
+	if len(acked.Result) != 1 || acked.Result[0].Refused != nil || acked.Result[0].MedicineCardVersion <= version {
+		t.Fatalf("AcknowledgeOrders in SOAP 1.2 = %+v, want the order acknowledged at a newer card version", acked.Result)
+	}
+
+	status, raw = ours.send(t, true, &wsdlclient.AcknowledgeOrdersRequest{})
+	if got := parseFault(t, raw); status != http.StatusBadRequest || got.Code != "env:Sender" || got.FaultID != medcard.FaultInvalidField.ID {
+		t.Errorf("AcknowledgeOrders of no orders in SOAP 1.2 = %d %s %s, want 400 env:Sender %s; body: %.600s",
+			status, got.Code, got.FaultID, medcard.FaultInvalidField.ID, raw)
 	}
 }

@@ -5,7 +5,8 @@
 // in process, over the cluster's databases), then lets every user sign in
 // and, for --duration, open seeded citizens' card pages (POST /ui/card)
 // and, --inbox-share of the time, the pharmacy's inbox, each user waiting
-// for one page (and --think) before the next. It reports per page the count, errors and
+// for one page (and --think) before the next; pages in the first --warmup are
+// not counted. It reports per page the count, errors and
 // latency p50/p95/p99/max, as a table or --json.
 package main
 
@@ -40,7 +41,7 @@ type config struct {
 	base, catalogDSN, pharmacy string
 	users, orders, persons     int
 	seedValue                  uint64
-	duration, think            time.Duration
+	duration, think, warmup    time.Duration
 	inboxShare                 float64
 	asJSON                     bool
 }
@@ -55,6 +56,7 @@ func main() {
 	flag.IntVar(&c.persons, "persons", 1000000, "seeded persons to draw citizens from (as `gateway seed --persons`)")
 	flag.Uint64Var(&c.seedValue, "seed", 1, "the seed of `gateway seed`")
 	flag.DurationVar(&c.duration, "duration", 30*time.Second, "how long to measure")
+	flag.DurationVar(&c.warmup, "warmup", 5*time.Second, "how long users browse before the measurement starts (the gateway's pools and caches fill; not counted)")
 	flag.Float64Var(&c.inboxShare, "inbox-share", 0.1, "share of page views that are the inbox")
 	flag.DurationVar(&c.think, "think", 0, "a user's pause between pages, on average (0.5 to 1.5 times it); 0: none, every user at full speed")
 	flag.BoolVar(&c.asJSON, "json", false, "print JSON instead of a table")
@@ -99,7 +101,8 @@ func run(ctx context.Context, c config) error {
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(os.Stderr, "uiload: %d users of %s; %d open orders placed; measuring for %s\n", c.users, c.pharmacy, placed, c.duration)
+	fmt.Fprintf(os.Stderr, "uiload: %d users of %s; %d open orders placed; warming up for %s, then measuring for %s\n",
+		c.users, c.pharmacy, placed, c.warmup, c.duration)
 
 	// Every user signs in first (argon2 costs about 30 ms of a core each),
 	// and the clock starts when all have.
@@ -121,10 +124,16 @@ func run(ctx context.Context, c config) error {
 	}
 	pages := map[string]*hdrhistogram.Histogram{"card": newHist(), "inbox": newHist()}
 	errs := map[string]int{}
-	deadline := time.Now().Add(c.duration)
+	measureFrom := time.Now().Add(c.warmup)
+	deadline := measureFrom.Add(c.duration)
 	for i, b := range browsers {
 		wg.Go(func() {
 			r := rand.New(rand.NewPCG(uint64(i), 7))
+			// Users at a counter do not click in step: each starts at its
+			// own moment within one pause.
+			if c.think > 0 {
+				time.Sleep(time.Duration(r.Float64() * float64(c.think)))
+			}
 			for time.Now().Before(deadline) {
 				page := "card"
 				var status int
@@ -137,13 +146,15 @@ func run(ctx context.Context, c config) error {
 					status, err = b.post("/card", url.Values{"cpr": {string(gen.Person(r.IntN(c.persons)))}})
 				}
 				took := time.Since(start)
-				mu.Lock()
-				if err != nil || status != http.StatusOK {
-					errs[page]++
-				} else {
-					_ = pages[page].RecordValue(took.Microseconds())
+				if !start.Before(measureFrom) {
+					mu.Lock()
+					if err != nil || status != http.StatusOK {
+						errs[page]++
+					} else {
+						_ = pages[page].RecordValue(took.Microseconds())
+					}
+					mu.Unlock()
 				}
-				mu.Unlock()
 				if c.think > 0 {
 					time.Sleep(time.Duration((0.5 + r.Float64()) * float64(c.think)))
 				}
@@ -289,7 +300,7 @@ func report(c config, pages map[string]*hdrhistogram.Histogram, errs map[string]
 		enc := json.NewEncoder(os.Stdout)
 		enc.SetIndent("", "  ")
 		return enc.Encode(map[string]any{"users": c.users, "persons": c.persons, "durationSeconds": c.duration.Seconds(),
-			"thinkSeconds": c.think.Seconds(), "pages": out})
+			"thinkSeconds": c.think.Seconds(), "warmupSeconds": c.warmup.Seconds(), "pages": out})
 	}
 	tw := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintf(tw, "page\tcount\terrors\tper s\tp50 ms\tp95 ms\tp99 ms\tmax ms\t\n")
