@@ -24,7 +24,7 @@ func (a benchAccounts) SignIn(context.Context, string, string) (*account.Session
 	return a.sess, nil
 }
 func (a benchAccounts) Session(context.Context, string) (*account.Session, error) { return a.sess, nil }
-func (a benchAccounts) SignOut(context.Context, string) error                      { return nil }
+func (a benchAccounts) SignOut(context.Context, string) error                     { return nil }
 
 type benchCards struct {
 	card  *medcard.Card
