@@ -72,6 +72,9 @@ OUT="$REPO/bench-results/$(date +%Y%m%d-%H%M%S)"
 mkdir -p "$OUT/runs"
 log "results in ${OUT#"$REPO"/}"
 
+# Without standbys unless asked (MEDCARD_STACK_STANDBYS=1), as the figures
+# of docs/performance.md were measured.
+export MEDCARD_STACK_STANDBYS="${MEDCARD_STACK_STANDBYS:-0}"
 scripts/stack.sh up
 eval "$(scripts/stack.sh env)"
 PG1_PORT="${MEDCARD_PG1_PORT:-55431}"

@@ -10,6 +10,9 @@ die() {
 }
 
 bench_stack_up() {
+	# Without standbys unless asked (MEDCARD_STACK_STANDBYS=1): the figures
+	# of docs/performance.md were measured so.
+	export MEDCARD_STACK_STANDBYS="${MEDCARD_STACK_STANDBYS:-0}"
 	scripts/stack.sh up
 	eval "$(scripts/stack.sh env)"
 	PG1_PORT="${MEDCARD_PG1_PORT:-55431}"

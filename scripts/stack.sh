@@ -14,6 +14,14 @@
 # MEDCARD_REDIS_PORT (56379). We never use the Debian package's default
 # cluster on 5432; if apt starts it, it just sits there.
 #
+# Standbys: each primary has a streaming standby (pg1s on port 55441,
+# pg2s on 55442; MEDCARD_PG1S_PORT, MEDCARD_PG2S_PORT) that must confirm
+# every commit (synchronous_standby_names = 'ANY 1 (pg1s)'), and `env`
+# tells the gateway to require it (MEDCARD_SYNC_STANDBYS=1).
+# MEDCARD_STACK_STANDBYS=0 runs the primaries alone: `up` then stops the
+# standbys and stops waiting for them (the benchmarks do, to compare with
+# their earlier figures, unless told otherwise).
+#
 # PostgreSQL refuses to run as root, so when this script runs as root the
 # servers run as the `postgres` OS user via runuser and their data dirs are
 # owned by it. That user must be able to traverse the path to the data; when
@@ -28,6 +36,9 @@ STACK_LINK="$REPO_ROOT/.stack"
 PG1_PORT="${MEDCARD_PG1_PORT:-55431}"
 PG2_PORT="${MEDCARD_PG2_PORT:-55432}"
 REDIS_PORT="${MEDCARD_REDIS_PORT:-56379}"
+PG1S_PORT="${MEDCARD_PG1S_PORT:-55441}"
+PG2S_PORT="${MEDCARD_PG2S_PORT:-55442}"
+STANDBYS="${MEDCARD_STACK_STANDBYS:-1}"
 HOST=127.0.0.1
 
 # A developer's libpq settings must not redirect or break our connections.
@@ -196,6 +207,48 @@ pg_up() {
 	fi
 }
 
+# standby_up makes (first time: a base backup through a slot of its own)
+# and starts $1, the standby of the primary on port $2, on port $3, named
+# $1 for synchronous_standby_names, and waits until it streams.
+standby_up() {
+	local name="$1" primary_port="$2" port="$3" data="$STACK/$1"
+	local logf="$STACK/log/$1.log"
+	if [ ! -f "$data/PG_VERSION" ]; then
+		log "$name: base backup of port $primary_port into $data"
+		rm -rf "$data"
+		mkdir -p "$data"
+		chmod 700 "$data"
+		own_by_pg "$data"
+		psqlc "$primary_port" "SELECT pg_drop_replication_slot('$name') FROM pg_replication_slots WHERE slot_name = '$name'" >/dev/null
+		pgrun pg_basebackup -h "$HOST" -p "$primary_port" -U postgres -D "$data" -R -X stream \
+			--checkpoint=fast --create-slot --slot="$name" >"$STACK/log/$name.basebackup.log" 2>&1 ||
+			die "$name: pg_basebackup failed, see $STACK/log/$name.basebackup.log"
+		# The later line wins over -R's: it names the standby.
+		echo "primary_conninfo = 'host=$HOST port=$primary_port user=postgres application_name=$name'" >>"$data/postgresql.auto.conf"
+	fi
+	if ! pg_running "$name"; then
+		log "$name: starting on $HOST:$port (standby of port $primary_port)"
+		pgrun pg_ctl start -w -t 60 -D "$data" -l "$logf" \
+			-o "-p $port -c listen_addresses=$HOST -c unix_socket_directories='' -c max_connections=200 $PG_MOVE_OPTS" >/dev/null ||
+			{ tail -n 20 "$logf" >&2; die "$name: failed to start"; }
+	fi
+	for _ in $(seq 1 100); do
+		[ "$(psqlc "$primary_port" "SELECT state FROM pg_stat_replication WHERE application_name = '$name'")" = streaming ] && return 0
+		sleep 0.2
+	done
+	die "$name: not streaming from port $primary_port after 20 s; see $logf"
+}
+
+# sync_standbys sets what the primary on port $1 waits for at commit
+# ($2: a synchronous_standby_names value, empty for nothing).
+sync_standbys() {
+	local port="$1" names="$2"
+	[ "$(psqlc "$port" "show synchronous_standby_names")" = "$names" ] && return 0
+	log "port $port: synchronous_standby_names = '$names'"
+	psqlc "$port" "ALTER SYSTEM SET synchronous_standby_names = '$names'" >/dev/null
+	psqlc "$port" "SELECT pg_reload_conf()" >/dev/null
+}
+
 # Shard moves (gateway shard move/rebalance) copy and catch up with
 # logical replication: wal_level=logical and room for slots and workers.
 PG_MOVE_OPTS="-c wal_level=logical -c max_replication_slots=32 -c max_wal_senders=32 -c max_worker_processes=48 -c max_logical_replication_workers=40 -c max_sync_workers_per_subscription=5 -c wal_retrieve_retry_interval=200ms"
@@ -283,11 +336,24 @@ cmd_up() {
 	need_stack
 	pg_up pg1 "$PG1_PORT"
 	pg_up pg2 "$PG2_PORT"
+	if [ "$STANDBYS" = 1 ]; then
+		standby_up pg1s "$PG1_PORT" "$PG1S_PORT"
+		standby_up pg2s "$PG2_PORT" "$PG2S_PORT"
+		sync_standbys "$PG1_PORT" "ANY 1 (pg1s)"
+		sync_standbys "$PG2_PORT" "ANY 1 (pg2s)"
+	else
+		sync_standbys "$PG1_PORT" ""
+		sync_standbys "$PG2_PORT" ""
+		pg_stop pg1s
+		pg_stop pg2s
+	fi
 	redis_up
 	ensure_db "$PG1_PORT" medcard_catalog
 	ensure_db "$PG1_PORT" medcard_shard1
 	ensure_db "$PG2_PORT" medcard_shard2
-	log "up: pg1 $HOST:$PG1_PORT, pg2 $HOST:$PG2_PORT, redis $HOST:$REDIS_PORT (eval \"\$($0 env)\" for the env)"
+	local standbys="no standbys"
+	[ "$STANDBYS" = 1 ] && standbys="standbys pg1s $HOST:$PG1S_PORT, pg2s $HOST:$PG2S_PORT"
+	log "up: pg1 $HOST:$PG1_PORT, pg2 $HOST:$PG2_PORT, $standbys, redis $HOST:$REDIS_PORT (eval \"\$($0 env)\" for the env)"
 }
 
 cmd_env() {
@@ -295,11 +361,18 @@ cmd_env() {
 	echo "export MEDCARD_CATALOG_DSN=$dsn:$PG1_PORT/medcard_catalog?sslmode=disable"
 	echo "export MEDCARD_SHARD_DSNS=shard1=$dsn:$PG1_PORT/medcard_shard1?sslmode=disable,shard2=$dsn:$PG2_PORT/medcard_shard2?sslmode=disable"
 	echo "export MEDCARD_REDIS_ADDR=$HOST:$REDIS_PORT"
+	if [ "$STANDBYS" = 1 ]; then
+		echo "export MEDCARD_SYNC_STANDBYS=1"
+	else
+		echo "export MEDCARD_SYNC_STANDBYS=0"
+	fi
 }
 
 cmd_stop() {
 	[ -e "$STACK_LINK" ] || return 0
 	need_stack
+	pg_stop pg1s
+	pg_stop pg2s
 	pg_stop pg1
 	pg_stop pg2
 	redis_stop
@@ -331,9 +404,13 @@ cmd_status() {
 	if [ -e "$STACK_LINK" ] && BINDIR="$(find_pg_bindir)"; then
 		STACK="$(stack_dir)"
 		local name port
-		for name in pg1 pg2; do
-			port="$PG1_PORT"
-			[ "$name" = pg2 ] && port="$PG2_PORT"
+		for name in pg1 pg2 pg1s pg2s; do
+			case "$name" in
+			pg1) port="$PG1_PORT" ;;
+			pg2) port="$PG2_PORT" ;;
+			pg1s) port="$PG1S_PORT" ;;
+			pg2s) port="$PG2S_PORT" ;;
+			esac
 			state=stopped
 			if [ -f "$STACK/$name/PG_VERSION" ] && pg_running "$name"; then
 				state=running
@@ -351,6 +428,8 @@ cmd_status() {
 	else
 		echo "pg1: stopped (port $PG1_PORT)"
 		echo "pg2: stopped (port $PG2_PORT)"
+		echo "pg1s: stopped (port $PG1S_PORT)"
+		echo "pg2s: stopped (port $PG2S_PORT)"
 		echo "redis: stopped (port $REDIS_PORT)"
 	fi
 }

@@ -187,13 +187,17 @@ func readForWrite(ctx context.Context, q pgx.Tx, p *pgxpool.Pool, shard int, per
 	return card, outcome, nil
 }
 
-// ReadForWrite implements medcard.Store.
+// ReadForWrite implements medcard.Store. A stored outcome is returned only
+// once the synchronous standbys hold it (confirmReplicated).
 func (s *Store) ReadForWrite(ctx context.Context, person medcard.PersonID, key medcard.OutcomeKey) (*medcard.Card, *medcard.StoredOutcome, error) {
 	var card *medcard.Card
 	var outcome *medcard.StoredOutcome
 	err := s.onShard(ctx, person, func(r route) error {
 		var err error
 		card, outcome, err = readForWrite(ctx, nil, r.pool, r.shard, person, key, false)
+		if err == nil && outcome != nil {
+			return s.confirmReplicated(ctx, r.pool)
+		}
 		return translate(err, false, "read card for write")
 	})
 	return card, outcome, err
@@ -253,10 +257,25 @@ func writeCard(ctx context.Context, q execer, shard int, w *medcard.CardWrite) e
 	return nil
 }
 
-// WriteCard implements medcard.Store with one round trip.
+// WriteCard implements medcard.Store with one round trip, within the
+// commit bound.
 func (s *Store) WriteCard(ctx context.Context, w *medcard.CardWrite) error {
+	ctx, cancel := s.boundCommit(ctx)
+	defer cancel()
 	return s.onShard(ctx, w.Person, func(r route) error {
-		return translate(writeCard(ctx, r.pool, r.shard, w), true, "write card")
+		conn, err := r.pool.Acquire(ctx)
+		if err != nil {
+			return translate(err, false, "write card")
+		}
+		defer conn.Release()
+		s.unconfirmed.take(conn.Conn().PgConn())
+		if err := writeCard(ctx, conn, r.shard, w); err != nil {
+			return translate(err, true, "write card")
+		}
+		if s.unconfirmed.take(conn.Conn().PgConn()) {
+			return errUnconfirmed()
+		}
+		return nil
 	})
 }
 
@@ -264,26 +283,48 @@ func (s *Store) WriteCard(ctx context.Context, w *medcard.CardWrite) error {
 // card's row lock from the read to the commit.
 func (s *Store) WriteLocked(ctx context.Context, person medcard.PersonID, key medcard.OutcomeKey,
 	decide func(*medcard.Card, *medcard.StoredOutcome) (*medcard.CardWrite, error)) error {
+	ctx, cancel := s.boundCommit(ctx)
+	defer cancel()
 	return s.onShard(ctx, person, func(r route) error {
-		tx, err := r.pool.Begin(ctx)
-		if err != nil {
-			return translate(err, false, "begin")
+		replayed, err := s.writeLocked(ctx, r, person, key, decide)
+		if err == nil && replayed {
+			return s.confirmReplicated(ctx, r.pool)
 		}
-		defer tx.Rollback(ctx)
-		card, outcome, err := readForWrite(ctx, tx, nil, r.shard, person, key, true)
-		if err != nil {
-			return translate(err, false, "read card under lock")
-		}
-		w, err := decide(card, outcome)
-		if err != nil || w == nil {
-			return err
-		}
-		if err := writeCard(ctx, tx, r.shard, w); err != nil {
-			// Nothing commits before COMMIT, so a failure here left nothing behind.
-			return translate(err, false, "write card under lock")
-		}
-		return translate(tx.Commit(ctx), true, "commit card under lock")
+		return err
 	})
+}
+
+// writeLocked is one try of WriteLocked on r; replayed says that decide
+// was given a stored outcome (the standbys must confirm it before it is
+// answered).
+func (s *Store) writeLocked(ctx context.Context, r route, person medcard.PersonID, key medcard.OutcomeKey,
+	decide func(*medcard.Card, *medcard.StoredOutcome) (*medcard.CardWrite, error)) (replayed bool, err error) {
+	tx, err := r.pool.Begin(ctx)
+	if err != nil {
+		return false, translate(err, false, "begin")
+	}
+	defer tx.Rollback(ctx)
+	card, outcome, err := readForWrite(ctx, tx, nil, r.shard, person, key, true)
+	if err != nil {
+		return false, translate(err, false, "read card under lock")
+	}
+	w, err := decide(card, outcome)
+	if err != nil || w == nil {
+		return outcome != nil && err == nil, err
+	}
+	if err := writeCard(ctx, tx, r.shard, w); err != nil {
+		// Nothing commits before COMMIT, so a failure here left nothing behind.
+		return false, translate(err, false, "write card under lock")
+	}
+	pgConn := tx.Conn().PgConn()
+	s.unconfirmed.take(pgConn)
+	if err := tx.Commit(ctx); err != nil {
+		return false, translate(err, true, "commit card under lock")
+	}
+	if s.unconfirmed.take(pgConn) {
+		return false, errUnconfirmed()
+	}
+	return false, nil
 }
 
 func decodeCard(version int64, body []byte) (*medcard.Card, error) {

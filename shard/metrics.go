@@ -1,6 +1,7 @@
 package shard
 
 import (
+	"context"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -96,5 +97,56 @@ func (c *FenceCollector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(c.raised, prometheus.CounterValue, float64(c.fences.raised))
 	for db, v := range c.fences.views {
 		ch <- prometheus.MustNewConstMetric(c.ages, prometheus.GaugeValue, time.Since(v.polledAt).Seconds(), db)
+	}
+}
+
+// ReplicationCollector exports, per database (the catalog and every shard
+// database), how many standbys must confirm a commit, how many confirm now,
+// and each standby's lag. It asks the databases at scrape time, within a
+// second; a database that does not answer is left out of that scrape.
+type ReplicationCollector struct {
+	catalog *Catalog
+	store   *Store
+
+	confirmations, confirming, lagBytes, lagSeconds *prometheus.Desc
+}
+
+var _ prometheus.Collector = (*ReplicationCollector)(nil)
+
+// NewReplicationCollector returns a collector over catalog's and store's
+// databases.
+func NewReplicationCollector(catalog *Catalog, store *Store) *ReplicationCollector {
+	return &ReplicationCollector{
+		catalog: catalog, store: store,
+		confirmations: prometheus.NewDesc("medcard_db_sync_confirmations",
+			"Standbys that must confirm a commit of the database (its synchronous_standby_names).", []string{"db"}, nil),
+		confirming: prometheus.NewDesc("medcard_db_standbys_confirming",
+			"Standbys streaming from the database and counted for its commits now.", []string{"db"}, nil),
+		lagBytes: prometheus.NewDesc("medcard_db_standby_replay_lag_bytes",
+			"How far the standby's replay is behind the database's WAL.", []string{"db", "standby"}, nil),
+		lagSeconds: prometheus.NewDesc("medcard_db_standby_replay_lag_seconds",
+			"How long the database's last commits took to be replayed on the standby.", []string{"db", "standby"}, nil),
+	}
+}
+
+// Describe implements prometheus.Collector.
+func (c *ReplicationCollector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{c.confirmations, c.confirming, c.lagBytes, c.lagSeconds} {
+		ch <- d
+	}
+}
+
+// Collect implements prometheus.Collector.
+func (c *ReplicationCollector) Collect(ch chan<- prometheus.Metric) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	states, _ := AllReplication(ctx, c.catalog, c.store) // what answered
+	for _, r := range states {
+		ch <- prometheus.MustNewConstMetric(c.confirmations, prometheus.GaugeValue, float64(r.Confirmations), r.DB)
+		ch <- prometheus.MustNewConstMetric(c.confirming, prometheus.GaugeValue, float64(r.Confirming()), r.DB)
+		for _, s := range r.Standbys {
+			ch <- prometheus.MustNewConstMetric(c.lagBytes, prometheus.GaugeValue, float64(s.LagBytes), r.DB, s.Name)
+			ch <- prometheus.MustNewConstMetric(c.lagSeconds, prometheus.GaugeValue, s.ReplayLag.Seconds(), r.DB, s.Name)
+		}
 	}
 }

@@ -31,12 +31,15 @@ type Store struct {
 
 	mu    sync.Mutex
 	pools map[string]*pgxpool.Pool // by database name
+
+	unconfirmed *unconfirmedCommits // writes whose wait for synchronous standbys was cancelled
+	commitBound time.Duration       // of every write; 0: the caller's deadline only
 }
 
 // Open loads the shard map from catalog and connects to every shard
 // database. configure, if not nil, adjusts each pool's configuration.
 func Open(ctx context.Context, catalog *Catalog, log *zap.Logger, configure func(*pgxpool.Config)) (*Store, error) {
-	s := &Store{catalog: catalog, log: log, poolCfg: configure, pools: map[string]*pgxpool.Pool{}}
+	s := &Store{catalog: catalog, log: log, poolCfg: configure, pools: map[string]*pgxpool.Pool{}, unconfirmed: newUnconfirmedCommits()}
 	s.loads.load = s.loadMap
 	if err := s.Reload(ctx); err != nil {
 		s.Close()
@@ -226,6 +229,7 @@ func (s *Store) pool(name, dsn string) (*pgxpool.Pool, error) {
 	if err != nil {
 		return nil, fmt.Errorf("shard database %s: bad DSN: %w", name, err)
 	}
+	s.unconfirmed.configurePool(cfg)
 	if s.poolCfg != nil {
 		s.poolCfg(cfg)
 	}

@@ -160,7 +160,7 @@ func runShardStatus(ctx context.Context, args []string) error {
 	if err := f.Parse(args); err != nil {
 		return err
 	}
-	store, closeStore, err := openStore(ctx, catalogDSN)
+	catalog, store, closeStore, err := openStore(ctx, catalogDSN)
 	if err != nil {
 		return err
 	}
@@ -169,10 +169,11 @@ func runShardStatus(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
+	replication, replErr := shard.AllReplication(ctx, catalog, store)
 	if asJSON {
 		enc := json.NewEncoder(os.Stdout)
 		enc.SetIndent("", "  ")
-		return enc.Encode(map[string]any{"epoch": epoch, "shardCount": shard.Count, "databases": rows})
+		return enc.Encode(map[string]any{"epoch": epoch, "shardCount": shard.Count, "databases": rows, "replication": replication})
 	}
 	fmt.Printf("shard map epoch %d, %d logical shards\n\n", epoch, shard.Count)
 	tw := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
@@ -194,6 +195,35 @@ func runShardStatus(ctx context.Context, args []string) error {
 	if leftover > 0 {
 		fmt.Printf("\nLEFTOVER are cards of shards a database no longer owns (a finished move's old copy);\n'gateway shard cleanup' removes them after the grace period.\n")
 	}
+	return printReplication(replication, replErr)
+}
+
+// printReplication is shard status's table of standbys: per database, the
+// confirmations a commit waits for and each standby's state and lag.
+func printReplication(states []shard.Replication, readErr error) error {
+	fmt.Printf("\nstandbys (a commit waits for CONFIRMS of them; see docs/operations.md)\n\n")
+	tw := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "DATABASE\tCONFIRMS\tCONFIRMING\tSYNCHRONOUS_COMMIT\tSTANDBYS (STATE, SYNC, REPLAY LAG)")
+	for _, r := range states {
+		confirms := "none"
+		if r.Confirmations > 0 {
+			confirms = fmt.Sprintf("%s %d", r.Method, r.Confirmations)
+		}
+		var standbys []string
+		for _, sb := range r.Standbys {
+			standbys = append(standbys, fmt.Sprintf("%s (%s, %s, %s)", sb.Name, sb.State, sb.SyncState, humanBytes(sb.LagBytes)))
+		}
+		if len(standbys) == 0 {
+			standbys = []string{"-"}
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\n", r.DB, confirms, r.Confirming(), r.SynchronousCommit, strings.Join(standbys, ", "))
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	if readErr != nil {
+		fmt.Printf("\nnot every database answered: %v\n", readErr)
+	}
 	return nil
 }
 
@@ -209,22 +239,22 @@ func shardRuns(runs []string) string {
 	return fmt.Sprintf("%s … (%d runs)", strings.Join(runs[:shown], ", "), len(runs))
 }
 
-// openStore connects to the catalog and every shard database, for commands
-// that read or write cards.
-func openStore(ctx context.Context, catalogDSN string) (*shard.Store, func(), error) {
+// openStore connects to the catalog and every shard database.
+func openStore(ctx context.Context, catalogDSN string) (*shard.Catalog, *shard.Store, func(), error) {
 	if err := requireCatalog(catalogDSN); err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	pool, err := pgxpool.New(ctx, catalogDSN)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
-	store, err := shard.Open(ctx, shard.NewCatalog(pool, time.Now), zap.NewNop(), nil)
+	catalog := shard.NewCatalog(pool, time.Now)
+	store, err := shard.Open(ctx, catalog, zap.NewNop(), nil)
 	if err != nil {
 		pool.Close()
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
-	return store, func() { store.Close(); pool.Close() }, nil
+	return catalog, store, func() { store.Close(); pool.Close() }, nil
 }
 
 // demoSeed is the default seed, so the demo person is the same everywhere.

@@ -8,6 +8,7 @@ package app
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"strings"
@@ -62,7 +63,12 @@ func New(ctx context.Context, cfg Config) (*Gateway, error) {
 	fail := func(err error) (*Gateway, error) { g.Close(); return nil, err }
 
 	// The catalog and the shard store, which follows the shard map.
-	catalogPool, err := pgxpool.New(ctx, cfg.CatalogDSN)
+	catalogCfg, err := pgxpool.ParseConfig(cfg.CatalogDSN)
+	if err != nil {
+		return fail(fmt.Errorf("catalog: bad DSN: %w", err))
+	}
+	shard.CancelOnDeadline(catalogCfg)
+	catalogPool, err := pgxpool.NewWithConfig(ctx, catalogCfg)
 	if err != nil {
 		return fail(fmt.Errorf("catalog: %w", err))
 	}
@@ -74,12 +80,16 @@ func New(ctx context.Context, cfg Config) (*Gateway, error) {
 	}
 	g.store = store
 	g.closers = append([]func(){store.Close}, g.closers...)
+	store.SetCommitBound(cfg.CommitTimeout)
+	if err := checkReplication(ctx, catalog, store, cfg.SyncStandbys); err != nil {
+		return fail(err)
+	}
 	g.background(func() { store.Watch(loopCtx, time.Second) })
 
 	// The metrics every part below registers with.
 	registry := prometheus.NewRegistry()
 	registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-		shard.NewPoolCollector(store))
+		shard.NewPoolCollector(store), shard.NewReplicationCollector(catalog, store))
 
 	// The read audit writer, which batches the look-ups' audit rows.
 	g.audits = shard.NewAuditWriter(store, log, shard.AuditOptions{})
@@ -125,9 +135,57 @@ func New(ctx context.Context, cfg Config) (*Gateway, error) {
 	if err != nil {
 		return fail(fmt.Errorf("web UI: %w", err))
 	}
-	g.handler = newRouter(withRedisBudget(handler, redisBudget), withRedisBudget(ui, redisBudget), catalog, store,
+	g.handler = newRouter(withRedisBudget(handler, redisBudget), withRedisBudget(withDeadline(ui, cfg.RequestTimeout), redisBudget), catalog, store,
+		replicationReadiness{catalog, store, cfg.SyncStandbys},
 		promhttp.HandlerFor(registry, promhttp.HandlerOpts{}))
 	return g, nil
+}
+
+// checkReplication refuses a gateway that would acknowledge writes fewer
+// standbys hold than required: every database must be set to wait for at
+// least that many, and name enough standbys to ever confirm.
+func checkReplication(ctx context.Context, catalog *shard.Catalog, store *shard.Store, required int) error {
+	if required < 0 {
+		return fmt.Errorf("--sync-standbys %d: a number of standbys is 0 or more", required)
+	}
+	if required == 0 {
+		return nil
+	}
+	states, err := shard.AllReplication(ctx, catalog, store)
+	if err != nil {
+		return err
+	}
+	for _, r := range states {
+		if err := r.Check(required); err != nil {
+			return fmt.Errorf("bad value for --sync-standbys %d: %w", required, err)
+		}
+	}
+	return nil
+}
+
+// replicationReadiness is /readyz's check that enough standbys confirm
+// writes now.
+type replicationReadiness struct {
+	catalog  *shard.Catalog
+	store    *shard.Store
+	required int
+}
+
+func (r replicationReadiness) Ping(ctx context.Context) error {
+	if r.required == 0 {
+		return nil
+	}
+	states, err := shard.AllReplication(ctx, r.catalog, r.store)
+	if err != nil {
+		return err
+	}
+	var problems []error
+	for _, s := range states {
+		if err := s.Ready(r.required); err != nil {
+			problems = append(problems, err)
+		}
+	}
+	return errors.Join(problems...)
 }
 
 // Handler serves the SOAP endpoint at SOAPPath, the web UI at web.Path,
@@ -159,6 +217,17 @@ func (g *Gateway) background(loop func()) {
 		defer g.loops.Done()
 		loop()
 	}()
+}
+
+// withDeadline bounds each request's work to d, as the SOAP handler bounds
+// its own (soap.Config.Timeout): a page whose database waits for absent
+// standbys fails instead of hanging.
+func withDeadline(next http.Handler, d time.Duration) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ctx, cancel := context.WithTimeout(r.Context(), d)
+		defer cancel()
+		next.ServeHTTP(w, r.WithContext(ctx))
+	})
 }
 
 // withRedisBudget gives every request one cache timeout for all its Redis

@@ -43,6 +43,16 @@ type Config struct {
 
 	// RequestTimeout is the deadline for one request's work.
 	RequestTimeout time.Duration
+	// SyncStandbys is how many standbys must confirm a commit before the
+	// gateway acknowledges it. The gateway refuses to start unless the
+	// catalog and every shard database are set to wait for at least that
+	// many (synchronous_standby_names = 'ANY n (…)', synchronous_commit on
+	// or remote_apply), and /readyz fails while fewer confirm. 0: none.
+	SyncStandbys int
+	// CommitTimeout bounds one write, its wait for the standbys' confirmation
+	// included; past it the write fails retryably (FaultOutcomeUnknown when
+	// it may have committed). 0: RequestTimeout only.
+	CommitTimeout time.Duration
 	// DBMaxConns is the most connections per shard database pool (a
 	// pool_max_conns in the DSN wins); 0: pgx's default, max(4, CPUs).
 	DBMaxConns int
@@ -66,6 +76,7 @@ func DefaultConfig() Config {
 		CacheTTL:          time.Minute,
 		CacheTimeout:      50 * time.Millisecond,
 		RequestTimeout:    10 * time.Second,
+		CommitTimeout:     5 * time.Second,
 		DBMaxConns:        16,
 	}
 }

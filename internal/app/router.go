@@ -17,7 +17,7 @@ type pinger interface{ Ping(context.Context) error }
 
 // newRouter mounts the SOAP endpoint, the web UI, the health checks and
 // the metrics.
-func newRouter(soapHandler, ui http.Handler, catalog, shards pinger, metrics http.Handler) http.Handler {
+func newRouter(soapHandler, ui http.Handler, catalog, shards, replication pinger, metrics http.Handler) http.Handler {
 	r := chi.NewRouter()
 	r.Use(middleware.Recoverer)
 	r.Handle(SOAPPath, soapHandler)
@@ -36,6 +36,8 @@ func newRouter(soapHandler, ui http.Handler, catalog, shards pinger, metrics htt
 		}
 		if err := shards.Ping(ctx); err != nil {
 			problems = append(problems, "shards: "+err.Error())
+		} else if err := replication.Ping(ctx); err != nil {
+			problems = append(problems, "standbys: "+strings.ReplaceAll(err.Error(), "\n", "; "))
 		}
 		if len(problems) > 0 {
 			http.Error(w, "not ready: "+strings.Join(problems, "; "), http.StatusServiceUnavailable)

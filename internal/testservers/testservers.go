@@ -89,6 +89,13 @@ const (
 // free loopback port. It returns an error (never panics) when the PostgreSQL
 // binaries are missing or the server does not come up.
 func StartPostgres() (*Postgres, error) {
+	return startPostgres((*Postgres).initdb)
+}
+
+// startPostgres makes the temp dir, fills the data dir with makeData
+// (initdb, or a base backup of a primary) and starts the server on a free
+// loopback port.
+func startPostgres(makeData func(*Postgres) error) (*Postgres, error) {
 	binDir, err := findPGBinDir()
 	if err != nil {
 		return nil, err
@@ -135,7 +142,7 @@ func StartPostgres() (*Postgres, error) {
 		}
 	}
 
-	if err := p.initdb(); err != nil {
+	if err := makeData(p); err != nil {
 		return nil, err
 	}
 

@@ -1,0 +1,128 @@
+package shard
+
+import (
+	"context"
+	"sync"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgconn/ctxwatch"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/sharedmedcard/gateway/medcard"
+)
+
+// Bounded commits. With synchronous standbys a COMMIT waits until enough
+// of them hold it, however long that is: with every standby gone, for
+// ever. The gateway bounds the wait (SetCommitBound): when a write's
+// deadline passes, pgx asks the server to cancel the statement (a cancel
+// request, not a closed socket, which would leave the backend waiting with
+// the card's row locked). A cancelled wait does not undo the commit: the
+// server ends it with a WARNING that the transaction "has already committed
+// locally, but might not have been replicated", and the write is answered
+// FaultOutcomeUnknown, to be resent with the same MessageID. A resend that
+// finds the stored outcome answers it only once the standbys confirm it
+// (confirmReplicated); until they do, it gets FaultOutcomeUnknown again.
+
+// unconfirmedCommits remembers the connections on which the server warned
+// during a write: a cancelled wait for synchronous standbys. Any WARNING
+// counts, so that a server whose lc_messages is not English is understood
+// too; the gateway's writes draw no other warnings.
+type unconfirmedCommits struct {
+	mu    sync.Mutex
+	conns map[*pgconn.PgConn]struct{}
+}
+
+func newUnconfirmedCommits() *unconfirmedCommits {
+	return &unconfirmedCommits{conns: map[*pgconn.PgConn]struct{}{}}
+}
+
+// onNotice is the pools' pgconn.NoticeHandler.
+func (u *unconfirmedCommits) onNotice(c *pgconn.PgConn, n *pgconn.Notice) {
+	if n.SeverityUnlocalized != "WARNING" && n.Severity != "WARNING" {
+		return
+	}
+	u.mu.Lock()
+	u.conns[c] = struct{}{}
+	u.mu.Unlock()
+}
+
+// take reports whether c was warned since the last take, and forgets it.
+func (u *unconfirmedCommits) take(c *pgconn.PgConn) bool {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	_, warned := u.conns[c]
+	delete(u.conns, c)
+	return warned
+}
+
+// configurePool makes a pool's connections report warnings to u and cancel
+// on a deadline (CancelOnDeadline).
+func (u *unconfirmedCommits) configurePool(cfg *pgxpool.Config) {
+	cfg.ConnConfig.OnNotice = u.onNotice
+	CancelOnDeadline(cfg)
+	cfg.BeforeClose = func(c *pgx.Conn) { u.take(c.PgConn()) }
+}
+
+// CancelOnDeadline makes a pool end a statement whose context is done with
+// a cancel request, and close the connection only if the server has not
+// answered a second later. pgx's default closes it at once, which leaves a
+// backend that waits for synchronous standbys waiting, its locks held,
+// until they return. The catalog's pool uses it too.
+func CancelOnDeadline(cfg *pgxpool.Config) {
+	cfg.ConnConfig.BuildContextWatcherHandler = func(c *pgconn.PgConn) ctxwatch.Handler {
+		return &pgconn.CancelRequestContextWatcherHandler{Conn: c, DeadlineDelay: time.Second}
+	}
+}
+
+// errUnconfirmed is the answer to a write whose wait for synchronous
+// standbys was cancelled: committed here, perhaps nowhere else yet.
+func errUnconfirmed() error {
+	return medcard.Errorf(medcard.FaultOutcomeUnknown,
+		"the write reached the card's database but not yet the standbys that must confirm it; resend with the same MessageID")
+}
+
+// SetCommitBound bounds every write of the store, its wait for synchronous
+// standbys included, to d (0: only the caller's deadline). Call it before
+// serving.
+func (s *Store) SetCommitBound(d time.Duration) { s.commitBound = d }
+
+// boundCommit is ctx bounded by the store's commit bound.
+func (s *Store) boundCommit(ctx context.Context) (context.Context, context.CancelFunc) {
+	if s.commitBound <= 0 {
+		return context.WithCancel(ctx)
+	}
+	return context.WithTimeout(ctx, s.commitBound)
+}
+
+// confirmReplicatedSQL commits a transaction of its own that writes one
+// WAL record (a transactional logical message, which any user may emit and
+// no table keeps), so its COMMIT waits for the synchronous standbys like
+// any write: once it returns, they hold everything committed before it. A
+// transaction that only took an id would not wait: PostgreSQL skips the
+// wait for a commit that wrote nothing else.
+const confirmReplicatedSQL = `SELECT pg_logical_emit_message(true, 'medcard-confirm', '')`
+
+// confirmReplicated returns once the standbys that confirm writes hold
+// everything pool's database committed so far, or FaultOutcomeUnknown when
+// they do not within the commit bound. A resend calls it before answering
+// a stored outcome: that outcome may be the commit whose wait was
+// cancelled.
+func (s *Store) confirmReplicated(ctx context.Context, pool *pgxpool.Pool) error {
+	ctx, cancel := s.boundCommit(ctx)
+	defer cancel()
+	conn, err := pool.Acquire(ctx)
+	if err != nil {
+		return translate(err, false, "confirm replication")
+	}
+	defer conn.Release()
+	s.unconfirmed.take(conn.Conn().PgConn())
+	if _, err := conn.Exec(ctx, confirmReplicatedSQL); err != nil {
+		return translate(err, true, "confirm replication")
+	}
+	if s.unconfirmed.take(conn.Conn().PgConn()) {
+		return errUnconfirmed()
+	}
+	return nil
+}
