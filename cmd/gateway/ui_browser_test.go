@@ -182,6 +182,17 @@ func TestPharmacistInABrowser(t *testing.T) {
 		}
 		return text
 	}
+	// onTablet shows the page as a tablet held upright (768×1024) would:
+	// it must fit the width, with no sideways scrolling.
+	onTablet := func(what, name string) {
+		t.Helper()
+		run(what+" on a tablet", chromedp.EmulateViewport(768, 1024), shot(name))
+		overflow, err := chromedp.Run(ctx, chromedp.Evaluate[int](`document.documentElement.scrollWidth - document.documentElement.clientWidth`))
+		if err != nil || overflow > 0 {
+			t.Errorf("the %s page on a tablet is %d px wider than the screen (err %v)", what, overflow, err)
+		}
+		run(what+" back at the desk", chromedp.EmulateViewport(1280, 800))
+	}
 	// lookUp types a CPR number into the search form and sends it with Enter.
 	lookUp := func(person string) chromedp.Action[chromedp.Void] {
 		persons = append(persons, person)
@@ -209,6 +220,7 @@ func TestPharmacistInABrowser(t *testing.T) {
 	if !strings.Contains(page, "Pinex") || !strings.Contains(page, "2 of 2") {
 		t.Fatalf("card page: %q", page)
 	}
+	onTablet("card", "3-card-tablet")
 	page = run("dispense", press("Dispense"),
 		chromedp.WaitVisible(chromedp.CSS(".notice")), shot("4-dispensed"))
 	if !strings.Contains(page, "Dispensed 1 package") || !strings.Contains(page, "1 of 2") {
@@ -246,6 +258,7 @@ func TestPharmacistInABrowser(t *testing.T) {
 	if !strings.Contains(page, o.person) {
 		t.Fatalf("the inbox lacks the order placed over SOAP: %q", page)
 	}
+	onTablet("inbox", "8-inbox-tablet")
 	// Acknowledged, its row says so and has no Acknowledge button.
 	page = run("acknowledge", pressNamed("Acknowledge", o.person),
 		chromedp.WaitVisible(chromedp.CSS(".notice")), shot("9-acknowledged"))
