@@ -12,7 +12,7 @@ export PATH := /usr/local/go/bin:$(PATH)
 GO ?= go
 GATEWAY := bin/gateway
 
-.PHONY: robustness run test bench bench-rebalance bench-ui soak stop clean build deps test-deps go-check generate check-generated lint status
+.PHONY: robustness run test bench bench-rebalance bench-ui bench-standbys soak stop clean build deps test-deps go-check generate check-generated lint status
 
 run: deps build
 	@scripts/run.sh
@@ -36,6 +36,11 @@ bench-rebalance: deps build
 # persons (UI_PERSONS, UI_USERS, UI_DURATION); docs/performance.md.
 bench-ui: deps build
 	@scripts/bench-ui.sh
+
+# The cost of a standby's confirmation: the writes with ANY 0, then ANY 1,
+# on the same stack (docs/reliability.md); about a minute and a half.
+bench-standbys: deps build
+	@MEDCARD_STACK_STANDBYS=1 BENCH_SCENARIOS=writes-sync scripts/bench.sh
 
 # mixed (to find the rate), then the same mix at 80% of it for 10 minutes
 # (BENCH_SOAK_DURATION), sampling RSS and Go heap; about 11 minutes.

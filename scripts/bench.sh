@@ -16,6 +16,9 @@
 #   ceilings      pgbench read and write (scripts/bench/*.sql) on both shard
 #                 databases at once, redis-benchmark GET of a card-sized
 #                 value, and a trivial Go handler under `gateway bench`
+#   writes-sync   (only when named, with the standbys: `make bench-standbys`)
+#                 the writes twice on the same stack, first with no standby
+#                 confirming commits (ANY 0), then with one (ANY 1)
 #   soak          (only when named, `make soak`) the mixed mix, open loop at
 #                 80% of mixed's rate when mixed ran first (else
 #                 BENCH_SOAK_RATE actions/s) for BENCH_SOAK_DURATION (10m),
@@ -269,6 +272,22 @@ if want writes; then
 	run_load writes "$HOT_PORT" "$HOT_PID" --mix "$WRITE_MIX"
 	profile_wait
 fi
+# sync_names PORT VALUE: what the primary on PORT waits for at commit.
+sync_names() {
+	psqlc "$1" postgres "ALTER SYSTEM SET synchronous_standby_names = '$2'" >/dev/null
+	psqlc "$1" postgres "SELECT pg_reload_conf()" >/dev/null
+	sleep 1
+}
+if want writes-sync; then
+	[ "$MEDCARD_STACK_STANDBYS" = 1 ] ||
+		die "writes-sync compares commits with and without a standby's confirmation; run it with the standbys: MEDCARD_STACK_STANDBYS=1 BENCH_SCENARIOS=writes-sync make bench"
+	sync_names "$PG1_PORT" ""
+	sync_names "$PG2_PORT" ""
+	run_load writes-any0 "$HOT_PORT" "$HOT_PID" --mix "$WRITE_MIX"
+	sync_names "$PG1_PORT" "ANY 1 (pg1s)"
+	sync_names "$PG2_PORT" "ANY 1 (pg2s)"
+	run_load writes-any1 "$HOT_PORT" "$HOT_PID" --mix "$WRITE_MIX"
+fi
 if want mixed; then
 	rss_sampler "$HOT_PID" "$OUT/rss-mixed.txt" &
 	RSS_PID=$!
@@ -375,6 +394,8 @@ rss_last="$(tail -1 "$OUT/rss-mixed.txt" 2>/dev/null | awk '{printf "%.0f MB", $
 	row reads-hot trivial-http "$trivial"
 	row reads-nocache pgbench-read "$pgread"
 	row writes pgbench-write "$pgwrite"
+	row writes-any0 "-" ""
+	row writes-any1 "-" ""
 	row mixed "blend 90/10" "$blend"
 	row mixed-80 "-" ""
 	row pgbench-read "-" ""
