@@ -278,8 +278,9 @@ func (g gatewayCLI) interruptAfter(n int, args ...string) string {
 
 // shardStatus is `gateway shard status --json`.
 type shardStatus struct {
-	Epoch     int64                  `json:"epoch"`
-	Databases []shard.DatabaseStatus `json:"databases"`
+	Epoch       int64                  `json:"epoch"`
+	Databases   []shard.DatabaseStatus `json:"databases"`
+	Replication []shard.Replication    `json:"replication"`
 }
 
 func (s shardStatus) cards() int64 {
@@ -302,6 +303,11 @@ func statusOf(t *testing.T, g gatewayCLI) shardStatus {
 	t.Helper()
 	var st shardStatus
 	g.okJSON(&st, "shard", "status", "--json")
+	// The standbys of the catalog and of every database (the test
+	// servers have none, so none confirm).
+	if len(st.Replication) != len(st.Databases)+1 || st.Replication[0].DB != "catalog" || st.Replication[0].Confirmations != 0 {
+		t.Errorf("shard status lists the replication of %+v, want the catalog's and each of the %d databases'", st.Replication, len(st.Databases))
+	}
 	return st
 }
 
