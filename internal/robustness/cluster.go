@@ -56,6 +56,10 @@ type Cluster struct {
 	Gateways []*Gateway
 	spec     GatewaySpec
 
+	// standbys are PG2's streaming standbys (the standby classes); started
+	// on first use, under mu.
+	standbys []*testservers.Postgres
+
 	mu       sync.Mutex
 	binaries map[string]string // build tag ("" for none) → path
 	// nextPerson is the index of the next fresh synthetic person.
@@ -173,7 +177,7 @@ func (c *Cluster) Stop() error {
 	for _, s := range c.Sentinels {
 		errs = append(errs, s.Stop())
 	}
-	errs = append(errs, c.SentinelReplica.Stop(), c.SentinelPrimary.Stop(), c.Storage.Stop())
+	errs = append(errs, stopStandbys(c), c.SentinelReplica.Stop(), c.SentinelPrimary.Stop(), c.Storage.Stop())
 	if c.Dir != "" {
 		os.RemoveAll(c.Dir)
 	}
@@ -292,7 +296,7 @@ func (c *Cluster) EnsureGateways(ctx context.Context, spec GatewaySpec) error {
 		}
 		catalogDSN.Host = g.CatalogProxy.Listen
 		g.args = []string{"serve", "--catalog-dsn", catalogDSN.String(), "--listen", g.Addr,
-			"--cache", "on", "--cache-timeout", cacheTimeout.String(), "--request-timeout", "5s",
+			"--cache", "on", "--cache-timeout", cacheTimeout.String(), "--request-timeout", "5s", "--commit-timeout", standbyCommitBound.String(),
 			"--log-format", "json", "--db-max-conns", "8"}
 		if spec.Sentinel {
 			addrs := make([]string, len(c.Sentinels))

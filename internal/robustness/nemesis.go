@@ -59,7 +59,7 @@ type nemesis struct {
 // Sentinel class is last, since it needs gateways of its own.
 var classOrder = []string{
 	"none", "gateway-kill", "gateway-pause", "pg-restart", "pg-latency", "pg-reset",
-	"redis-kill", "redis-pause", "redis-latency", "redis-jitter", "redis-reset", "shard-move", "redis-failover",
+	"standby-lost", "standbys-lost", "redis-kill", "redis-pause", "redis-latency", "redis-jitter", "redis-reset", "shard-move", "redis-failover",
 }
 
 // Classes are the fault classes, in the order a full pass runs them.
@@ -135,6 +135,17 @@ var nemeses = map[string]nemesis{
 			removeToxic(ctx, shardProxies(e))
 			return startProxies(shardProxies(e))
 		}},
+	"standby-lost": {doc: "PG2 (shard2) commits only once one of its two standbys has the change (ANY 1); one standby is stopped as by a crash for 3 s, then started again: clients must not notice",
+		run: func(ctx context.Context, e *NemesisEnv) (time.Time, error) {
+			return loseStandbys(ctx, e, []int{0}, 3*time.Second)
+		},
+		heal: healStandbys, noClientFaults: true},
+	"standbys-lost": {doc: "PG2 (shard2) commits only once one of its two standbys has the change (ANY 1); both are stopped as by a crash for 4 s: " +
+		"its writes fail retryably after --commit-timeout (2 s), committed on PG2 but unconfirmed, and clients resend; then both start again",
+		run: func(ctx context.Context, e *NemesisEnv) (time.Time, error) {
+			return loseStandbys(ctx, e, []int{0, 1}, 4*time.Second)
+		},
+		heal: healStandbys},
 	"redis-kill": {doc: "kill -9 Redis, restart it empty on the same port after 1.5 s; again 2.5 s later",
 		run: func(ctx context.Context, e *NemesisEnv) (time.Time, error) {
 			r := e.Cluster.Storage.Redis
