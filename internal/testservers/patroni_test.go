@@ -3,6 +3,7 @@ package testservers
 import (
 	"context"
 	"fmt"
+	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -277,7 +278,7 @@ func TestPatroniFailover(t *testing.T) {
 		}
 		acks, errs, lastErr := w.snapshot()
 		t.Logf("round %d: killed %s; writes resumed on %s after %v (%d failed attempts so far, last: %v)",
-			round, old.Name, newLeader.Name, took.Round(time.Millisecond), errs, lastErr)
+			round, old.Name, newLeader.Name, took.Round(time.Millisecond), errs, strings.Join(strings.Fields(fmt.Sprint(lastErr)), " "))
 
 		// More writes on the new leader, then check every acknowledged
 		// one of them all is there.
@@ -355,7 +356,11 @@ func TestPatroniFailover(t *testing.T) {
 		}); err != nil {
 			t.Fatalf("round %d: rejoined %s: %v", round, old.Name, err)
 		}
-		t.Logf("round %d: %s rejoined as a replica after %v, with all %d acknowledged rows", round, old.Name,
+		how := "without a rewind"
+		if b, err := os.ReadFile(old.LogFile()); err == nil && strings.Contains(string(b), "running pg_rewind from") {
+			how = "after pg_rewind"
+		}
+		t.Logf("round %d: %s rejoined as a replica %s after %v, with all %d acknowledged rows", round, old.Name, how,
 			time.Since(restartAt).Round(time.Millisecond), len(acks))
 	}
 
