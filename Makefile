@@ -56,12 +56,15 @@ deps:
 # What only the tests need: python3-zeep (the strict independent SOAP client,
 # cmd/gateway/testdata/zeep_client.py), redis-sentinel (the failover test),
 # chromium and axe-core (the web UI's browser test and its accessibility
-# rules, cmd/gateway/ui_browser_test.go).
+# rules, cmd/gateway/ui_browser_test.go), patroni and etcd-server (the
+# Patroni failover test, internal/testservers/patroni_test.go).
 test-deps: $(AXE_JS)
 	@missing=""; \
 	/usr/bin/python3 -c 'import zeep, lxml' 2>/dev/null || missing="$$missing python3-zeep"; \
 	command -v redis-sentinel >/dev/null || missing="$$missing redis-sentinel"; \
 	command -v chromium >/dev/null || missing="$$missing chromium"; \
+	command -v patroni >/dev/null || missing="$$missing patroni"; \
+	command -v etcd >/dev/null || missing="$$missing etcd-server"; \
 	if [ -n "$$missing" ]; then \
 	  echo "make: installing$$missing for the tests" >&2; \
 	  sudo=""; [ "$$(id -u)" -eq 0 ] || sudo=sudo; \
