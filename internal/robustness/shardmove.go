@@ -305,13 +305,15 @@ func checkNothingOrphaned(ctx context.Context, c *Cluster) error {
 	for _, name := range names {
 		db := c.Storage.Shards[name]
 		var slots, pubs, subs int
-		if err := db.QueryRow(ctx, `SELECT (SELECT count(*) FROM pg_replication_slots), (SELECT count(*) FROM pg_publication),
+		// Logical slots only: the physical ones are the standbys' (the
+		// standby classes give PG2 two), which moves never touch.
+		if err := db.QueryRow(ctx, `SELECT (SELECT count(*) FROM pg_replication_slots WHERE slot_type = 'logical'), (SELECT count(*) FROM pg_publication),
 			(SELECT count(*) FROM pg_subscription WHERE subdbid = (SELECT oid FROM pg_database WHERE datname = current_database()))`).
 			Scan(&slots, &pubs, &subs); err != nil {
 			return fmt.Errorf("orphan check on %s: %w", name, err)
 		}
 		if slots+pubs+subs > 0 {
-			problems = append(problems, fmt.Sprintf("%s holds %d replication slots, %d publications, %d subscriptions", name, slots, pubs, subs))
+			problems = append(problems, fmt.Sprintf("%s holds %d logical replication slots, %d publications, %d subscriptions", name, slots, pubs, subs))
 		}
 		rows, err := db.Query(ctx, `SELECT shard, writable FROM owned_shards ORDER BY shard`)
 		if err != nil {
