@@ -12,6 +12,14 @@ export PATH := /usr/local/go/bin:$(PATH)
 GO ?= go
 GATEWAY := bin/gateway
 
+# axe-core (Deque, MPL-2.0), the accessibility rules the browser test checks
+# every page against, from the npm registry, checked against the registry's
+# sha512 (its "integrity" field, here in hex); kept under .cache/.
+# Defined before any rule names it: make expands prerequisites as it reads.
+AXE_VERSION := 4.14.1
+AXE_SHA512 := 1477dafa598d8d065f273d6af302aa203c02e83131707b7fa648cd41bd3d6b734f8c22a0dab86ee6a6f64b8afbe804b214d36db85a2826965edfb3a0b9d546b5
+AXE_JS := .cache/axe-core-$(AXE_VERSION)/axe.min.js
+
 .PHONY: robustness run test bench bench-rebalance bench-ui bench-standbys soak stop clean build deps test-deps go-check generate check-generated lint status
 
 run: deps build
@@ -70,13 +78,6 @@ test-deps: $(AXE_JS)
 	  sudo=""; [ "$$(id -u)" -eq 0 ] || sudo=sudo; \
 	  $$sudo apt-get update -qq && $$sudo apt-get install -y -qq $$missing >/dev/null; \
 	fi
-
-# axe-core (Deque, MPL-2.0), the accessibility rules the browser test checks
-# every page against, from the npm registry, checked against the registry's
-# sha512 (its "integrity" field, here in hex); kept under .cache/.
-AXE_VERSION := 4.14.1
-AXE_SHA512 := 1477dafa598d8d065f273d6af302aa203c02e83131707b7fa648cd41bd3d6b734f8c22a0dab86ee6a6f64b8afbe804b214d36db85a2826965edfb3a0b9d546b5
-AXE_JS := .cache/axe-core-$(AXE_VERSION)/axe.min.js
 
 $(AXE_JS):
 	@echo "make: fetching axe-core $(AXE_VERSION) for the browser test's accessibility check" >&2
