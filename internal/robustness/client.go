@@ -299,7 +299,7 @@ func readFinal(ctx context.Context, c *Cluster, persons []string) (map[string]Fi
 	}
 	final := map[string]FinalCard{}
 	for _, p := range persons {
-		final[p] = FinalCard{Person: p, Tags: []string{}}
+		final[p] = FinalCard{Person: p, Database: m.Owner[shard.Of(p)], Tags: []string{}}
 	}
 	for db, ps := range byDB {
 		pool, ok := c.Storage.Shards[db]
@@ -327,7 +327,7 @@ func readFinal(ctx context.Context, c *Cluster, persons []string) (map[string]Fi
 			if err := medcard.DecodeCard([]byte(x.card), &card); err != nil {
 				return nil, fmt.Errorf("robustness: final card on %s: %w", db, err)
 			}
-			fc := FinalCard{Person: x.person, Version: x.version, Tags: []string{}}
+			fc := FinalCard{Person: x.person, Database: db, Version: x.version, Tags: []string{}}
 			for _, dm := range card.DrugMedications {
 				fc.Tags = append(fc.Tags, dm.Indication.Text)
 			}

@@ -30,6 +30,9 @@ import (
 //	client ─▶ gateway A ─▶ toxiproxy redis-A ─▶ Redis (or Sentinels' primary)
 //	client ─▶ gateway B ─▶ toxiproxy redis-B ─▶ Redis
 //	gateways ─▶ toxiproxy shard1 ─▶ PG1/shard1,  toxiproxy shard2 ─▶ PG2/shard2
+//	  (or, ClusterOptions.Patroni: gateways ─▶ multi-host DSN ─▶ the leader
+//	   of Patroni nodes 1-3/shard2, each streaming from the leader through
+//	   toxiproxy replication-nodeN)
 //	gateway A ─▶ toxiproxy catalog-A ─▶ PG1/catalog
 //	gateway B ─▶ toxiproxy catalog-B ─▶ PG1/catalog
 //
@@ -45,8 +48,15 @@ type Cluster struct {
 	Dir string
 
 	toxi *toxiproxy.ApiServer
-	// ShardProxies are the gateways' links to the shard databases, by name.
+	// ShardProxies are the gateways' links to the shard databases, by
+	// name; a database on Patroni has none (the gateways use its
+	// multi-host DSN, to follow its leader).
 	ShardProxies map[string]*toxiproxy.Proxy
+	// ReplicationProxies are, with ClusterOptions.Patroni, each Patroni
+	// node's link from the other nodes (streaming replication, pg_rewind),
+	// by node name: a class cuts the leader's to partition it from its
+	// standbys while clients still reach it.
+	ReplicationProxies map[string]*toxiproxy.Proxy
 
 	// Sentinel mode (redis-failover): a primary, a replica and three
 	// Sentinels; started on first use.
@@ -105,26 +115,50 @@ const personSeed = 4242
 // half of it (the gateways' fence lease) in each freeze.
 const cacheTimeout = 100 * time.Millisecond
 
-// StartCluster starts the storage side (two PostgreSQL servers and Redis),
-// the toxiproxy proxies, and registers the proxies as the shard databases'
+// ClusterOptions say what storage a cluster runs on.
+type ClusterOptions struct {
+	// Patroni puts shard2 on a three-node Patroni cluster in strict
+	// synchronous mode (the failover classes), each node reached by the
+	// others through a proxy (ReplicationProxies).
+	Patroni bool
+}
+
+// StartCluster starts the storage side (PostgreSQL servers and Redis), the
+// toxiproxy proxies, and registers the proxies as the shard databases'
 // DSNs. Gateways are started by EnsureGateways.
-func StartCluster(ctx context.Context) (c *Cluster, err error) {
+func StartCluster(ctx context.Context, o ClusterOptions) (c *Cluster, err error) {
 	dir, err := os.MkdirTemp("", "robustness-")
 	if err != nil {
 		return nil, err
 	}
-	c = &Cluster{Dir: dir, ShardProxies: map[string]*toxiproxy.Proxy{}, binaries: map[string]string{}}
+	c = &Cluster{Dir: dir, ShardProxies: map[string]*toxiproxy.Proxy{}, ReplicationProxies: map[string]*toxiproxy.Proxy{},
+		binaries: map[string]string{}}
 	defer func() {
 		if err != nil {
 			c.Stop()
 			c = nil
 		}
 	}()
-	if c.Storage, err = testcluster.Start(ctx, testcluster.Options{Redis: true, Systems: seed.DemoSystems}); err != nil {
+	c.toxi = toxiproxy.NewServer(toxiproxy.NewMetricsContainer(nil), zerolog.Nop())
+	storage := testcluster.Options{Redis: true, Systems: seed.DemoSystems}
+	if o.Patroni {
+		storage.Shard2OnPatroni = &testservers.PatroniOptions{Strict: true,
+			ReplicationAddress: func(node string, port int) (string, error) {
+				p, err := c.newProxy("replication-"+node, net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
+				if err != nil {
+					return "", err
+				}
+				c.ReplicationProxies[node] = p
+				return p.Listen, nil
+			}}
+	}
+	if c.Storage, err = testcluster.Start(ctx, storage); err != nil {
 		return c, err
 	}
-	c.toxi = toxiproxy.NewServer(toxiproxy.NewMetricsContainer(nil), zerolog.Nop())
 	for _, name := range testcluster.ShardNames {
+		if name == "shard2" && o.Patroni {
+			continue
+		}
 		u, err := url.Parse(c.Storage.ShardDSNs[name])
 		if err != nil {
 			return c, err
@@ -178,6 +212,9 @@ func (c *Cluster) Stop() error {
 		errs = append(errs, s.Stop())
 	}
 	errs = append(errs, stopStandbys(c), c.SentinelReplica.Stop(), c.SentinelPrimary.Stop(), c.Storage.Stop())
+	for _, p := range c.ReplicationProxies {
+		p.Stop()
+	}
 	if c.Dir != "" {
 		os.RemoveAll(c.Dir)
 	}
@@ -466,8 +503,15 @@ func (g *Gateway) Stop() error {
 func (c *Cluster) logFiles() map[string]string {
 	files := map[string]string{
 		"postgres-pg1.log": c.Storage.PG1.LogFile(),
-		"postgres-pg2.log": c.Storage.PG2.LogFile(),
 		"redis.log":        c.Storage.Redis.LogFile(),
+	}
+	if c.Storage.PG2 != nil {
+		files["postgres-pg2.log"] = c.Storage.PG2.LogFile()
+	}
+	if c.Storage.Patroni != nil {
+		for _, n := range c.Storage.Patroni.Nodes {
+			files["patroni-"+n.Name+".log"] = n.LogFile()
+		}
 	}
 	for _, g := range c.Gateways {
 		files[filepath.Base(g.LogPath)] = g.LogPath

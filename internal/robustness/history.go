@@ -75,9 +75,12 @@ type AttemptFailure struct {
 // FinalCard is a person's card read straight from the shard database that
 // owns it after the run, bypassing gateways and the cache.
 type FinalCard struct {
-	Person  string
-	Version int64
-	Tags    []string // every drug medication's tag, duplicates kept
+	Person string
+	// Database is the shard database that owns the person's shard at the
+	// end of the run.
+	Database string
+	Version  int64
+	Tags     []string // every drug medication's tag, duplicates kept
 }
 
 // MoveStep is one journaled step of a shard move a nemesis ran, as the

@@ -53,14 +53,23 @@ type nemesis struct {
 	heal           func(ctx context.Context, e *NemesisEnv) error
 	needsSentinel  bool
 	noClientFaults bool
+	// needsPatroni: the class runs on the cluster whose shard2 is on
+	// Patroni (ClusterOptions.Patroni).
+	needsPatroni bool
 }
 
 // classOrder lists the classes in the order TestRobustness runs them; the
-// Sentinel class is last, since it needs gateways of its own.
+// Sentinel class comes after the others, since it needs gateways of its
+// own, and the Patroni classes last, on a cluster of their own.
 var classOrder = []string{
 	"none", "gateway-kill", "gateway-pause", "pg-restart", "pg-latency", "pg-reset",
 	"standby-lost", "standbys-lost", "redis-kill", "redis-pause", "redis-latency", "redis-jitter", "redis-reset", "shard-move", "redis-failover",
+	"primary-kill", "old-primary-back", "primary-partition",
 }
+
+// NeedsPatroni reports whether class runs on a cluster made with
+// ClusterOptions.Patroni.
+func NeedsPatroni(class string) bool { return nemeses[class].needsPatroni }
 
 // Classes are the fault classes, in the order a full pass runs them.
 func Classes() []string { return append([]string(nil), classOrder...) }
@@ -201,6 +210,15 @@ var nemeses = map[string]nemesis{
 		"while gateway B hears of every new shard map late (100 ms latency on its catalog link), so it routes by the old map for a while after each flip; " +
 		"clients must see no fault at all, and the moves must leave no replication artefact, stray row or doubly owned shard",
 		run: runShardMoves, heal: healShardMoves, noClientFaults: true},
+	"primary-kill": {doc: "shard2 on three Patroni nodes (strict synchronous mode, one synchronous standby): kill -9 the leader's patroni and postmaster; " +
+		"Patroni promotes the synchronous standby once the leader key's ttl (10 s) ran out, and the gateways' multi-host DSN finds it; the old node stays down until the next cycle",
+		run: runPrimaryKill, heal: ensurePatroniHealthy, needsPatroni: true},
+	"old-primary-back": {doc: "as primary-kill, then the old leader's node is started again at once under load: it must rejoin as a replica of the new leader " +
+		"(pg_rewind) and never take a write (probed every 20 ms)",
+		run: runOldPrimaryBack, heal: ensurePatroniHealthy, needsPatroni: true},
+	"primary-partition": {doc: "the Patroni leader of shard2 cut from its standbys (its replication proxy down) for 4 s while clients and etcd still reach it: " +
+		"its writes fail retryably after --commit-timeout, committed locally but unconfirmed; no failover; then the standbys catch up",
+		run: runPrimaryPartition, heal: ensurePatroniHealthy, needsPatroni: true},
 	"redis-failover": {doc: "kill -9 the Sentinels' Redis primary; a Sentinel promotes the replica; a new replica joins",
 		needsSentinel: true,
 		run: func(ctx context.Context, e *NemesisEnv) (time.Time, error) {

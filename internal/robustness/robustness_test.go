@@ -18,17 +18,39 @@ import (
 // started once, the gateways are kept across runs of the same binary.
 var cluster *Cluster
 
+// patroniCluster is the failover classes' cluster (shard2 on Patroni),
+// started when the first of them runs.
+var patroniCluster *Cluster
+
 func TestMain(m *testing.M) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	var err error
-	cluster, err = StartCluster(ctx)
+	cluster, err = StartCluster(ctx, ClusterOptions{})
 	cancel()
 	if !testservers.MainOrSkip(err) {
 		cluster = nil
 	}
 	code := m.Run()
 	cluster.Stop()
+	patroniCluster.Stop()
 	os.Exit(code)
+}
+
+// needPatroniCluster starts patroniCluster on first use; a machine without
+// patroni or etcd skips (fails under CI=true).
+func needPatroniCluster(t *testing.T) *Cluster {
+	t.Helper()
+	needCluster(t)
+	if patroniCluster == nil {
+		ctx, cancel := context.WithTimeout(t.Context(), 3*time.Minute)
+		defer cancel()
+		start := time.Now()
+		c, err := StartCluster(ctx, ClusterOptions{Patroni: true})
+		testservers.RequireT(t, err)
+		patroniCluster = c
+		t.Logf("the Patroni cluster (etcd, 3 nodes holding shard2) started in %v", time.Since(start).Round(time.Millisecond))
+	}
+	return patroniCluster
 }
 
 func needCluster(t *testing.T) *Cluster {
@@ -75,8 +97,12 @@ func TestRobustness(t *testing.T) {
 			if class == "redis-failover" && !haveSentinel() {
 				testservers.RequireT(t, fmt.Errorf("redis-sentinel not installed"))
 			}
+			on := c
+			if NeedsPatroni(class) {
+				on = needPatroniCluster(t)
+			}
 			cfg := RunConfig{Class: class, Duration: shortRun, Ops: ops, Logf: t.Logf}
-			_, st, err := Run(t.Context(), c, cfg)
+			_, st, err := Run(t.Context(), on, cfg)
 			if err != nil {
 				t.Fatalf("Run(%s): %v", class, err)
 			}

@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"text/tabwriter"
@@ -96,7 +97,13 @@ type RunStats struct {
 	// attempt sent to it after the heal; -1 when some gateway never did
 	// before the clients stopped; 0 for the class none.
 	Recovery time.Duration
-	Elapsed  time.Duration
+	// WritePauses are, for each fault cycle, the longest time some shard
+	// database acknowledged no write while clients were writing to it:
+	// the gap between two consecutive acknowledged writes of its persons
+	// that overlaps the cycle (from the fault until the end of its
+	// recovery window). For a failover, the time without writes.
+	WritePauses []time.Duration
+	Elapsed     time.Duration
 	// OK is the judge's verdict; Verdict its text; Report the report
 	// directory of a failing run.
 	OK      bool
@@ -124,6 +131,9 @@ func Run(ctx context.Context, c *Cluster, cfg RunConfig) (History, RunStats, err
 	if !ok {
 		return History{}, RunStats{}, fmt.Errorf("robustness: unknown class %q (have %s)", cfg.Class, strings.Join(Classes(), ", "))
 	}
+	if nem.needsPatroni != (c.Storage.Patroni != nil) {
+		return History{}, RunStats{}, fmt.Errorf("robustness: class %s needs a cluster started with ClusterOptions{Patroni: %v}", cfg.Class, nem.needsPatroni)
+	}
 	spec := GatewaySpec{Tag: cfg.Tag, Sentinel: nem.needsSentinel}
 	if err := c.EnsureGateways(ctx, spec); err != nil {
 		return History{}, RunStats{}, err
@@ -145,6 +155,7 @@ func Run(ctx context.Context, c *Cluster, cfg RunConfig) (History, RunStats, err
 	go func() { w.runClients(stop, cfg.Writers, cfg.Readers); close(clientsDone) }()
 
 	var heals []time.Time
+	var cycles []faultCycle
 	var nemErr error
 	first := cfg.Duration / 3
 	if cfg.Ops > 0 {
@@ -153,7 +164,9 @@ func Run(ctx context.Context, c *Cluster, cfg RunConfig) (History, RunStats, err
 	sleepCtx(ctx, first)
 	for cycle := 0; ; cycle++ {
 		cfg.Logf("%s: fault cycle %d at %v (%d ops so far)", cfg.Class, cycle, time.Since(start).Round(time.Millisecond), w.rec.done.Load())
+		cycleStart := time.Now()
 		healed, err := nem.run(ctx, env)
+		cycles = append(cycles, faultCycle{start: cycleStart, end: time.Now().Add(recoveryWindow)})
 		if err != nil {
 			nemErr = fmt.Errorf("cycle %d: %w", cycle, err)
 			cfg.Logf("%s: nemesis: %v", cfg.Class, nemErr)
@@ -194,6 +207,11 @@ func Run(ctx context.Context, c *Cluster, cfg RunConfig) (History, RunStats, err
 	st := stats(h, cfg, res)
 	st.Elapsed = time.Since(start)
 	st.Recovery = recovery(heals, w.rec.acks, len(c.Gateways))
+	st.WritePauses = writePauses(h, cycles)
+	if len(st.WritePauses) > 1 {
+		cfg.Logf("%s: longest write pause of each of %d fault cycles: p50 %v, max %v", cfg.Class, len(st.WritePauses),
+			median(st.WritePauses).Round(time.Millisecond), slices.Max(st.WritePauses).Round(time.Millisecond))
+	}
 	logLongest(cfg, h, res)
 	for _, t := range MovesTraffic(h) {
 		cfg.Logf("%s: move %d (shard %d %s→%s): %d reads and %d writes in flight from its freeze to %v after its flip",
@@ -299,6 +317,44 @@ func stats(h History, cfg RunConfig, res Result) RunStats {
 	return st
 }
 
+// faultCycle is when one nemesis cycle began and when its recovery window
+// ended.
+type faultCycle struct{ start, end time.Time }
+
+// writePauses is, for each cycle, the longest gap between consecutive
+// acknowledged writes (their answers) to one shard database that overlaps
+// the cycle; the database of a person is the one holding its shard at the
+// end of the run (History.Final).
+func writePauses(h History, cycles []faultCycle) []time.Duration {
+	acks := map[string][]time.Time{}
+	for _, op := range h.Operations {
+		if op.Kind == OpWrite && op.Outcome == OutcomeOK {
+			db := h.Final[op.Person].Database
+			acks[db] = append(acks[db], op.Return)
+		}
+	}
+	for _, ts := range acks {
+		slices.SortFunc(ts, time.Time.Compare)
+	}
+	out := make([]time.Duration, len(cycles))
+	for i, c := range cycles {
+		for _, ts := range acks {
+			for j := 1; j < len(ts); j++ {
+				if ts[j].After(c.start) && ts[j-1].Before(c.end) {
+					out[i] = max(out[i], ts[j].Sub(ts[j-1]))
+				}
+			}
+		}
+	}
+	return out
+}
+
+func median(ds []time.Duration) time.Duration {
+	s := slices.Clone(ds)
+	slices.Sort(s)
+	return s[len(s)/2]
+}
+
 // recovery is the longest time over heals until every gateway acknowledged
 // a write attempt after it, or -1 when some gateway never did.
 func recovery(heals []time.Time, acks []gatewayAck, gateways int) time.Duration {
@@ -390,7 +446,7 @@ func copyLogSlice(src, dst string, offset int64) {
 func FormatSummary(rows []RunStats) string {
 	var b strings.Builder
 	tw := tabwriter.NewWriter(&b, 2, 4, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "class\tops\twrites\tacked\tfailed sends\tfailed by fault\tunknown\tunknown-applied\tlost\tduplicated\tstale reads\tnot linearizable\tapplied-despite-fault\tlongest request\trecovery\tverdict\t")
+	fmt.Fprintln(tw, "class\tops\twrites\tacked\tfailed sends\tfailed by fault\tunknown\tunknown-applied\tlost\tduplicated\tstale reads\tnot linearizable\tapplied-despite-fault\tlongest request\trecovery\twrite pause\tverdict\t")
 	for _, r := range rows {
 		notLin := fmt.Sprint(r.NotLinearizable)
 		if r.NotLinearizable < 0 {
@@ -417,9 +473,13 @@ func FormatSummary(rows []RunStats) string {
 		if !r.OK {
 			verdict = "FAIL"
 		}
-		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%d\t%s\t%d\t%d\t%d\t%d\t%d\t%s\t%d\t%v\t%s\t%s\t\n", class, r.Ops, r.Writes, r.Acked, r.FailedSends, failed,
+		pause := "-"
+		if len(r.WritePauses) > 0 {
+			pause = slices.Max(r.WritePauses).Round(time.Millisecond).String()
+		}
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%d\t%s\t%d\t%d\t%d\t%d\t%d\t%s\t%d\t%v\t%s\t%s\t%s\t\n", class, r.Ops, r.Writes, r.Acked, r.FailedSends, failed,
 			r.Unknown, r.UnknownApplied, r.Lost, r.Duplicated, r.Stale, notLin, r.AppliedFault,
-			r.LongestRequest.Round(time.Millisecond), rec, verdict)
+			r.LongestRequest.Round(time.Millisecond), rec, pause, verdict)
 	}
 	tw.Flush()
 	return b.String()

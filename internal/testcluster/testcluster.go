@@ -1,6 +1,6 @@
 // Package testcluster starts the whole storage side of a gateway for tests:
 // two real PostgreSQL servers (the catalog and shard database shard1 on the
-// first, shard2 on the second), optionally Redis, every schema migrated, the
+// first, shard2 on the second, or on a Patroni cluster), optionally Redis, every schema migrated, the
 // 1024 logical shards spread over the two shard databases and the systems
 // the caller names registered, as `make run` sets it up. The end-to-end tests
 // of cmd/gateway and the robustness suite share it, so both test the same
@@ -14,6 +14,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/sharedmedcard/gateway/internal/testservers"
@@ -28,12 +29,20 @@ type Options struct {
 	// Systems are registered in the catalog (name, secret, roles), e.g.
 	// seed.DemoSystems.
 	Systems []medcard.System
+	// Shard2OnPatroni, when set, puts shard2 on a three-node Patroni
+	// cluster (with its own etcd) instead of PG2, registered under the
+	// cluster's multi-host DSN (target_session_attrs=read-write), as
+	// deploy/patroni/ runs a shard database.
+	Shard2OnPatroni *testservers.PatroniOptions
 }
 
 // Cluster is a running test cluster. Stop removes every server and its data.
 type Cluster struct {
-	PG1, PG2 *testservers.Postgres
-	Redis    *testservers.Redis // nil unless Options.Redis
+	PG1, PG2 *testservers.Postgres // PG2 is nil with Options.Shard2OnPatroni
+	Redis    *testservers.Redis    // nil unless Options.Redis
+	// Etcd and Patroni hold shard2 with Options.Shard2OnPatroni.
+	Etcd    *testservers.Etcd
+	Patroni *testservers.PatroniCluster
 
 	CatalogDSN string
 	// ShardDSNs are the shard databases by name (shard1, shard2).
@@ -61,7 +70,11 @@ func Start(ctx context.Context, o Options) (c *Cluster, err error) {
 	if c.PG1, err = testservers.StartPostgres(); err != nil {
 		return c, err
 	}
-	if c.PG2, err = testservers.StartPostgres(); err != nil {
+	if o.Shard2OnPatroni == nil {
+		if c.PG2, err = testservers.StartPostgres(); err != nil {
+			return c, err
+		}
+	} else if err := c.startPatroni(ctx, *o.Shard2OnPatroni); err != nil {
 		return c, err
 	}
 	if o.Redis {
@@ -69,17 +82,21 @@ func Start(ctx context.Context, o Options) (c *Cluster, err error) {
 			return c, err
 		}
 	}
-	for _, step := range []struct {
-		pg *testservers.Postgres
-		db string
-	}{{c.PG1, "catalog"}, {c.PG1, "shard1"}, {c.PG2, "shard2"}} {
-		if err := step.pg.CreateDatabase(step.db); err != nil {
+	for _, db := range []string{"catalog", "shard1"} {
+		if err := c.PG1.CreateDatabase(db); err != nil {
 			return c, err
 		}
 	}
 	c.CatalogDSN = c.PG1.DSN("catalog")
 	c.ShardDSNs["shard1"] = c.PG1.DSN("shard1")
-	c.ShardDSNs["shard2"] = c.PG2.DSN("shard2")
+	if c.PG2 != nil {
+		if err := c.PG2.CreateDatabase("shard2"); err != nil {
+			return c, err
+		}
+		c.ShardDSNs["shard2"] = c.PG2.DSN("shard2")
+	} else {
+		c.ShardDSNs["shard2"] = c.Patroni.DSN("shard2")
+	}
 
 	if _, err := shard.MigrateCatalog(ctx, c.CatalogDSN); err != nil {
 		return c, fmt.Errorf("testcluster: migrate catalog: %w", err)
@@ -111,6 +128,27 @@ func Start(ctx context.Context, o Options) (c *Cluster, err error) {
 	return c, nil
 }
 
+// startPatroni starts an etcd and a three-node Patroni cluster on it, and
+// creates database shard2 on its leader.
+func (c *Cluster) startPatroni(ctx context.Context, o testservers.PatroniOptions) error {
+	var err error
+	if c.Etcd, err = testservers.StartEtcd(); err != nil {
+		return err
+	}
+	if c.Patroni, err = testservers.StartPatroniCluster(c.Etcd, "shard2", 3, o); err != nil {
+		return err
+	}
+	conn, err := pgx.Connect(ctx, c.Patroni.DSN("postgres"))
+	if err != nil {
+		return fmt.Errorf("testcluster: connect to the Patroni leader: %w", err)
+	}
+	defer conn.Close(context.Background())
+	if _, err := conn.Exec(ctx, "CREATE DATABASE shard2"); err != nil {
+		return fmt.Errorf("testcluster: create shard2 on the Patroni cluster: %w", err)
+	}
+	return nil
+}
+
 // ShardFlag is the --shard-dsns value naming both shard databases.
 func (c *Cluster) ShardFlag() string {
 	parts := make([]string, 0, len(ShardNames))
@@ -131,5 +169,5 @@ func (c *Cluster) Stop() error {
 	if c.Catalog != nil {
 		c.Catalog.Close()
 	}
-	return errors.Join(c.Redis.Stop(), c.PG1.Stop(), c.PG2.Stop())
+	return errors.Join(c.Redis.Stop(), c.PG1.Stop(), c.PG2.Stop(), c.Patroni.Stop(), c.Etcd.Stop())
 }

@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 )
 
 // Etcd is a throwaway single-node etcd (Debian package etcd-server) on
@@ -176,7 +177,10 @@ type PatroniNode struct {
 	Name    string // node1, node2, ...: Patroni's member name, also its application_name
 	Port    int    // PostgreSQL on 127.0.0.1
 	APIPort int    // Patroni's REST API on 127.0.0.1
-	Dir     string
+	// ReplicationAddr is where the other nodes reach this one's
+	// PostgreSQL (PatroniOptions.ReplicationAddress; else 127.0.0.1:Port).
+	ReplicationAddr string
+	Dir             string
 
 	cmd    *exec.Cmd
 	exited chan struct{}
@@ -206,6 +210,7 @@ type PatroniCluster struct {
 	Nodes []*PatroniNode
 
 	etcd          *Etcd
+	opts          PatroniOptions
 	patroniBin    string
 	binDir        string
 	runAsPostgres bool
@@ -225,11 +230,26 @@ const (
 	patroniRetryTimeout = 5
 )
 
+// PatroniOptions are the choices a caller of StartPatroniCluster makes.
+type PatroniOptions struct {
+	// Strict sets synchronous_mode_strict: with no synchronous standby
+	// left the leader commits nothing (rather than dropping the
+	// requirement, as plain synchronous_mode does), so a commit the
+	// leader acknowledges is always on a second node.
+	Strict bool
+	// ReplicationAddress, when set, gives the address (host:port) the
+	// other nodes reach node's PostgreSQL at (Patroni's
+	// postgresql.connect_address: streaming, pg_rewind, base backups),
+	// e.g. a proxy in front of port that a test can cut; clients still
+	// use port itself (DSN). Called once per node, before it starts.
+	ReplicationAddress func(node string, port int) (string, error)
+}
+
 // StartPatroniCluster starts nodes patroni processes in scope on etcd, each
 // with its own REST API and PostgreSQL port on 127.0.0.1 and its data under
 // a temp dir, and waits until one is the leader and the others stream from
 // it (one of them its synchronous standby).
-func StartPatroniCluster(etcd *Etcd, scope string, nodes int) (*PatroniCluster, error) {
+func StartPatroniCluster(etcd *Etcd, scope string, nodes int, opts PatroniOptions) (*PatroniCluster, error) {
 	if etcd == nil {
 		return nil, errors.New("testservers: a Patroni cluster needs an etcd")
 	}
@@ -244,7 +264,7 @@ func StartPatroniCluster(etcd *Etcd, scope string, nodes int) (*PatroniCluster, 
 	if err != nil {
 		return nil, err
 	}
-	c := &PatroniCluster{Scope: scope, etcd: etcd, patroniBin: patroniBin, binDir: binDir, runAsPostgres: os.Geteuid() == 0}
+	c := &PatroniCluster{Scope: scope, etcd: etcd, opts: opts, patroniBin: patroniBin, binDir: binDir, runAsPostgres: os.Geteuid() == 0}
 	if c.runAsPostgres {
 		u, err := user.Lookup("postgres")
 		if err != nil {
@@ -292,6 +312,12 @@ func StartPatroniCluster(etcd *Etcd, scope string, nodes int) (*PatroniCluster, 
 		}
 		if n.APIPort, err = port(); err != nil {
 			return nil, err
+		}
+		n.ReplicationAddr = net.JoinHostPort(loopback, strconv.Itoa(n.Port))
+		if opts.ReplicationAddress != nil {
+			if n.ReplicationAddr, err = opts.ReplicationAddress(n.Name, n.Port); err != nil {
+				return nil, err
+			}
 		}
 		if err := c.writeNodeConfig(n); err != nil {
 			return nil, err
@@ -385,6 +411,8 @@ func (c *PatroniCluster) writeNodeConfig(n *PatroniNode) error {
 		"max_worker_processes":         48,
 		"unix_socket_directories":      sock,
 		"wal_receiver_status_interval": "1s",
+		// A replica whose stream broke retries every 200 ms, not 5 s.
+		"wal_retrieve_retry_interval": "200ms",
 	}
 	addr := func(p int) string { return net.JoinHostPort(loopback, strconv.Itoa(p)) }
 	conf := map[string]any{
@@ -404,6 +432,7 @@ func (c *PatroniCluster) writeNodeConfig(n *PatroniNode) error {
 				"retry_timeout":           patroniRetryTimeout,
 				"maximum_lag_on_failover": 1 << 30,
 				"synchronous_mode":        true,
+				"synchronous_mode_strict": c.opts.Strict,
 				"synchronous_node_count":  1,
 				"postgresql": map[string]any{
 					"use_slots":     true,
@@ -416,7 +445,7 @@ func (c *PatroniCluster) writeNodeConfig(n *PatroniNode) error {
 		},
 		"postgresql": map[string]any{
 			"listen":          addr(n.Port),
-			"connect_address": addr(n.Port),
+			"connect_address": n.ReplicationAddr,
 			"data_dir":        n.dataDir(),
 			"bin_dir":         c.binDir,
 			"pgpass":          filepath.Join(n.Dir, "pgpass"),
@@ -820,3 +849,32 @@ func getStatus(url string, want int) error {
 	}
 	return nil
 }
+
+// AcceptsWrite reports whether n's PostgreSQL, reached directly (not
+// through a multi-host DSN), takes a write: it asks for a transaction id,
+// which only a primary hands out. false with a nil error means n answered
+// as a server in recovery (a replica); an error means it did not answer.
+// A fencing check: a demoted or restarted old primary must never say true.
+func (n *PatroniNode) AcceptsWrite(ctx context.Context) (bool, error) {
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	conn, err := pgx.Connect(ctx, n.DSN("postgres"))
+	if err != nil {
+		return false, err
+	}
+	defer conn.Close(context.Background())
+	var xid int64
+	err = conn.QueryRow(ctx, "SELECT txid_current()").Scan(&xid)
+	var pgErr *pgconn.PgError
+	switch {
+	case err == nil:
+		return true, nil
+	case errors.As(err, &pgErr) && pgErr.Code == "25006": // read_only_sql_transaction: in recovery
+		return false, nil
+	default:
+		return false, err
+	}
+}
+
+// Running reports whether n's patroni is running (not killed, not exited).
+func (c *PatroniCluster) Running(n *PatroniNode) bool { return c.nodeExited(n) == nil }

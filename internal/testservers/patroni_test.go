@@ -191,7 +191,7 @@ func TestPatroniFailover(t *testing.T) {
 	RequireT(t, err)
 	t.Cleanup(func() { etcd.Stop() })
 	start := time.Now()
-	c, err := StartPatroniCluster(etcd, "failover", 3)
+	c, err := StartPatroniCluster(etcd, "failover", 3, PatroniOptions{})
 	RequireT(t, err)
 	t.Cleanup(func() { c.Stop() })
 	t.Cleanup(func() {

@@ -214,7 +214,12 @@ func (p *Postgres) serverOptions(port int) string {
 		// wal_retrieve_retry_interval (5 s by default), which made every
 		// move of a rebalance wait seconds.
 		" -c wal_level=logical -c max_replication_slots=32 -c max_wal_senders=32"+
-		" -c max_worker_processes=48 -c max_logical_replication_workers=40 -c max_sync_workers_per_subscription=5 -c wal_retrieve_retry_interval=200ms",
+		" -c max_worker_processes=48 -c max_logical_replication_workers=40 -c max_sync_workers_per_subscription=5 -c wal_retrieve_retry_interval=200ms"+
+		// pg_basebackup --create-slot creates its slot only once the copy
+		// has begun, so a checkpoint in between may remove WAL the copy
+		// still needs ("requested WAL segment ... has already been
+		// removed", seen once in CI): keep the last 128 MB regardless.
+		" -c wal_keep_size=128MB",
 		port, loopback, shellQuote(p.sockDir()))
 }
 
