@@ -227,9 +227,9 @@ func openOrderColumns(c *medcard.Card) []any {
 	return []any{ids, pharmacies, statuses, created, names, strengths, packages, quantities, versions, acknowledged}
 }
 
-// writeCard runs the one-statement write: card, outcome, audit row and the
-// card's open orders.
-func writeCard(ctx context.Context, q execer, shard int, w *medcard.CardWrite) error {
+// queueWriteCard queues the one-statement write in b: card, outcome, audit
+// row and the card's open orders; ErrLostRace when the card moved on.
+func queueWriteCard(b *pgx.Batch, shard int, w *medcard.CardWrite) error {
 	body, err := medcard.EncodeCard(w.Card)
 	if err != nil {
 		return medcard.WrapError(medcard.FaultInternal, err, "write card")
@@ -247,14 +247,33 @@ func writeCard(ctx context.Context, q execer, shard int, w *medcard.CardWrite) e
 		sql = updateCardSQL
 		args = append(args, w.BaseVersion)
 	}
-	var written int
-	if err := q.QueryRow(ctx, sql, args...).Scan(&written); err != nil {
+	b.Queue(sql, args...).QueryRow(func(row pgx.Row) error {
+		var written int
+		if err := row.Scan(&written); err != nil {
+			return err
+		}
+		if written == 0 {
+			return medcard.ErrLostRace
+		}
+		return nil
+	})
+	return nil
+}
+
+// batchSender is what a batch runs on: a connection or a transaction.
+type batchSender interface {
+	SendBatch(ctx context.Context, b *pgx.Batch) pgx.BatchResults
+}
+
+// writeCard runs the write on q in one round trip, after the check that
+// its commit will be confirmed (queueRequireConfirmations).
+func (s *Store) writeCard(ctx context.Context, q batchSender, shard int, w *medcard.CardWrite) error {
+	b := &pgx.Batch{}
+	s.queueRequireConfirmations(b)
+	if err := queueWriteCard(b, shard, w); err != nil {
 		return err
 	}
-	if written == 0 {
-		return medcard.ErrLostRace
-	}
-	return nil
+	return q.SendBatch(ctx, b).Close()
 }
 
 // WriteCard implements medcard.Store with one round trip, within the
@@ -269,7 +288,7 @@ func (s *Store) WriteCard(ctx context.Context, w *medcard.CardWrite) error {
 		}
 		defer conn.Release()
 		s.unconfirmed.take(conn.Conn().PgConn())
-		if err := writeCard(ctx, conn, r.shard, w); err != nil {
+		if err := s.writeCard(ctx, conn, r.shard, w); err != nil {
 			return translate(err, true, "write card")
 		}
 		if s.unconfirmed.take(conn.Conn().PgConn()) {
@@ -312,7 +331,7 @@ func (s *Store) writeLocked(ctx context.Context, r route, person medcard.PersonI
 	if err != nil || w == nil {
 		return outcome != nil && err == nil, err
 	}
-	if err := writeCard(ctx, tx, r.shard, w); err != nil {
+	if err := s.writeCard(ctx, tx, r.shard, w); err != nil {
 		// Nothing commits before COMMIT, so a failure here left nothing behind.
 		return false, translate(err, false, "write card under lock")
 	}

@@ -88,6 +88,27 @@ func errUnconfirmed() error {
 // serving.
 func (s *Store) SetCommitBound(d time.Duration) { s.commitBound = d }
 
+// SetRequiredConfirmations makes every write refuse to commit (SQLSTATE
+// MC003, FaultUnavailable: retryable, nothing written) on a database whose
+// commits would not wait for n synchronous standbys at that moment, as
+// after Patroni without strict mode dropped its last standby. Start-up and
+// /readyz check the same setting, but only now and then; this check is in
+// the write's own transaction. Call it before serving.
+func (s *Store) SetRequiredConfirmations(n int) { s.requiredConfirmations = n }
+
+// requireConfirmationsSQL raises MC003 unless the commit of the
+// transaction it runs in will wait for $1 standbys (shard migration 007).
+const requireConfirmationsSQL = `SELECT require_confirmations($1)`
+
+// queueRequireConfirmations queues the check first in b, which then runs
+// as one implicit transaction: if the check raises, the rest of the batch
+// does not run and nothing commits.
+func (s *Store) queueRequireConfirmations(b *pgx.Batch) {
+	if s.requiredConfirmations > 0 {
+		b.Queue(requireConfirmationsSQL, s.requiredConfirmations).Exec(func(pgconn.CommandTag) error { return nil })
+	}
+}
+
 // boundCommit is ctx bounded by the store's commit bound.
 func (s *Store) boundCommit(ctx context.Context) (context.Context, context.CancelFunc) {
 	if s.commitBound <= 0 {
@@ -118,7 +139,10 @@ func (s *Store) confirmReplicated(ctx context.Context, pool *pgxpool.Pool) error
 	}
 	defer conn.Release()
 	s.unconfirmed.take(conn.Conn().PgConn())
-	if _, err := conn.Exec(ctx, confirmReplicatedSQL); err != nil {
+	b := &pgx.Batch{}
+	s.queueRequireConfirmations(b)
+	b.Queue(confirmReplicatedSQL)
+	if err := conn.SendBatch(ctx, b).Close(); err != nil {
 		return translate(err, true, "confirm replication")
 	}
 	if s.unconfirmed.take(conn.Conn().PgConn()) {

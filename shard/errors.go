@@ -8,11 +8,14 @@ import (
 	"github.com/sharedmedcard/gateway/medcard"
 )
 
-// SQLSTATEs the store acts on: the fence trigger's own two, and the unique
-// violation that means another request with the same MessageID won.
+// SQLSTATEs the store acts on: the fence trigger's own two, the check that
+// a commit will be confirmed by enough standbys (require_confirmations),
+// and the unique violation that means another request with the same
+// MessageID won.
 const (
 	sqlstateShardNotOwned   = "MC001"
 	sqlstateShardFrozen     = "MC002"
+	sqlstateTooFewStandbys  = "MC003"
 	sqlstateUniqueViolation = "23505"
 )
 
@@ -29,6 +32,7 @@ const (
 //   - a *pgconn.PgError is the server's answer to a statement, and a
 //     statement answered with an error did not commit: the fence codes
 //     MC001 and MC002 go back to onShard unchanged, 23505 is ErrLostRace,
+//     MC003 (too few standbys would confirm the commit) FaultUnavailable,
 //     a code that transientFault lists gets that fault, and anything else
 //     is FaultInternal (our bug, or a schema that is not what we expect);
 //   - any other error lost the connection: FaultOutcomeUnknown when the
@@ -57,6 +61,9 @@ func translate(err error, written bool, what string) error {
 			return err // handled by onShard
 		case sqlstateUniqueViolation:
 			return medcard.ErrLostRace // another request with the same MessageID committed first
+		case sqlstateTooFewStandbys:
+			return medcard.WrapError(medcard.FaultUnavailable, err,
+				"the card's database does not wait for its standbys' confirmation now; resend with the same MessageID")
 		}
 		if f, ok := transientFault(pgErr.Code); ok {
 			return medcard.WrapError(f, err, transientMessage[f])

@@ -183,6 +183,58 @@ func TestSynchronousStandbys(t *testing.T) {
 	}
 }
 
+// TestRequiredConfirmations: with SetRequiredConfirmations(1) a write on a
+// database that has stopped waiting for standbys (synchronous_standby_names
+// emptied, as Patroni without strict mode does when its last standby goes)
+// is refused retryably and commits nothing, and so is the stored answer a
+// resend would get; once the database waits again the resend is applied.
+func TestRequiredConfirmations(t *testing.T) {
+	c := startSyncCluster(t)
+	if err := c.primary.SetSynchronousStandbys("ANY 1 (s1, s2)"); err != nil {
+		t.Fatal(err)
+	}
+	c.store.SetCommitBound(commitBound)
+	c.store.SetRequiredConfirmations(1)
+	person := newPersons(t, 62).draw(nil)
+	first := messageID(t)
+	if err := c.store.WriteCard(t.Context(), newWrite(person, 0, first)); err != nil {
+		t.Fatalf("write with ANY 1 and one confirmation required: %v", err)
+	}
+
+	if err := c.primary.SetSynchronousStandbys(""); err != nil {
+		t.Fatal(err)
+	}
+	refused := messageID(t)
+	err := c.store.WriteCard(t.Context(), newWrite(person, 1, refused))
+	if f := medcard.FaultOf(err); f != medcard.FaultUnavailable {
+		t.Fatalf("write on a database that waits for no standby = %v (%v), want FaultUnavailable", err, f)
+	}
+	if v := storedVersionIn(t, c.shardDB, person); v != 1 {
+		t.Errorf("after the refused write the database holds version %d, want 1: it must commit nothing", v)
+	}
+	if _, outcome, err := c.store.ReadForWrite(t.Context(), person, medcard.OutcomeKey{System: "test", MessageID: first}); medcard.FaultOf(err) != medcard.FaultUnavailable {
+		t.Errorf("resend of a stored write while no standby would confirm = %+v, %v; want FaultUnavailable", outcome, err)
+	}
+	c.store.SetRequiredConfirmations(2)
+	if err := c.primary.SetSynchronousStandbys("ANY 1 (s1, s2)"); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.store.WriteCard(t.Context(), newWrite(person, 1, refused)); medcard.FaultOf(err) != medcard.FaultUnavailable {
+		t.Errorf("write with ANY 1 when two confirmations are required = %v, want FaultUnavailable", err)
+	}
+
+	c.store.SetRequiredConfirmations(1)
+	if err := c.store.WriteCard(t.Context(), newWrite(person, 1, refused)); err != nil {
+		t.Fatalf("resend once the database waits for a standby again: %v", err)
+	}
+	if v := storedVersionIn(t, c.shardDB, person); v != 2 {
+		t.Errorf("after the resend the database holds version %d, want 2", v)
+	}
+	if err := c.primary.SetSynchronousStandbys(""); err != nil {
+		t.Fatal(err)
+	}
+}
+
 func storedVersionIn(t *testing.T, db *pgxpool.Pool, p medcard.PersonID) int64 {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)

@@ -34,6 +34,10 @@ type Store struct {
 
 	unconfirmed *unconfirmedCommits // writes whose wait for synchronous standbys was cancelled
 	commitBound time.Duration       // of every write; 0: the caller's deadline only
+	// requiredConfirmations is --sync-standbys: every write first checks,
+	// in its own transaction, that its commit will wait for that many
+	// standbys (requireConfirmationsSQL); 0: no check.
+	requiredConfirmations int
 }
 
 // Open loads the shard map from catalog and connects to every shard

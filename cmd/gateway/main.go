@@ -29,6 +29,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"regexp"
 	"strconv"
 	"strings"
 	"syscall"
@@ -189,9 +190,14 @@ func (f flags) catalogDSN(p *string) {
 // shardDSNs declares --shard-dsns: name=dsn pairs of shard databases.
 func (f flags) shardDSNs(p *string) {
 	f.string(p, "shard-dsns", "MEDCARD_SHARD_DSNS", "",
-		"comma-separated name=URL pairs of shard databases, e.g. shard1=postgres://...,shard2=postgres://...")
+		"comma-separated name=URL pairs of shard databases, e.g. shard1=postgres://...,shard2=postgres://... "+
+			"(a URL may name several hosts, postgres://a:5432,b:5432/db?target_session_attrs=read-write)")
 }
 
+// parseShardDSNs splits name=URL pairs at commas. A multi-host URL has
+// commas of its own (postgres://a:5432,b:5432/db), so a comma starts a new
+// pair only where a database name and '=' follow it; anything else goes on
+// the URL before it.
 func parseShardDSNs(s string) ([]shard.Database, error) {
 	var out []shard.Database
 	for _, part := range strings.Split(s, ",") {
@@ -200,13 +206,24 @@ func parseShardDSNs(s string) ([]shard.Database, error) {
 			continue
 		}
 		name, dsn, ok := strings.Cut(part, "=")
-		if !ok || name == "" || dsn == "" {
+		if !ok || !shardDatabaseName.MatchString(name) {
+			if len(out) == 0 {
+				return nil, fmt.Errorf("--shard-dsns: %q is not name=URL", part)
+			}
+			out[len(out)-1].DSN += "," + part
+			continue
+		}
+		if dsn == "" {
 			return nil, fmt.Errorf("--shard-dsns: %q is not name=URL", part)
 		}
 		out = append(out, shard.Database{Name: name, DSN: dsn})
 	}
 	return out, nil
 }
+
+// shardDatabaseName is what may stand before '=' in --shard-dsns: never
+// a host, port or path, which have '.', ':', '/' or '@' in them or no '='.
+var shardDatabaseName = regexp.MustCompile(`^[A-Za-z0-9_-]+$`)
 
 func requireCatalog(dsn string) error {
 	if dsn == "" {

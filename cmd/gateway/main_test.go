@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -25,6 +26,7 @@ import (
 	"github.com/sharedmedcard/gateway/internal/testcluster"
 	"github.com/sharedmedcard/gateway/internal/testservers"
 	"github.com/sharedmedcard/gateway/seed"
+	"github.com/sharedmedcard/gateway/shard"
 )
 
 // env is the stack every test in this package shares: the test cluster
@@ -433,4 +435,27 @@ func countRows(t *testing.T, table string) int64 {
 		total += n
 	}
 	return total
+}
+
+// TestParseShardDSNsMultiHost: the URLs of databases on Patroni name every
+// node, so their commas must not split a pair.
+func TestParseShardDSNsMultiHost(t *testing.T) {
+	got, err := parseShardDSNs("shard1=postgres://m@10.0.1.11:5432,10.0.1.12:5432,10.0.1.13:5432/medcard_shard1?target_session_attrs=read-write&sslmode=require," +
+		" shard2=postgres://m@pg2a,pg2b/medcard_shard2?target_session_attrs=read-write,shard3=host=a,b port=5432,5433 dbname=s3")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []shard.Database{
+		{Name: "shard1", DSN: "postgres://m@10.0.1.11:5432,10.0.1.12:5432,10.0.1.13:5432/medcard_shard1?target_session_attrs=read-write&sslmode=require"},
+		{Name: "shard2", DSN: "postgres://m@pg2a,pg2b/medcard_shard2?target_session_attrs=read-write"},
+		{Name: "shard3", DSN: "host=a,b port=5432,5433 dbname=s3"},
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("parseShardDSNs = %+v\nwant %+v", got, want)
+	}
+	for _, bad := range []string{"postgres://a,b/db", "shard1=", "=postgres://x"} {
+		if _, err := parseShardDSNs(bad); err == nil {
+			t.Errorf("parseShardDSNs(%q) = nil error, want a refusal", bad)
+		}
+	}
 }

@@ -81,6 +81,7 @@ func New(ctx context.Context, cfg Config) (*Gateway, error) {
 	g.store = store
 	g.closers = append([]func(){store.Close}, g.closers...)
 	store.SetCommitBound(cfg.CommitTimeout)
+	store.SetRequiredConfirmations(cfg.SyncStandbys)
 	if err := checkReplication(ctx, catalog, store, cfg.SyncStandbys); err != nil {
 		return fail(err)
 	}

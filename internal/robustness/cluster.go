@@ -31,8 +31,8 @@ import (
 //	client ─▶ gateway B ─▶ toxiproxy redis-B ─▶ Redis
 //	gateways ─▶ toxiproxy shard1 ─▶ PG1/shard1,  toxiproxy shard2 ─▶ PG2/shard2
 //	  (or, ClusterOptions.Patroni: gateways ─▶ multi-host DSN ─▶ the leader
-//	   of Patroni nodes 1-3/shard2, each streaming from the leader through
-//	   toxiproxy replication-nodeN)
+//	   of Patroni nodes 1-3, holding catalog and shard2, each replica
+//	   streaming from the leader through toxiproxy replication-nodeN)
 //	gateway A ─▶ toxiproxy catalog-A ─▶ PG1/catalog
 //	gateway B ─▶ toxiproxy catalog-B ─▶ PG1/catalog
 //
@@ -117,9 +117,9 @@ const cacheTimeout = 100 * time.Millisecond
 
 // ClusterOptions say what storage a cluster runs on.
 type ClusterOptions struct {
-	// Patroni puts shard2 on a three-node Patroni cluster in strict
-	// synchronous mode (the failover classes), each node reached by the
-	// others through a proxy (ReplicationProxies).
+	// Patroni puts the catalog and shard2 on a three-node Patroni cluster
+	// in strict synchronous mode (the failover classes), each node reached
+	// by the others through a proxy (ReplicationProxies).
 	Patroni bool
 }
 
@@ -142,7 +142,7 @@ func StartCluster(ctx context.Context, o ClusterOptions) (c *Cluster, err error)
 	c.toxi = toxiproxy.NewServer(toxiproxy.NewMetricsContainer(nil), zerolog.Nop())
 	storage := testcluster.Options{Redis: true, Systems: seed.DemoSystems}
 	if o.Patroni {
-		storage.Shard2OnPatroni = &testservers.PatroniOptions{Strict: true,
+		storage.OnPatroni = &testservers.PatroniOptions{Strict: true,
 			ReplicationAddress: func(node string, port int) (string, error) {
 				p, err := c.newProxy("replication-"+node, net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
 				if err != nil {
@@ -296,7 +296,9 @@ func (c *Cluster) EnsureGateways(ctx context.Context, spec GatewaySpec) error {
 		if g.RedisProxy != nil {
 			g.RedisProxy.Stop()
 		}
-		g.CatalogProxy.Stop()
+		if g.CatalogProxy != nil {
+			g.CatalogProxy.Stop()
+		}
 	}
 	c.Gateways = nil
 	bin, err := c.binary(ctx, spec.Tag)
@@ -324,15 +326,11 @@ func (c *Cluster) EnsureGateways(ctx context.Context, spec GatewaySpec) error {
 			logName += "-sentinel"
 		}
 		g.LogPath = filepath.Join(c.Dir, logName+".log")
-		catalogDSN, err := url.Parse(c.Storage.CatalogDSN)
+		catalogDSN, err := c.gatewayCatalogDSN(g)
 		if err != nil {
 			return err
 		}
-		if g.CatalogProxy, err = c.newProxy("catalog-"+name, catalogDSN.Host); err != nil {
-			return err
-		}
-		catalogDSN.Host = g.CatalogProxy.Listen
-		g.args = []string{"serve", "--catalog-dsn", catalogDSN.String(), "--listen", g.Addr,
+		g.args = []string{"serve", "--catalog-dsn", catalogDSN, "--listen", g.Addr,
 			"--cache", "on", "--cache-timeout", cacheTimeout.String(), "--request-timeout", "5s", "--commit-timeout", standbyCommitBound.String(),
 			"--log-format", "json", "--db-max-conns", "8"}
 		if spec.Sentinel {
@@ -353,6 +351,24 @@ func (c *Cluster) EnsureGateways(ctx context.Context, spec GatewaySpec) error {
 		}
 	}
 	return nil
+}
+
+// gatewayCatalogDSN is the catalog DSN g starts with: through a proxy of
+// its own, or, for a catalog on Patroni, the multi-host DSN itself (to
+// follow the leader; g.CatalogProxy stays nil).
+func (c *Cluster) gatewayCatalogDSN(g *Gateway) (string, error) {
+	if c.Storage.Patroni != nil {
+		return c.Storage.CatalogDSN, nil
+	}
+	u, err := url.Parse(c.Storage.CatalogDSN)
+	if err != nil {
+		return "", err
+	}
+	if g.CatalogProxy, err = c.newProxy("catalog-"+g.Name, u.Host); err != nil {
+		return "", err
+	}
+	u.Host = g.CatalogProxy.Listen
+	return u.String(), nil
 }
 
 // startSentinels starts the primary, a replica and three Sentinels once;

@@ -210,13 +210,13 @@ var nemeses = map[string]nemesis{
 		"while gateway B hears of every new shard map late (100 ms latency on its catalog link), so it routes by the old map for a while after each flip; " +
 		"clients must see no fault at all, and the moves must leave no replication artefact, stray row or doubly owned shard",
 		run: runShardMoves, heal: healShardMoves, noClientFaults: true},
-	"primary-kill": {doc: "shard2 on three Patroni nodes (strict synchronous mode, one synchronous standby): kill -9 the leader's patroni and postmaster; " +
+	"primary-kill": {doc: "the catalog and shard2 on three Patroni nodes (strict synchronous mode, one synchronous standby): kill -9 the leader's patroni and postmaster; " +
 		"Patroni promotes the synchronous standby once the leader key's ttl (10 s) ran out, and the gateways' multi-host DSN finds it; the old node stays down until the next cycle",
 		run: runPrimaryKill, heal: ensurePatroniHealthy, needsPatroni: true},
 	"old-primary-back": {doc: "as primary-kill, then the old leader's node is started again at once under load: it must rejoin as a replica of the new leader " +
 		"(pg_rewind) and never take a write (probed every 20 ms)",
 		run: runOldPrimaryBack, heal: ensurePatroniHealthy, needsPatroni: true},
-	"primary-partition": {doc: "the Patroni leader of shard2 cut from its standbys (its replication proxy down) for 4 s while clients and etcd still reach it: " +
+	"primary-partition": {doc: "the Patroni leader (catalog and shard2) cut from its standbys (its replication proxy down) for 4 s while clients and etcd still reach it: " +
 		"its writes fail retryably after --commit-timeout, committed locally but unconfirmed; no failover; then the standbys catch up",
 		run: runPrimaryPartition, heal: ensurePatroniHealthy, needsPatroni: true},
 	"redis-failover": {doc: "kill -9 the Sentinels' Redis primary; a Sentinel promotes the replica; a new replica joins",

@@ -13,9 +13,9 @@ import (
 )
 
 // The failover classes (issue 12) run on a cluster of their own
-// (ClusterOptions.Patroni): shard2 lives on three Patroni nodes in strict
-// synchronous mode, one synchronous standby, etcd as the store, as
-// deploy/patroni/ runs a shard database. The gateways reach it through its
+// (ClusterOptions.Patroni): the catalog and shard2 live on three Patroni
+// nodes in strict synchronous mode, one synchronous standby, etcd as the
+// store, as deploy/patroni/ runs them. The gateways reach them through the
 // multi-host DSN with target_session_attrs=read-write, so after a
 // promotion their new connections find the new leader by themselves.
 
@@ -54,8 +54,12 @@ func ensurePatroniHealthy(ctx context.Context, e *NemesisEnv) error {
 
 // killLeader kills the leader as a lost server would be lost (SIGKILL to
 // its patroni and its postmaster's whole process group) and waits until
-// Patroni has promoted another node that takes writes. It returns the
-// killed node and when the promoted one first took a write.
+// Patroni has promoted another node, out of recovery. It returns the
+// killed node and when the promoted one first handed out a transaction
+// id. Its commits are confirmed a little later still: strict synchronous
+// mode waits until the other replica follows it as its synchronous
+// standby (a loop or two of Patroni's); the run's write pause measures
+// that whole time as the clients saw it.
 func killLeader(ctx context.Context, e *NemesisEnv, class string) (*testservers.PatroniNode, time.Time, error) {
 	if err := ensurePatroniHealthy(ctx, e); err != nil {
 		return nil, time.Time{}, err
@@ -92,7 +96,7 @@ func killLeader(ctx context.Context, e *NemesisEnv, class string) (*testservers.
 		return old, time.Time{}, fmt.Errorf("no promotion after killing %s: %w", old.Name, err)
 	}
 	at := time.Now()
-	e.Logf("%s: killed leader %s; %s promoted and taking writes %v later", class, old.Name, promoted.Name, at.Sub(killed).Round(time.Millisecond))
+	e.Logf("%s: killed leader %s; %s promoted (hands out transaction ids) %v later", class, old.Name, promoted.Name, at.Sub(killed).Round(time.Millisecond))
 	return old, at, nil
 }
 

@@ -63,14 +63,21 @@ func needCluster(t *testing.T) *Cluster {
 
 // opsFromEnv is ROBUSTNESS_OPS: each class runs at least that many
 // operations; 0 (unset) is the short pass.
-func opsFromEnv(t *testing.T) int {
-	v := os.Getenv("ROBUSTNESS_OPS")
+func opsFromEnv(t *testing.T) int { return countFromEnv(t, "ROBUSTNESS_OPS", "operations") }
+
+// cyclesFromEnv is ROBUSTNESS_CYCLES: each class injects its fault at
+// least that many times (make failover: ten failovers); 0 (unset): once
+// unless ROBUSTNESS_OPS asks for more.
+func cyclesFromEnv(t *testing.T) int { return countFromEnv(t, "ROBUSTNESS_CYCLES", "fault cycles") }
+
+func countFromEnv(t *testing.T, name, what string) int {
+	v := os.Getenv(name)
 	if v == "" {
 		return 0
 	}
 	n, err := strconv.Atoi(v)
 	if err != nil || n < 0 {
-		t.Fatalf("ROBUSTNESS_OPS=%q is not a count of operations", v)
+		t.Fatalf("%s=%q is not a count of %s", name, v, what)
 	}
 	return n
 }
@@ -85,7 +92,7 @@ const shortRun = 6 * time.Second
 // operations. The summary table is printed at the end.
 func TestRobustness(t *testing.T) {
 	c := needCluster(t)
-	ops := opsFromEnv(t)
+	ops, cycles := opsFromEnv(t), cyclesFromEnv(t)
 	var rows []RunStats
 	defer func() {
 		if len(rows) > 0 {
@@ -101,7 +108,7 @@ func TestRobustness(t *testing.T) {
 			if NeedsPatroni(class) {
 				on = needPatroniCluster(t)
 			}
-			cfg := RunConfig{Class: class, Duration: shortRun, Ops: ops, Logf: t.Logf}
+			cfg := RunConfig{Class: class, Duration: shortRun, Ops: ops, Cycles: cycles, Logf: t.Logf}
 			_, st, err := Run(t.Context(), on, cfg)
 			if err != nil {
 				t.Fatalf("Run(%s): %v", class, err)

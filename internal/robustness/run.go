@@ -29,6 +29,9 @@ type RunConfig struct {
 	// window passed), repeating the fault every cycle; bounded by MaxDuration.
 	Ops         int
 	MaxDuration time.Duration
+	// Cycles, when set, makes the run inject its fault at least this many
+	// times (each cycle as in an Ops run), e.g. ten failovers to measure.
+	Cycles int
 	// Writers and Readers are the client counts (default 8 and 8).
 	Writers, Readers int
 	// Persons is the number of hot persons (default 20); RetireAfter the
@@ -158,7 +161,8 @@ func Run(ctx context.Context, c *Cluster, cfg RunConfig) (History, RunStats, err
 	var cycles []faultCycle
 	var nemErr error
 	first := cfg.Duration / 3
-	if cfg.Ops > 0 {
+	repeat := cfg.Ops > 0 || cfg.Cycles > 1
+	if repeat {
 		first = 2 * time.Second
 	}
 	sleepCtx(ctx, first)
@@ -176,12 +180,13 @@ func Run(ctx context.Context, c *Cluster, cfg RunConfig) (History, RunStats, err
 			heals = append(heals, healed)
 		}
 		sleepCtx(ctx, recoveryWindow)
-		if cfg.Ops == 0 || int(w.rec.done.Load()) >= cfg.Ops || time.Since(start) > cfg.MaxDuration || ctx.Err() != nil {
+		enough := int(w.rec.done.Load()) >= cfg.Ops && cycle+1 >= cfg.Cycles
+		if !repeat || enough || time.Since(start) > cfg.MaxDuration || ctx.Err() != nil {
 			break
 		}
 		sleepCtx(ctx, cycleEvery)
 	}
-	if cfg.Ops == 0 {
+	if !repeat {
 		sleepCtx(ctx, cfg.Duration-time.Since(start))
 	}
 	close(stop)

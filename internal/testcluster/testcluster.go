@@ -1,6 +1,6 @@
 // Package testcluster starts the whole storage side of a gateway for tests:
 // two real PostgreSQL servers (the catalog and shard database shard1 on the
-// first, shard2 on the second, or on a Patroni cluster), optionally Redis, every schema migrated, the
+// first, shard2 on the second; or both on a Patroni cluster), optionally Redis, every schema migrated, the
 // 1024 logical shards spread over the two shard databases and the systems
 // the caller names registered, as `make run` sets it up. The end-to-end tests
 // of cmd/gateway and the robustness suite share it, so both test the same
@@ -29,18 +29,18 @@ type Options struct {
 	// Systems are registered in the catalog (name, secret, roles), e.g.
 	// seed.DemoSystems.
 	Systems []medcard.System
-	// Shard2OnPatroni, when set, puts shard2 on a three-node Patroni
-	// cluster (with its own etcd) instead of PG2, registered under the
-	// cluster's multi-host DSN (target_session_attrs=read-write), as
-	// deploy/patroni/ runs a shard database.
-	Shard2OnPatroni *testservers.PatroniOptions
+	// OnPatroni, when set, puts the catalog and shard2 on a three-node
+	// Patroni cluster (with its own etcd) instead of PG1 and PG2, reached
+	// through the cluster's multi-host DSN (target_session_attrs=
+	// read-write), as deploy/patroni/ runs them; shard1 stays on PG1.
+	OnPatroni *testservers.PatroniOptions
 }
 
 // Cluster is a running test cluster. Stop removes every server and its data.
 type Cluster struct {
-	PG1, PG2 *testservers.Postgres // PG2 is nil with Options.Shard2OnPatroni
+	PG1, PG2 *testservers.Postgres // PG2 is nil with Options.OnPatroni
 	Redis    *testservers.Redis    // nil unless Options.Redis
-	// Etcd and Patroni hold shard2 with Options.Shard2OnPatroni.
+	// Etcd and Patroni hold the catalog and shard2 with Options.OnPatroni.
 	Etcd    *testservers.Etcd
 	Patroni *testservers.PatroniCluster
 
@@ -70,11 +70,11 @@ func Start(ctx context.Context, o Options) (c *Cluster, err error) {
 	if c.PG1, err = testservers.StartPostgres(); err != nil {
 		return c, err
 	}
-	if o.Shard2OnPatroni == nil {
+	if o.OnPatroni == nil {
 		if c.PG2, err = testservers.StartPostgres(); err != nil {
 			return c, err
 		}
-	} else if err := c.startPatroni(ctx, *o.Shard2OnPatroni); err != nil {
+	} else if err := c.startPatroni(ctx, *o.OnPatroni); err != nil {
 		return c, err
 	}
 	if o.Redis {
@@ -82,19 +82,23 @@ func Start(ctx context.Context, o Options) (c *Cluster, err error) {
 			return c, err
 		}
 	}
-	for _, db := range []string{"catalog", "shard1"} {
-		if err := c.PG1.CreateDatabase(db); err != nil {
-			return c, err
-		}
+	if err := c.PG1.CreateDatabase("shard1"); err != nil {
+		return c, err
 	}
-	c.CatalogDSN = c.PG1.DSN("catalog")
 	c.ShardDSNs["shard1"] = c.PG1.DSN("shard1")
 	if c.PG2 != nil {
-		if err := c.PG2.CreateDatabase("shard2"); err != nil {
-			return c, err
+		for _, step := range []struct {
+			pg *testservers.Postgres
+			db string
+		}{{c.PG1, "catalog"}, {c.PG2, "shard2"}} {
+			if err := step.pg.CreateDatabase(step.db); err != nil {
+				return c, err
+			}
 		}
+		c.CatalogDSN = c.PG1.DSN("catalog")
 		c.ShardDSNs["shard2"] = c.PG2.DSN("shard2")
 	} else {
+		c.CatalogDSN = c.Patroni.DSN("catalog")
 		c.ShardDSNs["shard2"] = c.Patroni.DSN("shard2")
 	}
 
@@ -129,7 +133,7 @@ func Start(ctx context.Context, o Options) (c *Cluster, err error) {
 }
 
 // startPatroni starts an etcd and a three-node Patroni cluster on it, and
-// creates database shard2 on its leader.
+// creates databases catalog and shard2 on its leader.
 func (c *Cluster) startPatroni(ctx context.Context, o testservers.PatroniOptions) error {
 	var err error
 	if c.Etcd, err = testservers.StartEtcd(); err != nil {
@@ -143,8 +147,10 @@ func (c *Cluster) startPatroni(ctx context.Context, o testservers.PatroniOptions
 		return fmt.Errorf("testcluster: connect to the Patroni leader: %w", err)
 	}
 	defer conn.Close(context.Background())
-	if _, err := conn.Exec(ctx, "CREATE DATABASE shard2"); err != nil {
-		return fmt.Errorf("testcluster: create shard2 on the Patroni cluster: %w", err)
+	for _, db := range []string{"catalog", "shard2"} {
+		if _, err := conn.Exec(ctx, "CREATE DATABASE "+db); err != nil {
+			return fmt.Errorf("testcluster: create %s on the Patroni cluster: %w", db, err)
+		}
 	}
 	return nil
 }
