@@ -133,5 +133,5 @@ robustness: deps go-check
 # (docs/reliability.md); about 12 minutes.
 FAILOVER_CYCLES ?= 10
 failover: deps test-deps go-check
-	ROBUSTNESS_CYCLES=$(FAILOVER_CYCLES) $(GO) test -count=1 -timeout 40m -v -run 'TestRobustness/(primary-kill|old-primary-back|primary-partition)$$' ./internal/robustness/ 2>&1 | tee failover.log | grep -E '^(=== RUN|--- |\s+--- |ok|FAIL|PASS)|promoted|streams from|write pause|broke a promise'; \
+	ROBUSTNESS_CYCLES=$(FAILOVER_CYCLES) $(GO) test -count=1 -timeout 40m -v -run 'TestRobustness/(primary-kill|old-primary-back|primary-partition)$$' ./internal/robustness/ 2>&1 | tee failover.log | grep -E '^(=== RUN|--- |\s+--- |ok|FAIL|PASS)|promoted|streams from|longest write pause|broke a promise'; \
 	status=$${PIPESTATUS[0]}; sed -n '/^robustness summary/,/^$$/p' failover.log; exit $$status

@@ -35,11 +35,25 @@ type Catalog struct {
 type cachedSystem struct {
 	system  medcard.System
 	fetched time.Time
+	// failed is when the last refresh failed because the catalog could
+	// not be read (zero: it did not); the next waits systemCacheTTL.
+	failed time.Time
 }
 
 // systemCacheTTL bounds how long a change to a system's secret or roles
 // takes to reach every gateway.
 const systemCacheTTL = 5 * time.Second
+
+// While the catalog cannot be read (a failover of its primary takes ttl
+// seconds), a system that authenticated in the last systemStaleLimit goes
+// on authenticating as it last did, so that a catalog outage does not stop
+// the shards' traffic with it; a refresh is tried once per systemCacheTTL,
+// for at most systemRefreshTimeout. Only a change of a system (a new
+// secret, a disabled system) waits for the catalog's return.
+const (
+	systemStaleLimit     = 10 * time.Minute
+	systemRefreshTimeout = 500 * time.Millisecond
+)
 
 // NewCatalog returns a Catalog over a pool connected to the catalog database.
 func NewCatalog(pool *pgxpool.Pool, now func() time.Time) *Catalog {
@@ -158,15 +172,35 @@ func (c *Catalog) System(ctx context.Context, name string) (medcard.System, erro
 	if ok && now.Sub(cached.fetched) < systemCacheTTL {
 		return cached.system, nil
 	}
+	stale := ok && now.Sub(cached.fetched) < systemStaleLimit
+	if stale && now.Sub(cached.failed) < systemCacheTTL {
+		return cached.system, nil // the catalog failed us a moment ago
+	}
+	lookupCtx := ctx
+	if stale {
+		var cancel context.CancelFunc
+		lookupCtx, cancel = context.WithTimeout(ctx, systemRefreshTimeout)
+		defer cancel()
+	}
 	var s medcard.System
 	var roles []string
 	var enabled bool
-	err := c.pool.QueryRow(ctx, `SELECT name, secret, roles, enabled FROM systems WHERE name = $1`, name).
+	err := c.pool.QueryRow(lookupCtx, `SELECT name, secret, roles, enabled FROM systems WHERE name = $1`, name).
 		Scan(&s.Name, &s.Secret, &roles, &enabled)
 	if errors.Is(err, pgx.ErrNoRows) || (err == nil && !enabled) {
+		c.mu.Lock()
+		delete(c.systems, name)
+		c.mu.Unlock()
 		return medcard.System{}, medcard.Errorf(medcard.FaultNotAuthenticated, "unknown or disabled system")
 	}
 	if err != nil {
+		if stale && ctx.Err() == nil {
+			cached.failed = now
+			c.mu.Lock()
+			c.systems[name] = cached
+			c.mu.Unlock()
+			return cached.system, nil
+		}
 		return medcard.System{}, medcard.WrapError(medcard.FaultUnavailable, err, "the catalog is unavailable")
 	}
 	for _, r := range roles {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -212,10 +213,17 @@ func Run(ctx context.Context, c *Cluster, cfg RunConfig) (History, RunStats, err
 	st := stats(h, cfg, res)
 	st.Elapsed = time.Since(start)
 	st.Recovery = recovery(heals, w.rec.acks, len(c.Gateways))
-	st.WritePauses = writePauses(h, cycles)
-	if len(st.WritePauses) > 1 {
-		cfg.Logf("%s: longest write pause of each of %d fault cycles: p50 %v, max %v", cfg.Class, len(st.WritePauses),
-			median(st.WritePauses).Round(time.Millisecond), slices.Max(st.WritePauses).Round(time.Millisecond))
+	byDB := writePauses(h, cycles)
+	st.WritePauses = make([]time.Duration, len(cycles))
+	for _, db := range slices.Sorted(maps.Keys(byDB)) {
+		pauses := byDB[db]
+		for i, p := range pauses {
+			st.WritePauses[i] = max(st.WritePauses[i], p)
+		}
+		if len(pauses) > 0 {
+			cfg.Logf("%s: %s's longest write pause in each of %d fault cycles: p50 %v, max %v", cfg.Class, db, len(pauses),
+				median(pauses).Round(time.Millisecond), slices.Max(pauses).Round(time.Millisecond))
+		}
 	}
 	logLongest(cfg, h, res)
 	for _, t := range MovesTraffic(h) {
@@ -280,14 +288,24 @@ func sleepCtx(ctx context.Context, d time.Duration) {
 const checkTimeout = 2 * time.Minute
 
 // judge is the one place the checkers are called: the set checks and
-// porcupine's linearizability per person (check.go, model.go), and for a
+// porcupine's linearizability per person (check.go, model.go); for a
 // class whose fault clients must not see, CheckNoClientFaults and
-// CheckMovesTraffic.
+// CheckMovesTraffic; for a class that spares databases, CheckNoClientFaults
+// over their persons' operations.
 func judge(h History, nem nemesis) Result {
 	res := Check(h, checkTimeout)
 	if nem.noClientFaults {
 		res.Verdict.Findings = append(res.Verdict.Findings, CheckNoClientFaults(h)...)
 		res.Verdict.Findings = append(res.Verdict.Findings, CheckMovesTraffic(h)...)
+	}
+	if len(nem.spared) > 0 {
+		spared := History{Moves: h.Moves, Final: h.Final}
+		for _, op := range h.Operations {
+			if slices.Contains(nem.spared, h.Final[op.Person].Database) {
+				spared.Operations = append(spared.Operations, op)
+			}
+		}
+		res.Verdict.Findings = append(res.Verdict.Findings, CheckNoClientFaults(spared)...)
 	}
 	return res
 }
@@ -326,11 +344,11 @@ func stats(h History, cfg RunConfig, res Result) RunStats {
 // ended.
 type faultCycle struct{ start, end time.Time }
 
-// writePauses is, for each cycle, the longest gap between consecutive
-// acknowledged writes (their answers) to one shard database that overlaps
-// the cycle; the database of a person is the one holding its shard at the
-// end of the run (History.Final).
-func writePauses(h History, cycles []faultCycle) []time.Duration {
+// writePauses is, per shard database and for each cycle, the longest gap
+// between consecutive acknowledged writes (their answers) to the database
+// that overlaps the cycle; the database of a person is the one holding its
+// shard at the end of the run (History.Final).
+func writePauses(h History, cycles []faultCycle) map[string][]time.Duration {
 	acks := map[string][]time.Time{}
 	for _, op := range h.Operations {
 		if op.Kind == OpWrite && op.Outcome == OutcomeOK {
@@ -341,15 +359,17 @@ func writePauses(h History, cycles []faultCycle) []time.Duration {
 	for _, ts := range acks {
 		slices.SortFunc(ts, time.Time.Compare)
 	}
-	out := make([]time.Duration, len(cycles))
-	for i, c := range cycles {
-		for _, ts := range acks {
+	out := map[string][]time.Duration{}
+	for db, ts := range acks {
+		pauses := make([]time.Duration, len(cycles))
+		for i, c := range cycles {
 			for j := 1; j < len(ts); j++ {
 				if ts[j].After(c.start) && ts[j-1].Before(c.end) {
-					out[i] = max(out[i], ts[j].Sub(ts[j-1]))
+					pauses[i] = max(pauses[i], ts[j].Sub(ts[j-1]))
 				}
 			}
 		}
+		out[db] = pauses
 	}
 	return out
 }

@@ -27,14 +27,7 @@ import (
 // v3 API (its etcd3: section, etcd's gRPC gateway under /v3).
 type Etcd struct {
 	ClientURL string // http://127.0.0.1:PORT
-	Dir       string
-
-	cmd      *exec.Cmd
-	exited   chan struct{}
-	watchdog *watchdog
-
-	mu      sync.Mutex
-	stopped bool
+	process
 }
 
 // StartEtcd starts etcd on free loopback client and peer ports with its
@@ -61,7 +54,7 @@ func StartEtcd() (*Etcd, error) {
 			os.RemoveAll(dir)
 			return nil, err
 		}
-		e := &Etcd{ClientURL: fmt.Sprintf("http://%s:%d", loopback, clientPort), Dir: dir}
+		e := &Etcd{ClientURL: fmt.Sprintf("http://%s:%d", loopback, clientPort), process: process{Dir: dir}}
 		peerURL := fmt.Sprintf("http://%s:%d", loopback, peerPort)
 		dataDir := filepath.Join(dir, fmt.Sprintf("data%d", try))
 		args := []string{
@@ -140,35 +133,12 @@ func (e *Etcd) healthy() error {
 	return nil
 }
 
-func (e *Etcd) kill() {
-	e.watchdog.disarm()
-	if e.cmd != nil && e.cmd.Process != nil {
-		e.cmd.Process.Kill()
-		if e.exited != nil {
-			select {
-			case <-e.exited:
-			case <-time.After(10 * time.Second):
-			}
-		}
-	}
-}
-
 // Stop kills etcd and removes its dir; nil-safe and idempotent.
 func (e *Etcd) Stop() error {
 	if e == nil {
 		return nil
 	}
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	if e.stopped {
-		return nil
-	}
-	e.stopped = true
-	e.kill()
-	if err := os.RemoveAll(e.Dir); err != nil {
-		return fmt.Errorf("testservers: %w", err)
-	}
-	return nil
+	return e.stop()
 }
 
 // PatroniNode is one member of a PatroniCluster: a patroni process and the

@@ -26,7 +26,7 @@ func StartRedisOnPort(port int) (*Redis, error) {
 	if err != nil {
 		return nil, fmt.Errorf("testservers: %w", err)
 	}
-	r := &Redis{Addr: net.JoinHostPort(loopback, strconv.Itoa(port)), Dir: dir}
+	r := &Redis{Addr: net.JoinHostPort(loopback, strconv.Itoa(port)), process: process{Dir: dir}}
 	if err := r.start(bin, port); err != nil {
 		r.kill()
 		os.RemoveAll(dir)
@@ -113,7 +113,7 @@ func StartSentinel(master string, primary *Redis, downAfter, failoverTimeout tim
 			os.RemoveAll(dir)
 			return nil, fmt.Errorf("testservers: %w", err)
 		}
-		r := &Redis{Addr: net.JoinHostPort(loopback, strconv.Itoa(p)), Dir: dir}
+		r := &Redis{Addr: net.JoinHostPort(loopback, strconv.Itoa(p)), process: process{Dir: dir}}
 		if lastErr = r.run(bin, []string{conf}, p, logFile); lastErr == nil {
 			return &Sentinel{Addr: r.Addr, Dir: dir, Master: master, proc: r}, nil
 		}

@@ -70,14 +70,7 @@ type Postgres struct {
 // Redis is a throwaway redis-server started for a test binary.
 type Redis struct {
 	Addr string // 127.0.0.1:PORT
-	Dir  string
-
-	cmd      *exec.Cmd
-	exited   chan struct{} // closed when cmd has been waited for
-	watchdog *watchdog
-
-	mu      sync.Mutex
-	stopped bool
+	process
 }
 
 const (
@@ -324,7 +317,7 @@ func startRedisOnFreePort(dirPrefix string, extra []string, ready func(*Redis) e
 			os.RemoveAll(dir)
 			return nil, err
 		}
-		r := &Redis{Addr: net.JoinHostPort(loopback, strconv.Itoa(port)), Dir: dir}
+		r := &Redis{Addr: net.JoinHostPort(loopback, strconv.Itoa(port)), process: process{Dir: dir}}
 		if lastErr = r.start(bin, port, extra...); lastErr == nil && ready != nil {
 			lastErr = ready(r)
 		}
@@ -401,37 +394,13 @@ func pingRedis(addr string) error {
 	return nil
 }
 
-// kill stops the process without removing the dir (shared across retries).
-func (r *Redis) kill() {
-	r.watchdog.disarm()
-	if r.cmd != nil && r.cmd.Process != nil {
-		r.cmd.Process.Kill()
-		if r.exited != nil {
-			select {
-			case <-r.exited:
-			case <-time.After(10 * time.Second):
-			}
-		}
-	}
-}
-
-// Stop kills the server (nothing is persisted, so no graceful shutdown is
-// needed) and removes its dir. It is nil-safe and safe to call more than once.
+// Stop kills the server and removes its dir. It is nil-safe and safe to
+// call more than once.
 func (r *Redis) Stop() error {
 	if r == nil {
 		return nil
 	}
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if r.stopped {
-		return nil
-	}
-	r.stopped = true
-	r.kill()
-	if err := os.RemoveAll(r.Dir); err != nil {
-		return fmt.Errorf("testservers: %w", err)
-	}
-	return nil
+	return r.stop()
 }
 
 // RequireT handles a server start error in a test: fatal under CI=true (CI
