@@ -41,7 +41,7 @@ type Card struct {
 	// stored). A read waits out a recent change's settling (CacheFence).
 	ChangedAgo time.Duration `json:"-"`
 	// Moving says the card was read from a shard frozen for a move
-	// (Store.ReadCard sets it; never stored): it must not be entered in
+	// (Store.ReadCard and ReadForWrite set it; never stored): it must not be entered in
 	// the cache, where gateways still on the old shard map would find it
 	// after the first write at the new place.
 	Moving bool `json:"-"`

@@ -34,6 +34,9 @@ type memStore struct {
 
 	// Calls, for assertions on the path the service took.
 	readForWriteCalls int
+	// moving makes ReadForWrite answer as a database whose shard is
+	// frozen for a move (Card.Moving).
+	moving bool
 	writeCardCalls    int
 	writeLockedCalls  int
 }
@@ -125,6 +128,7 @@ func (m *memStore) ReadForWrite(_ context.Context, person PersonID, key OutcomeK
 	if err != nil {
 		return nil, nil, err
 	}
+	card.Moving = m.moving
 	return card, o, nil
 }
 

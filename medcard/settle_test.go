@@ -202,3 +202,30 @@ func TestResendWritesThrough(t *testing.T) {
 		t.Errorf("the resend wrote through versions %v, want [1]", c.written)
 	}
 }
+
+// TestResendFromAMovingShardEntersNothing: a resend answered from the
+// stored outcome while its shard is frozen for a move must not write the
+// card through: the entry it would write is under the old shard map's key,
+// where gateways still on that map would be served it after the first
+// write at the new place (a stale read the robustness suite's shard-move
+// class caught).
+func TestResendFromAMovingShardEntersNothing(t *testing.T) {
+	m := newMemStore()
+	c := &fakeCache{mode: "ok"}
+	s := NewService(m, m, func() time.Time { return fixedNow }, WithCache(c, &fakeFence{}, 20*time.Millisecond))
+	call := Call{Caller: doctor, MessageID: "m1"}
+	if _, err := s.Change(context.Background(), call, validRequest(testPerson)); err != nil {
+		t.Fatal(err)
+	}
+	m.mu.Lock()
+	m.moving = true
+	m.mu.Unlock()
+	res, err := s.Change(context.Background(), call, validRequest(testPerson))
+	if err != nil || res.CardVersion != 1 {
+		t.Fatalf("resend during the move = %+v, %v; want the stored answer, version 1", res, err)
+	}
+	if len(c.written) != 1 || c.forgot != 0 || c.raised != 0 {
+		t.Errorf("the resend during the move touched the cache: written %v, forgot %d, raised %d; want only the first write's write-through",
+			c.written, c.forgot, c.raised)
+	}
+}

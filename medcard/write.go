@@ -166,6 +166,11 @@ func (s *Service) write(ctx context.Context, call Call, person PersonID,
 			return nil, err
 		}
 		if w == nil {
+			if card.Moving {
+				// Read from a shard frozen for a move: enter nothing (see
+				// Card.Moving); the move's cache fence covers what is there.
+				return res, nil
+			}
 			// A resend of a committed write: the first attempt may have died
 			// before its write-through, so this answer must make the card as
 			// read (at least that write's version) visible as well.
@@ -190,15 +195,20 @@ func (s *Service) write(ctx context.Context, call Call, person PersonID,
 	for range s.lockedAttempts {
 		var res *WriteResult
 		var settled *Card // the card to make visible before answering
+		replayedMoving := false
 		slot := s.cacheSlot(person)
 		err := s.store.WriteLocked(ctx, person, key, func(card *Card, prior *StoredOutcome) (*CardWrite, error) {
 			w, r, err := decide(card, prior)
 			res, settled = r, card
+			replayedMoving = w == nil && card.Moving
 			if w != nil {
 				settled = w.Card
 			}
 			return w, err
 		})
+		if err == nil && replayedMoving {
+			return res, nil // as above: nothing enters the cache from a moving shard
+		}
 		if err == nil {
 			return res, s.settleCache(ctx, slot, person, settled)
 		}

@@ -75,10 +75,12 @@ func (s *Store) ReadCard(ctx context.Context, person medcard.PersonID) (*medcard
 }
 
 const (
-	selectCardSQL        = `SELECT version, card FROM cards WHERE person = $1`
-	selectCardLockedSQL  = selectCardSQL + ` FOR UPDATE`
-	selectOutcomeSQL     = `SELECT request_hash, result FROM write_outcomes WHERE shard = $1 AND system = $2 AND message_id = $3`
-	ownedShardSQL        = `SELECT 1 FROM owned_shards WHERE shard = $1`
+	selectCardSQL       = `SELECT version, card FROM cards WHERE person = $1`
+	selectCardLockedSQL = selectCardSQL + ` FOR UPDATE`
+	selectOutcomeSQL    = `SELECT request_hash, result FROM write_outcomes WHERE shard = $1 AND system = $2 AND message_id = $3`
+	// ownedShardSQL says whether this database owns the shard, and
+	// whether the shard is frozen for a move (as readOwnedCardSQL).
+	ownedShardSQL        = `SELECT NOT writable AND (frozen_until IS NULL OR frozen_until > clock_timestamp()) FROM owned_shards WHERE shard = $1`
 	writeOutcomeAndAudit = `
 outcome AS (
     INSERT INTO write_outcomes (system, message_id, shard, request_hash, result)
@@ -160,9 +162,9 @@ func readForWrite(ctx context.Context, q pgx.Tx, p *pgxpool.Pool, shard int, per
 	// database that gave its shard away would be judged against an old or
 	// empty card (a resend's stored outcome missing, its version refused as
 	// too new) before any write reached the trigger.
-	owned := seededBugNoFence
+	owned, moving := seededBugNoFence, false
 	b.Queue(ownedShardSQL, shard).QueryRow(func(row pgx.Row) error {
-		err := row.Scan(new(int))
+		err := row.Scan(&moving)
 		if errors.Is(err, pgx.ErrNoRows) {
 			return nil
 		}
@@ -184,6 +186,7 @@ func readForWrite(ctx context.Context, q pgx.Tx, p *pgxpool.Pool, shard int, per
 	if decodeErr != nil {
 		return nil, nil, medcard.WrapError(medcard.FaultInternal, decodeErr, "stored card is unreadable")
 	}
+	card.Moving = moving
 	return card, outcome, nil
 }
 
