@@ -36,9 +36,9 @@ type memStore struct {
 	readForWriteCalls int
 	// moving makes ReadForWrite answer as a database whose shard is
 	// frozen for a move (Card.Moving).
-	moving bool
-	writeCardCalls    int
-	writeLockedCalls  int
+	moving           bool
+	writeCardCalls   int
+	writeLockedCalls int
 }
 
 var _ Store = (*memStore)(nil)
