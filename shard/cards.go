@@ -230,16 +230,16 @@ func openOrderColumns(c *medcard.Card) []any {
 	return []any{ids, pharmacies, statuses, created, names, strengths, packages, quantities, versions, acknowledged}
 }
 
-// queueWriteCard queues the one-statement write in b: card, outcome, audit
-// row and the card's open orders; ErrLostRace when the card moved on.
-func queueWriteCard(b *pgx.Batch, shard int, w *medcard.CardWrite) error {
+// writeCardStatement is the one-statement write: card, outcome, audit row
+// and the card's open orders.
+func writeCardStatement(shard int, w *medcard.CardWrite) (string, []any, error) {
 	body, err := medcard.EncodeCard(w.Card)
 	if err != nil {
-		return medcard.WrapError(medcard.FaultInternal, err, "write card")
+		return "", nil, medcard.WrapError(medcard.FaultInternal, err, "write card")
 	}
 	result, err := json.Marshal(w.Result)
 	if err != nil {
-		return medcard.WrapError(medcard.FaultInternal, err, "encode outcome")
+		return "", nil, medcard.WrapError(medcard.FaultInternal, err, "encode outcome")
 	}
 	a := w.Audit
 	args := []any{string(w.Person), shard, w.Card.Version, body, w.Key.System, w.Key.MessageID,
@@ -250,32 +250,42 @@ func queueWriteCard(b *pgx.Batch, shard int, w *medcard.CardWrite) error {
 		sql = updateCardSQL
 		args = append(args, w.BaseVersion)
 	}
-	b.Queue(sql, args...).QueryRow(func(row pgx.Row) error {
-		var written int
-		if err := row.Scan(&written); err != nil {
-			return err
-		}
-		if written == 0 {
-			return medcard.ErrLostRace
-		}
-		return nil
-	})
+	return sql, args, nil
+}
+
+// scanWritten reads the write's answer: ErrLostRace when the card moved on.
+func scanWritten(row pgx.Row) error {
+	var written int
+	if err := row.Scan(&written); err != nil {
+		return err
+	}
+	if written == 0 {
+		return medcard.ErrLostRace
+	}
 	return nil
 }
 
-// batchSender is what a batch runs on: a connection or a transaction.
-type batchSender interface {
+// cardWriter is what a write runs on: a pooled connection or a transaction.
+type cardWriter interface {
+	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
 	SendBatch(ctx context.Context, b *pgx.Batch) pgx.BatchResults
 }
 
 // writeCard runs the write on q in one round trip, after the check that
-// its commit will be confirmed (queueRequireConfirmations).
-func (s *Store) writeCard(ctx context.Context, q batchSender, shard int, w *medcard.CardWrite) error {
-	b := &pgx.Batch{}
-	s.queueRequireConfirmations(b)
-	if err := queueWriteCard(b, shard, w); err != nil {
+// its commit will be confirmed when the store requires confirmations
+// (queueRequireConfirmations: both in one batch, one implicit
+// transaction); without, the statement alone, as the hot path always ran.
+func (s *Store) writeCard(ctx context.Context, q cardWriter, shard int, w *medcard.CardWrite) error {
+	sql, args, err := writeCardStatement(shard, w)
+	if err != nil {
 		return err
 	}
+	if s.requiredConfirmations <= 0 {
+		return scanWritten(q.QueryRow(ctx, sql, args...))
+	}
+	b := &pgx.Batch{}
+	s.queueRequireConfirmations(b)
+	b.Queue(sql, args...).QueryRow(scanWritten)
 	return q.SendBatch(ctx, b).Close()
 }
 
