@@ -1,6 +1,7 @@
 package soap
 
 import (
+	"bufio"
 	"encoding/xml"
 	"errors"
 	"io"
@@ -108,7 +109,7 @@ func (l *limitedTokens) Token() (xml.Token, error) {
 // parseEnvelope reads one SOAP envelope from r, which the caller has
 // already limited in size.
 func parseEnvelope(r io.Reader, limits Limits, ops map[xml.Name]*operation) (*envelope, error) {
-	raw := xml.NewDecoder(r)
+	raw := xml.NewDecoder(skipByteOrderMark(r))
 	raw.Strict = true
 	dec := xml.NewTokenDecoder(&limitedTokens{raw: raw, limits: limits})
 	env := &envelope{}
@@ -254,6 +255,20 @@ func (env *envelope) readBody(dec *xml.Decoder, ops map[xml.Name]*operation) err
 			}
 		}
 	}
+}
+
+// utf8BOM is the UTF-8 byte-order mark, which XML allows before the
+// document (XML 1.0, 4.3.3) and WCF's text encoder writes before <?xml.
+const utf8BOM = "\xef\xbb\xbf"
+
+// skipByteOrderMark returns r without a leading UTF-8 byte-order mark,
+// which encoding/xml would read as text before the envelope.
+func skipByteOrderMark(r io.Reader) io.Reader {
+	br := bufio.NewReader(r)
+	if b, err := br.Peek(len(utf8BOM)); err == nil && string(b) == utf8BOM {
+		_, _ = br.Discard(len(utf8BOM))
+	}
+	return br
 }
 
 func nextStart(dec *xml.Decoder) (xml.StartElement, error) {

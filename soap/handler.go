@@ -86,7 +86,12 @@ const RequestIDHeader = "X-Request-ID"
 // ServeHTTP implements http.Handler.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if r.Method == http.MethodGet || r.Method == http.MethodHead {
-		if _, ok := queryKey(r, "wsdl"); ok {
+		// ?singleWsdl is what .NET developers ask for (WCF's name for a
+		// WSDL with every schema inline); ours imports nothing, so it is
+		// the same document.
+		_, wsdl := queryKey(r, "wsdl")
+		_, single := queryKey(r, "singleWsdl")
+		if wsdl || single {
 			w.Header().Set("Content-Type", "text/xml; charset=utf-8")
 			_, _ = w.Write(h.cfg.WSDL)
 			return

@@ -185,7 +185,7 @@ func TestGoldenEnvelopes(t *testing.T) {
 
 func TestWSDLServedOnGet(t *testing.T) {
 	h := NewHandler(fakeService{}, fakeSystems{}, nil, zap.NewNop(), Config{WSDL: []byte("<wsdl/>")})
-	for _, target := range []string{"/medcard?wsdl", "/medcard?WSDL"} {
+	for _, target := range []string{"/medcard?wsdl", "/medcard?WSDL", "/medcard?singleWsdl"} {
 		rec := httptest.NewRecorder()
 		h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, target, nil))
 		if rec.Code != 200 || rec.Body.String() != "<wsdl/>" {
@@ -481,5 +481,29 @@ func TestRequestMapping(t *testing.T) {
 				t.Errorf("domain request differs (-want +got):\n%s", diff)
 			}
 		})
+	}
+}
+
+// TestByteOrderMarkBeforeTheEnvelope: WCF's text encoder writes a UTF-8
+// byte-order mark before <?xml, which XML allows; the request is served.
+// A mark anywhere else is still text before the envelope.
+func TestByteOrderMarkBeforeTheEnvelope(t *testing.T) {
+	get := `<mc:GetMedicineCardRequest><mc:PersonIdentifier>0101701234</mc:PersonIdentifier></mc:GetMedicineCardRequest>`
+	h := NewHandler(fakeService{}, fakeSystems{}, nil, zap.NewNop(), Config{Now: func() time.Time { return testNow }})
+	for _, tc := range []struct {
+		name, body string
+		status     int
+	}{
+		{"mark, then the declaration", utf8BOM + `<?xml version="1.0" encoding="utf-8"?>` + testEnvelope(nsSOAP12, get), 200},
+		{"mark, then the envelope", utf8BOM + testEnvelope(nsSOAP12, get), 200},
+		{"mark after the declaration", `<?xml version="1.0" encoding="utf-8"?>` + utf8BOM + testEnvelope(nsSOAP12, get), 400},
+	} {
+		req := httptest.NewRequest(http.MethodPost, "/medcard", strings.NewReader(tc.body))
+		req.Header.Set("Content-Type", "application/soap+xml; charset=utf-8")
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		if rec.Code != tc.status {
+			t.Errorf("%s: status %d, want %d: %s", tc.name, rec.Code, tc.status, rec.Body.String())
+		}
 	}
 }
