@@ -332,8 +332,23 @@ func (mv *Mover) copy(ctx context.Context, m *Move, src, dst *pgxpool.Pool) erro
 		return err
 	}
 	started := time.Now()
-	if err := createSubscription(ctx, src, dst, m, conn); err != nil {
+	// The subscription is made once the copy is committed at the target:
+	// found, the copy is done (a resumed move); not found, any slot or
+	// rows of an earlier attempt are dropped and the copy made again.
+	subscribed, err := subscriptionExists(ctx, dst, m)
+	if err != nil {
 		return err
+	}
+	if !subscribed {
+		if _, err := copyAtSlot(ctx, conn, src, dst, m, func(rows int64) {
+			mv.report(Event{Move: m, State: Copy, Copied: rows})
+		}); err != nil {
+			return err
+		}
+		mv.maybeKill("copied")
+		if err := createSubscription(ctx, dst, m, conn); err != nil {
+			return err
+		}
 	}
 	mv.maybeKill("subscribed")
 	lastNote := time.Now()

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"strings"
 	"time"
 
@@ -13,11 +14,12 @@ import (
 )
 
 // Copy and catch-up run on PostgreSQL's logical replication: a
-// publication at the source with a row filter on the shard, a
-// subscription at the target that copies the rows and then streams every
-// later change, the way Citus moves shards. PostgreSQL does the copy (one
-// COPY per table, consistent with the slot), the ordering and the
-// retries; the mover only creates, watches and drops the three objects.
+// publication at the source with a row filter on the shard, a slot whose
+// exported snapshot the mover copies the rows at (one COPY per table,
+// copyAtSlot), and a subscription at the target that streams every later
+// change, the way Citus moves shards. PostgreSQL does the decoding, the
+// ordering and the retries; the mover creates, watches and drops the
+// three objects.
 
 // movedTables are the tables a move copies: every row carries its shard.
 // move_markers carries the mover's barriers (see marker).
@@ -46,22 +48,119 @@ func createPublication(ctx context.Context, src *pgxpool.Pool, m *Move) error {
 	return nil
 }
 
-// createSubscription creates move m's slot at the source and its
-// subscription at the target, which starts copying. The slot is made
-// first and on its own: CREATE SUBSCRIPTION cannot create it when source
-// and target share a server (it would wait for its own transaction).
-// A slot left by a mover that died between the two is used as it is; the
-// copy that follows is consistent with it.
-func createSubscription(ctx context.Context, src, dst *pgxpool.Pool, m *Move, srcConn string) error {
-	exists, err := subscriptionExists(ctx, dst, m)
-	if err != nil || exists {
-		return err
+// copyAtSlot creates move m's slot at the source over a replication
+// connection, exporting the snapshot the slot starts from, and copies the
+// shard's rows of every moved table as of that snapshot into the target,
+// in one transaction there. The subscription created afterwards
+// (createSubscription) streams from the same point, so every change is
+// in the copy or in the stream, never in both or neither.
+//
+// PostgreSQL's own initial copy (copy_data = true) starts a table-sync
+// worker per table, each with a walsender, a slot and a snapshot of its
+// own: five of each per move, which cost more CPU than the rows copied
+// (docs/operations.md). One slot and one COPY per table over the mover's
+// connections do the same work; the target runs it as the apply worker
+// does (session_replication_role = replica: the fence triggers, which
+// refuse rows of a shard the database does not own, stay quiet).
+//
+// An earlier attempt's slot is dropped first (its snapshot went with its
+// connection) and so are its rows at the target, if any were committed.
+func copyAtSlot(ctx context.Context, srcConn string, src, dst *pgxpool.Pool, m *Move, copied func(cards int64)) (int64, error) {
+	if err := dropSlot(ctx, src, m.name()); err != nil {
+		return 0, err
 	}
-	if _, err := src.Exec(ctx, `SELECT pg_create_logical_replication_slot($1, 'pgoutput')
-		WHERE NOT EXISTS (SELECT 1 FROM pg_replication_slots WHERE slot_name = $1)`, m.name()); err != nil {
-		return fmt.Errorf("create slot: %w", err)
+	if _, err := deleteShardRows(ctx, dst, m.Shard, nil); err != nil {
+		return 0, err
 	}
-	sql := fmt.Sprintf(`CREATE SUBSCRIPTION %s CONNECTION '%s' PUBLICATION %s WITH (slot_name = %s, create_slot = false, copy_data = true)`,
+	cfg, err := pgconn.ParseConfig(srcConn)
+	if err != nil {
+		return 0, fmt.Errorf("copy: the source's DSN: %w", err)
+	}
+	cfg.RuntimeParams["replication"] = "database"
+	repl, err := pgconn.ConnectConfig(ctx, cfg)
+	if err != nil {
+		return 0, fmt.Errorf("copy: replication connection to the source: %w", err)
+	}
+	defer repl.Close(context.WithoutCancel(ctx))
+	res, err := repl.Exec(ctx, fmt.Sprintf(`CREATE_REPLICATION_SLOT %s LOGICAL pgoutput (SNAPSHOT 'export')`,
+		pgx.Identifier{m.name()}.Sanitize())).ReadAll()
+	if err != nil {
+		return 0, fmt.Errorf("create slot: %w", err)
+	}
+	if len(res) != 1 || len(res[0].Rows) != 1 || len(res[0].Rows[0]) < 3 {
+		return 0, fmt.Errorf("create slot: unexpected answer %v", res)
+	}
+	snapshot := string(res[0].Rows[0][2])
+
+	srcTx, err := src.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly})
+	if err != nil {
+		return 0, fmt.Errorf("copy: %w", err)
+	}
+	defer srcTx.Rollback(context.WithoutCancel(ctx))
+	if _, err := srcTx.Exec(ctx, `SET TRANSACTION SNAPSHOT '`+strings.ReplaceAll(snapshot, `'`, `''`)+`'`); err != nil {
+		return 0, fmt.Errorf("copy: take the slot's snapshot: %w", err)
+	}
+	// Imported: the snapshot lives on in srcTx, and the replication
+	// connection (which must stay idle while it is exported) can go.
+	repl.Close(ctx)
+
+	dstTx, err := dst.Begin(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("copy: %w", err)
+	}
+	defer dstTx.Rollback(context.WithoutCancel(ctx))
+	if _, err := dstTx.Exec(ctx, `SET LOCAL session_replication_role = replica`); err != nil {
+		return 0, fmt.Errorf("copy: %w", err)
+	}
+	var total int64
+	for _, table := range movedTables {
+		n, err := copyTable(ctx, srcTx, dstTx, table, m.Shard)
+		if err != nil {
+			return total, err
+		}
+		total += n
+		if table == "cards" {
+			copied(n) // progress counts cards, as rows_total does
+		}
+	}
+	if err := dstTx.Commit(ctx); err != nil {
+		return total, fmt.Errorf("copy: commit at the target: %w", err)
+	}
+	return total, nil
+}
+
+// copyTable streams shard s's rows of table from the source's transaction
+// into the target's (binary COPY, the source's column list on both sides).
+func copyTable(ctx context.Context, srcTx, dstTx pgx.Tx, table string, s int) (int64, error) {
+	var columns string
+	if err := srcTx.QueryRow(ctx, `SELECT string_agg(quote_ident(attname), ', ' ORDER BY attnum) FROM pg_attribute
+		WHERE attrelid = $1::regclass AND attnum > 0 AND NOT attisdropped AND attgenerated = ''`, table).Scan(&columns); err != nil {
+		return 0, fmt.Errorf("copy %s: its columns: %w", table, err)
+	}
+	ident := pgx.Identifier{table}.Sanitize()
+	r, w := io.Pipe()
+	sent := make(chan error, 1)
+	go func() {
+		_, err := srcTx.Conn().PgConn().CopyTo(ctx, w, fmt.Sprintf(`COPY (SELECT %s FROM %s WHERE shard = %d) TO STDOUT (FORMAT binary)`, columns, ident, s))
+		w.CloseWithError(err)
+		sent <- err
+	}()
+	tag, err := dstTx.Conn().PgConn().CopyFrom(ctx, r, fmt.Sprintf(`COPY %s (%s) FROM STDIN (FORMAT binary)`, ident, columns))
+	r.CloseWithError(errors.New("the target's COPY ended"))
+	if srcErr := <-sent; srcErr != nil && err == nil {
+		err = srcErr
+	}
+	if err != nil {
+		return 0, fmt.Errorf("copy %s: %w", table, err)
+	}
+	return tag.RowsAffected(), nil
+}
+
+// createSubscription creates move m's subscription at the target on the
+// slot copyAtSlot made, without a copy of its own: it streams every change
+// the source committed after the copy's snapshot.
+func createSubscription(ctx context.Context, dst *pgxpool.Pool, m *Move, srcConn string) error {
+	sql := fmt.Sprintf(`CREATE SUBSCRIPTION %s CONNECTION '%s' PUBLICATION %s WITH (slot_name = %s, create_slot = false, copy_data = false)`,
 		pgx.Identifier{m.name()}.Sanitize(), strings.ReplaceAll(srcConn, `'`, `''`),
 		pgx.Identifier{m.name()}.Sanitize(), pgx.Identifier{m.name()}.Sanitize())
 	if _, err := dst.Exec(ctx, sql); err != nil {
