@@ -16,10 +16,13 @@
 //	             source, subscription at the target, all named mcmove_<id>)
 //	             before any exists; delete leftovers of S at the target;
 //	             CREATE PUBLICATION ... WHERE (shard = S) at the source
-//	copy         the slot, then CREATE SUBSCRIPTION at the target:
-//	             PostgreSQL copies S's rows (cards, write outcomes, audit
-//	             rows) while the source keeps serving, then streams every
-//	             later change
+//	copy         the slot, over a replication connection, exporting its
+//	             snapshot; one COPY per table of S's rows (cards, write
+//	             outcomes, audit rows, open orders) at that snapshot into
+//	             the target, in one transaction, while the source keeps
+//	             serving; then CREATE SUBSCRIPTION (copy_data = false) at
+//	             the target, which streams every later change from the
+//	             slot
 //	catch-up     the pre-flight gate: a barrier row written at the source
 //	             must reach the target within Limits.MaxLag
 //	freeze       one statement at the source freezes S's writes (until

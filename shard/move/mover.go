@@ -533,21 +533,22 @@ func (mv *Mover) freezeOnce(ctx context.Context, m *Move, src, dst *pgxpool.Pool
 		return started, tm, fmt.Errorf("freeze: %w", err)
 	}
 	fenced := time.Now().Add(mv.lim.FenceWait)
-	arrived, err := waitMarker(ctx, dst, m, seq, deadline)
+	// The fence must hold before the target takes writes, that is before
+	// the flip. Making the target own the shard (no gateway writes there
+	// before the map names it) and committing to the flip let no write
+	// through, so both run while the fence takes hold; and the target
+	// takes the shard in the statement that finds the barrier there: one
+	// round trip after the last changes, not two.
+	arrived, err := pollTarget(ctx, dst, deadline, "wait for the last changes", func(conn *pgxpool.Conn) (bool, error) {
+		tag, err := conn.Exec(ctx, ownAfterMarkerSQL, m.Shard, sourceIDs, m.ID, seq)
+		return tag.RowsAffected() == 1, err
+	})
 	tm.mark(&tm.caughtUp)
 	if err != nil {
 		return started, tm, err
 	}
 	if !arrived {
 		return started, tm, errFreezeOverran
-	}
-	// The fence must hold before the target takes writes, that is before
-	// the flip. Making the target own the shard (no gateway writes there
-	// before the map names it) and committing to the flip let no write
-	// through, so both run while the fence takes hold: two round trips
-	// less frozen.
-	if err := ownAtTarget(ctx, dst, m.Shard, sourceIDs); err != nil {
-		return started, tm, err
 	}
 	tm.mark(&tm.owned)
 	mv.maybeKill("owned")
@@ -616,11 +617,20 @@ func (mv *Mover) flipAndRelease(ctx context.Context, m *Move, src, dst *pgxpool.
 // a million rows for the moments until the release, the source's sequence
 // ($2), or a replicated row would collide with one of the target's and
 // stop the subscription.
-const ownAtTargetSQL = `
+const ownAtTargetSQL = ownIDsSQL + ownInsertSQL
+
+// ownAfterMarkerSQL is ownAtTargetSQL if marker $4 of move $3 is at the
+// target, and nothing otherwise: the freeze's poll for its last changes.
+const ownAfterMarkerSQL = ownIDsSQL + `
+    WHERE EXISTS (SELECT 1 FROM move_markers WHERE shard = $1 AND move = $3 AND seq = $4)` + ownInsertSQL
+
+const ownIDsSQL = `
 WITH ids AS (
     SELECT setval(seq, greatest(nextval(seq), top, $2::bigint + 1000000)) FROM
         (SELECT pg_get_serial_sequence('audit_log', 'id') AS seq,
-                (SELECT coalesce(max(id), 0) FROM audit_log WHERE shard = $1) AS top) x
+                (SELECT coalesce(max(id), 0) FROM audit_log WHERE shard = $1) AS top) x`
+
+const ownInsertSQL = `
 )
 INSERT INTO owned_shards (shard) SELECT $1 FROM ids
 ON CONFLICT (shard) DO UPDATE SET writable = true, frozen_until = NULL`
