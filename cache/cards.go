@@ -158,6 +158,30 @@ func (c *Cards) Get(ctx context.Context, slot *medcard.CacheSlot) *medcard.Card 
 	return card
 }
 
+// Peek implements medcard.CardCache: one HMGET, no lease; like Get, a
+// failure is a miss.
+func (c *Cards) Peek(ctx context.Context, slot medcard.CacheSlot) *medcard.Card {
+	if !slot.Usable {
+		return nil
+	}
+	var card *medcard.Card
+	_, err := c.execute(ctx, func(ctx context.Context) error {
+		var err error
+		card, err = c.peek(ctx, slot)
+		return err
+	})
+	result := "hit"
+	switch {
+	case err != nil:
+		c.metrics.count(c.metrics.peeks, err, "error")
+		return nil
+	case card == nil:
+		result = "miss"
+	}
+	c.metrics.peeks.WithLabelValues(result).Inc()
+	return card
+}
+
 // Fill implements medcard.CardCache: fillOrRaise with the slot's lease.
 // A fill whose lease was revoked still raises an older card in place.
 func (c *Cards) Fill(ctx context.Context, slot medcard.CacheSlot, card *medcard.Card) {
@@ -366,17 +390,28 @@ redis.call('PEXPIRE', KEYS[1], ARGV[4])
 return 1
 `)
 
+// peek returns the cached card entered under the slot's generation or a
+// newer one, or nil.
+func (c *Cards) peek(ctx context.Context, slot medcard.CacheSlot) (*medcard.Card, error) {
+	vals, err := c.rdb.HMGet(ctx, slot.Key, "v", "c", "g").Result()
+	if err != nil {
+		return nil, fmt.Errorf("cache get: %w", err)
+	}
+	body, ok := vals[1].(string)
+	if !ok || generationOf(vals[2]) < slot.Generation {
+		return nil, nil
+	}
+	card, _, err := decodeEntry(vals[0], body)
+	return card, err
+}
+
 // lookup returns the cached card, or on a miss the lease granted (empty
 // if another reader holds one). A hit costs one HMGET, as it did before
 // leases; only a miss runs getOrLease, which looks again and grants the
 // lease (before the caller's database read, which is all a lease needs).
 func (c *Cards) lookup(ctx context.Context, slot medcard.CacheSlot) (*medcard.Card, string, error) {
-	vals, err := c.rdb.HMGet(ctx, slot.Key, "v", "c", "g").Result()
-	if err != nil {
-		return nil, "", fmt.Errorf("cache get: %w", err)
-	}
-	if body, ok := vals[1].(string); ok && generationOf(vals[2]) >= slot.Generation {
-		return decodeEntry(vals[0], body)
+	if card, err := c.peek(ctx, slot); card != nil || err != nil {
+		return card, "", err
 	}
 	token := newLeaseToken()
 	res, err := getOrLease.Run(ctx, c.rdb, []string{slot.Key}, token, c.leaseTTL.Milliseconds(), slot.Generation).Slice()

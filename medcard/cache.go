@@ -27,6 +27,10 @@ type CardCache interface {
 	// slot.Lease, the permission to Fill the card read from the primary
 	// next.
 	Get(ctx context.Context, slot *CacheSlot) *Card
+	// Peek returns the cached card, or nil on a miss, granting no lease:
+	// the base of a write, which the database's compare-and-set checks
+	// (see writeOnCachedBase). A slot that is not Usable is a miss.
+	Peek(ctx context.Context, slot CacheSlot) *Card
 	// Fill offers a card read from the primary after Get granted a lease;
 	// the cache keeps it only if no write reached it since and it holds no
 	// newer version. A fill that lost its lease is a Raise.

@@ -23,6 +23,7 @@ type fakeCache struct {
 
 func (c *fakeCache) Slot(PersonID) CacheSlot                { return CacheSlot{Key: "k", Usable: true} }
 func (c *fakeCache) Get(context.Context, *CacheSlot) *Card  { return nil }
+func (c *fakeCache) Peek(context.Context, CacheSlot) *Card  { return nil }
 func (c *fakeCache) Fill(context.Context, CacheSlot, *Card) {}
 func (c *fakeCache) Retention() time.Duration               { return c.retention }
 func (c *fakeCache) Raise(ctx context.Context, _ CacheSlot, _ *Card) bool {

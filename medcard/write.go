@@ -153,6 +153,9 @@ func (s *Service) write(ctx context.Context, call Call, person PersonID,
 			RequestHash: hash, Result: *res, Audit: audit}, res, nil
 	}
 
+	if res, done, err := s.writeOnCachedBase(ctx, person, decide); done {
+		return res, err
+	}
 	for range s.optimisticAttempts {
 		// The cache slot is taken before the read: the generation it names
 		// predates the commit (see CardCache).
@@ -221,4 +224,42 @@ func (s *Service) write(ctx context.Context, call Call, person PersonID,
 		}
 	}
 	return nil, Errorf(FaultCardBusy, "the medicine card is being changed by others; resend with the same MessageID")
+}
+
+// writeOnCachedBase is a write's one-round-trip path: the card cached at
+// what is normally its current version is the base, and the database's
+// compare-and-set is the authority. The write statement commits only if
+// the card is still at that version and the MessageID has no stored
+// outcome (its insert would collide); otherwise it commits nothing and
+// reports ErrLostRace, and the write goes the way it always went: read
+// card and outcome from the database, decide again. A refusal decided on
+// the cached card is not answered either (the card may be older than the
+// database's), only one decided on the card as read. done is false when
+// the caller must go on with that read.
+func (s *Service) writeOnCachedBase(ctx context.Context, person PersonID,
+	decide func(*Card, *StoredOutcome) (*CardWrite, *WriteResult, error)) (res *WriteResult, done bool, err error) {
+	if s.cache == nil {
+		return nil, false, nil
+	}
+	slot := s.cacheSlot(person)
+	card := s.cache.Peek(ctx, slot)
+	if card == nil {
+		return nil, false, nil
+	}
+	w, res, err := decide(card, nil)
+	if err != nil || w == nil {
+		return nil, false, nil
+	}
+	err = s.store.WriteCard(ctx, w)
+	switch {
+	case err == nil:
+		return res, true, s.settleCache(ctx, slot, person, w.Card)
+	case errors.Is(err, ErrLostRace):
+		return nil, false, nil
+	case FaultOf(err) == FaultOutcomeUnknown:
+		_ = s.settleCache(ctx, slot, person, nil)
+		return nil, true, err
+	default:
+		return nil, true, err
+	}
 }
