@@ -8,7 +8,6 @@ import (
 	"io"
 	"net/http"
 	"sync"
-	"sync/atomic"
 	"time"
 )
 
@@ -62,30 +61,24 @@ func (c *Client) Envelope(r *Request) []byte {
 // answer is a nil error; resp.Fault is set when it is a SOAP fault.
 func (c *Client) Do(ctx context.Context, r *Request, resp *Response) error {
 	resp.reset()
-	var body io.Reader
-	var length int
-	if r.Raw != nil {
-		body, length = bytes.NewReader(r.Raw), len(r.Raw)
-	} else {
+	// The body is a *bytes.Reader over bytes of its own: the transport
+	// sends a body of a known in-memory type in one write with the
+	// headers (any other reader gets the headers flushed apart, a second
+	// write per request), and it may still hold the body after Do returns,
+	// so the pooled envelope buffer is copied rather than lent.
+	envelope := r.Raw
+	if envelope == nil {
 		buf := envelopeBuffers.Get().(*bytes.Buffer)
 		buf.Reset()
 		c.writeEnvelope(buf, r, c.now())
-		pb := &requestBody{buf: buf}
-		pb.Reset(buf.Bytes())
-		body, length = pb, buf.Len()
-	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.Endpoint, body)
-	if err != nil {
-		if pb, ok := body.(*requestBody); ok {
-			_ = pb.Close()
+		envelope = bytes.Clone(buf.Bytes())
+		if buf.Cap() <= maxPooledEnvelope {
+			envelopeBuffers.Put(buf)
 		}
-		return err
 	}
-	// The pooled body is no bytes.Reader to NewRequest, so its length is
-	// set here, or the request would go out chunked.
-	req.ContentLength = int64(length)
-	if length == 0 {
-		req.Body = http.NoBody
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.Endpoint, bytes.NewReader(envelope))
+	if err != nil {
+		return err
 	}
 	action := r.Action()
 	req.Header.Set("Content-Type", r.Version.ContentType(action))
@@ -109,23 +102,6 @@ func (c *Client) Do(ctx context.Context, r *Request, resp *Response) error {
 		limit = 64 << 20
 	}
 	return resp.read(hr, limit)
-}
-
-// requestBody posts a pooled envelope buffer. The transport closes a
-// request's body when it is done with it, which may be after Do returns
-// (and may be more than once), so the buffer goes back to the pool at the
-// first Close.
-type requestBody struct {
-	bytes.Reader
-	buf    *bytes.Buffer
-	closed atomic.Bool
-}
-
-func (b *requestBody) Close() error {
-	if !b.closed.Swap(true) && b.buf.Cap() <= maxPooledEnvelope {
-		envelopeBuffers.Put(b.buf)
-	}
-	return nil
 }
 
 // maxPooledEnvelope keeps the odd huge envelope (a test of the size limit)
