@@ -4,6 +4,9 @@
 // rate of actions per second, whatever the answers do), a weighted mix of
 // operations, a uniform or Zipf choice of the persons `gateway seed`
 // loaded, SOAP 1.1 or 1.2, and WS-Security UsernameToken authentication.
+// The envelopes are written and the faults read by internal/soapclient, the
+// client the tests use too; the generator reads its successful answers
+// itself (answer.go), with an allocation-free lexer.
 //
 // # Actions and operations
 //

@@ -14,6 +14,15 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/sharedmedcard/gateway/internal/soapclient"
+)
+
+// Namespaces of the fake's answers.
+const (
+	nsMedcard = soapclient.Namespace
+	nsEnv11   = soapclient.NamespaceSOAP11
+	nsEnv12   = soapclient.NamespaceSOAP12
 )
 
 // fakeGateway is a stand-in for the gateway that keeps just enough state

@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/sharedmedcard/gateway/internal/soapclient"
 )
 
 // run runs cfg against the fake gateway and fails the test on an error or
@@ -405,13 +407,6 @@ func TestParseAnswer(t *testing.T) {
 			<mc:Warning><mc:Code>VersionMismatchWarning</mc:Code><mc:Message>m</mc:Message></mc:Warning>
 			</mc:CreateOrderResponse></s:Body></s:Envelope>`,
 			answer{cardVersion: 12, items: []item{{"Prescription", 4}, {"Order", 9}}, warnings: []string{"VersionMismatchWarning"}}},
-		{"fault 1.1", `<soap:Envelope xmlns:soap="` + nsEnv11 + `"><soap:Body><soap:Fault><faultcode>soap:Client</faultcode><faultstring>x</faultstring>
-			<detail><mc:MedicineCardFault xmlns:mc="` + nsMedcard + `"><mc:FaultIdentifier>OpenOrderExists</mc:FaultIdentifier></mc:MedicineCardFault></detail>
-			</soap:Fault></soap:Body></soap:Envelope>`,
-			answer{fault: true, faultID: "OpenOrderExists"}},
-		{"fault 1.2 without detail", `<env:Envelope xmlns:env="` + nsEnv12 + `"><env:Body><env:Fault><env:Code><env:Value>env:Sender</env:Value>
-			<env:Subcode><env:Value>mc:MalformedMessage</env:Value></env:Subcode></env:Code></env:Fault></env:Body></env:Envelope>`,
-			answer{fault: true, faultID: "MalformedMessage"}},
 	} {
 		got, err := parseAnswer([]byte(tc.body))
 		if err != nil {
@@ -517,6 +512,33 @@ func BenchmarkRun(b *testing.B) {
 	b.ReportMetric(rep.Total.RPS, "req/s")
 }
 
+// TestFaultKey: a fault counts under its FaultIdentifier, else (SOAP 1.2)
+// its subcode.
+func TestFaultKey(t *testing.T) {
+	for _, tc := range []struct {
+		name, body, want string
+	}{
+		{"fault 1.1", `<soap:Envelope xmlns:soap="` + nsEnv11 + `"><soap:Body><soap:Fault><faultcode>soap:Client</faultcode><faultstring>x</faultstring>
+			<detail><mc:MedicineCardFault xmlns:mc="` + nsMedcard + `"><mc:FaultIdentifier>OpenOrderExists</mc:FaultIdentifier></mc:MedicineCardFault></detail>
+			</soap:Fault></soap:Body></soap:Envelope>`, "OpenOrderExists"},
+		{"fault 1.1 without detail", `<soap:Envelope xmlns:soap="` + nsEnv11 + `"><soap:Body><soap:Fault><faultcode>soap:Client</faultcode><faultstring>x</faultstring>
+			</soap:Fault></soap:Body></soap:Envelope>`, "Client"},
+		{"fault 1.2 without detail", `<env:Envelope xmlns:env="` + nsEnv12 + `"><env:Body><env:Fault><env:Code><env:Value>env:Sender</env:Value>
+			<env:Subcode><env:Value>mc:MalformedMessage</env:Value></env:Subcode></env:Code></env:Fault></env:Body></env:Envelope>`, "MalformedMessage"},
+		{"fault 1.2 without subcode", `<env:Envelope xmlns:env="` + nsEnv12 + `"><env:Body><env:Fault><env:Code><env:Value>env:Sender</env:Value>
+			</env:Code></env:Fault></env:Body></env:Envelope>`, "Fault"},
+	} {
+		f, err := soapclient.ParseFault([]byte(tc.body))
+		if err != nil {
+			t.Errorf("%s: ParseFault: %v", tc.name, err)
+			continue
+		}
+		if got := faultKey(f); got != tc.want {
+			t.Errorf("%s: faultKey = %q, want %q", tc.name, got, tc.want)
+		}
+	}
+}
+
 // TestParseAnswerGolden reads the gateway's golden GetMedicineCard answers
 // (soap/testdata), SOAP 1.1 and 1.2: a card with its version and drug
 // medications.
@@ -530,7 +552,7 @@ func TestParseAnswerGolden(t *testing.T) {
 		if err != nil {
 			t.Fatalf("%s: parseAnswer: %v", name, err)
 		}
-		if !a.card || a.fault || a.cardVersion == 0 || len(a.drugMedications) == 0 || a.drugMedications[0].id == 0 {
+		if !a.card || a.cardVersion == 0 || len(a.drugMedications) == 0 || a.drugMedications[0].id == 0 {
 			t.Errorf("%s: parseAnswer = %+v, want a card with a version and drug medications", name, a)
 		}
 		if _, err := parseAnswer(body[:len(body)/2]); err == nil {

@@ -1,7 +1,6 @@
 package loadgen
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -14,17 +13,20 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
+
+	"github.com/sharedmedcard/gateway/internal/soapclient"
 )
 
 // runner is what the workers of one run share.
 type runner struct {
-	cfg     Config
-	client  *http.Client
-	env     envelopeWriter
-	persons *persons
-	rec     *recorder
-	mixCum  []float64 // cumulative weights of cfg.Mix
-	today   string
+	cfg      Config
+	soap     *soapclient.Client
+	version  soapclient.Version
+	security soapclient.Security
+	persons  *persons
+	rec      *recorder
+	mixCum   []float64 // cumulative weights of cfg.Mix
+	today    string
 }
 
 // Run generates the load cfg describes and reports on it. It returns when
@@ -44,8 +46,13 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		defer client.CloseIdleConnections()
 	}
 	now := time.Now()
-	r := &runner{cfg: cfg, client: client, env: envelopeWriter{soap12: cfg.SOAP12, passwordText: cfg.PasswordText},
-		persons: newPersons(cfg.Seed, now), today: now.Format(time.DateOnly)}
+	r := &runner{cfg: cfg, soap: soapclient.New(cfg.URL, client), persons: newPersons(cfg.Seed, now), today: now.Format(time.DateOnly)}
+	if cfg.SOAP12 {
+		r.version = soapclient.SOAP12
+	}
+	if cfg.PasswordText {
+		r.security = soapclient.TextToken
+	}
 	total := 0.0
 	for _, e := range cfg.Mix {
 		total += e.Weight
@@ -295,13 +302,12 @@ func (r *runner) preflight(ctx context.Context) error {
 }
 
 // worker runs actions one at a time, with its own random source and
-// buffers.
+// answer buffer.
 type worker struct {
 	*runner
 	rng    *rand.Rand
 	choose *chooser
-	req    bytes.Buffer
-	resp   bytes.Buffer
+	resp   soapclient.Response
 }
 
 func (r *runner) newWorker(i int) *worker {
@@ -467,38 +473,22 @@ func (w *worker) call(ctx context.Context, start time.Time, p *personState, op s
 
 // send posts one request and reads its answer. A transport failure is an
 // error; a fault or an unusable answer is an error key.
-func (w *worker) send(ctx context.Context, op string, id Identity, body string) (answer, string, error) {
-	w.env.write(&w.req, id, op, body, time.Now())
+func (w *worker) send(ctx context.Context, op string, id Identity, params string) (answer, string, error) {
 	ctx, cancel := context.WithTimeout(ctx, w.cfg.Timeout)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, w.cfg.URL, bytes.NewReader(w.req.Bytes()))
-	if err != nil {
+	req := soapclient.Request{Version: w.version, Operation: op, Params: params, Identity: id.soapIdentity(),
+		Security: w.security, MessageID: soapclient.NewMessageID()}
+	if err := w.soap.Do(ctx, &req, &w.resp); err != nil {
 		return answer{}, "", err
 	}
-	req.Header.Set("Content-Type", w.env.contentType(op))
-	if !w.env.soap12 {
-		req.Header.Set("SOAPAction", `"`+nsMedcard+"/"+op+`"`)
-	}
-	resp, err := w.client.Do(req)
-	if err != nil {
-		return answer{}, "", err
-	}
-	w.resp.Reset()
-	_, err = w.resp.ReadFrom(resp.Body)
-	resp.Body.Close()
-	if err != nil {
-		return answer{}, "", err
-	}
-	a, perr := parseAnswer(w.resp.Bytes())
 	switch {
-	case perr == nil && a.fault:
-		if a.faultID == "" {
-			return a, "Fault", nil
-		}
-		return a, a.faultID, nil
-	case resp.StatusCode != http.StatusOK:
-		return a, fmt.Sprintf("HTTP %d", resp.StatusCode), nil
-	case perr != nil:
+	case w.resp.Fault != nil:
+		return answer{}, faultKey(w.resp.Fault), nil
+	case w.resp.Status != http.StatusOK:
+		return answer{}, fmt.Sprintf("HTTP %d", w.resp.Status), nil
+	}
+	a, err := parseAnswer(w.resp.Body)
+	if err != nil {
 		return a, "UnreadableResponse", nil
 	}
 	return a, "", nil

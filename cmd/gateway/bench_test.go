@@ -2,18 +2,18 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"fmt"
-	"io"
 	"net"
 	"net/http"
 	"slices"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/sharedmedcard/gateway/internal/app"
+	"github.com/sharedmedcard/gateway/internal/soapclient"
 	"github.com/sharedmedcard/gateway/seed"
 )
 
@@ -94,23 +94,12 @@ func BenchmarkGetMedicineCard(b *testing.B) {
 // benchRead sends one GetMedicineCard and checks that it was answered with
 // a card, without decoding it (the client shares the CPUs with the server).
 func benchRead(client *http.Client, endpoint, person string) error {
-	req, err := http.NewRequest(http.MethodPost, endpoint, strings.NewReader(call{body: getCardBody(person)}.envelope()))
-	if err != nil {
+	var resp soapclient.Response
+	if err := soapclient.New(endpoint, client).Do(context.Background(), call{body: getCardBody(person)}.request(), &resp); err != nil {
 		return err
 	}
-	req.Header.Set("Content-Type", "text/xml; charset=utf-8")
-	req.Header.Set("SOAPAction", `""`)
-	resp, err := client.Do(req)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	raw, err := io.ReadAll(resp.Body)
-	if err != nil {
-		return err
-	}
-	if resp.StatusCode != http.StatusOK || !bytes.Contains(raw, []byte("GetMedicineCardResponse")) {
-		return fmt.Errorf("GetMedicineCard answered status %d, fault %s", resp.StatusCode, faultIDOf(raw))
+	if resp.Status != http.StatusOK || !bytes.Contains(resp.Body, []byte("GetMedicineCardResponse")) {
+		return fmt.Errorf("GetMedicineCard answered status %d, fault %s", resp.Status, faultIDOf(&resp))
 	}
 	return nil
 }

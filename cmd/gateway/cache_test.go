@@ -2,11 +2,9 @@ package main
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"encoding/xml"
 	"fmt"
-	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -24,6 +22,7 @@ import (
 
 	"github.com/sharedmedcard/gateway/cache"
 	"github.com/sharedmedcard/gateway/internal/app"
+	"github.com/sharedmedcard/gateway/internal/soapclient"
 	"github.com/sharedmedcard/gateway/internal/testservers"
 	"github.com/sharedmedcard/gateway/medcard"
 	"github.com/sharedmedcard/gateway/shard"
@@ -95,7 +94,7 @@ func TestStaleFillNeverReplacesWriteThrough(t *testing.T) {
 	person := freshPerson(t)
 	create := func(basedOn int64) int64 {
 		t.Helper()
-		res, err := svc.Change(ctx, medcard.Call{Caller: caller, MessageID: newMessageID()}, medcard.CreateDrugMedicationRequest{
+		res, err := svc.Change(ctx, medcard.Call{Caller: caller, MessageID: soapclient.NewMessageID()}, medcard.CreateDrugMedicationRequest{
 			PersonID: person, BasedOnCardVersion: basedOn,
 			Drug:   medcard.Drug{Identifier: "28100636072", Name: "Pinex", Form: "tabletter", Strength: "500 mg", ATCCode: "N02BE01"},
 			Dosage: medcard.Dosage{Text: "2 tabletter 3 gange daglig"}, Indication: medcard.Indication{Text: "mod smerter"},
@@ -130,7 +129,7 @@ func TestStaleFillNeverReplacesWriteThrough(t *testing.T) {
 	}
 	read := make(chan *medcard.Card, 1)
 	go func() {
-		card, err := svc.GetMedicineCard(ctx, medcard.Call{Caller: caller, MessageID: newMessageID()}, medcard.CardQuery{PersonID: person})
+		card, err := svc.GetMedicineCard(ctx, medcard.Call{Caller: caller, MessageID: soapclient.NewMessageID()}, medcard.CardQuery{PersonID: person})
 		if err != nil {
 			t.Errorf("GetMedicineCard = %v", err)
 		}
@@ -166,7 +165,7 @@ func TestStaleFillNeverReplacesWriteThrough(t *testing.T) {
 	if v := cached(); v != 2 {
 		t.Errorf("Fill(version 1) after Written(version 2): Get = version %d, want 2", v)
 	}
-	card, err := svc.GetMedicineCard(ctx, medcard.Call{Caller: caller, MessageID: newMessageID()}, medcard.CardQuery{PersonID: person})
+	card, err := svc.GetMedicineCard(ctx, medcard.Call{Caller: caller, MessageID: soapclient.NewMessageID()}, medcard.CardQuery{PersonID: person})
 	if err != nil || card.Version != 2 {
 		t.Errorf("GetMedicineCard after the race = %+v, %v; want version 2", card, err)
 	}
@@ -309,42 +308,30 @@ func newLoadClient(tb testing.TB) *http.Client {
 	return &http.Client{Transport: tr, Timeout: 20 * time.Second}
 }
 
-// send posts c (SOAP 1.1) to endpoint and decodes the response's body
-// element into out; an HTTP status other than 200, a fault or a response
-// of another operation is an error.
+// send posts c to endpoint and decodes the response's body element into
+// out; an HTTP status other than 200, a fault or a response of another
+// operation is an error.
 func send(client *http.Client, endpoint string, c call, wantElement string, out any) error {
-	req, err := http.NewRequest(http.MethodPost, endpoint, strings.NewReader(c.envelope()))
-	if err != nil {
+	var resp soapclient.Response
+	if err := soapclient.New(endpoint, client).Do(context.Background(), c.request(), &resp); err != nil {
 		return err
 	}
-	req.Header.Set("Content-Type", "text/xml; charset=utf-8")
-	req.Header.Set("SOAPAction", `""`)
-	resp, err := client.Do(req)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	raw, err := io.ReadAll(resp.Body)
-	if err != nil {
-		return err
-	}
-	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("status %d, fault %s", resp.StatusCode, faultIDOf(raw))
+	if resp.Status != http.StatusOK {
+		return fmt.Errorf("status %d, fault %s", resp.Status, faultIDOf(&resp))
 	}
 	var name struct{ XMLName xml.Name }
-	if err := decodeBodyElement(raw, &name); err != nil || name.XMLName.Local != wantElement {
+	if err := resp.Decode(&name); err != nil || name.XMLName.Local != wantElement {
 		return fmt.Errorf("answered %q (%v), want %s", name.XMLName.Local, err, wantElement)
 	}
-	return decodeBodyElement(raw, out)
+	return resp.Decode(out)
 }
 
 // faultIDOf returns the FaultIdentifier of a fault response, or a note.
-func faultIDOf(raw []byte) string {
-	_, after, ok := bytes.Cut(raw, []byte("FaultIdentifier>"))
-	if id, _, ok2 := bytes.Cut(after, []byte("<")); ok && ok2 {
-		return string(id)
+func faultIDOf(resp *soapclient.Response) string {
+	if resp.Fault == nil || resp.Fault.Identifier == "" {
+		return "(none)"
 	}
-	return "(none)"
+	return resp.Fault.Identifier
 }
 
 // readVersion reads person's card and returns its version.

@@ -6,6 +6,7 @@ import (
 	"net/url"
 	"time"
 
+	"github.com/sharedmedcard/gateway/internal/soapclient"
 	"github.com/sharedmedcard/gateway/seed"
 	"github.com/sharedmedcard/gateway/web"
 )
@@ -23,9 +24,20 @@ func printDemo(w io.Writer, endpoint string) {
 
   Read the demo person's medicine card:
 
-curl -s %[1]s -H 'Content-Type: text/xml; charset=utf-8' --data-binary '<soap:Envelope xmlns:soap="http://schemas.xmlsoap.org/soap/envelope/" xmlns:mc="http://sharedmedcard.example/2026/01/medcard" xmlns:wsse="http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-wssecurity-secext-1.0.xsd"><soap:Header><wsse:Security><wsse:UsernameToken><wsse:Username>demo-gp</wsse:Username><wsse:Password Type="http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-username-token-profile-1.0#PasswordText">demo-secret</wsse:Password></wsse:UsernameToken></wsse:Security><mc:MessageHeader><mc:MessageID>demo-1</mc:MessageID></mc:MessageHeader><mc:WhitelistingHeader><mc:SystemName>demo-gp</mc:SystemName><mc:OrganisationIdentifier>SOR:483711000016009</mc:OrganisationIdentifier><mc:RequestedRole>Doctor</mc:RequestedRole></mc:WhitelistingHeader></soap:Header><soap:Body><mc:GetMedicineCardRequest><mc:PersonIdentifier>%[2]s</mc:PersonIdentifier><mc:IncludePrescriptions>true</mc:IncludePrescriptions></mc:GetMedicineCardRequest></soap:Body></soap:Envelope>'
+curl -s %[1]s -H 'Content-Type: text/xml; charset=utf-8' --data-binary '%[6]s'
 
-`, endpoint, person, uiURL(endpoint), seed.DemoPharmacist, seed.DemoPharmacistPassword)
+`, endpoint, person, uiURL(endpoint), seed.DemoPharmacist, seed.DemoPharmacistPassword, demoEnvelope(endpoint, person))
+}
+
+// demoEnvelope reads person's card as demo-gp, with the secret as
+// PasswordText: a request a person can read and send again (a digest
+// would need a fresh nonce every time).
+func demoEnvelope(endpoint, person string) string {
+	r := soapclient.Request{Operation: "GetMedicineCard",
+		Params:   "<mc:PersonIdentifier>" + person + "</mc:PersonIdentifier><mc:IncludePrescriptions>true</mc:IncludePrescriptions>",
+		Identity: soapclient.Identity{System: "demo-gp", Secret: "demo-secret", Organisation: "SOR:483711000016009", Role: "Doctor"},
+		Security: soapclient.TextToken, MessageID: "demo-1"}
+	return string(soapclient.New(endpoint, nil).Envelope(&r))
 }
 
 // uiURL is the web UI's address on the host of the SOAP endpoint.

@@ -3,13 +3,8 @@ package main
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
-	"crypto/sha1"
-	"encoding/base64"
-	"encoding/hex"
-	"encoding/xml"
+	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -23,6 +18,7 @@ import (
 	"go.uber.org/zap/zapcore"
 
 	"github.com/sharedmedcard/gateway/internal/app"
+	"github.com/sharedmedcard/gateway/internal/soapclient"
 	"github.com/sharedmedcard/gateway/internal/testcluster"
 	"github.com/sharedmedcard/gateway/internal/testservers"
 	"github.com/sharedmedcard/gateway/seed"
@@ -38,6 +34,7 @@ type testEnv struct {
 	cluster  *testcluster.Cluster
 	server   *httptest.Server
 	endpoint string
+	soap     *soapclient.Client // the tests' client of the gateway at endpoint
 	gw       *app.Gateway
 	logs     *lockedBuffer
 	// persons are all person identifiers the tests sent; no log line may
@@ -117,6 +114,7 @@ func startEnv() (*testEnv, error) {
 
 	e.server = httptest.NewUnstartedServer(nil)
 	e.endpoint = "http://" + e.server.Listener.Addr().String() + app.SOAPPath
+	e.soap = soapclient.New(e.endpoint, nil)
 	if e.gw, err = app.New(ctx, e.config(e.endpoint, e.cluster.Redis.Addr)); err != nil {
 		return e, err
 	}
@@ -203,16 +201,17 @@ func (b *lockedBuffer) String() string {
 	return b.buf.String()
 }
 
-// --- a small SOAP client for tests -----------------------------------------
+// --- the tests' SOAP requests (internal/soapclient writes them) -----------
 
 const (
-	nsMedcard = "http://sharedmedcard.example/2026/01/medcard"
-	nsEnv11   = "http://schemas.xmlsoap.org/soap/envelope/"
-	nsEnv12   = "http://www.w3.org/2003/05/soap-envelope"
+	nsMedcard = soapclient.Namespace
+	nsEnv11   = soapclient.NamespaceSOAP11
+	nsEnv12   = soapclient.NamespaceSOAP12
 )
 
-// call describes one SOAP request; zero values give a valid demo-gp Doctor
-// request in SOAP 1.1 with a fresh MessageID and a password digest.
+// call describes one SOAP request as the tests vary it; zero values give a
+// valid demo-gp Doctor request in SOAP 1.1 with a fresh MessageID and a
+// password digest.
 type call struct {
 	soap12      bool
 	system      string
@@ -226,97 +225,58 @@ type call struct {
 	body        string // the body's wrapper element
 }
 
-func newMessageID() string {
-	var b [16]byte
-	_, _ = rand.Read(b[:])
-	return hex.EncodeToString(b[:])
+// request is c with the tests' defaults filled in.
+func (c call) request() *soapclient.Request {
+	or := func(v, def string) string {
+		if v == "" {
+			return def
+		}
+		return v
+	}
+	r := &soapclient.Request{Body: c.body, ExtraHeaders: c.extraHeader, Identity: soapclient.Identity{
+		System: or(c.system, "demo-gp"), Secret: or(c.secret, "demo-secret"), SystemVersion: "1.0",
+		Organisation: or(c.org, "SOR:483711000016009"), Role: or(c.role, "Doctor"),
+	}}
+	if c.soap12 {
+		r.Version = soapclient.SOAP12
+	}
+	if c.textPwd {
+		r.Security = soapclient.TextToken
+	}
+	if !c.noMessageID {
+		r.MessageID = or(c.messageID, soapclient.NewMessageID())
+	}
+	return r
 }
 
-func (c call) envelope() string {
-	system, secret, role := c.system, c.secret, c.role
-	if system == "" {
-		system = "demo-gp"
-	}
-	if secret == "" {
-		secret = "demo-secret"
-	}
-	if role == "" {
-		role = "Doctor"
-	}
-	org := c.org
-	if org == "" {
-		org = "SOR:483711000016009"
-	}
-	ns := nsEnv11
-	if c.soap12 {
-		ns = nsEnv12
-	}
-	var token string
-	if c.textPwd {
-		token = fmt.Sprintf(`<wsse:Password Type="http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-username-token-profile-1.0#PasswordText">%s</wsse:Password>`, secret)
-	} else {
-		var nonce [16]byte
-		_, _ = rand.Read(nonce[:])
-		created := time.Now().UTC().Format(time.RFC3339)
-		sum := sha1.Sum(append(append(nonce[:], created...), secret...))
-		token = fmt.Sprintf(`<wsse:Password Type="http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-username-token-profile-1.0#PasswordDigest">%s</wsse:Password><wsse:Nonce EncodingType="http://docs.oasis-open.org/wss/2004/01/oasis-200401-soap-message-security-1.0#Base64Binary">%s</wsse:Nonce><wsu:Created>%s</wsu:Created>`,
-			base64.StdEncoding.EncodeToString(sum[:]), base64.StdEncoding.EncodeToString(nonce[:]), created)
-	}
-	msgHeader := ""
-	if !c.noMessageID {
-		id := c.messageID
-		if id == "" {
-			id = newMessageID()
-		}
-		msgHeader = `<mc:MessageHeader><mc:MessageID>` + id + `</mc:MessageID></mc:MessageHeader>`
-	}
-	return `<?xml version="1.0" encoding="UTF-8"?>
-<s:Envelope xmlns:s="` + ns + `" xmlns:mc="` + nsMedcard + `"
-  xmlns:wsse="http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-wssecurity-secext-1.0.xsd"
-  xmlns:wsu="http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-wssecurity-utility-1.0.xsd">
- <s:Header>
-  <wsse:Security s:mustUnderstand="1"><wsse:UsernameToken><wsse:Username>` + system + `</wsse:Username>` + token + `</wsse:UsernameToken></wsse:Security>
-  ` + msgHeader + `
-  <mc:WhitelistingHeader><mc:SystemName>` + system + `</mc:SystemName><mc:SystemVersion>1.0</mc:SystemVersion><mc:OrganisationIdentifier>` + org + `</mc:OrganisationIdentifier><mc:RequestedRole>` + role + `</mc:RequestedRole></mc:WhitelistingHeader>
-  ` + c.extraHeader + `
- </s:Header>
- <s:Body>` + c.body + `</s:Body>
-</s:Envelope>`
-}
+// envelope is the envelope c sends now, with a fresh nonce: for the tests
+// that cut, wrap or replay one.
+func (c call) envelope() string { return string(env.soap.Envelope(c.request())) }
 
 // post sends raw bytes to the endpoint with the content type of the SOAP
 // version and returns the status and body.
 func post(t *testing.T, soap12 bool, body []byte, header http.Header) (int, []byte) {
 	t.Helper()
-	req, err := http.NewRequest(http.MethodPost, env.endpoint, bytes.NewReader(body))
-	if err != nil {
-		t.Fatal(err)
-	}
+	r := &soapclient.Request{Raw: body, HTTPHeader: header}
 	if soap12 {
-		req.Header.Set("Content-Type", "application/soap+xml; charset=utf-8")
-	} else {
-		req.Header.Set("Content-Type", "text/xml; charset=utf-8")
-		req.Header.Set("SOAPAction", `""`)
+		r.Version = soapclient.SOAP12
 	}
-	for k, v := range header {
-		req.Header[k] = v
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatalf("POST: %v", err)
-	}
-	defer resp.Body.Close()
-	out, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return resp.StatusCode, out
+	return exchange(t, r)
 }
 
 // do sends c and returns the HTTP status and the response body.
 func (c call) do(t *testing.T) (int, []byte) {
 	t.Helper()
-	return post(t, c.soap12, []byte(c.envelope()), nil)
+	return exchange(t, c.request())
+}
+
+func exchange(t *testing.T, r *soapclient.Request) (int, []byte) {
+	t.Helper()
+	var resp soapclient.Response
+	if err := env.soap.Do(context.Background(), r, &resp); err != nil {
+		t.Fatalf("POST: %v", err)
+	}
+	return resp.Status, resp.Body
 }
 
 // responseBody decodes the first element of the response's SOAP Body into
@@ -326,55 +286,23 @@ func responseBody(t *testing.T, status int, raw []byte, out any) {
 	if status != http.StatusOK {
 		t.Fatalf("status %d, want 200; body: %s", status, raw)
 	}
-	if err := decodeBodyElement(raw, out); err != nil {
+	if err := soapclient.DecodeBody(raw, out); err != nil {
 		t.Fatalf("decode response: %v; body: %s", err, raw)
 	}
 }
 
-func decodeBodyElement(raw []byte, out any) error {
-	dec := xml.NewDecoder(bytes.NewReader(raw))
-	inBody := false
-	for {
-		tok, err := dec.Token()
-		if err != nil {
-			return err
-		}
-		if se, ok := tok.(xml.StartElement); ok {
-			if inBody {
-				return dec.DecodeElement(out, &se)
-			}
-			inBody = se.Name.Local == "Body"
-		}
-	}
-}
-
-// faultDetailOf is the parsed fault detail and codes of a fault response.
-type faultOf struct {
-	Code      string // 1.1 faultcode or 1.2 Code/Value
-	FaultID   string
-	Retryable bool
-}
-
-func parseFault(t *testing.T, raw []byte) faultOf {
+// parseFault reads the fault of a response; an answer without one gives
+// the zero Fault, which no test expects.
+func parseFault(t *testing.T, raw []byte) soapclient.Fault {
 	t.Helper()
-	var f struct {
-		FaultCode string `xml:"Body>Fault>faultcode"`
-		Code12    string `xml:"Body>Fault>Code>Value"`
-		Detail11  struct {
-			FaultID   string `xml:"FaultIdentifier"`
-			Retryable bool   `xml:"Retryable"`
-		} `xml:"Body>Fault>detail>MedicineCardFault"`
-		Detail12 struct {
-			FaultID   string `xml:"FaultIdentifier"`
-			Retryable bool   `xml:"Retryable"`
-		} `xml:"Body>Fault>Detail>MedicineCardFault"`
+	f, err := soapclient.ParseFault(raw)
+	if errors.Is(err, soapclient.ErrNoFault) {
+		return soapclient.Fault{}
 	}
-	if err := xml.Unmarshal(raw, &f); err != nil {
+	if err != nil {
 		t.Fatalf("fault does not parse: %v; body: %s", err, raw)
 	}
-	out := faultOf{Code: f.FaultCode + f.Code12, FaultID: f.Detail11.FaultID + f.Detail12.FaultID,
-		Retryable: f.Detail11.Retryable || f.Detail12.Retryable}
-	return out
+	return *f
 }
 
 // notePerson records a person identifier a test sends, for the log check.

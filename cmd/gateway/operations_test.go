@@ -112,8 +112,8 @@ func (f *fixture) refused(t *testing.T, by actor, req any, faultID string) {
 	if f.soap12 {
 		wantStatus, wantCode = http.StatusBadRequest, "env:Sender"
 	}
-	if got := parseFault(t, raw); status != wantStatus || got.Code != wantCode || got.FaultID != faultID {
-		t.Errorf("%s = %d %s %s, want %d %s %s; body: %.600s", operationOf(req), status, got.Code, got.FaultID,
+	if got := parseFault(t, raw); status != wantStatus || got.Code != wantCode || got.Identifier != faultID {
+		t.Errorf("%s = %d %s %s, want %d %s %s; body: %.600s", operationOf(req), status, got.Code, got.Identifier,
 			wantStatus, wantCode, faultID, raw)
 	}
 	if v := f.card(t).MedicineCard.MedicineCardVersion; v != f.v {

@@ -7,6 +7,7 @@ import (
 	"encoding/xml"
 	"fmt"
 	"net/http"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -16,6 +17,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/sharedmedcard/gateway/internal/app"
+	"github.com/sharedmedcard/gateway/internal/soapclient"
 	"github.com/sharedmedcard/gateway/seed"
 	"github.com/sharedmedcard/gateway/shard"
 	"github.com/sharedmedcard/gateway/soap"
@@ -100,7 +102,7 @@ func TestStaleVersionIsMergedWithWarning(t *testing.T) {
 		}
 	}
 	status, raw := call{body: createBody(person, 5, "Pinex")}.do(t)
-	if f := parseFault(t, raw); status != http.StatusInternalServerError || f.FaultID != "InvalidMedicineCardVersion" {
+	if f := parseFault(t, raw); status != http.StatusInternalServerError || f.Identifier != "InvalidMedicineCardVersion" {
 		t.Errorf("create based on a future version = %d %+v, want 500 InvalidMedicineCardVersion", status, f)
 	}
 }
@@ -125,7 +127,7 @@ func TestConcurrentCreatesSamePerson(t *testing.T) {
 				return
 			}
 			var created soap.CreateDrugMedicationResponse
-			if err := decodeBodyElement(raw, &created); err != nil {
+			if err := soapclient.DecodeBody(raw, &created); err != nil {
 				errs <- err.Error()
 				return
 			}
@@ -168,7 +170,7 @@ func TestConcurrentCreatesSamePerson(t *testing.T) {
 func TestResendIsIdempotent(t *testing.T) {
 	requireEnv(t)
 	person := freshPerson(t)
-	messageID := newMessageID()
+	messageID := soapclient.NewMessageID()
 	auditBefore := countRows(t, "audit_log WHERE operation = 'CreateDrugMedication'")
 	var first soap.CreateDrugMedicationResponse
 	for i := range 5 {
@@ -193,7 +195,7 @@ func TestResendIsIdempotent(t *testing.T) {
 
 	// The same MessageID with a different body is refused and changes nothing.
 	status, raw := call{messageID: messageID, body: createBody(person, 1, "Something else")}.do(t)
-	if f := parseFault(t, raw); status != http.StatusInternalServerError || f.FaultID != "MessageIDReusedWithDifferentRequest" {
+	if f := parseFault(t, raw); status != http.StatusInternalServerError || f.Identifier != "MessageIDReusedWithDifferentRequest" {
 		t.Errorf("reused MessageID = %d %+v, want 500 MessageIDReusedWithDifferentRequest", status, f)
 	}
 	if v := getCard(t, person, false).MedicineCard.MedicineCardVersion; v != 1 {
@@ -262,8 +264,8 @@ func TestFaultsWriteNothing(t *testing.T) {
 				t.Errorf("status = %d, want %d; body: %.400s", status, tc.status, raw)
 			}
 			f := parseFault(t, raw)
-			if f.Code != tc.code || f.FaultID != tc.faultID {
-				t.Errorf("fault = %s %s, want %s %s; body: %.600s", f.Code, f.FaultID, tc.code, tc.faultID, raw)
+			if f.Code != tc.code || f.Identifier != tc.faultID {
+				t.Errorf("fault = %s %s, want %s %s; body: %.600s", f.Code, f.Identifier, tc.code, tc.faultID, raw)
 			}
 			if bytes.Contains(raw, []byte("goroutine")) || bytes.Contains(raw, []byte(".go:")) {
 				t.Errorf("fault carries a stack trace: %s", raw)
@@ -285,7 +287,7 @@ func TestReplayedNonceRefused(t *testing.T) {
 		t.Fatalf("first use: status %d: %s", status, raw)
 	}
 	status, raw := post(t, false, []byte(envelope), nil)
-	if f := parseFault(t, raw); status != http.StatusInternalServerError || f.FaultID != "NotAuthenticated" {
+	if f := parseFault(t, raw); status != http.StatusInternalServerError || f.Identifier != "NotAuthenticated" {
 		t.Errorf("replayed token = %d %+v, want 500 NotAuthenticated", status, f)
 	}
 }
@@ -384,5 +386,24 @@ func TestLogsCarryNoPersonIdentifier(t *testing.T) {
 	}
 	if leaked := env.personsInLogs(); len(leaked) > 0 {
 		t.Errorf("%d person identifiers appear in the logs", len(leaked))
+	}
+}
+
+// TestDemoCurlReadsTheCard sends the curl `make run` prints, as curl
+// would: it reads the demo person's card.
+func TestDemoCurlReadsTheCard(t *testing.T) {
+	requireEnv(t)
+	var out strings.Builder
+	printDemo(&out, env.endpoint)
+	m := regexp.MustCompile(`curl -s (\S+) -H 'Content-Type: ([^']+)' --data-binary '([^']+)'`).FindStringSubmatch(out.String())
+	if m == nil || m[1] != env.endpoint || m[2] != "text/xml; charset=utf-8" {
+		t.Fatalf("printDemo printed no curl to %s:\n%s", env.endpoint, out.String())
+	}
+	person := notePerson(demoPerson())
+	status, raw := post(t, false, []byte(m[3]), nil)
+	var resp soap.GetMedicineCardResponse
+	responseBody(t, status, raw, &resp)
+	if resp.MedicineCard.PersonIdentifier != person {
+		t.Errorf("the demo curl read the card of %q, want the demo person's", resp.MedicineCard.PersonIdentifier)
 	}
 }

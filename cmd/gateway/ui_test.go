@@ -13,6 +13,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/sharedmedcard/gateway/internal/soapclient"
 	"github.com/sharedmedcard/gateway/internal/wsdlclient"
 	"github.com/sharedmedcard/gateway/medcard"
 	"github.com/sharedmedcard/gateway/seed"
@@ -241,7 +242,7 @@ func TestOrderInboxInTheUI(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	send := call{system: ours.system, role: ours.role, org: ours.org, messageID: newMessageID(), body: string(body)}
+	send := call{system: ours.system, role: ours.role, org: ours.org, messageID: soapclient.NewMessageID(), body: string(body)}
 	var acked, again soap.AcknowledgeOrdersResponse
 	status, raw = send.do(t)
 	responseBody(t, status, raw, &acked)
@@ -378,8 +379,8 @@ func TestOrderInboxOverSOAP12(t *testing.T) {
 	}
 
 	status, raw = ours.send(t, true, &wsdlclient.AcknowledgeOrdersRequest{})
-	if got := parseFault(t, raw); status != http.StatusBadRequest || got.Code != "env:Sender" || got.FaultID != medcard.FaultInvalidField.ID {
+	if got := parseFault(t, raw); status != http.StatusBadRequest || got.Code != "env:Sender" || got.Identifier != medcard.FaultInvalidField.ID {
 		t.Errorf("AcknowledgeOrders of no orders in SOAP 1.2 = %d %s %s, want 400 env:Sender %s; body: %.600s",
-			status, got.Code, got.FaultID, medcard.FaultInvalidField.ID, raw)
+			status, got.Code, got.Identifier, medcard.FaultInvalidField.ID, raw)
 	}
 }

@@ -7,6 +7,7 @@ import (
 
 	gowsdl "github.com/hooklift/gowsdl/soap"
 
+	"github.com/sharedmedcard/gateway/internal/soapclient"
 	"github.com/sharedmedcard/gateway/internal/wsdlclient"
 )
 
@@ -27,7 +28,7 @@ func TestGeneratedClient(t *testing.T) {
 	}
 
 	personID := wsdlclient.PersonIdentifierType(person)
-	created, err := newPort(newMessageID()).CreateDrugMedicationContext(ctx, &wsdlclient.CreateDrugMedicationRequest{
+	created, err := newPort(soapclient.NewMessageID()).CreateDrugMedicationContext(ctx, &wsdlclient.CreateDrugMedicationRequest{
 		PersonIdentifier:    &personID,
 		MedicineCardVersion: 0,
 		DrugMedication: &wsdlclient.NewDrugMedicationType{
@@ -44,7 +45,7 @@ func TestGeneratedClient(t *testing.T) {
 		t.Errorf("CreateDrugMedication = %+v, want card version 1, item 1 at version 1", created)
 	}
 
-	got, err := newPort(newMessageID()).GetMedicineCardContext(ctx, &wsdlclient.GetMedicineCardRequest{PersonIdentifier: &personID})
+	got, err := newPort(soapclient.NewMessageID()).GetMedicineCardContext(ctx, &wsdlclient.GetMedicineCardRequest{PersonIdentifier: &personID})
 	if err != nil {
 		t.Fatalf("GetMedicineCard: %v", err)
 	}

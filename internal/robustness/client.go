@@ -4,12 +4,14 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
+	"net/http"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/sharedmedcard/gateway/internal/soapclient"
 	"github.com/sharedmedcard/gateway/medcard"
 	"github.com/sharedmedcard/gateway/seed"
 	"github.com/sharedmedcard/gateway/shard"
@@ -151,7 +153,7 @@ type workload struct {
 	gateways []*Gateway
 	persons  *personPool
 	rec      *recorder
-	soap     *soapClient
+	http     *http.Client
 	runTag   string
 	today    string
 }
@@ -191,7 +193,7 @@ func (w *workload) write(client, seq int, rng *rand.Rand, seen map[string]int64)
 	person := w.persons.forWrite(rng)
 	tag := fmt.Sprintf("%s-c%d-%d", w.runTag, client, seq)
 	req := createDrugMedicationRequest(person, seen[person], tag, w.today)
-	op := Operation{Client: client, Kind: OpWrite, Person: person, Tag: tag, MessageID: req.messageID,
+	op := Operation{Client: client, Kind: OpWrite, Person: person, Tag: tag, MessageID: req.MessageID,
 		Invoke: time.Now(), Outcome: OutcomeUnknown}
 	gw := rng.IntN(len(w.gateways))
 	backoff := 50 * time.Millisecond
@@ -243,7 +245,7 @@ func (w *workload) read(client int, rng *rand.Rand) Operation {
 	person := w.persons.forRead(rng)
 	req := getCardRequest(person)
 	gw := rng.IntN(len(w.gateways))
-	op := Operation{Client: client, Kind: OpRead, Person: person, MessageID: req.messageID, Invoke: time.Now(),
+	op := Operation{Client: client, Kind: OpRead, Person: person, MessageID: req.MessageID, Invoke: time.Now(),
 		Attempts: 1, Gateways: []string{w.gateways[gw].Name}, Outcome: OutcomeUnknown}
 	a := w.send(gw, req)
 	op.noteFailure(w.gateways[gw].Name, a)
@@ -278,10 +280,10 @@ func (op *Operation) noteFailure(gateway string, a answer) {
 	op.Failures = append(op.Failures, AttemptFailure{At: time.Now(), Gateway: gateway, Fault: fault})
 }
 
-func (w *workload) send(gw int, req soapRequest) answer {
+func (w *workload) send(gw int, req soapclient.Request) answer {
 	ctx, cancel := context.WithTimeout(context.Background(), clientTimeout)
 	defer cancel()
-	return w.soap.send(ctx, w.gateways[gw].URL, req)
+	return send(ctx, w.http, w.gateways[gw].URL, &req)
 }
 
 // readFinal reads the card of every person straight from the shard

@@ -23,7 +23,7 @@
 // redis-failover runs its own gateways against a Sentinel-managed primary
 // and replica.
 //
-// # Clients (client.go, soapclient.go)
+// # Clients (client.go, requests.go)
 //
 // Writers send CreateDrugMedication with an explicit MessageID, based on
 // the card version they last saw, adding a drug medication whose

@@ -149,7 +149,7 @@ func Run(ctx context.Context, c *Cluster, cfg RunConfig) (History, RunStats, err
 	c.mu.Unlock()
 	logStart := c.logSizes()
 
-	w := &workload{gateways: c.Gateways, persons: persons, rec: &recorder{}, soap: newSOAPClient(clientTimeout),
+	w := &workload{gateways: c.Gateways, persons: persons, rec: &recorder{}, http: newHTTPClient(clientTimeout),
 		runTag: runTag, today: time.Now().Format("2006-01-02")}
 	env := &NemesisEnv{Cluster: c, HotPersons: persons.hotNow, PinPersons: persons.pin, Logf: cfg.Logf}
 
