@@ -72,6 +72,10 @@ var (
 	// Security.
 	FaultNotAuthenticated = Fault{"NotAuthenticated", CodeUnauthorized}
 	FaultRoleNotAllowed   = Fault{"RoleNotAllowed", CodeUnauthorized}
+	// FaultPasswordTextNeedsTLS: a PasswordText token over plain HTTP,
+	// refused before its password is looked at (the fix is HTTPS or a
+	// PasswordDigest, not another password).
+	FaultPasswordTextNeedsTLS = Fault{"PasswordTextRequiresTLS", CodeUnauthorized}
 
 	// Availability: the caller should resend with the same MessageID.
 	FaultCardBusy       = Fault{"MedicineCardBusy", CodeUnavailable}

@@ -78,6 +78,27 @@ type System struct {
 	Name   string
 	Secret string
 	Roles  []Role
+	// ClientCertSHA256 are the SHA-256 fingerprints (lowercase hex of the
+	// DER certificate) of the TLS client certificates the system may
+	// present; when any is set it must present one of them, as national
+	// health networks require of system certificates. Several allow a
+	// rotation without a gap. Empty: no certificate required.
+	ClientCertSHA256 []string
+}
+
+// RequiresClientCert reports whether the system must authenticate with a
+// TLS client certificate besides its UsernameToken.
+func (s System) RequiresClientCert() bool { return len(s.ClientCertSHA256) > 0 }
+
+// AcceptsClientCert reports whether a certificate with the SHA-256
+// fingerprint sha256Hex (lowercase hex) is one the system may present.
+func (s System) AcceptsClientCert(sha256Hex string) bool {
+	for _, pin := range s.ClientCertSHA256 {
+		if pin == sha256Hex {
+			return true
+		}
+	}
+	return false
 }
 
 // MayActAs reports whether the system may request role.

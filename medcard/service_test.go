@@ -447,7 +447,7 @@ var allFaults = []Fault{
 	FaultVersionMismatch, FaultMissingMessageID, FaultRequiredField, FaultInvalidField,
 	FaultInvalidPersonID, FaultInvalidCardVersion,
 	FaultMessageIDReused,
-	FaultNotAuthenticated, FaultRoleNotAllowed,
+	FaultNotAuthenticated, FaultRoleNotAllowed, FaultPasswordTextNeedsTLS,
 	FaultCardBusy, FaultUnavailable, FaultOutcomeUnknown,
 	FaultInternal,
 }

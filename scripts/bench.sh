@@ -187,8 +187,14 @@ wait_http "http://$HOST:$COLD_PORT/readyz"
 # card of a person whose card is of average size.
 AVG_PERSON=$(psqlc "$PG1_PORT" medcard_bench_shard1 \
 	"SELECT person FROM cards ORDER BY abs(octet_length(card::text) - $CARD_BYTES), person LIMIT 1")
+# The gateways serve plain HTTP, where PasswordText is refused: the token
+# is a PasswordDigest, Base64(SHA-1(nonce + created + secret)), with
+# coreutils only (sha1sum's hex turned into bytes by printf).
+NONCE="bench-capture-$(date +%s%N)"
+CREATED="$(date -u +%Y-%m-%dT%H:%M:%SZ)"
+DIGEST="$(printf "$(printf '%s%s%s' "$NONCE" "$CREATED" demo-secret | sha1sum | cut -c1-40 | sed 's/../\\x&/g')" | base64)"
 curl -fsS "http://$HOST:$HOT_PORT/medcard" -H 'Content-Type: text/xml; charset=utf-8' -o "$OUT/trivial-response.xml" \
-	--data-binary '<soap:Envelope xmlns:soap="http://schemas.xmlsoap.org/soap/envelope/" xmlns:mc="http://sharedmedcard.example/2026/01/medcard" xmlns:wsse="http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-wssecurity-secext-1.0.xsd"><soap:Header><wsse:Security><wsse:UsernameToken><wsse:Username>demo-gp</wsse:Username><wsse:Password Type="http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-username-token-profile-1.0#PasswordText">demo-secret</wsse:Password></wsse:UsernameToken></wsse:Security><mc:MessageHeader><mc:MessageID>bench-capture</mc:MessageID></mc:MessageHeader><mc:WhitelistingHeader><mc:SystemName>demo-gp</mc:SystemName><mc:OrganisationIdentifier>SOR:483711000016009</mc:OrganisationIdentifier><mc:RequestedRole>Doctor</mc:RequestedRole></mc:WhitelistingHeader></soap:Header><soap:Body><mc:GetMedicineCardRequest><mc:PersonIdentifier>'"$AVG_PERSON"'</mc:PersonIdentifier></mc:GetMedicineCardRequest></soap:Body></soap:Envelope>'
+	--data-binary '<soap:Envelope xmlns:soap="http://schemas.xmlsoap.org/soap/envelope/" xmlns:mc="http://sharedmedcard.example/2026/01/medcard" xmlns:wsse="http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-wssecurity-secext-1.0.xsd" xmlns:wsu="http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-wssecurity-utility-1.0.xsd"><soap:Header><wsse:Security><wsse:UsernameToken><wsse:Username>demo-gp</wsse:Username><wsse:Password Type="http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-username-token-profile-1.0#PasswordDigest">'"$DIGEST"'</wsse:Password><wsse:Nonce>'"$(printf '%s' "$NONCE" | base64)"'</wsse:Nonce><wsu:Created>'"$CREATED"'</wsu:Created></wsse:UsernameToken></wsse:Security><mc:MessageHeader><mc:MessageID>bench-capture</mc:MessageID></mc:MessageHeader><mc:WhitelistingHeader><mc:SystemName>demo-gp</mc:SystemName><mc:OrganisationIdentifier>SOR:483711000016009</mc:OrganisationIdentifier><mc:RequestedRole>Doctor</mc:RequestedRole></mc:WhitelistingHeader></soap:Header><soap:Body><mc:GetMedicineCardRequest><mc:PersonIdentifier>'"$AVG_PERSON"'</mc:PersonIdentifier></mc:GetMedicineCardRequest></soap:Body></soap:Envelope>'
 grep -q GetMedicineCardResponse "$OUT/trivial-response.xml" || die "could not capture a GetMedicineCardResponse (see $OUT/trivial-response.xml)"
 bin/bench-trivial --listen "$HOST:$TRIVIAL_PORT" --body "$OUT/trivial-response.xml" >"$OUT/trivial.log" 2>&1 &
 TRIVIAL_PID=$!

@@ -185,8 +185,8 @@ func (c *Catalog) System(ctx context.Context, name string) (medcard.System, erro
 	var s medcard.System
 	var roles []string
 	var enabled bool
-	err := c.pool.QueryRow(lookupCtx, `SELECT name, secret, roles, enabled FROM systems WHERE name = $1`, name).
-		Scan(&s.Name, &s.Secret, &roles, &enabled)
+	err := c.pool.QueryRow(lookupCtx, `SELECT name, secret, roles, enabled, client_cert_sha256 FROM systems WHERE name = $1`, name).
+		Scan(&s.Name, &s.Secret, &roles, &enabled, &s.ClientCertSHA256)
 	if errors.Is(err, pgx.ErrNoRows) || (err == nil && !enabled) {
 		c.mu.Lock()
 		delete(c.systems, name)
@@ -212,20 +212,85 @@ func (c *Catalog) System(ctx context.Context, name string) (medcard.System, erro
 	return s, nil
 }
 
-// PutSystem creates or replaces an integrating system.
+// PutSystem creates an integrating system, or replaces the secret and roles
+// of an existing one (and enables it). Its client certificate fingerprints
+// are set when it is created and otherwise kept, so that re-running `gateway
+// seed` does not undo a `gateway system cert`; SetClientCerts changes them.
 func (c *Catalog) PutSystem(ctx context.Context, s medcard.System) error {
 	roles := make([]string, len(s.Roles))
 	for i, r := range s.Roles {
 		roles[i] = string(r)
 	}
+	pins := s.ClientCertSHA256
+	if pins == nil {
+		pins = []string{}
+	}
 	_, err := c.pool.Exec(ctx, `
-		INSERT INTO systems (name, secret, roles) VALUES ($1, $2, $3)
+		INSERT INTO systems (name, secret, roles, client_cert_sha256) VALUES ($1, $2, $3, $4)
 		ON CONFLICT (name) DO UPDATE SET secret = EXCLUDED.secret, roles = EXCLUDED.roles, enabled = true`,
-		s.Name, s.Secret, roles)
+		s.Name, s.Secret, roles, pins)
 	if err != nil {
 		return fmt.Errorf("put system: %w", err)
 	}
 	return nil
+}
+
+// ErrNoSuchSystem is returned for a system the catalog does not hold.
+var ErrNoSuchSystem = errors.New("no such system")
+
+// SetClientCerts sets the SHA-256 fingerprints (lowercase hex) of the
+// client certificates system name must present one of (none: no
+// certificate required), or with add puts them beside those it has (a
+// rotation: the old and the new certificate both accepted for a while),
+// and returns the system's fingerprints. Gateways apply it within
+// systemCacheTTL.
+//
+// Errors: ErrNoSuchSystem, or the catalog's (a fingerprint that is not 64
+// lowercase hex digits breaks the table's check).
+func (c *Catalog) SetClientCerts(ctx context.Context, name string, sha256Hex []string, add bool) ([]string, error) {
+	if sha256Hex == nil {
+		sha256Hex = []string{}
+	}
+	var set []string
+	err := c.pool.QueryRow(ctx, `
+		UPDATE systems SET client_cert_sha256 = ARRAY(
+			SELECT DISTINCT pin FROM unnest(CASE WHEN $3 THEN client_cert_sha256 ELSE '{}' END || $2::text[]) AS pin ORDER BY pin)
+		WHERE name = $1 RETURNING client_cert_sha256`,
+		name, sha256Hex, add).Scan(&set)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, ErrNoSuchSystem
+	}
+	if err != nil {
+		return nil, fmt.Errorf("set client certificates of %s: %w", name, err)
+	}
+	return set, nil
+}
+
+// SystemEntry is an integrating system as `gateway system list` shows it:
+// everything but its secret.
+type SystemEntry struct {
+	Name             string    `json:"name"`
+	Roles            []string  `json:"roles"`
+	Enabled          bool      `json:"enabled"`
+	ClientCertSHA256 []string  `json:"clientCertSha256"`
+	CreatedAt        time.Time `json:"createdAt"`
+}
+
+// Systems lists the integrating systems by name.
+func (c *Catalog) Systems(ctx context.Context) ([]SystemEntry, error) {
+	rows, err := c.pool.Query(ctx, `SELECT name, roles, enabled, client_cert_sha256, created_at FROM systems ORDER BY name`)
+	if err != nil {
+		return nil, fmt.Errorf("list systems: %w", err)
+	}
+	out, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (SystemEntry, error) {
+		var e SystemEntry
+		err := row.Scan(&e.Name, &e.Roles, &e.Enabled, &e.ClientCertSHA256, &e.CreatedAt)
+		return e, err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("list systems: %w", err)
+	}
+	return out, nil
 }
 
 // Ping checks that the catalog answers.

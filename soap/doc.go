@@ -13,6 +13,16 @@
 // Header blocks we do not understand are skipped unless they carry
 // mustUnderstand="1"/"true", which is refused.
 //
+// # Transport security
+//
+// transport.go adds what the connection says to the UsernameToken: a
+// PasswordText (or untyped password) is refused with
+// PasswordTextRequiresTLS unless the request came over TLS, to us or to a
+// proxy in front (Config.TLSTerminatedUpstream), checked before the system
+// is looked up; and a system registered with client certificate
+// fingerprints must have presented one of them, verified in our own TLS
+// handshake, else NotAuthenticated. A PasswordDigest needs no TLS.
+//
 // # Operations
 //
 // operations.go is the dispatch table: one entry per operation of the

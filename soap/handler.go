@@ -36,6 +36,11 @@ type Config struct {
 	Now func() time.Time
 	// Registerer receives the request latency histogram; nil registers none.
 	Registerer prometheus.Registerer
+	// TLSTerminatedUpstream says TLS ends at a proxy in front of us, so a
+	// request without TLS of its own still crossed the network encrypted;
+	// unset, a PasswordText token is accepted only over TLS to us
+	// (transport.go).
+	TLSTerminatedUpstream bool
 }
 
 // Handler serves the medicine card SOAP endpoint: POST for operations, GET
@@ -127,7 +132,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return err
 		}
 		opName = string(env.op.name)
-		caller, err := h.authenticate(ctx, env)
+		caller, err := h.authenticate(ctx, env, h.transportOf(r))
 		if err != nil {
 			return err
 		}

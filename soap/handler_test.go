@@ -117,9 +117,11 @@ func (fakeSystems) System(_ context.Context, name string) (medcard.System, error
 	return medcard.System{Name: "gp", Secret: "s3cret", Roles: []medcard.Role{medcard.RoleDoctor}}, nil
 }
 
+// testEnvelope is a request of system gp with a PasswordDigest made at
+// testNow (a PasswordText would need TLS, transport_test.go).
 func testEnvelope(ns, body string) string {
-	return `<s:Envelope xmlns:s="` + ns + `" xmlns:mc="` + Namespace + `" xmlns:wsse="` + nsWSSE + `"><s:Header>` +
-		`<wsse:Security><wsse:UsernameToken><wsse:Username>gp</wsse:Username><wsse:Password>s3cret</wsse:Password></wsse:UsernameToken></wsse:Security>` +
+	return `<s:Envelope xmlns:s="` + ns + `" xmlns:mc="` + Namespace + `" xmlns:wsse="` + nsWSSE + `" xmlns:wsu="` + nsWSU + `"><s:Header>` +
+		`<wsse:Security>` + testDigestToken("gp", "s3cret") + `</wsse:Security>` +
 		`<mc:MessageHeader><mc:MessageID>m1</mc:MessageID></mc:MessageHeader>` +
 		`<mc:WhitelistingHeader><mc:SystemName>gp</mc:SystemName><mc:OrganisationIdentifier>SOR:1</mc:OrganisationIdentifier><mc:RequestedRole>Doctor</mc:RequestedRole></mc:WhitelistingHeader>` +
 		`</s:Header><s:Body>` + body + `</s:Body></s:Envelope>`

@@ -36,11 +36,12 @@ type Nonces interface {
 // window is always caught.
 const tokenFreshness = 5 * time.Minute
 
-// authenticate checks the security and whitelisting headers and returns the
-// caller they establish.
+// authenticate checks the security and whitelisting headers, with what the
+// transport adds (transport.go), and returns the caller they establish.
 //
-// Errors: FaultNotAuthenticated, FaultRoleNotAllowed, FaultUnavailable.
-func (h *Handler) authenticate(ctx context.Context, env *envelope) (medcard.Caller, error) {
+// Errors: FaultNotAuthenticated, FaultPasswordTextNeedsTLS,
+// FaultRoleNotAllowed, FaultUnavailable.
+func (h *Handler) authenticate(ctx context.Context, env *envelope, t transport) (medcard.Caller, error) {
 	notAuth := func(format string, args ...any) (medcard.Caller, error) {
 		return medcard.Caller{}, medcard.Errorf(medcard.FaultNotAuthenticated, format, args...)
 	}
@@ -48,11 +49,18 @@ func (h *Handler) authenticate(ctx context.Context, env *envelope) (medcard.Call
 		return notAuth("a wsse:Security header with a UsernameToken is required")
 	}
 	tok := env.security.UsernameToken
+	passwordType := strings.TrimSpace(tok.Password.Type)
+	if err := checkPasswordTransport(passwordType, t); err != nil {
+		return medcard.Caller{}, err
+	}
 	system, err := h.systems.System(ctx, tok.Username)
 	if err != nil {
 		return medcard.Caller{}, err
 	}
-	switch strings.TrimSpace(tok.Password.Type) {
+	if err := checkClientCert(system, t); err != nil {
+		return medcard.Caller{}, err
+	}
+	switch passwordType {
 	case passwordDigest:
 		if err := h.checkDigest(ctx, tok, system.Secret); err != nil {
 			return medcard.Caller{}, err

@@ -21,7 +21,7 @@ func (u *UI) signInPage(w http.ResponseWriter, r *http.Request) {
 
 func (u *UI) showSignIn(w http.ResponseWriter, r *http.Request, status int, msg string) {
 	token := newToken()
-	setCookie(w, r, signInCookie, token, signInTokenAge)
+	u.setCookie(w, r, signInCookie, token, signInTokenAge)
 	u.render(w, r, status, "signin", page{Title: "Sign in", Error: msg, Data: map[string]string{"CSRF": token}})
 }
 
@@ -45,8 +45,8 @@ func (u *UI) signIn(w http.ResponseWriter, r *http.Request) {
 		u.fail(w, r, err)
 		return
 	}
-	setCookie(w, r, signInCookie, "", -1)
-	setCookie(w, r, sessionCookie, sess.Token, 0) // a browser-session cookie; the server ends it
+	u.setCookie(w, r, signInCookie, "", -1)
+	u.setCookie(w, r, sessionCookie, sess.Token, 0) // a browser-session cookie; the server ends it
 	http.Redirect(w, r, Path+"/", http.StatusSeeOther)
 }
 
@@ -55,7 +55,7 @@ func (u *UI) signOut(w http.ResponseWriter, r *http.Request) {
 		u.fail(w, r, err)
 		return
 	}
-	setCookie(w, r, sessionCookie, "", -1)
+	u.setCookie(w, r, sessionCookie, "", -1)
 	http.Redirect(w, r, Path+"/signin", http.StatusSeeOther)
 }
 

@@ -51,19 +51,24 @@ type Config struct {
 	Accounts Accounts
 	Cards    Cards
 	Log      *zap.Logger
+	// SecureCookies marks the cookies Secure on requests without TLS too:
+	// TLS ends at a proxy in front, so the browser speaks HTTPS.
+	SecureCookies bool
 }
 
 // UI serves the pages.
 type UI struct {
-	accounts Accounts
-	cards    Cards
-	log      *zap.Logger
-	pages    map[string]*template.Template
+	accounts      Accounts
+	cards         Cards
+	log           *zap.Logger
+	pages         map[string]*template.Template
+	secureCookies bool
 }
 
 // New returns the UI's handler, which serves the paths under Path.
 func New(cfg Config) (http.Handler, error) {
-	u := &UI{accounts: cfg.Accounts, cards: cfg.Cards, log: cfg.Log, pages: map[string]*template.Template{}}
+	u := &UI{accounts: cfg.Accounts, cards: cfg.Cards, log: cfg.Log, pages: map[string]*template.Template{},
+		secureCookies: cfg.SecureCookies}
 	if u.log == nil {
 		u.log = zap.NewNop()
 	}
@@ -178,10 +183,11 @@ func sameToken(got, want string) bool {
 }
 
 // setCookie sets an HttpOnly, SameSite=Strict cookie on the UI's path,
-// Secure when the request came over TLS.
-func setCookie(w http.ResponseWriter, r *http.Request, name, value string, maxAge time.Duration) {
+// Secure when the request came over TLS (to us, or to a proxy in front:
+// Config.SecureCookies).
+func (u *UI) setCookie(w http.ResponseWriter, r *http.Request, name, value string, maxAge time.Duration) {
 	c := &http.Cookie{Name: name, Value: value, Path: Path, HttpOnly: true, SameSite: http.SameSiteStrictMode,
-		Secure: r.TLS != nil, MaxAge: int(maxAge.Seconds())}
+		Secure: r.TLS != nil || u.secureCookies, MaxAge: int(maxAge.Seconds())}
 	if maxAge < 0 {
 		c.MaxAge = -1
 	}

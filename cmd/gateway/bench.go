@@ -62,7 +62,7 @@ func parseBenchFlags(args []string) (loadgen.Config, benchOptions, error) {
 	f.Uint64Var(&cfg.Seed, "seed", demoSeed, "the seed 'gateway seed' used")
 	f.Float64Var(&cfg.Zipf, "zipf", 0, "choose persons by a Zipf law with this exponent (above 1, e.g. 1.1); 0 is uniform")
 	f.StringVar(&opts.soap, "soap", "1.1", "SOAP version: 1.1 or 1.2")
-	f.BoolVar(&cfg.PasswordText, "password-text", false, "send the secret as PasswordText instead of a PasswordDigest with a fresh nonce")
+	f.BoolVar(&cfg.PasswordText, "password-text", false, "send the secret as PasswordText instead of a PasswordDigest with a fresh nonce (a gateway refuses it over plain HTTP unless serving with --tls-terminated-upstream)")
 	f.string(&cfg.Doctor.System, "system", "MEDCARD_BENCH_SYSTEM", loadgen.DefaultDoctor.System, "system for the clinical operations")
 	f.string(&cfg.Doctor.Secret, "secret", "MEDCARD_BENCH_SECRET", loadgen.DefaultDoctor.Secret, "secret of --system")
 	f.string(&cfg.Doctor.Role, "role", "MEDCARD_BENCH_ROLE", loadgen.DefaultDoctor.Role, "role of --system (CreatePrescription needs Doctor)")

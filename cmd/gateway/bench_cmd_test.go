@@ -9,27 +9,35 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/sharedmedcard/gateway/internal/app"
 	"github.com/sharedmedcard/gateway/loadgen"
 )
 
 // TestBenchCommand runs `gateway bench` against the in-process gateway
 // over the real databases: every action of the mix must succeed, in both
 // SOAP versions and with both password types, and the files must be
-// written.
+// written. The PasswordText run goes to a gateway told that TLS ends in
+// front of it (the plain one refuses PasswordText).
 func TestBenchCommand(t *testing.T) {
 	e := requireEnv(t)
+	behindTLSProxy := startGateway(t, func(endpoint string) app.Config {
+		cfg := e.config(endpoint, e.cluster.Redis.Addr)
+		cfg.TLSTerminatedUpstream = true
+		return cfg
+	})
 	for _, tc := range []struct {
-		name  string
-		extra []string
+		name     string
+		endpoint string
+		extra    []string
 	}{
-		{"soap11-digest", nil},
-		{"soap12-text-zipf", []string{"--soap", "1.2", "--password-text", "--zipf", "1.1"}},
-		{"open-loop", []string{"--rate", "150"}},
+		{"soap11-digest", e.endpoint, nil},
+		{"soap12-text-zipf", behindTLSProxy.endpoint, []string{"--soap", "1.2", "--password-text", "--zipf", "1.1"}},
+		{"open-loop", e.endpoint, []string{"--rate", "150"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			out := t.TempDir()
 			args := append([]string{
-				"--url", e.endpoint, "--duration", "1500ms", "--warmup", "200ms", "--concurrency", "4",
+				"--url", tc.endpoint, "--duration", "1500ms", "--warmup", "200ms", "--concurrency", "4",
 				"--persons", fmt.Sprint(benchPersons), "--seed", fmt.Sprint(demoSeed), "--quiet",
 				"--mix", "GetMedicineCard=40,GetPrescription=10,CreateDrugMedication=15,PauseDrugMedication=15,CreatePharmacyEffectuation=20",
 				"--pharmacy-org", "SOR:bench-test-pharmacy", "--out", out, "--name", tc.name,

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"net/url"
+	"strings"
 	"time"
 
 	"github.com/sharedmedcard/gateway/internal/soapclient"
@@ -11,9 +12,19 @@ import (
 	"github.com/sharedmedcard/gateway/web"
 )
 
+// demoAddresses are where the demo gateway answers.
+type demoAddresses struct {
+	endpoint      string // the SOAP endpoint's public URL
+	plainEndpoint string // the plain HTTP endpoint beside HTTPS (--listen-http); "" for none
+	caFile        string // the CA certificate a client must trust (--demo-ca); "" for none
+	// passwordTextAccepted: over TLS, to us or to a proxy in front, so
+	// the printed curl's PasswordText is accepted.
+	passwordTextAccepted bool
+}
+
 // printDemo prints what a new user needs to call the gateway by hand: the
 // endpoint, the WSDL and a curl that reads the demo person's card.
-func printDemo(w io.Writer, endpoint string) {
+func printDemo(w io.Writer, a demoAddresses) {
 	person := demoPerson()
 	fmt.Fprintf(w, `
   SOAP endpoint  %[1]s
@@ -21,12 +32,34 @@ func printDemo(w io.Writer, endpoint string) {
   Demo system    demo-gp / demo-secret (roles Doctor, Nurse)
   Demo person    %[2]s
   Pharmacist UI  %[3]s  (user %[4]s, password %[5]s)
+`, a.endpoint, person, uiURL(a.endpoint), seed.DemoPharmacist, seed.DemoPharmacistPassword)
+	if a.plainEndpoint != "" {
+		fmt.Fprintf(w, `  Plain HTTP     %s and %s, for tools that do not trust the CA yet:
+                 the same service, but PasswordText is refused there (PasswordDigest works)
+`, a.plainEndpoint, uiURL(a.plainEndpoint))
+	}
+	cacert := ""
+	if a.caFile != "" {
+		cacert = "--cacert " + shellWord(a.caFile) + " "
+		fmt.Fprintf(w, `  Local CA       %[1]s signed the server certificate: pass it to curl as below,
+                 or trust it (Debian: cp %[1]s /usr/local/share/ca-certificates/medcard-dev-ca.crt
+                 && update-ca-certificates; browsers: import it under their certificate authorities)
+`, a.caFile)
+	}
+	if !a.passwordTextAccepted {
+		fmt.Fprintf(w, `
+  The demo curl sends a PasswordText, which the gateway refuses over plain HTTP. Serve HTTPS
+  to try it: gateway dev-cert makes a local certificate, then serve --tls-cert and --tls-key.
 
+`)
+		return
+	}
+	fmt.Fprintf(w, `
   Read the demo person's medicine card:
 
-curl -s %[1]s -H 'Content-Type: text/xml; charset=utf-8' --data-binary '%[6]s'
+curl -s %[3]s%[1]s -H 'Content-Type: text/xml; charset=utf-8' --data-binary '%[4]s'
 
-`, endpoint, person, uiURL(endpoint), seed.DemoPharmacist, seed.DemoPharmacistPassword, demoEnvelope(endpoint, person))
+`, a.endpoint, person, cacert, demoEnvelope(a.endpoint, person))
 }
 
 // demoEnvelope reads person's card as demo-gp, with the secret as
@@ -38,6 +71,18 @@ func demoEnvelope(endpoint, person string) string {
 		Identity: soapclient.Identity{System: "demo-gp", Secret: "demo-secret", Organisation: "SOR:483711000016009", Role: "Doctor"},
 		Security: soapclient.TextToken, MessageID: "demo-1"}
 	return string(soapclient.New(endpoint, nil).Envelope(&r))
+}
+
+// shellWord is s as one word of a shell command line: as it is when it
+// holds nothing a shell reads specially, else in single quotes.
+func shellWord(s string) string {
+	if s != "" && strings.IndexFunc(s, func(c rune) bool {
+		return !(c == '/' || c == '.' || c == '-' || c == '_' || c == ':' || c == '+' || c == '=' || c == ',' ||
+			(c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'))
+	}) < 0 {
+		return s
+	}
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }
 
 // uiURL is the web UI's address on the host of the SOAP endpoint.

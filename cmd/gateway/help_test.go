@@ -22,6 +22,7 @@ func TestEveryCommandAnswersHelp(t *testing.T) {
 		{"shard", "cleanup", "--help"},
 		{"user", "--help"}, {"user", "add", "--help"}, {"user", "list", "--help"}, {"user", "disable", "--help"},
 		{"user", "reset-password", "--help"},
+		{"system", "--help"}, {"system", "list", "--help"}, {"system", "cert", "--help"}, {"dev-cert", "--help"},
 	} {
 		out, err := exec.Command(bin, args...).CombinedOutput()
 		if err != nil || len(out) == 0 {
@@ -32,6 +33,9 @@ func TestEveryCommandAnswersHelp(t *testing.T) {
 		{"serve", "--no-such-flag"}, {"shard", "no-such-subcommand"}, {"shard", "rebalance"},
 		{"shard", "move", "7"}, {"shard", "rebalance", "1", "--parallel", "0"},
 		{"user"}, {"user", "no-such-subcommand"}, {"user", "add"},
+		{"system"}, {"system", "no-such-subcommand"}, {"system", "cert"}, {"dev-cert", "extra-argument"},
+		// --listen-http without TLS:
+		{"serve", "--catalog-dsn", "postgres://127.0.0.1:1/none", "--listen-http", "127.0.0.1:0"},
 		{"shard", "rebalance", "1", "--fence-wait", "1s"}, // longer than --freeze-bound
 	} {
 		if err := exec.Command(bin, args...).Run(); err == nil {

@@ -15,6 +15,9 @@
 //	gateway shard cancel     cancel a move that has not flipped the map
 //	gateway shard cleanup    delete the rows moves left at old databases
 //	gateway user          the web UI's users: add, list, disable, reset-password
+//	gateway system list   the integrating systems and their client certificates
+//	gateway system cert   require a system's TLS client certificate, or no longer
+//	gateway dev-cert      a local CA and certificates to serve HTTPS with (make run)
 //	gateway bench         SOAP load generator (package loadgen)
 //
 // Every flag has an environment variable fallback, named in --help. This
@@ -52,6 +55,8 @@ func commands() []command {
 		{"seed", "load synthetic persons with cards and the demo systems", runSeed},
 		{"shard", "the shard map and online moves: init, status, add-db, plan, rebalance, move, moves, verify, ...", runShard},
 		{"user", "the web UI's users: add, list, disable, reset-password", runUser},
+		{"system", "the integrating systems: list, cert (require a TLS client certificate)", runSystem},
+		{"dev-cert", "make a local CA and certificates to serve HTTPS with (make run does)", runDevCert},
 		{"bench", "generate SOAP load and report latency per operation", runBench},
 	}
 }
@@ -167,6 +172,19 @@ func (f flags) intVar(p *int, name, env string, def int, usage string) {
 		def = n
 	}
 	f.IntVar(p, name, def, fmt.Sprintf("%s (env %s)", usage, env))
+}
+
+// boolVar declares a bool flag that falls back to the environment variable
+// env (true, false, 1, 0, as strconv.ParseBool reads them).
+func (f flags) boolVar(p *bool, name, env string, def bool, usage string) {
+	if v, ok := os.LookupEnv(env); ok {
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			*f.envErrs = append(*f.envErrs, fmt.Errorf("%s: %w", env, err))
+		}
+		def = b
+	}
+	f.BoolVar(p, name, def, fmt.Sprintf("%s (env %s)", usage, env))
 }
 
 // float64Var declares a float flag that falls back to the environment variable env.

@@ -22,6 +22,8 @@ import (
 // become an app.Config field.
 type serveFlags struct {
 	listen         string
+	listenHTTP     string // with TLS, also plain HTTP here (the local demo)
+	demoCA         string // with --demo, the CA the printed curl trusts
 	redisSentinels string // comma-separated host:port of Sentinels
 	cache          string // on or off
 	redisPipeline  string // on or off: go-redis automatic pipelining
@@ -40,8 +42,13 @@ func runServe(ctx context.Context, args []string) error {
 	var sf serveFlags
 	f := newFlags("serve", "Runs the SOAP gateway until interrupted. POST envelopes to /medcard, GET /medcard?wsdl,\n/healthz (alive) and /readyz (catalog and every shard database answer).")
 	f.catalogDSN(&cfg.CatalogDSN)
-	f.string(&sf.listen, "listen", "MEDCARD_LISTEN", "127.0.0.1:8080", "address to listen on")
-	f.string(&cfg.PublicURL, "public-url", "MEDCARD_PUBLIC_URL", "", "public URL of the SOAP endpoint, written into the WSDL (default http://<listen>/medcard)")
+	f.string(&sf.listen, "listen", "MEDCARD_LISTEN", "127.0.0.1:8080", "address to listen on: HTTPS with --tls-cert, else plain HTTP")
+	f.string(&cfg.PublicURL, "public-url", "MEDCARD_PUBLIC_URL", "", "public URL of the SOAP endpoint, written into the WSDL (default http(s)://<listen>/medcard)")
+	f.string(&cfg.TLSCertFile, "tls-cert", "MEDCARD_TLS_CERT", "", "PEM certificate (chain) to serve HTTPS with, with --tls-key; reloaded when the file changes (empty: plain HTTP)")
+	f.string(&cfg.TLSKeyFile, "tls-key", "MEDCARD_TLS_KEY", "", "PEM private key of --tls-cert")
+	f.string(&cfg.TLSClientCAFile, "tls-client-ca", "MEDCARD_TLS_CLIENT_CA", "", "PEM CAs whose client certificates are asked for (not required) and verified; systems registered with 'gateway system cert' must present theirs (read at start)")
+	f.boolVar(&cfg.TLSTerminatedUpstream, "tls-terminated-upstream", "MEDCARD_TLS_TERMINATED_UPSTREAM", false, "TLS ends at a proxy in front of this gateway: accept PasswordText without TLS here and mark the UI's cookies Secure (never set it when clients can reach the gateway directly)")
+	f.string(&sf.listenHTTP, "listen-http", "MEDCARD_LISTEN_HTTP", "", "with --tls-cert, also serve plain HTTP on this address (PasswordText is refused there, PasswordDigest works); empty: none")
 	f.string(&cfg.RedisAddr, "redis-addr", "MEDCARD_REDIS_ADDR", "", "Redis host:port for the card cache and WS-Security nonces (empty: no Redis)")
 	f.string(&sf.redisSentinels, "redis-sentinels", "MEDCARD_REDIS_SENTINELS", "", "comma-separated Sentinel host:port list; with --redis-master, used instead of --redis-addr")
 	f.string(&cfg.RedisMaster, "redis-master", "MEDCARD_REDIS_MASTER", cfg.RedisMaster, "Sentinel master name")
@@ -57,6 +64,7 @@ func runServe(ctx context.Context, args []string) error {
 	f.intVar(&cfg.DBMaxConns, "db-max-conns", "MEDCARD_DB_MAX_CONNS", cfg.DBMaxConns, "most connections per shard database (a pool_max_conns in the DSN wins); 0: pgx's default, max(4, CPUs)")
 	f.intVar(&sf.gcPercent, "gc-percent", "MEDCARD_GC_PERCENT", 400, "Go GC target percentage (like GOGC, which wins when set); 0: the runtime's default")
 	f.BoolVar(&sf.demo, "demo", false, "print a demo person and a copy-paste curl once listening")
+	f.string(&sf.demoCA, "demo-ca", "MEDCARD_DEMO_CA", "", "with --demo, the CA certificate the printed curl trusts (gateway dev-cert's ca.pem)")
 	if err := f.Parse(args); err != nil {
 		return err
 	}
@@ -89,12 +97,20 @@ func runServe(ctx context.Context, args []string) error {
 		}
 	}
 
+	servesTLS := cfg.TLSCertFile != "" || cfg.TLSKeyFile != ""
+	if sf.listenHTTP != "" && !servesTLS {
+		return errors.New("--listen-http is for plain HTTP beside HTTPS: give --tls-cert and --tls-key, or serve plain HTTP on --listen alone")
+	}
 	ln, err := net.Listen("tcp", sf.listen)
 	if err != nil {
 		return err
 	}
+	scheme := "http"
+	if servesTLS {
+		scheme = "https"
+	}
 	if cfg.PublicURL == "" {
-		cfg.PublicURL = "http://" + ln.Addr().String() + app.SOAPPath
+		cfg.PublicURL = scheme + "://" + ln.Addr().String() + app.SOAPPath
 	}
 	gw, err := app.New(ctx, cfg)
 	if err != nil {
@@ -102,11 +118,22 @@ func runServe(ctx context.Context, args []string) error {
 		return err
 	}
 	defer gw.Close()
+	var lnHTTP net.Listener
+	if sf.listenHTTP != "" {
+		if lnHTTP, err = net.Listen("tcp", sf.listenHTTP); err != nil {
+			ln.Close()
+			return fmt.Errorf("--listen-http: %w", err)
+		}
+	}
 	srv := &http.Server{
 		Handler:           gw.Handler(),
+		TLSConfig:         gw.TLSConfig(),
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       30 * time.Second,
 		IdleTimeout:       120 * time.Second,
+		// TLS handshake failures (a client without our CA, plain HTTP to
+		// the HTTPS port) are the clients' to fix; logged, not printed raw.
+		ErrorLog: zap.NewStdLog(log.With(zap.String("component", "http"))),
 	}
 
 	if sf.pprof != "" {
@@ -117,28 +144,48 @@ func runServe(ctx context.Context, args []string) error {
 		defer stopPprof()
 	}
 
-	serveErr := make(chan error, 1)
-	go func() { serveErr <- srv.Serve(ln) }()
-	log.Info("gateway listening", zap.String("addr", ln.Addr().String()), zap.String("endpoint", cfg.PublicURL))
+	// One server for both listeners: Shutdown ends both.
+	serveErr := make(chan error, 2)
+	serving := 1
+	if servesTLS {
+		go func() { serveErr <- srv.ServeTLS(ln, "", "") }() // the certificate comes from TLSConfig
+	} else {
+		go func() { serveErr <- srv.Serve(ln) }()
+	}
+	log.Info("gateway listening", zap.String("addr", ln.Addr().String()), zap.String("scheme", scheme),
+		zap.String("endpoint", cfg.PublicURL), zap.Bool("client_certificates", cfg.TLSClientCAFile != ""),
+		zap.Bool("tls_terminated_upstream", cfg.TLSTerminatedUpstream))
+	demo := demoAddresses{endpoint: cfg.PublicURL, caFile: sf.demoCA, passwordTextAccepted: servesTLS || cfg.TLSTerminatedUpstream}
+	if lnHTTP != nil {
+		serving++
+		go func() { serveErr <- srv.Serve(lnHTTP) }()
+		demo.plainEndpoint = "http://" + lnHTTP.Addr().String() + app.SOAPPath
+		log.Info("gateway listening", zap.String("addr", lnHTTP.Addr().String()), zap.String("scheme", "http"),
+			zap.String("endpoint", demo.plainEndpoint))
+	}
 	if sf.demo {
-		printDemo(os.Stdout, cfg.PublicURL)
+		printDemo(os.Stdout, demo)
 	}
 
+	var failed error
 	select {
-	case err := <-serveErr:
-		return err
+	case failed = <-serveErr:
+		serving--
+		srv.Close() // and the other listener with it
 	case <-ctx.Done():
+		log.Info("shutting down")
+		shutdownCtx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+		defer cancel()
+		if err := srv.Shutdown(shutdownCtx); err != nil {
+			return err
+		}
 	}
-	log.Info("shutting down")
-	shutdownCtx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
-	defer cancel()
-	if err := srv.Shutdown(shutdownCtx); err != nil {
-		return err
+	for range serving {
+		if err := <-serveErr; failed == nil && !errors.Is(err, http.ErrServerClosed) {
+			failed = err
+		}
 	}
-	if err := <-serveErr; !errors.Is(err, http.ErrServerClosed) {
-		return err
-	}
-	return nil
+	return failed
 }
 
 // onOff is the flag form of a switch.

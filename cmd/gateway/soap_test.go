@@ -239,7 +239,8 @@ func TestFaultsWriteNothing(t *testing.T) {
 		{name: "two body elements", c: call{body: valid + valid}, status: 500, code: "soap:Client", faultID: "MalformedMessage"},
 		{name: "mustUnderstand header", c: call{body: valid, extraHeader: `<x:Unknown xmlns:x="urn:x" s:mustUnderstand="1"/>`}, status: 500, code: "soap:MustUnderstand", faultID: "HeaderNotUnderstood"},
 		{name: "wrong password", c: call{body: valid, secret: "guess"}, status: 500, code: "soap:Client", faultID: "NotAuthenticated"},
-		{name: "wrong text password", c: call{body: valid, secret: "guess", textPwd: true}, status: 500, code: "soap:Client", faultID: "NotAuthenticated"},
+		{name: "text password over plain HTTP", c: call{body: valid, textPwd: true}, status: 500, code: "soap:Client", faultID: "PasswordTextRequiresTLS"},
+		{name: "wrong text password over plain HTTP", c: call{body: valid, secret: "guess", textPwd: true}, status: 500, code: "soap:Client", faultID: "PasswordTextRequiresTLS"},
 		{name: "unknown system", c: call{body: valid, system: "intruder"}, status: 500, code: "soap:Client", faultID: "NotAuthenticated"},
 		{name: "role the system lacks", c: call{body: valid, role: "Pharmacist"}, status: 500, code: "soap:Client", faultID: "RoleNotAllowed"},
 		{name: "role not allowed for operation", c: call{body: valid, system: "demo-pharmacy", role: "Pharmacist"}, status: 500, code: "soap:Client", faultID: "RoleNotAllowed"},
@@ -390,17 +391,19 @@ func TestLogsCarryNoPersonIdentifier(t *testing.T) {
 }
 
 // TestDemoCurlReadsTheCard sends the curl `make run` prints, as curl
-// would: it reads the demo person's card.
+// would, to a gateway serving HTTPS as `make run`'s does: it reads the
+// demo person's card.
 func TestDemoCurlReadsTheCard(t *testing.T) {
 	requireEnv(t)
+	hg := startHTTPSGateway(t, false)
 	var out strings.Builder
-	printDemo(&out, env.endpoint)
-	m := regexp.MustCompile(`curl -s (\S+) -H 'Content-Type: ([^']+)' --data-binary '([^']+)'`).FindStringSubmatch(out.String())
-	if m == nil || m[1] != env.endpoint || m[2] != "text/xml; charset=utf-8" {
-		t.Fatalf("printDemo printed no curl to %s:\n%s", env.endpoint, out.String())
+	printDemo(&out, demoAddresses{endpoint: hg.endpoint, caFile: hg.certs.CACert, passwordTextAccepted: true})
+	m := regexp.MustCompile(`curl -s --cacert (\S+) (\S+) -H 'Content-Type: ([^']+)' --data-binary '([^']+)'`).FindStringSubmatch(out.String())
+	if m == nil || m[1] != hg.certs.CACert || m[2] != hg.endpoint || m[3] != "text/xml; charset=utf-8" {
+		t.Fatalf("printDemo printed no curl to %s with its CA:\n%s", hg.endpoint, out.String())
 	}
 	person := notePerson(demoPerson())
-	status, raw := post(t, false, []byte(m[3]), nil)
+	status, raw := mustSOAP(t, hg.client, hg.endpoint, m[4])
 	var resp soap.GetMedicineCardResponse
 	responseBody(t, status, raw, &resp)
 	if resp.MedicineCard.PersonIdentifier != person {

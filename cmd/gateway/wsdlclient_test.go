@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"testing"
 	"time"
 
@@ -12,15 +13,17 @@ import (
 )
 
 // TestGeneratedClient calls both operations with the client gowsdl v0.5.0
-// generated from our WSDL: a client that knows nothing but the WSDL.
+// generated from our WSDL: a client that knows nothing but the WSDL. Its
+// UsernameToken is a PasswordText, so it calls over HTTPS.
 func TestGeneratedClient(t *testing.T) {
 	requireEnv(t)
+	gw := startHTTPSGateway(t, false)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	person := freshPerson(t)
 
 	newPort := func(messageID string) wsdlclient.MedicineCardPortType {
-		client := gowsdl.NewClient(env.endpoint, gowsdl.WithTimeout(5*time.Second))
+		client := gowsdl.NewClient(gw.endpoint, gowsdl.WithTimeout(5*time.Second), gowsdl.WithTLS(&tls.Config{RootCAs: gw.roots}))
 		client.AddHeader(gowsdl.NewWSSSecurityHeader("demo-gp", "demo-secret", "", "1"))
 		client.AddHeader(&wsdlclient.MessageHeader{MessageID: messageID})
 		client.AddHeader(&wsdlclient.WhitelistingHeader{SystemName: "demo-gp", OrganisationIdentifier: "SOR:483711000016009", RequestedRole: "Doctor"})

@@ -8,6 +8,7 @@ package app
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net/http"
@@ -34,6 +35,7 @@ import (
 // runs (shard map watch, read audit writer) and what it holds open.
 type Gateway struct {
 	handler http.Handler
+	tls     *tls.Config // nil: plain HTTP
 	store   *shard.Store
 	audits  *shard.AuditWriter
 	stop    context.CancelFunc
@@ -61,6 +63,13 @@ func New(ctx context.Context, cfg Config) (*Gateway, error) {
 	loopCtx, stop := context.WithCancel(context.WithoutCancel(ctx))
 	g.stop = stop
 	fail := func(err error) (*Gateway, error) { g.Close(); return nil, err }
+
+	// TLS first: a certificate that does not load stops the start before
+	// anything is connected.
+	var err error
+	if g.tls, err = newTLSConfig(cfg, log); err != nil {
+		return fail(err)
+	}
 
 	// The catalog and the shard store, which follows the shard map.
 	catalogCfg, err := pgxpool.ParseConfig(cfg.CatalogDSN)
@@ -130,9 +139,11 @@ func New(ctx context.Context, cfg Config) (*Gateway, error) {
 	svc := medcard.NewService(store, g.audits, clinicalNow, opts...)
 	handler := soap.NewHandler(svc, catalog, nonces, log, soap.Config{
 		WSDL: wsdl.Render(cfg.PublicURL), Timeout: cfg.RequestTimeout, Now: time.Now, Registerer: registry,
+		TLSTerminatedUpstream: cfg.TLSTerminatedUpstream,
 	})
 	// The pharmacists' web UI, its users and sessions in the catalog.
-	ui, err := web.New(web.Config{Accounts: account.NewStore(catalogPool, account.Options{}), Cards: svc, Log: log})
+	ui, err := web.New(web.Config{Accounts: account.NewStore(catalogPool, account.Options{}), Cards: svc, Log: log,
+		SecureCookies: cfg.TLSTerminatedUpstream})
 	if err != nil {
 		return fail(fmt.Errorf("web UI: %w", err))
 	}
@@ -192,6 +203,11 @@ func (r replicationReadiness) Ping(ctx context.Context) error {
 // Handler serves the SOAP endpoint at SOAPPath, the web UI at web.Path,
 // /healthz, /readyz and /metrics.
 func (g *Gateway) Handler() http.Handler { return g.handler }
+
+// TLSConfig is the configuration to serve Handler over TLS with (see
+// Config.TLSCertFile), nil for plain HTTP. Serve with
+// http.Server.ServeTLS(ln, "", ""): the certificate comes from it.
+func (g *Gateway) TLSConfig() *tls.Config { return g.tls }
 
 // Store is the gateway's shard store, for tests that build a service of
 // their own over it.

@@ -57,6 +57,24 @@ type Config struct {
 	// pool_max_conns in the DSN wins); 0: pgx's default, max(4, CPUs).
 	DBMaxConns int
 
+	// TLSCertFile and TLSKeyFile are the PEM certificate (chain) and key
+	// the gateway serves HTTPS with; both empty: plain HTTP. The files are
+	// read again when they change (looked at on a handshake, at most every
+	// 10 s), so a renewed certificate is served without a restart.
+	TLSCertFile, TLSKeyFile string
+	// TLSClientCAFile is a PEM bundle of the CAs whose client certificates
+	// the gateway asks for in the handshake, without requiring one, and
+	// verifies. A system registered with certificate fingerprints (`gateway
+	// system cert`) must present one of them; others authenticate as
+	// before. Read at start only. Empty: no client certificate is asked for.
+	TLSClientCAFile string
+	// TLSTerminatedUpstream says TLS ends at a proxy in front of the
+	// gateway, so requests without TLS of their own crossed the network
+	// encrypted: PasswordText is accepted on them and the UI's cookies are
+	// Secure. Unset, PasswordText is refused without TLS to the gateway
+	// itself (soap.Config.TLSTerminatedUpstream).
+	TLSTerminatedUpstream bool
+
 	// Now is the domain's clinical clock (dispensing intervals, validity,
 	// stamps); nil: time.Now. Tests move it; token freshness always uses
 	// the real clock.
