@@ -2,7 +2,9 @@
 // limits, authenticates the calling system, dispatches on the body's
 // qualified wrapper element to the medcard service, and answers in the SOAP
 // version it was asked in. gowsdl has no server side, so this runtime is
-// ours; the WSDL it serves is package wsdl.
+// ours; the WSDL it serves is package wsdl: on GET at ?wsdl and ?singleWsdl
+// (Config.WSDL), and its SOAP-1.1-only view at ?wsdl&soap=1.1
+// (Config.WSDLSOAP11).
 //
 // # Parsing
 //

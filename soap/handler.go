@@ -24,9 +24,12 @@ import (
 
 // Config is the SOAP edge's configuration.
 type Config struct {
-	// WSDL is the service description served at ?wsdl, with our public
-	// address already in it.
+	// WSDL is the service description served at ?wsdl and ?singleWsdl,
+	// with our public address already in it.
 	WSDL []byte
+	// WSDLSOAP11 is its SOAP-1.1-only view (wsdl.RenderSOAP11), served at
+	// ?wsdl&soap=1.1 for toolkits that refuse SOAP 1.2; nil serves none.
+	WSDLSOAP11 []byte
 	// Limits bound the cost of parsing one request.
 	Limits Limits
 	// Timeout bounds the work for one request; every database and cache
@@ -91,17 +94,7 @@ const RequestIDHeader = "X-Request-ID"
 // ServeHTTP implements http.Handler.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if r.Method == http.MethodGet || r.Method == http.MethodHead {
-		// ?singleWsdl is what .NET developers ask for (WCF's name for a
-		// WSDL with every schema inline); ours imports nothing, so it is
-		// the same document.
-		_, wsdl := queryKey(r, "wsdl")
-		_, single := queryKey(r, "singleWsdl")
-		if wsdl || single {
-			w.Header().Set("Content-Type", "text/xml; charset=utf-8")
-			_, _ = w.Write(h.cfg.WSDL)
-			return
-		}
-		http.Error(w, "POST a SOAP envelope here, or GET ?wsdl for the service description", http.StatusMethodNotAllowed)
+		h.serveWSDL(w, r)
 		return
 	}
 	if r.Method != http.MethodPost {
@@ -175,6 +168,29 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.log.Info("soap request refused", fields...)
 	}
 	writeFault(w, version, err, requestID)
+}
+
+// serveWSDL answers a GET: the WSDL at ?wsdl, or at ?singleWsdl (what .NET
+// developers ask for: WCF's name for a WSDL with every schema inline; ours
+// imports nothing, so it is the same document); with soap=1.1 its
+// SOAP-1.1-only view.
+func (h *Handler) serveWSDL(w http.ResponseWriter, r *http.Request) {
+	_, wsdl := queryKey(r, "wsdl")
+	_, single := queryKey(r, "singleWsdl")
+	if !wsdl && !single {
+		http.Error(w, "POST a SOAP envelope here, or GET ?wsdl for the service description", http.StatusMethodNotAllowed)
+		return
+	}
+	doc := h.cfg.WSDL
+	if v, ok := queryKey(r, "soap"); ok {
+		if v != "1.1" || h.cfg.WSDLSOAP11 == nil {
+			http.Error(w, "the WSDL's one view is ?wsdl&soap=1.1 (the SOAP 1.1 binding and port only); ?wsdl is the whole", http.StatusNotFound)
+			return
+		}
+		doc = h.cfg.WSDLSOAP11
+	}
+	w.Header().Set("Content-Type", "text/xml; charset=utf-8")
+	_, _ = w.Write(doc)
 }
 
 // readBody reads the request body, decompressing gzip, and enforces the

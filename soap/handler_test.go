@@ -9,6 +9,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -185,19 +186,38 @@ func TestGoldenEnvelopes(t *testing.T) {
 	}
 }
 
+// TestWSDLServedOnGet: ?wsdl and ?singleWsdl serve the WSDL, with soap=1.1
+// its SOAP-1.1-only view; any other view, or a GET without either, is
+// refused.
 func TestWSDLServedOnGet(t *testing.T) {
-	h := NewHandler(fakeService{}, fakeSystems{}, nil, zap.NewNop(), Config{WSDL: []byte("<wsdl/>")})
-	for _, target := range []string{"/medcard?wsdl", "/medcard?WSDL", "/medcard?singleWsdl"} {
+	h := NewHandler(fakeService{}, fakeSystems{}, nil, zap.NewNop(), Config{WSDL: []byte("<wsdl/>"), WSDLSOAP11: []byte("<wsdl11/>")})
+	cases := []struct {
+		target string
+		status int
+		body   string
+	}{
+		{"/medcard?wsdl", 200, "<wsdl/>"},
+		{"/medcard?WSDL", 200, "<wsdl/>"},
+		{"/medcard?singleWsdl", 200, "<wsdl/>"},
+		{"/medcard?wsdl&soap=1.1", 200, "<wsdl11/>"},
+		{"/medcard?singleWsdl&soap=1.1", 200, "<wsdl11/>"},
+		{"/medcard?wsdl&soap=1.2", http.StatusNotFound, ""},
+		{"/medcard?wsdl&soap=", http.StatusNotFound, ""},
+		{"/medcard", http.StatusMethodNotAllowed, ""},
+		{"/medcard?soap=1.1", http.StatusMethodNotAllowed, ""},
+	}
+	for _, tc := range cases {
 		rec := httptest.NewRecorder()
-		h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, target, nil))
-		if rec.Code != 200 || rec.Body.String() != "<wsdl/>" {
-			t.Errorf("GET %s = %d %q, want 200 <wsdl/>", target, rec.Code, rec.Body.String())
+		h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, tc.target, nil))
+		if rec.Code != tc.status || tc.status == 200 && rec.Body.String() != tc.body {
+			t.Errorf("GET %s = %d %q, want %d %q", tc.target, rec.Code, rec.Body.String(), tc.status, tc.body)
 		}
 	}
+	noView := NewHandler(fakeService{}, fakeSystems{}, nil, zap.NewNop(), Config{WSDL: []byte("<wsdl/>")})
 	rec := httptest.NewRecorder()
-	h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/medcard", nil))
-	if rec.Code != http.StatusMethodNotAllowed {
-		t.Errorf("GET without ?wsdl = %d, want 405", rec.Code)
+	noView.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/medcard?wsdl&soap=1.1", nil))
+	if rec.Code != http.StatusNotFound {
+		t.Errorf("GET ?wsdl&soap=1.1 without a SOAP 1.1 view = %d, want 404", rec.Code)
 	}
 }
 
@@ -231,33 +251,51 @@ func TestDigestToken(t *testing.T) {
 }
 
 // TestDispatchTableMatchesWSDL keeps the dispatch table and the WSDL we
-// serve in step: every portType operation is served, with its wrapper
-// elements declared, a "parameters" part, and the same headers and fault
-// in both bindings; and nothing is served that the WSDL does not name.
+// serve in step, in the shape the client generators need: every portType
+// operation is served and nothing else; its input message has the wrapper
+// element as its "parameters" part and a part for each header we read
+// (wsse:Security, MessageHeader, WhitelistingHeader), bound as the body and
+// as soap:header blocks of that same message in both bindings; its output
+// is the response element, typed tns:WriteResultType wherever the table
+// answers WriteResponse; its fault message is named apart from the
+// detail element; no type derives from another (Mono's and .NET's
+// importers refuse a wrapper that does); and both bindings carry the
+// UsernameToken-over-HTTPS policy.
 func TestDispatchTableMatchesWSDL(t *testing.T) {
-	type header struct {
+	type ref struct {
 		Message string `xml:"message,attr"`
 		Part    string `xml:"part,attr"`
 	}
 	type named struct {
 		Name    string `xml:"name,attr"`
+		Type    string `xml:"type,attr"`
 		Use     string `xml:"use,attr"`
+		Parts   string `xml:"parts,attr"`
 		Message string `xml:"message,attr"`
 	}
 	type bindingOp struct {
-		Name    string   `xml:"name,attr"`
-		Headers []header `xml:"input>header"`
-		Body    []named  `xml:"input>body"`
-		Faults  []named  `xml:"fault"`
+		Name    string  `xml:"name,attr"`
+		Headers []ref   `xml:"input>header"`
+		Body    []named `xml:"input>body"`
+		Faults  []named `xml:"fault"`
+	}
+	type part struct {
+		Name    string `xml:"name,attr"`
+		Element string `xml:"element,attr"`
 	}
 	var defs struct {
-		Elements []named `xml:"types>schema>element"`
+		Policies []struct {
+			ID  string `xml:"http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-wssecurity-utility-1.0.xsd Id,attr"`
+			Raw string `xml:",innerxml"`
+		} `xml:"http://www.w3.org/ns/ws-policy Policy"`
+		Schemas []struct {
+			TargetNamespace string  `xml:"targetNamespace,attr"`
+			Elements        []named `xml:"element"`
+			Raw             string  `xml:",innerxml"`
+		} `xml:"types>schema"`
 		Messages []struct {
 			Name  string `xml:"name,attr"`
-			Parts []struct {
-				Name    string `xml:"name,attr"`
-				Element string `xml:"element,attr"`
-			} `xml:"part"`
+			Parts []part `xml:"part"`
 		} `xml:"message"`
 		Operations []struct {
 			Name   string `xml:"name,attr"`
@@ -266,26 +304,34 @@ func TestDispatchTableMatchesWSDL(t *testing.T) {
 			Fault  named  `xml:"fault"`
 		} `xml:"portType>operation"`
 		Bindings []struct {
-			Name       string      `xml:"name,attr"`
+			Name   string `xml:"name,attr"`
+			Policy []struct {
+				URI string `xml:"URI,attr"`
+			} `xml:"http://www.w3.org/ns/ws-policy PolicyReference"`
 			Operations []bindingOp `xml:"operation"`
 		} `xml:"binding"`
 	}
 	if err := xml.Unmarshal(wsdl.Source(), &defs); err != nil {
 		t.Fatalf("WSDL does not parse: %v", err)
 	}
-	elements := map[string]bool{}
-	for _, e := range defs.Elements {
-		elements[e.Name] = true
-	}
-	messages := map[string]string{} // message name -> "part=element"
-	for _, m := range defs.Messages {
-		if len(m.Parts) == 1 {
-			messages[m.Name] = m.Parts[0].Name + "=" + m.Parts[0].Element
+	elements := map[string]named{} // our schema's global elements
+	for _, sc := range defs.Schemas {
+		if sc.TargetNamespace == Namespace {
+			for _, e := range sc.Elements {
+				elements[e.Name] = e
+			}
+		}
+		if strings.Contains(sc.Raw, "<xs:extension base=\"tns:") || strings.Contains(sc.Raw, "<xs:restriction base=\"tns:") {
+			t.Errorf("schema %s derives a type from another of ours; Mono's and .NET's importers refuse such wrappers", sc.TargetNamespace)
 		}
 	}
-	served := map[string]bool{}
+	messages := map[string][]part{}
+	for _, m := range defs.Messages {
+		messages[m.Name] = m.Parts
+	}
+	served := map[string]*operation{}
 	for _, op := range operations {
-		served[string(op.name)] = true
+		served[string(op.name)] = op
 		if want := (xml.Name{Space: Namespace, Local: string(op.name) + "Request"}); op.element != want {
 			t.Errorf("%s is dispatched on %v, want %v", op.name, op.element, want)
 		}
@@ -296,23 +342,37 @@ func TestDispatchTableMatchesWSDL(t *testing.T) {
 	inWSDL := map[string]bool{}
 	for _, op := range defs.Operations {
 		inWSDL[op.Name] = true
-		if !served[op.Name] {
+		entry := served[op.Name]
+		if entry == nil {
 			t.Errorf("WSDL operation %s has no entry in the dispatch table", op.Name)
+			continue
 		}
-		for _, dir := range []struct{ msg, suffix string }{{op.Input.Message, "Request"}, {op.Output.Message, "Response"}} {
-			name := op.Name + dir.suffix
-			if dir.msg != "tns:"+name {
-				t.Errorf("%s: message %q, want tns:%s", op.Name, dir.msg, name)
-			}
-			if got := messages[name]; got != "parameters=tns:"+name {
-				t.Errorf("message %s has part %q, want parameters=tns:%s", name, got, name)
-			}
-			if !elements[name] {
-				t.Errorf("the schema declares no element %s", name)
-			}
+		request, response := op.Name+"Request", op.Name+"Response"
+		if op.Input.Message != "tns:"+request || op.Output.Message != "tns:"+response {
+			t.Errorf("%s: messages %s and %s, want tns:%s and tns:%s", op.Name, op.Input.Message, op.Output.Message, request, response)
 		}
-		if op.Fault != (named{Name: "MedicineCardFault", Message: "tns:MedicineCardFault"}) {
-			t.Errorf("%s: fault %+v, want MedicineCardFault with tns:MedicineCardFault", op.Name, op.Fault)
+		wantInput := []part{{"parameters", "tns:" + request}, {"Security", "wsse:Security"},
+			{"MessageHeader", "tns:MessageHeader"}, {"WhitelistingHeader", "tns:WhitelistingHeader"}}
+		if got := messages[request]; !slices.Equal(got, wantInput) {
+			t.Errorf("message %s has parts %v, want %v", request, got, wantInput)
+		}
+		if got, want := messages[response], []part{{"parameters", "tns:" + response}}; !slices.Equal(got, want) {
+			t.Errorf("message %s has parts %v, want %v", response, got, want)
+		}
+		if _, ok := elements[request]; !ok {
+			t.Errorf("the schema declares no element %s", request)
+		}
+		answer, ok := elements[response]
+		switch {
+		case !ok:
+			t.Errorf("the schema declares no element %s", response)
+		case entry.response == reflect.TypeFor[WriteResponse]() && answer.Type != "tns:WriteResultType":
+			t.Errorf("element %s has type %q; %s answers WriteResponse, want tns:WriteResultType", response, answer.Type, op.Name)
+		case entry.response != reflect.TypeFor[WriteResponse]() && answer.Type != "":
+			t.Errorf("element %s has type %q; %s answers %v, which is not WriteResultType", response, answer.Type, op.Name, entry.response)
+		}
+		if op.Fault != (named{Name: "MedicineCardFault", Message: "tns:MedicineCardFaultMessage"}) {
+			t.Errorf("%s: fault %+v, want MedicineCardFault with tns:MedicineCardFaultMessage", op.Name, op.Fault)
 		}
 		for _, b := range defs.Bindings {
 			i := slices.IndexFunc(b.Operations, func(bo bindingOp) bool { return bo.Name == op.Name })
@@ -321,11 +381,19 @@ func TestDispatchTableMatchesWSDL(t *testing.T) {
 				continue
 			}
 			bo := b.Operations[i]
-			wantHeaders := []header{{"tns:MessageHeader", "MessageHeader"}, {"tns:WhitelistingHeader", "WhitelistingHeader"}}
-			if !slices.Equal(bo.Headers, wantHeaders) || !slices.Equal(bo.Body, []named{{Use: "literal"}}) || !slices.Equal(bo.Faults, []named{{Name: "MedicineCardFault"}}) {
-				t.Errorf("binding %s, %s: headers %v, body %v, faults %v; want %v, literal, MedicineCardFault",
+			wantHeaders := []ref{{"tns:" + request, "Security"}, {"tns:" + request, "MessageHeader"}, {"tns:" + request, "WhitelistingHeader"}}
+			if !slices.Equal(bo.Headers, wantHeaders) || !slices.Equal(bo.Body, []named{{Use: "literal", Parts: "parameters"}}) || !slices.Equal(bo.Faults, []named{{Name: "MedicineCardFault"}}) {
+				t.Errorf("binding %s, %s: headers %v, body %v, faults %v; want %v, the literal parameters, MedicineCardFault",
 					b.Name, op.Name, bo.Headers, bo.Body, bo.Faults, wantHeaders)
 			}
+		}
+	}
+	if got, want := messages["MedicineCardFaultMessage"], []part{{"fault", "tns:MedicineCardFault"}}; !slices.Equal(got, want) {
+		t.Errorf("message MedicineCardFaultMessage has parts %v, want %v", got, want)
+	}
+	for name := range elements {
+		if _, ok := messages[name]; ok && !strings.HasSuffix(name, "Request") && !strings.HasSuffix(name, "Response") {
+			t.Errorf("message %s shares its name with an element: Axis 1.4 then names one class %s_Element", name, name)
 		}
 	}
 	for name := range served {
@@ -336,6 +404,19 @@ func TestDispatchTableMatchesWSDL(t *testing.T) {
 	for _, b := range defs.Bindings {
 		if len(b.Operations) != len(defs.Operations) {
 			t.Errorf("binding %s has %d operations, the portType %d", b.Name, len(b.Operations), len(defs.Operations))
+		}
+		if len(b.Policy) != 1 || b.Policy[0].URI != "#UsernameTokenOverHttps" {
+			t.Errorf("binding %s has policy references %+v, want #UsernameTokenOverHttps", b.Name, b.Policy)
+		}
+	}
+	if len(defs.Policies) != 1 || defs.Policies[0].ID != "UsernameTokenOverHttps" {
+		t.Fatalf("WSDL has policies %+v, want one, UsernameTokenOverHttps", defs.Policies)
+	}
+	for _, assertion := range []string{"<sp:TransportBinding>", "<sp:HttpsToken>", "<sp:SignedSupportingTokens>",
+		`<sp:UsernameToken sp:IncludeToken="http://docs.oasis-open.org/ws-sx/ws-securitypolicy/200702/IncludeToken/AlwaysToRecipient">`,
+		"<sp:WssUsernameToken10/>"} {
+		if !strings.Contains(defs.Policies[0].Raw, assertion) {
+			t.Errorf("the policy lacks %s", assertion)
 		}
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/xml"
 	"fmt"
+	"reflect"
 
 	"github.com/sharedmedcard/gateway/medcard"
 )
@@ -28,6 +29,9 @@ type operation struct {
 	element    xml.Name
 	newRequest func() any
 	serve      func(ctx context.Context, svc CardService, call medcard.Call, req any) (any, error)
+	// response is the payload type serve answers with; the WSDL types
+	// every operation answering WriteResponse as tns:WriteResultType.
+	response reflect.Type
 }
 
 // op builds a table entry with the request and response types spelled once.
@@ -39,6 +43,7 @@ func op[Req any, Resp any](name medcard.Operation, serve func(context.Context, C
 		serve: func(ctx context.Context, svc CardService, call medcard.Call, req any) (any, error) {
 			return serve(ctx, svc, call, req.(*Req))
 		},
+		response: reflect.TypeFor[Resp](),
 	}
 }
 

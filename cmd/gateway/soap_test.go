@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net/http"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -293,30 +294,46 @@ func TestReplayedNonceRefused(t *testing.T) {
 	}
 }
 
+// TestWSDLCarriesPublicAddress: the WSDL, at each of its URLs, names the
+// gateway's public address in every port; the SOAP-1.1 view has the one
+// SOAP 1.1 port.
 func TestWSDLCarriesPublicAddress(t *testing.T) {
 	requireEnv(t)
-	resp, err := http.Get(env.endpoint + "?wsdl")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	var defs struct {
-		TargetNamespace string `xml:"targetNamespace,attr"`
-		Ports           []struct {
-			Address struct {
-				Location string `xml:"location,attr"`
-			} `xml:"address"`
-		} `xml:"service>port"`
-	}
-	if err := xml.NewDecoder(resp.Body).Decode(&defs); err != nil {
-		t.Fatalf("WSDL does not parse: %v", err)
-	}
-	if defs.TargetNamespace != nsMedcard || len(defs.Ports) != 2 {
-		t.Fatalf("WSDL: namespace %q with %d ports, want %q with 2", defs.TargetNamespace, len(defs.Ports), nsMedcard)
-	}
-	for _, p := range defs.Ports {
-		if p.Address.Location != env.endpoint {
-			t.Errorf("port address = %q, want %q", p.Address.Location, env.endpoint)
+	for _, tc := range []struct {
+		query string
+		ports []string
+	}{
+		{"?wsdl", []string{"MedicineCardSoap11Port", "MedicineCardSoap12Port"}},
+		{"?singleWsdl", []string{"MedicineCardSoap11Port", "MedicineCardSoap12Port"}},
+		{"?wsdl&soap=1.1", []string{"MedicineCardSoap11Port"}},
+	} {
+		resp, err := http.Get(env.endpoint + tc.query)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var defs struct {
+			TargetNamespace string `xml:"targetNamespace,attr"`
+			Ports           []struct {
+				Name    string `xml:"name,attr"`
+				Address struct {
+					Location string `xml:"location,attr"`
+				} `xml:"address"`
+			} `xml:"service>port"`
+		}
+		err = xml.NewDecoder(resp.Body).Decode(&defs)
+		resp.Body.Close()
+		if err != nil {
+			t.Fatalf("WSDL at %s does not parse: %v", tc.query, err)
+		}
+		var ports []string
+		for _, p := range defs.Ports {
+			ports = append(ports, p.Name)
+			if p.Address.Location != env.endpoint {
+				t.Errorf("%s: port %s address = %q, want %q", tc.query, p.Name, p.Address.Location, env.endpoint)
+			}
+		}
+		if defs.TargetNamespace != nsMedcard || !slices.Equal(ports, tc.ports) {
+			t.Errorf("WSDL at %s: namespace %q with ports %v, want %q with %v", tc.query, defs.TargetNamespace, ports, nsMedcard, tc.ports)
 		}
 	}
 }

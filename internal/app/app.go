@@ -137,8 +137,13 @@ func New(ctx context.Context, cfg Config) (*Gateway, error) {
 	// The domain service behind the SOAP endpoint, the health checks and
 	// the metrics.
 	svc := medcard.NewService(store, g.audits, clinicalNow, opts...)
+	wsdlSOAP11, err := wsdl.RenderSOAP11(cfg.PublicURL)
+	if err != nil {
+		return fail(fmt.Errorf("WSDL: %w", err))
+	}
 	handler := soap.NewHandler(svc, catalog, nonces, log, soap.Config{
-		WSDL: wsdl.Render(cfg.PublicURL), Timeout: cfg.RequestTimeout, Now: time.Now, Registerer: registry,
+		WSDL: wsdl.Render(cfg.PublicURL), WSDLSOAP11: wsdlSOAP11,
+		Timeout: cfg.RequestTimeout, Now: time.Now, Registerer: registry,
 		TLSTerminatedUpstream: cfg.TLSTerminatedUpstream,
 	})
 	// The pharmacists' web UI, its users and sessions in the catalog.

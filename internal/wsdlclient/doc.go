@@ -3,4 +3,14 @@
 // independent client that knows nothing but the WSDL. Never edit
 // medcard.go by hand: regenerate it; `make check-generated` fails when it is
 // stale.
+//
+// gowsdl names a schema type after the first element declared with it, so
+// the shared WriteResultType carries the XMLName of UpdateDrugMedicationResponse:
+// of the writes answered with it, only UpdateDrugMedication decodes through
+// the generated port (and CreateDrugMedication, whose answer has its own
+// type). The tests use the generated request types for every operation and
+// read the answers with the gateway's own payload types (soap.WriteResponse).
+// The generated Security type is not usable either (gowsdl drops the
+// wsu namespace and the Password's Type attribute); the tests send
+// gowsdl's own soap.WSSSecurityHeader.
 package wsdlclient

@@ -246,11 +246,7 @@ type UpdateDrugMedicationRequest struct {
 	EndDate soap.XSDDate `xml:"EndDate,omitempty" json:"EndDate,omitempty"`
 }
 
-type UpdateDrugMedicationResponse struct {
-	XMLName xml.Name `xml:"http://sharedmedcard.example/2026/01/medcard UpdateDrugMedicationResponse"`
-
-	*WriteResultType
-}
+type UpdateDrugMedicationResponse WriteResultType
 
 type PauseDrugMedicationRequest struct {
 	XMLName xml.Name `xml:"http://sharedmedcard.example/2026/01/medcard PauseDrugMedicationRequest"`
@@ -262,11 +258,7 @@ type PauseDrugMedicationRequest struct {
 	DrugMedicationIdentifier int64 `xml:"DrugMedicationIdentifier,omitempty" json:"DrugMedicationIdentifier,omitempty"`
 }
 
-type PauseDrugMedicationResponse struct {
-	XMLName xml.Name `xml:"http://sharedmedcard.example/2026/01/medcard PauseDrugMedicationResponse"`
-
-	*WriteResultType
-}
+type PauseDrugMedicationResponse WriteResultType
 
 type UnpauseDrugMedicationRequest struct {
 	XMLName xml.Name `xml:"http://sharedmedcard.example/2026/01/medcard UnpauseDrugMedicationRequest"`
@@ -278,11 +270,7 @@ type UnpauseDrugMedicationRequest struct {
 	DrugMedicationIdentifier int64 `xml:"DrugMedicationIdentifier,omitempty" json:"DrugMedicationIdentifier,omitempty"`
 }
 
-type UnpauseDrugMedicationResponse struct {
-	XMLName xml.Name `xml:"http://sharedmedcard.example/2026/01/medcard UnpauseDrugMedicationResponse"`
-
-	*WriteResultType
-}
+type UnpauseDrugMedicationResponse WriteResultType
 
 type WithdrawDrugMedicationRequest struct {
 	XMLName xml.Name `xml:"http://sharedmedcard.example/2026/01/medcard WithdrawDrugMedicationRequest"`
@@ -294,11 +282,7 @@ type WithdrawDrugMedicationRequest struct {
 	DrugMedicationIdentifier int64 `xml:"DrugMedicationIdentifier,omitempty" json:"DrugMedicationIdentifier,omitempty"`
 }
 
-type WithdrawDrugMedicationResponse struct {
-	XMLName xml.Name `xml:"http://sharedmedcard.example/2026/01/medcard WithdrawDrugMedicationResponse"`
-
-	*WriteResultType
-}
+type WithdrawDrugMedicationResponse WriteResultType
 
 type UnwithdrawDrugMedicationRequest struct {
 	XMLName xml.Name `xml:"http://sharedmedcard.example/2026/01/medcard UnwithdrawDrugMedicationRequest"`
@@ -310,11 +294,7 @@ type UnwithdrawDrugMedicationRequest struct {
 	DrugMedicationIdentifier int64 `xml:"DrugMedicationIdentifier,omitempty" json:"DrugMedicationIdentifier,omitempty"`
 }
 
-type UnwithdrawDrugMedicationResponse struct {
-	XMLName xml.Name `xml:"http://sharedmedcard.example/2026/01/medcard UnwithdrawDrugMedicationResponse"`
-
-	*WriteResultType
-}
+type UnwithdrawDrugMedicationResponse WriteResultType
 
 type SetMedicineCardReviewedRequest struct {
 	XMLName xml.Name `xml:"http://sharedmedcard.example/2026/01/medcard SetMedicineCardReviewedRequest"`
@@ -324,11 +304,7 @@ type SetMedicineCardReviewedRequest struct {
 	MedicineCardVersion int64 `xml:"MedicineCardVersion,omitempty" json:"MedicineCardVersion,omitempty"`
 }
 
-type SetMedicineCardReviewedResponse struct {
-	XMLName xml.Name `xml:"http://sharedmedcard.example/2026/01/medcard SetMedicineCardReviewedResponse"`
-
-	*WriteResultType
-}
+type SetMedicineCardReviewedResponse WriteResultType
 
 type SetMedicineCardNotReviewedRequest struct {
 	XMLName xml.Name `xml:"http://sharedmedcard.example/2026/01/medcard SetMedicineCardNotReviewedRequest"`
@@ -338,11 +314,7 @@ type SetMedicineCardNotReviewedRequest struct {
 	MedicineCardVersion int64 `xml:"MedicineCardVersion,omitempty" json:"MedicineCardVersion,omitempty"`
 }
 
-type SetMedicineCardNotReviewedResponse struct {
-	XMLName xml.Name `xml:"http://sharedmedcard.example/2026/01/medcard SetMedicineCardNotReviewedResponse"`
-
-	*WriteResultType
-}
+type SetMedicineCardNotReviewedResponse WriteResultType
 
 type UpdateMedicineCardRequest struct {
 	XMLName xml.Name `xml:"http://sharedmedcard.example/2026/01/medcard UpdateMedicineCardRequest"`
@@ -358,11 +330,7 @@ type UpdateMedicineCardRequest struct {
 	SetReviewed bool `xml:"SetReviewed,omitempty" json:"SetReviewed,omitempty"`
 }
 
-type UpdateMedicineCardResponse struct {
-	XMLName xml.Name `xml:"http://sharedmedcard.example/2026/01/medcard UpdateMedicineCardResponse"`
-
-	*WriteResultType
-}
+type UpdateMedicineCardResponse WriteResultType
 
 type CreatePrescriptionRequest struct {
 	XMLName xml.Name `xml:"http://sharedmedcard.example/2026/01/medcard CreatePrescriptionRequest"`
@@ -396,11 +364,7 @@ type CreatePrescriptionRequest struct {
 	DosageText string `xml:"DosageText,omitempty" json:"DosageText,omitempty"`
 }
 
-type CreatePrescriptionResponse struct {
-	XMLName xml.Name `xml:"http://sharedmedcard.example/2026/01/medcard CreatePrescriptionResponse"`
-
-	*WriteResultType
-}
+type CreatePrescriptionResponse WriteResultType
 
 type CancelPrescriptionRequest struct {
 	XMLName xml.Name `xml:"http://sharedmedcard.example/2026/01/medcard CancelPrescriptionRequest"`
@@ -412,11 +376,7 @@ type CancelPrescriptionRequest struct {
 	PrescriptionIdentifier int64 `xml:"PrescriptionIdentifier,omitempty" json:"PrescriptionIdentifier,omitempty"`
 }
 
-type CancelPrescriptionResponse struct {
-	XMLName xml.Name `xml:"http://sharedmedcard.example/2026/01/medcard CancelPrescriptionResponse"`
-
-	*WriteResultType
-}
+type CancelPrescriptionResponse WriteResultType
 
 type CreateOrderRequest struct {
 	XMLName xml.Name `xml:"http://sharedmedcard.example/2026/01/medcard CreateOrderRequest"`
@@ -428,11 +388,7 @@ type CreateOrderRequest struct {
 	PrescriptionIdentifier int64 `xml:"PrescriptionIdentifier,omitempty" json:"PrescriptionIdentifier,omitempty"`
 }
 
-type CreateOrderResponse struct {
-	XMLName xml.Name `xml:"http://sharedmedcard.example/2026/01/medcard CreateOrderResponse"`
-
-	*WriteResultType
-}
+type CreateOrderResponse WriteResultType
 
 type CancelOrderRequest struct {
 	XMLName xml.Name `xml:"http://sharedmedcard.example/2026/01/medcard CancelOrderRequest"`
@@ -444,11 +400,7 @@ type CancelOrderRequest struct {
 	OrderIdentifier int64 `xml:"OrderIdentifier,omitempty" json:"OrderIdentifier,omitempty"`
 }
 
-type CancelOrderResponse struct {
-	XMLName xml.Name `xml:"http://sharedmedcard.example/2026/01/medcard CancelOrderResponse"`
-
-	*WriteResultType
-}
+type CancelOrderResponse WriteResultType
 
 type StartEffectuationRequest struct {
 	XMLName xml.Name `xml:"http://sharedmedcard.example/2026/01/medcard StartEffectuationRequest"`
@@ -460,11 +412,7 @@ type StartEffectuationRequest struct {
 	OrderIdentifier int64 `xml:"OrderIdentifier,omitempty" json:"OrderIdentifier,omitempty"`
 }
 
-type StartEffectuationResponse struct {
-	XMLName xml.Name `xml:"http://sharedmedcard.example/2026/01/medcard StartEffectuationResponse"`
-
-	*WriteResultType
-}
+type StartEffectuationResponse WriteResultType
 
 type AbortEffectuationRequest struct {
 	XMLName xml.Name `xml:"http://sharedmedcard.example/2026/01/medcard AbortEffectuationRequest"`
@@ -476,11 +424,7 @@ type AbortEffectuationRequest struct {
 	OrderIdentifier int64 `xml:"OrderIdentifier,omitempty" json:"OrderIdentifier,omitempty"`
 }
 
-type AbortEffectuationResponse struct {
-	XMLName xml.Name `xml:"http://sharedmedcard.example/2026/01/medcard AbortEffectuationResponse"`
-
-	*WriteResultType
-}
+type AbortEffectuationResponse WriteResultType
 
 type CreatePharmacyEffectuationRequest struct {
 	XMLName xml.Name `xml:"http://sharedmedcard.example/2026/01/medcard CreatePharmacyEffectuationRequest"`
@@ -497,11 +441,7 @@ type CreatePharmacyEffectuationRequest struct {
 	Terminate bool `xml:"Terminate,omitempty" json:"Terminate,omitempty"`
 }
 
-type CreatePharmacyEffectuationResponse struct {
-	XMLName xml.Name `xml:"http://sharedmedcard.example/2026/01/medcard CreatePharmacyEffectuationResponse"`
-
-	*WriteResultType
-}
+type CreatePharmacyEffectuationResponse WriteResultType
 
 type UndoEffectuationRequest struct {
 	XMLName xml.Name `xml:"http://sharedmedcard.example/2026/01/medcard UndoEffectuationRequest"`
@@ -513,11 +453,7 @@ type UndoEffectuationRequest struct {
 	EffectuationIdentifier int64 `xml:"EffectuationIdentifier,omitempty" json:"EffectuationIdentifier,omitempty"`
 }
 
-type UndoEffectuationResponse struct {
-	XMLName xml.Name `xml:"http://sharedmedcard.example/2026/01/medcard UndoEffectuationResponse"`
-
-	*WriteResultType
-}
+type UndoEffectuationResponse WriteResultType
 
 type ResolveConflictRequest struct {
 	XMLName xml.Name `xml:"http://sharedmedcard.example/2026/01/medcard ResolveConflictRequest"`
@@ -535,11 +471,7 @@ type ResolveConflictRequest struct {
 	Replacement *ConflictReplacementType `xml:"Replacement,omitempty" json:"Replacement,omitempty"`
 }
 
-type ResolveConflictResponse struct {
-	XMLName xml.Name `xml:"http://sharedmedcard.example/2026/01/medcard ResolveConflictResponse"`
-
-	*WriteResultType
-}
+type ResolveConflictResponse WriteResultType
 
 type MedicineCardFault struct {
 	XMLName xml.Name `xml:"http://sharedmedcard.example/2026/01/medcard MedicineCardFault"`
@@ -784,6 +716,8 @@ type ItemType struct {
 }
 
 type WriteResultType struct {
+	XMLName xml.Name `xml:"http://sharedmedcard.example/2026/01/medcard UpdateDrugMedicationResponse"`
+
 	MedicineCardVersion int64 `xml:"MedicineCardVersion,omitempty" json:"MedicineCardVersion,omitempty"`
 
 	Item []*ItemType `xml:"Item,omitempty" json:"Item,omitempty"`
@@ -844,6 +778,36 @@ type AcknowledgedOrderType struct {
 	Refused *RefusalType `xml:"Refused,omitempty" json:"Refused,omitempty"`
 }
 
+type Created string
+
+type Security SecurityHeaderType
+
+type UsernameToken UsernameTokenType
+
+type SecurityHeaderType struct {
+	XMLName xml.Name `xml:"http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-wssecurity-secext-1.0.xsd Security"`
+
+	UsernameToken *UsernameToken `xml:"UsernameToken,omitempty" json:"UsernameToken,omitempty"`
+
+	Items []string `xml:",any" json:"items,omitempty"`
+}
+
+type UsernameTokenType struct {
+	XMLName xml.Name `xml:"http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-wssecurity-secext-1.0.xsd UsernameToken"`
+
+	Username string `xml:"Username,omitempty" json:"Username,omitempty"`
+
+	Password *PasswordString `xml:"Password,omitempty" json:"Password,omitempty"`
+
+	Nonce *EncodedString `xml:"Nonce,omitempty" json:"Nonce,omitempty"`
+
+	Created *Created `xml:"Created,omitempty" json:"Created,omitempty"`
+}
+
+type PasswordString string
+
+type EncodedString string
+
 type MedicineCardPortType interface {
 
 	// Error can be either of the following types:
@@ -898,137 +862,137 @@ type MedicineCardPortType interface {
 	//
 	//   - MedicineCardFault
 
-	UpdateDrugMedication(request *UpdateDrugMedicationRequest) (*UpdateDrugMedicationResponse, error)
+	UpdateDrugMedication(request *UpdateDrugMedicationRequest) (*WriteResultType, error)
 
-	UpdateDrugMedicationContext(ctx context.Context, request *UpdateDrugMedicationRequest) (*UpdateDrugMedicationResponse, error)
-
-	// Error can be either of the following types:
-	//
-	//   - MedicineCardFault
-
-	PauseDrugMedication(request *PauseDrugMedicationRequest) (*PauseDrugMedicationResponse, error)
-
-	PauseDrugMedicationContext(ctx context.Context, request *PauseDrugMedicationRequest) (*PauseDrugMedicationResponse, error)
+	UpdateDrugMedicationContext(ctx context.Context, request *UpdateDrugMedicationRequest) (*WriteResultType, error)
 
 	// Error can be either of the following types:
 	//
 	//   - MedicineCardFault
 
-	UnpauseDrugMedication(request *UnpauseDrugMedicationRequest) (*UnpauseDrugMedicationResponse, error)
+	PauseDrugMedication(request *PauseDrugMedicationRequest) (*WriteResultType, error)
 
-	UnpauseDrugMedicationContext(ctx context.Context, request *UnpauseDrugMedicationRequest) (*UnpauseDrugMedicationResponse, error)
-
-	// Error can be either of the following types:
-	//
-	//   - MedicineCardFault
-
-	WithdrawDrugMedication(request *WithdrawDrugMedicationRequest) (*WithdrawDrugMedicationResponse, error)
-
-	WithdrawDrugMedicationContext(ctx context.Context, request *WithdrawDrugMedicationRequest) (*WithdrawDrugMedicationResponse, error)
+	PauseDrugMedicationContext(ctx context.Context, request *PauseDrugMedicationRequest) (*WriteResultType, error)
 
 	// Error can be either of the following types:
 	//
 	//   - MedicineCardFault
 
-	UnwithdrawDrugMedication(request *UnwithdrawDrugMedicationRequest) (*UnwithdrawDrugMedicationResponse, error)
+	UnpauseDrugMedication(request *UnpauseDrugMedicationRequest) (*WriteResultType, error)
 
-	UnwithdrawDrugMedicationContext(ctx context.Context, request *UnwithdrawDrugMedicationRequest) (*UnwithdrawDrugMedicationResponse, error)
-
-	// Error can be either of the following types:
-	//
-	//   - MedicineCardFault
-
-	SetMedicineCardReviewed(request *SetMedicineCardReviewedRequest) (*SetMedicineCardReviewedResponse, error)
-
-	SetMedicineCardReviewedContext(ctx context.Context, request *SetMedicineCardReviewedRequest) (*SetMedicineCardReviewedResponse, error)
+	UnpauseDrugMedicationContext(ctx context.Context, request *UnpauseDrugMedicationRequest) (*WriteResultType, error)
 
 	// Error can be either of the following types:
 	//
 	//   - MedicineCardFault
 
-	SetMedicineCardNotReviewed(request *SetMedicineCardNotReviewedRequest) (*SetMedicineCardNotReviewedResponse, error)
+	WithdrawDrugMedication(request *WithdrawDrugMedicationRequest) (*WriteResultType, error)
 
-	SetMedicineCardNotReviewedContext(ctx context.Context, request *SetMedicineCardNotReviewedRequest) (*SetMedicineCardNotReviewedResponse, error)
-
-	// Error can be either of the following types:
-	//
-	//   - MedicineCardFault
-
-	UpdateMedicineCard(request *UpdateMedicineCardRequest) (*UpdateMedicineCardResponse, error)
-
-	UpdateMedicineCardContext(ctx context.Context, request *UpdateMedicineCardRequest) (*UpdateMedicineCardResponse, error)
+	WithdrawDrugMedicationContext(ctx context.Context, request *WithdrawDrugMedicationRequest) (*WriteResultType, error)
 
 	// Error can be either of the following types:
 	//
 	//   - MedicineCardFault
 
-	CreatePrescription(request *CreatePrescriptionRequest) (*CreatePrescriptionResponse, error)
+	UnwithdrawDrugMedication(request *UnwithdrawDrugMedicationRequest) (*WriteResultType, error)
 
-	CreatePrescriptionContext(ctx context.Context, request *CreatePrescriptionRequest) (*CreatePrescriptionResponse, error)
-
-	// Error can be either of the following types:
-	//
-	//   - MedicineCardFault
-
-	CancelPrescription(request *CancelPrescriptionRequest) (*CancelPrescriptionResponse, error)
-
-	CancelPrescriptionContext(ctx context.Context, request *CancelPrescriptionRequest) (*CancelPrescriptionResponse, error)
+	UnwithdrawDrugMedicationContext(ctx context.Context, request *UnwithdrawDrugMedicationRequest) (*WriteResultType, error)
 
 	// Error can be either of the following types:
 	//
 	//   - MedicineCardFault
 
-	CreateOrder(request *CreateOrderRequest) (*CreateOrderResponse, error)
+	SetMedicineCardReviewed(request *SetMedicineCardReviewedRequest) (*WriteResultType, error)
 
-	CreateOrderContext(ctx context.Context, request *CreateOrderRequest) (*CreateOrderResponse, error)
-
-	// Error can be either of the following types:
-	//
-	//   - MedicineCardFault
-
-	CancelOrder(request *CancelOrderRequest) (*CancelOrderResponse, error)
-
-	CancelOrderContext(ctx context.Context, request *CancelOrderRequest) (*CancelOrderResponse, error)
+	SetMedicineCardReviewedContext(ctx context.Context, request *SetMedicineCardReviewedRequest) (*WriteResultType, error)
 
 	// Error can be either of the following types:
 	//
 	//   - MedicineCardFault
 
-	StartEffectuation(request *StartEffectuationRequest) (*StartEffectuationResponse, error)
+	SetMedicineCardNotReviewed(request *SetMedicineCardNotReviewedRequest) (*WriteResultType, error)
 
-	StartEffectuationContext(ctx context.Context, request *StartEffectuationRequest) (*StartEffectuationResponse, error)
-
-	// Error can be either of the following types:
-	//
-	//   - MedicineCardFault
-
-	AbortEffectuation(request *AbortEffectuationRequest) (*AbortEffectuationResponse, error)
-
-	AbortEffectuationContext(ctx context.Context, request *AbortEffectuationRequest) (*AbortEffectuationResponse, error)
+	SetMedicineCardNotReviewedContext(ctx context.Context, request *SetMedicineCardNotReviewedRequest) (*WriteResultType, error)
 
 	// Error can be either of the following types:
 	//
 	//   - MedicineCardFault
 
-	CreatePharmacyEffectuation(request *CreatePharmacyEffectuationRequest) (*CreatePharmacyEffectuationResponse, error)
+	UpdateMedicineCard(request *UpdateMedicineCardRequest) (*WriteResultType, error)
 
-	CreatePharmacyEffectuationContext(ctx context.Context, request *CreatePharmacyEffectuationRequest) (*CreatePharmacyEffectuationResponse, error)
-
-	// Error can be either of the following types:
-	//
-	//   - MedicineCardFault
-
-	UndoEffectuation(request *UndoEffectuationRequest) (*UndoEffectuationResponse, error)
-
-	UndoEffectuationContext(ctx context.Context, request *UndoEffectuationRequest) (*UndoEffectuationResponse, error)
+	UpdateMedicineCardContext(ctx context.Context, request *UpdateMedicineCardRequest) (*WriteResultType, error)
 
 	// Error can be either of the following types:
 	//
 	//   - MedicineCardFault
 
-	ResolveConflict(request *ResolveConflictRequest) (*ResolveConflictResponse, error)
+	CreatePrescription(request *CreatePrescriptionRequest) (*WriteResultType, error)
 
-	ResolveConflictContext(ctx context.Context, request *ResolveConflictRequest) (*ResolveConflictResponse, error)
+	CreatePrescriptionContext(ctx context.Context, request *CreatePrescriptionRequest) (*WriteResultType, error)
+
+	// Error can be either of the following types:
+	//
+	//   - MedicineCardFault
+
+	CancelPrescription(request *CancelPrescriptionRequest) (*WriteResultType, error)
+
+	CancelPrescriptionContext(ctx context.Context, request *CancelPrescriptionRequest) (*WriteResultType, error)
+
+	// Error can be either of the following types:
+	//
+	//   - MedicineCardFault
+
+	CreateOrder(request *CreateOrderRequest) (*WriteResultType, error)
+
+	CreateOrderContext(ctx context.Context, request *CreateOrderRequest) (*WriteResultType, error)
+
+	// Error can be either of the following types:
+	//
+	//   - MedicineCardFault
+
+	CancelOrder(request *CancelOrderRequest) (*WriteResultType, error)
+
+	CancelOrderContext(ctx context.Context, request *CancelOrderRequest) (*WriteResultType, error)
+
+	// Error can be either of the following types:
+	//
+	//   - MedicineCardFault
+
+	StartEffectuation(request *StartEffectuationRequest) (*WriteResultType, error)
+
+	StartEffectuationContext(ctx context.Context, request *StartEffectuationRequest) (*WriteResultType, error)
+
+	// Error can be either of the following types:
+	//
+	//   - MedicineCardFault
+
+	AbortEffectuation(request *AbortEffectuationRequest) (*WriteResultType, error)
+
+	AbortEffectuationContext(ctx context.Context, request *AbortEffectuationRequest) (*WriteResultType, error)
+
+	// Error can be either of the following types:
+	//
+	//   - MedicineCardFault
+
+	CreatePharmacyEffectuation(request *CreatePharmacyEffectuationRequest) (*WriteResultType, error)
+
+	CreatePharmacyEffectuationContext(ctx context.Context, request *CreatePharmacyEffectuationRequest) (*WriteResultType, error)
+
+	// Error can be either of the following types:
+	//
+	//   - MedicineCardFault
+
+	UndoEffectuation(request *UndoEffectuationRequest) (*WriteResultType, error)
+
+	UndoEffectuationContext(ctx context.Context, request *UndoEffectuationRequest) (*WriteResultType, error)
+
+	// Error can be either of the following types:
+	//
+	//   - MedicineCardFault
+
+	ResolveConflict(request *ResolveConflictRequest) (*WriteResultType, error)
+
+	ResolveConflictContext(ctx context.Context, request *ResolveConflictRequest) (*WriteResultType, error)
 }
 
 type medicineCardPortType struct {
@@ -1143,8 +1107,8 @@ func (service *medicineCardPortType) CreateDrugMedication(request *CreateDrugMed
 	)
 }
 
-func (service *medicineCardPortType) UpdateDrugMedicationContext(ctx context.Context, request *UpdateDrugMedicationRequest) (*UpdateDrugMedicationResponse, error) {
-	response := new(UpdateDrugMedicationResponse)
+func (service *medicineCardPortType) UpdateDrugMedicationContext(ctx context.Context, request *UpdateDrugMedicationRequest) (*WriteResultType, error) {
+	response := new(WriteResultType)
 	err := service.client.CallContext(ctx, "http://sharedmedcard.example/2026/01/medcard/UpdateDrugMedication", request, response)
 	if err != nil {
 		return nil, err
@@ -1153,15 +1117,15 @@ func (service *medicineCardPortType) UpdateDrugMedicationContext(ctx context.Con
 	return response, nil
 }
 
-func (service *medicineCardPortType) UpdateDrugMedication(request *UpdateDrugMedicationRequest) (*UpdateDrugMedicationResponse, error) {
+func (service *medicineCardPortType) UpdateDrugMedication(request *UpdateDrugMedicationRequest) (*WriteResultType, error) {
 	return service.UpdateDrugMedicationContext(
 		context.Background(),
 		request,
 	)
 }
 
-func (service *medicineCardPortType) PauseDrugMedicationContext(ctx context.Context, request *PauseDrugMedicationRequest) (*PauseDrugMedicationResponse, error) {
-	response := new(PauseDrugMedicationResponse)
+func (service *medicineCardPortType) PauseDrugMedicationContext(ctx context.Context, request *PauseDrugMedicationRequest) (*WriteResultType, error) {
+	response := new(WriteResultType)
 	err := service.client.CallContext(ctx, "http://sharedmedcard.example/2026/01/medcard/PauseDrugMedication", request, response)
 	if err != nil {
 		return nil, err
@@ -1170,15 +1134,15 @@ func (service *medicineCardPortType) PauseDrugMedicationContext(ctx context.Cont
 	return response, nil
 }
 
-func (service *medicineCardPortType) PauseDrugMedication(request *PauseDrugMedicationRequest) (*PauseDrugMedicationResponse, error) {
+func (service *medicineCardPortType) PauseDrugMedication(request *PauseDrugMedicationRequest) (*WriteResultType, error) {
 	return service.PauseDrugMedicationContext(
 		context.Background(),
 		request,
 	)
 }
 
-func (service *medicineCardPortType) UnpauseDrugMedicationContext(ctx context.Context, request *UnpauseDrugMedicationRequest) (*UnpauseDrugMedicationResponse, error) {
-	response := new(UnpauseDrugMedicationResponse)
+func (service *medicineCardPortType) UnpauseDrugMedicationContext(ctx context.Context, request *UnpauseDrugMedicationRequest) (*WriteResultType, error) {
+	response := new(WriteResultType)
 	err := service.client.CallContext(ctx, "http://sharedmedcard.example/2026/01/medcard/UnpauseDrugMedication", request, response)
 	if err != nil {
 		return nil, err
@@ -1187,15 +1151,15 @@ func (service *medicineCardPortType) UnpauseDrugMedicationContext(ctx context.Co
 	return response, nil
 }
 
-func (service *medicineCardPortType) UnpauseDrugMedication(request *UnpauseDrugMedicationRequest) (*UnpauseDrugMedicationResponse, error) {
+func (service *medicineCardPortType) UnpauseDrugMedication(request *UnpauseDrugMedicationRequest) (*WriteResultType, error) {
 	return service.UnpauseDrugMedicationContext(
 		context.Background(),
 		request,
 	)
 }
 
-func (service *medicineCardPortType) WithdrawDrugMedicationContext(ctx context.Context, request *WithdrawDrugMedicationRequest) (*WithdrawDrugMedicationResponse, error) {
-	response := new(WithdrawDrugMedicationResponse)
+func (service *medicineCardPortType) WithdrawDrugMedicationContext(ctx context.Context, request *WithdrawDrugMedicationRequest) (*WriteResultType, error) {
+	response := new(WriteResultType)
 	err := service.client.CallContext(ctx, "http://sharedmedcard.example/2026/01/medcard/WithdrawDrugMedication", request, response)
 	if err != nil {
 		return nil, err
@@ -1204,15 +1168,15 @@ func (service *medicineCardPortType) WithdrawDrugMedicationContext(ctx context.C
 	return response, nil
 }
 
-func (service *medicineCardPortType) WithdrawDrugMedication(request *WithdrawDrugMedicationRequest) (*WithdrawDrugMedicationResponse, error) {
+func (service *medicineCardPortType) WithdrawDrugMedication(request *WithdrawDrugMedicationRequest) (*WriteResultType, error) {
 	return service.WithdrawDrugMedicationContext(
 		context.Background(),
 		request,
 	)
 }
 
-func (service *medicineCardPortType) UnwithdrawDrugMedicationContext(ctx context.Context, request *UnwithdrawDrugMedicationRequest) (*UnwithdrawDrugMedicationResponse, error) {
-	response := new(UnwithdrawDrugMedicationResponse)
+func (service *medicineCardPortType) UnwithdrawDrugMedicationContext(ctx context.Context, request *UnwithdrawDrugMedicationRequest) (*WriteResultType, error) {
+	response := new(WriteResultType)
 	err := service.client.CallContext(ctx, "http://sharedmedcard.example/2026/01/medcard/UnwithdrawDrugMedication", request, response)
 	if err != nil {
 		return nil, err
@@ -1221,15 +1185,15 @@ func (service *medicineCardPortType) UnwithdrawDrugMedicationContext(ctx context
 	return response, nil
 }
 
-func (service *medicineCardPortType) UnwithdrawDrugMedication(request *UnwithdrawDrugMedicationRequest) (*UnwithdrawDrugMedicationResponse, error) {
+func (service *medicineCardPortType) UnwithdrawDrugMedication(request *UnwithdrawDrugMedicationRequest) (*WriteResultType, error) {
 	return service.UnwithdrawDrugMedicationContext(
 		context.Background(),
 		request,
 	)
 }
 
-func (service *medicineCardPortType) SetMedicineCardReviewedContext(ctx context.Context, request *SetMedicineCardReviewedRequest) (*SetMedicineCardReviewedResponse, error) {
-	response := new(SetMedicineCardReviewedResponse)
+func (service *medicineCardPortType) SetMedicineCardReviewedContext(ctx context.Context, request *SetMedicineCardReviewedRequest) (*WriteResultType, error) {
+	response := new(WriteResultType)
 	err := service.client.CallContext(ctx, "http://sharedmedcard.example/2026/01/medcard/SetMedicineCardReviewed", request, response)
 	if err != nil {
 		return nil, err
@@ -1238,15 +1202,15 @@ func (service *medicineCardPortType) SetMedicineCardReviewedContext(ctx context.
 	return response, nil
 }
 
-func (service *medicineCardPortType) SetMedicineCardReviewed(request *SetMedicineCardReviewedRequest) (*SetMedicineCardReviewedResponse, error) {
+func (service *medicineCardPortType) SetMedicineCardReviewed(request *SetMedicineCardReviewedRequest) (*WriteResultType, error) {
 	return service.SetMedicineCardReviewedContext(
 		context.Background(),
 		request,
 	)
 }
 
-func (service *medicineCardPortType) SetMedicineCardNotReviewedContext(ctx context.Context, request *SetMedicineCardNotReviewedRequest) (*SetMedicineCardNotReviewedResponse, error) {
-	response := new(SetMedicineCardNotReviewedResponse)
+func (service *medicineCardPortType) SetMedicineCardNotReviewedContext(ctx context.Context, request *SetMedicineCardNotReviewedRequest) (*WriteResultType, error) {
+	response := new(WriteResultType)
 	err := service.client.CallContext(ctx, "http://sharedmedcard.example/2026/01/medcard/SetMedicineCardNotReviewed", request, response)
 	if err != nil {
 		return nil, err
@@ -1255,15 +1219,15 @@ func (service *medicineCardPortType) SetMedicineCardNotReviewedContext(ctx conte
 	return response, nil
 }
 
-func (service *medicineCardPortType) SetMedicineCardNotReviewed(request *SetMedicineCardNotReviewedRequest) (*SetMedicineCardNotReviewedResponse, error) {
+func (service *medicineCardPortType) SetMedicineCardNotReviewed(request *SetMedicineCardNotReviewedRequest) (*WriteResultType, error) {
 	return service.SetMedicineCardNotReviewedContext(
 		context.Background(),
 		request,
 	)
 }
 
-func (service *medicineCardPortType) UpdateMedicineCardContext(ctx context.Context, request *UpdateMedicineCardRequest) (*UpdateMedicineCardResponse, error) {
-	response := new(UpdateMedicineCardResponse)
+func (service *medicineCardPortType) UpdateMedicineCardContext(ctx context.Context, request *UpdateMedicineCardRequest) (*WriteResultType, error) {
+	response := new(WriteResultType)
 	err := service.client.CallContext(ctx, "http://sharedmedcard.example/2026/01/medcard/UpdateMedicineCard", request, response)
 	if err != nil {
 		return nil, err
@@ -1272,15 +1236,15 @@ func (service *medicineCardPortType) UpdateMedicineCardContext(ctx context.Conte
 	return response, nil
 }
 
-func (service *medicineCardPortType) UpdateMedicineCard(request *UpdateMedicineCardRequest) (*UpdateMedicineCardResponse, error) {
+func (service *medicineCardPortType) UpdateMedicineCard(request *UpdateMedicineCardRequest) (*WriteResultType, error) {
 	return service.UpdateMedicineCardContext(
 		context.Background(),
 		request,
 	)
 }
 
-func (service *medicineCardPortType) CreatePrescriptionContext(ctx context.Context, request *CreatePrescriptionRequest) (*CreatePrescriptionResponse, error) {
-	response := new(CreatePrescriptionResponse)
+func (service *medicineCardPortType) CreatePrescriptionContext(ctx context.Context, request *CreatePrescriptionRequest) (*WriteResultType, error) {
+	response := new(WriteResultType)
 	err := service.client.CallContext(ctx, "http://sharedmedcard.example/2026/01/medcard/CreatePrescription", request, response)
 	if err != nil {
 		return nil, err
@@ -1289,15 +1253,15 @@ func (service *medicineCardPortType) CreatePrescriptionContext(ctx context.Conte
 	return response, nil
 }
 
-func (service *medicineCardPortType) CreatePrescription(request *CreatePrescriptionRequest) (*CreatePrescriptionResponse, error) {
+func (service *medicineCardPortType) CreatePrescription(request *CreatePrescriptionRequest) (*WriteResultType, error) {
 	return service.CreatePrescriptionContext(
 		context.Background(),
 		request,
 	)
 }
 
-func (service *medicineCardPortType) CancelPrescriptionContext(ctx context.Context, request *CancelPrescriptionRequest) (*CancelPrescriptionResponse, error) {
-	response := new(CancelPrescriptionResponse)
+func (service *medicineCardPortType) CancelPrescriptionContext(ctx context.Context, request *CancelPrescriptionRequest) (*WriteResultType, error) {
+	response := new(WriteResultType)
 	err := service.client.CallContext(ctx, "http://sharedmedcard.example/2026/01/medcard/CancelPrescription", request, response)
 	if err != nil {
 		return nil, err
@@ -1306,15 +1270,15 @@ func (service *medicineCardPortType) CancelPrescriptionContext(ctx context.Conte
 	return response, nil
 }
 
-func (service *medicineCardPortType) CancelPrescription(request *CancelPrescriptionRequest) (*CancelPrescriptionResponse, error) {
+func (service *medicineCardPortType) CancelPrescription(request *CancelPrescriptionRequest) (*WriteResultType, error) {
 	return service.CancelPrescriptionContext(
 		context.Background(),
 		request,
 	)
 }
 
-func (service *medicineCardPortType) CreateOrderContext(ctx context.Context, request *CreateOrderRequest) (*CreateOrderResponse, error) {
-	response := new(CreateOrderResponse)
+func (service *medicineCardPortType) CreateOrderContext(ctx context.Context, request *CreateOrderRequest) (*WriteResultType, error) {
+	response := new(WriteResultType)
 	err := service.client.CallContext(ctx, "http://sharedmedcard.example/2026/01/medcard/CreateOrder", request, response)
 	if err != nil {
 		return nil, err
@@ -1323,15 +1287,15 @@ func (service *medicineCardPortType) CreateOrderContext(ctx context.Context, req
 	return response, nil
 }
 
-func (service *medicineCardPortType) CreateOrder(request *CreateOrderRequest) (*CreateOrderResponse, error) {
+func (service *medicineCardPortType) CreateOrder(request *CreateOrderRequest) (*WriteResultType, error) {
 	return service.CreateOrderContext(
 		context.Background(),
 		request,
 	)
 }
 
-func (service *medicineCardPortType) CancelOrderContext(ctx context.Context, request *CancelOrderRequest) (*CancelOrderResponse, error) {
-	response := new(CancelOrderResponse)
+func (service *medicineCardPortType) CancelOrderContext(ctx context.Context, request *CancelOrderRequest) (*WriteResultType, error) {
+	response := new(WriteResultType)
 	err := service.client.CallContext(ctx, "http://sharedmedcard.example/2026/01/medcard/CancelOrder", request, response)
 	if err != nil {
 		return nil, err
@@ -1340,15 +1304,15 @@ func (service *medicineCardPortType) CancelOrderContext(ctx context.Context, req
 	return response, nil
 }
 
-func (service *medicineCardPortType) CancelOrder(request *CancelOrderRequest) (*CancelOrderResponse, error) {
+func (service *medicineCardPortType) CancelOrder(request *CancelOrderRequest) (*WriteResultType, error) {
 	return service.CancelOrderContext(
 		context.Background(),
 		request,
 	)
 }
 
-func (service *medicineCardPortType) StartEffectuationContext(ctx context.Context, request *StartEffectuationRequest) (*StartEffectuationResponse, error) {
-	response := new(StartEffectuationResponse)
+func (service *medicineCardPortType) StartEffectuationContext(ctx context.Context, request *StartEffectuationRequest) (*WriteResultType, error) {
+	response := new(WriteResultType)
 	err := service.client.CallContext(ctx, "http://sharedmedcard.example/2026/01/medcard/StartEffectuation", request, response)
 	if err != nil {
 		return nil, err
@@ -1357,15 +1321,15 @@ func (service *medicineCardPortType) StartEffectuationContext(ctx context.Contex
 	return response, nil
 }
 
-func (service *medicineCardPortType) StartEffectuation(request *StartEffectuationRequest) (*StartEffectuationResponse, error) {
+func (service *medicineCardPortType) StartEffectuation(request *StartEffectuationRequest) (*WriteResultType, error) {
 	return service.StartEffectuationContext(
 		context.Background(),
 		request,
 	)
 }
 
-func (service *medicineCardPortType) AbortEffectuationContext(ctx context.Context, request *AbortEffectuationRequest) (*AbortEffectuationResponse, error) {
-	response := new(AbortEffectuationResponse)
+func (service *medicineCardPortType) AbortEffectuationContext(ctx context.Context, request *AbortEffectuationRequest) (*WriteResultType, error) {
+	response := new(WriteResultType)
 	err := service.client.CallContext(ctx, "http://sharedmedcard.example/2026/01/medcard/AbortEffectuation", request, response)
 	if err != nil {
 		return nil, err
@@ -1374,15 +1338,15 @@ func (service *medicineCardPortType) AbortEffectuationContext(ctx context.Contex
 	return response, nil
 }
 
-func (service *medicineCardPortType) AbortEffectuation(request *AbortEffectuationRequest) (*AbortEffectuationResponse, error) {
+func (service *medicineCardPortType) AbortEffectuation(request *AbortEffectuationRequest) (*WriteResultType, error) {
 	return service.AbortEffectuationContext(
 		context.Background(),
 		request,
 	)
 }
 
-func (service *medicineCardPortType) CreatePharmacyEffectuationContext(ctx context.Context, request *CreatePharmacyEffectuationRequest) (*CreatePharmacyEffectuationResponse, error) {
-	response := new(CreatePharmacyEffectuationResponse)
+func (service *medicineCardPortType) CreatePharmacyEffectuationContext(ctx context.Context, request *CreatePharmacyEffectuationRequest) (*WriteResultType, error) {
+	response := new(WriteResultType)
 	err := service.client.CallContext(ctx, "http://sharedmedcard.example/2026/01/medcard/CreatePharmacyEffectuation", request, response)
 	if err != nil {
 		return nil, err
@@ -1391,15 +1355,15 @@ func (service *medicineCardPortType) CreatePharmacyEffectuationContext(ctx conte
 	return response, nil
 }
 
-func (service *medicineCardPortType) CreatePharmacyEffectuation(request *CreatePharmacyEffectuationRequest) (*CreatePharmacyEffectuationResponse, error) {
+func (service *medicineCardPortType) CreatePharmacyEffectuation(request *CreatePharmacyEffectuationRequest) (*WriteResultType, error) {
 	return service.CreatePharmacyEffectuationContext(
 		context.Background(),
 		request,
 	)
 }
 
-func (service *medicineCardPortType) UndoEffectuationContext(ctx context.Context, request *UndoEffectuationRequest) (*UndoEffectuationResponse, error) {
-	response := new(UndoEffectuationResponse)
+func (service *medicineCardPortType) UndoEffectuationContext(ctx context.Context, request *UndoEffectuationRequest) (*WriteResultType, error) {
+	response := new(WriteResultType)
 	err := service.client.CallContext(ctx, "http://sharedmedcard.example/2026/01/medcard/UndoEffectuation", request, response)
 	if err != nil {
 		return nil, err
@@ -1408,15 +1372,15 @@ func (service *medicineCardPortType) UndoEffectuationContext(ctx context.Context
 	return response, nil
 }
 
-func (service *medicineCardPortType) UndoEffectuation(request *UndoEffectuationRequest) (*UndoEffectuationResponse, error) {
+func (service *medicineCardPortType) UndoEffectuation(request *UndoEffectuationRequest) (*WriteResultType, error) {
 	return service.UndoEffectuationContext(
 		context.Background(),
 		request,
 	)
 }
 
-func (service *medicineCardPortType) ResolveConflictContext(ctx context.Context, request *ResolveConflictRequest) (*ResolveConflictResponse, error) {
-	response := new(ResolveConflictResponse)
+func (service *medicineCardPortType) ResolveConflictContext(ctx context.Context, request *ResolveConflictRequest) (*WriteResultType, error) {
+	response := new(WriteResultType)
 	err := service.client.CallContext(ctx, "http://sharedmedcard.example/2026/01/medcard/ResolveConflict", request, response)
 	if err != nil {
 		return nil, err
@@ -1425,7 +1389,7 @@ func (service *medicineCardPortType) ResolveConflictContext(ctx context.Context,
 	return response, nil
 }
 
-func (service *medicineCardPortType) ResolveConflict(request *ResolveConflictRequest) (*ResolveConflictResponse, error) {
+func (service *medicineCardPortType) ResolveConflict(request *ResolveConflictRequest) (*WriteResultType, error) {
 	return service.ResolveConflictContext(
 		context.Background(),
 		request,

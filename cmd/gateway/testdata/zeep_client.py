@@ -85,12 +85,13 @@ def fail(message):
 
 def schema_of(wsdl_url):
     tree = etree.parse(wsdl_url)
-    schemas = tree.findall(".//{%s}schema" % XS)
+    schemas = [s for s in tree.findall(".//{%s}schema" % XS) if s.get("targetNamespace") == NS]
     if len(schemas) != 1:
-        fail("want one inline schema in the WSDL, found %d" % len(schemas))
+        fail("want one inline schema of our namespace in the WSDL, found %d" % len(schemas))
     # The schema's QName values (type="tns:...") use prefixes declared on
     # wsdl:definitions; carry every declaration in scope into a standalone
-    # schema document.
+    # schema document. Our schema refers to no other (the WS-Security
+    # schemas beside it describe the Security header only).
     inline = schemas[0]
     standalone = etree.Element(inline.tag, attrib=dict(inline.attrib), nsmap=dict(inline.nsmap))
     standalone.extend(copy.deepcopy(child) for child in inline)
