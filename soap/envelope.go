@@ -1,7 +1,7 @@
 package soap
 
 import (
-	"bufio"
+	"bytes"
 	"encoding/xml"
 	"errors"
 	"io"
@@ -19,6 +19,18 @@ const (
 	nsSOAP12 = "http://www.w3.org/2003/05/soap-envelope"
 	nsWSSE   = "http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-wssecurity-secext-1.0.xsd"
 	nsWSU    = "http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-wssecurity-utility-1.0.xsd"
+	nsWSA    = "http://www.w3.org/2005/08/addressing"
+	nsXML    = "http://www.w3.org/XML/1998/namespace"
+)
+
+// The SOAP roles (1.2) and actors (1.1) we play: a header block targeted
+// at anything else is not ours and is ignored, mustUnderstand or not
+// (SOAP 1.2 part 1, 2.2 and 2.6; SOAP 1.1, 4.2.2). A block with no role
+// is for the ultimate receiver, which we are.
+const (
+	roleNext             = "http://www.w3.org/2003/05/soap-envelope/role/next"
+	roleUltimateReceiver = "http://www.w3.org/2003/05/soap-envelope/role/ultimateReceiver"
+	actorNext            = "http://schemas.xmlsoap.org/soap/actor/next"
 )
 
 // Version is the SOAP version of a message; we answer in the version we
@@ -46,7 +58,7 @@ func (v Version) contentType() string {
 }
 
 // Limits bound what a request may cost us to parse. Size is checked after
-// decompression.
+// decompression, on the document as UTF-8 (see toUTF8).
 type Limits struct {
 	MaxBytes  int64
 	MaxDepth  int
@@ -65,18 +77,45 @@ type envelope struct {
 	message      *messageHeader
 	whitelisting *whitelistingHeader
 	onBehalfOf   *onBehalfOfHeader
+	addressing   addressingHeaders
 	op           *operation
 	request      any
+}
+
+// nsBinding is one namespace declaration in scope: prefix ("" for the
+// default namespace) bound to uri by the element at depth.
+type nsBinding struct {
+	prefix, uri string
+	depth       int
 }
 
 // limitedTokens feeds the XML decoder raw tokens and refuses DOCTYPEs and
 // documents that are too deep or have too many tokens. Because the decoder
 // reads through it, the limits hold inside DecodeElement too.
+//
+// It also keeps the namespace declarations in scope, so that while a
+// wrapper element or one of our header blocks is decoded (expectWithin)
+// it can refuse a descendant in another namespace: encoding/xml matches a
+// struct field by local name alone, so without this a request whose
+// children were all in a wrong namespace was served as if they were ours.
 type limitedTokens struct {
 	raw    *xml.Decoder
 	limits Limits
 	depth  int
 	tokens int
+
+	bindings []nsBinding
+	inline   [8]nsBinding // bindings' first array: no allocation for a usual envelope
+
+	expect       string // the namespace every element below expectParent must be in; "" checks nothing
+	expectParent xml.StartElement
+	expectDepth  int
+}
+
+func newLimitedTokens(raw *xml.Decoder, limits Limits) *limitedTokens {
+	l := &limitedTokens{raw: raw, limits: limits}
+	l.bindings = l.inline[:0]
+	return l
 }
 
 func (l *limitedTokens) Token() (xml.Token, error) {
@@ -94,7 +133,23 @@ func (l *limitedTokens) Token() (xml.Token, error) {
 		if l.depth > l.limits.MaxDepth {
 			return nil, medcard.Errorf(medcard.FaultMalformedMessage, "the message nests deeper than %d elements", l.limits.MaxDepth)
 		}
+		for _, a := range t.Attr {
+			switch {
+			case a.Name.Space == "xmlns":
+				l.bindings = append(l.bindings, nsBinding{prefix: a.Name.Local, uri: a.Value, depth: l.depth})
+			case a.Name.Space == "" && a.Name.Local == "xmlns":
+				l.bindings = append(l.bindings, nsBinding{prefix: "", uri: a.Value, depth: l.depth})
+			}
+		}
+		if l.expect != "" && l.depth > l.expectDepth {
+			if space := l.resolve(t.Name.Space); space != l.expect {
+				return nil, wrongChildNamespace(t.Name.Local, space, l.expectParent.Name.Local, l.expect)
+			}
+		}
 	case xml.EndElement:
+		for len(l.bindings) > 0 && l.bindings[len(l.bindings)-1].depth == l.depth {
+			l.bindings = l.bindings[:len(l.bindings)-1]
+		}
 		l.depth--
 	case xml.Directive:
 		return nil, medcard.Errorf(medcard.FaultMalformedMessage, "DOCTYPE and other XML directives are not allowed")
@@ -106,15 +161,57 @@ func (l *limitedTokens) Token() (xml.Token, error) {
 	return t, nil
 }
 
-// parseEnvelope reads one SOAP envelope from r, which the caller has
-// already limited in size.
-func parseEnvelope(r io.Reader, limits Limits, ops map[xml.Name]*operation) (*envelope, error) {
-	raw := xml.NewDecoder(skipByteOrderMark(r))
+// resolve returns the namespace prefix is bound to, "" if it is bound to
+// none.
+func (l *limitedTokens) resolve(prefix string) string {
+	if prefix == "xml" {
+		return nsXML
+	}
+	for i := len(l.bindings) - 1; i >= 0; i-- {
+		if l.bindings[i].prefix == prefix {
+			return l.bindings[i].uri
+		}
+	}
+	return ""
+}
+
+// expectWithin makes every element below parent, which the decoder has
+// just returned, be in namespace ns until expectNothing.
+func (l *limitedTokens) expectWithin(parent xml.StartElement, ns string) {
+	l.expect, l.expectParent, l.expectDepth = ns, parent, l.depth
+}
+
+func (l *limitedTokens) expectNothing() { l.expect = "" }
+
+func wrongChildNamespace(child, space, parent, want string) error {
+	if space == "" {
+		return medcard.Errorf(medcard.FaultWrongNamespace, "%s in %s is in no namespace (or an undeclared prefix); it must be in %s", child, parent, want)
+	}
+	return medcard.Errorf(medcard.FaultWrongNamespace, "%s in %s is in the namespace %s; it must be in %s", child, parent, space, want)
+}
+
+// envelopeReader reads one envelope: the decoder the parser asks for
+// tokens and the filter under it.
+type envelopeReader struct {
+	dec *xml.Decoder
+	lim *limitedTokens
+}
+
+// parseEnvelope reads one SOAP envelope from doc, the request's document
+// as UTF-8 within the size limit (toUTF8 made it so; fromUTF16 says it was
+// sent as UTF-16, which its XML declaration may then name).
+func parseEnvelope(doc []byte, fromUTF16 bool, limits Limits, ops map[xml.Name]*operation) (*envelope, error) {
+	raw := xml.NewDecoder(bytes.NewReader(doc))
 	raw.Strict = true
-	dec := xml.NewTokenDecoder(&limitedTokens{raw: raw, limits: limits})
+	raw.CharsetReader = refuseDeclaredCharset
+	if fromUTF16 {
+		raw.CharsetReader = acceptDeclaredUTF16
+	}
+	lim := newLimitedTokens(raw, limits)
+	r := envelopeReader{dec: xml.NewTokenDecoder(lim), lim: lim}
 	env := &envelope{}
 
-	root, err := nextStart(dec)
+	root, err := nextStart(r.dec)
 	if err != nil {
 		return nil, err
 	}
@@ -134,7 +231,7 @@ func parseEnvelope(r io.Reader, limits Limits, ops map[xml.Name]*operation) (*en
 
 	sawBody := false
 	for {
-		t, err := dec.Token()
+		t, err := r.dec.Token()
 		if err != nil {
 			return fail(syntaxError(err))
 		}
@@ -142,12 +239,12 @@ func parseEnvelope(r io.Reader, limits Limits, ops map[xml.Name]*operation) (*en
 		case xml.StartElement:
 			switch {
 			case t.Name.Space == root.Name.Space && t.Name.Local == "Header" && !sawBody:
-				if err := env.readHeaders(dec); err != nil {
+				if err := env.readHeaders(r); err != nil {
 					return fail(err)
 				}
 			case t.Name.Space == root.Name.Space && t.Name.Local == "Body" && !sawBody:
 				sawBody = true
-				if err := env.readBody(dec, ops); err != nil {
+				if err := env.readBody(r, ops); err != nil {
 					return fail(err)
 				}
 			default:
@@ -156,6 +253,9 @@ func parseEnvelope(r io.Reader, limits Limits, ops map[xml.Name]*operation) (*en
 		case xml.EndElement:
 			if !sawBody {
 				return fail(medcard.Errorf(medcard.FaultMalformedMessage, "the envelope has no Body"))
+			}
+			if err := env.addressing.check(env.op); err != nil {
+				return fail(err)
 			}
 			return env, nil
 		case xml.CharData:
@@ -166,46 +266,113 @@ func parseEnvelope(r io.Reader, limits Limits, ops map[xml.Name]*operation) (*en
 	}
 }
 
-// readHeaders decodes the header blocks we understand and refuses unknown
-// ones marked mustUnderstand.
-func (env *envelope) readHeaders(dec *xml.Decoder) error {
+// notUnderstoodError is the MustUnderstand fault: the header blocks
+// targeted at us, marked mustUnderstand, that we do not understand. A
+// SOAP 1.2 fault names each in an env:NotUnderstood header block.
+type notUnderstoodError struct {
+	err     *medcard.Error
+	headers []xml.Name
+}
+
+func (e *notUnderstoodError) Error() string { return e.err.Error() }
+func (e *notUnderstoodError) Unwrap() error { return e.err }
+
+// readHeaders decodes the header blocks we understand, skips those not
+// targeted at us, and refuses, all at once, unknown ones marked
+// mustUnderstand.
+func (env *envelope) readHeaders(r envelopeReader) error {
+	var notUnderstood []xml.Name
 	for {
-		t, err := dec.Token()
+		t, err := r.dec.Token()
 		if err != nil {
 			return syntaxError(err)
 		}
 		switch t := t.(type) {
 		case xml.EndElement:
+			if len(notUnderstood) > 0 {
+				names := make([]string, len(notUnderstood))
+				for i, n := range notUnderstood {
+					names[i] = n.Local + " {" + n.Space + "}"
+				}
+				format := "header %s is not understood"
+				if len(names) > 1 {
+					format = "headers %s are not understood"
+				}
+				return &notUnderstoodError{headers: notUnderstood,
+					err: medcard.Errorf(medcard.FaultMustUnderstand, format, strings.Join(names, ", "))}
+			}
 			return nil
 		case xml.StartElement:
+			if !env.targetsUs(t) {
+				if err := r.dec.Skip(); err != nil {
+					return syntaxError(err)
+				}
+				continue
+			}
 			var target any
+			ours := false // our own blocks, whose children must all be in our namespace
 			switch t.Name {
 			case xml.Name{Space: nsWSSE, Local: "Security"}:
 				env.security = &securityHeader{}
 				target = env.security
 			case xml.Name{Space: Namespace, Local: "MessageHeader"}:
 				env.message = &messageHeader{}
-				target = env.message
+				target, ours = env.message, true
 			case xml.Name{Space: Namespace, Local: "WhitelistingHeader"}:
 				env.whitelisting = &whitelistingHeader{}
-				target = env.whitelisting
+				target, ours = env.whitelisting, true
 			case xml.Name{Space: Namespace, Local: "OnBehalfOf"}:
 				env.onBehalfOf = &onBehalfOfHeader{}
-				target = env.onBehalfOf
+				target, ours = env.onBehalfOf, true
 			default:
-				if env.mustUnderstand(t) {
-					return medcard.Errorf(medcard.FaultMustUnderstand, "header %s {%s} is not understood", t.Name.Local, t.Name.Space)
+				if t.Name.Space == nsWSA {
+					understood, err := env.addressing.read(r.dec, t)
+					if err != nil {
+						return err
+					}
+					if understood {
+						continue
+					}
 				}
-				if err := dec.Skip(); err != nil {
+				if env.mustUnderstand(t) {
+					notUnderstood = append(notUnderstood, t.Name)
+				}
+				if err := r.dec.Skip(); err != nil {
 					return syntaxError(err)
 				}
 				continue
 			}
-			if err := dec.DecodeElement(target, &t); err != nil {
+			if ours {
+				r.lim.expectWithin(t, Namespace)
+			}
+			err := r.dec.DecodeElement(target, &t)
+			r.lim.expectNothing()
+			if err != nil {
 				return syntaxError(err)
 			}
 		}
 	}
+}
+
+// targetsUs reports whether a header block is for us: SOAP 1.2 blocks
+// with no role or the roles next and ultimateReceiver, SOAP 1.1 blocks
+// with no actor or the actor next. The role none and any other role or
+// actor are someone else's.
+func (env *envelope) targetsUs(el xml.StartElement) bool {
+	name, ns := "actor", nsSOAP11
+	if env.version == SOAP12 {
+		name, ns = "role", nsSOAP12
+	}
+	for _, a := range el.Attr {
+		if a.Name.Local == name && a.Name.Space == ns {
+			v := strings.TrimSpace(a.Value)
+			if env.version == SOAP12 {
+				return v == "" || v == roleUltimateReceiver || v == roleNext
+			}
+			return v == "" || v == actorNext
+		}
+	}
+	return true
 }
 
 func (env *envelope) mustUnderstand(el xml.StartElement) bool {
@@ -219,10 +386,11 @@ func (env *envelope) mustUnderstand(el xml.StartElement) bool {
 }
 
 // readBody finds the body's one wrapper element, dispatches on its
-// qualified name and decodes it into the operation's request type.
-func (env *envelope) readBody(dec *xml.Decoder, ops map[xml.Name]*operation) error {
+// qualified name and decodes it into the operation's request type, every
+// element within it in our namespace.
+func (env *envelope) readBody(r envelopeReader, ops map[xml.Name]*operation) error {
 	for {
-		t, err := dec.Token()
+		t, err := r.dec.Token()
 		if err != nil {
 			return syntaxError(err)
 		}
@@ -250,25 +418,14 @@ func (env *envelope) readBody(dec *xml.Decoder, ops map[xml.Name]*operation) err
 			}
 			env.op = op
 			env.request = op.newRequest()
-			if err := dec.DecodeElement(env.request, &t); err != nil {
+			r.lim.expectWithin(t, Namespace)
+			err := r.dec.DecodeElement(env.request, &t)
+			r.lim.expectNothing()
+			if err != nil {
 				return syntaxError(err)
 			}
 		}
 	}
-}
-
-// utf8BOM is the UTF-8 byte-order mark, which XML allows before the
-// document (XML 1.0, 4.3.3) and WCF's text encoder writes before <?xml.
-const utf8BOM = "\xef\xbb\xbf"
-
-// skipByteOrderMark returns r without a leading UTF-8 byte-order mark,
-// which encoding/xml would read as text before the envelope.
-func skipByteOrderMark(r io.Reader) io.Reader {
-	br := bufio.NewReader(r)
-	if b, err := br.Peek(len(utf8BOM)); err == nil && string(b) == utf8BOM {
-		_, _ = br.Discard(len(utf8BOM))
-	}
-	return br
 }
 
 func nextStart(dec *xml.Decoder) (xml.StartElement, error) {

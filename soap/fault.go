@@ -3,6 +3,7 @@ package soap
 import (
 	"bytes"
 	"encoding/xml"
+	"errors"
 	"net/http"
 
 	"github.com/sharedmedcard/gateway/medcard"
@@ -47,9 +48,14 @@ type faultDetail struct {
 	RequestID string   `xml:"RequestIdentifier"`
 }
 
-// writeFault answers err as a SOAP fault of version v. It never includes
-// anything of an internal error but its fault ID.
-func writeFault(w http.ResponseWriter, v Version, err error, requestID string) {
+// writeFault answers err as a SOAP fault in the answer's version. It never
+// includes anything of an internal error but its fault ID.
+//
+// Every QName prefix in the fault's content (the env: of the Code, the mc:
+// of the Subcode) is declared on env:Fault itself, not only on the
+// Envelope: WCF reads a SOAP 1.2 fault out of its envelope and could not
+// resolve mc: otherwise. Each header block declares its own namespaces.
+func (h *Handler) writeFault(w http.ResponseWriter, a answer, err error, requestID string) {
 	f := medcard.FaultOf(err)
 	class := classify(f)
 	detail := faultDetail{
@@ -57,36 +63,78 @@ func writeFault(w http.ResponseWriter, v Version, err error, requestID string) {
 		Retryable: f.Code == medcard.CodeUnavailable, RequestID: requestID,
 	}
 	detailXML, _ := xml.Marshal(detail)
-	var reason bytes.Buffer
-	_ = xml.EscapeText(&reason, []byte(detail.Message))
+	var notUnderstood []xml.Name
+	if nu := (*notUnderstoodError)(nil); errors.As(err, &nu) {
+		notUnderstood = nu.headers
+	}
 
-	var b bytes.Buffer
-	status := http.StatusInternalServerError
+	b := responseBuffers.Get().(*bytes.Buffer)
+	defer putResponseBuffer(b)
 	b.WriteString(xml.Header)
-	if v == SOAP12 {
+	if a.version == SOAP12 {
 		code := map[faultClass]string{classSender: "Sender", classReceiver: "Receiver",
 			classVersionMismatch: "VersionMismatch", classMustUnderstand: "MustUnderstand"}[class]
-		if class == classSender || class == classMustUnderstand {
-			status = http.StatusBadRequest // SOAP 1.2 part 2, 7.5.1.2
+		b.WriteString(`<env:Envelope xmlns:env="` + nsSOAP12 + `">`)
+		if len(notUnderstood) > 0 || !a.headers.empty() {
+			b.WriteString(`<env:Header>`)
+			for _, n := range notUnderstood {
+				writeNotUnderstood(b, n)
+			}
+			a.headers.write(b, faultAction(a.op, f, class), h.now())
+			b.WriteString(`</env:Header>`)
 		}
-		b.WriteString(`<env:Envelope xmlns:env="` + nsSOAP12 + `" xmlns:mc="` + Namespace + `"><env:Body><env:Fault>`)
+		b.WriteString(`<env:Body><env:Fault xmlns:env="` + nsSOAP12 + `" xmlns:mc="` + Namespace + `">`)
 		b.WriteString(`<env:Code><env:Value>env:` + code + `</env:Value><env:Subcode><env:Value>mc:` + f.ID + `</env:Value></env:Subcode></env:Code>`)
 		b.WriteString(`<env:Reason><env:Text xml:lang="en">`)
-		b.Write(reason.Bytes())
+		_ = xml.EscapeText(b, []byte(detail.Message))
 		b.WriteString(`</env:Text></env:Reason><env:Detail>`)
 		b.Write(detailXML)
 		b.WriteString(`</env:Detail></env:Fault></env:Body></env:Envelope>`)
 	} else {
 		code := map[faultClass]string{classSender: "Client", classReceiver: "Server",
 			classVersionMismatch: "VersionMismatch", classMustUnderstand: "MustUnderstand"}[class]
-		b.WriteString(`<soap:Envelope xmlns:soap="` + nsSOAP11 + `"><soap:Body><soap:Fault>`)
+		b.WriteString(`<soap:Envelope xmlns:soap="` + nsSOAP11 + `">`)
+		if !a.headers.empty() {
+			b.WriteString(`<soap:Header>`)
+			a.headers.write(b, faultAction(a.op, f, class), h.now())
+			b.WriteString(`</soap:Header>`)
+		}
+		b.WriteString(`<soap:Body><soap:Fault>`)
 		b.WriteString(`<faultcode>soap:` + code + `</faultcode><faultstring>`)
-		b.Write(reason.Bytes())
+		_ = xml.EscapeText(b, []byte(detail.Message))
 		b.WriteString(`</faultstring><detail>`)
 		b.Write(detailXML)
 		b.WriteString(`</detail></soap:Fault></soap:Body></soap:Envelope>`)
 	}
-	w.Header().Set("Content-Type", v.contentType())
-	w.WriteHeader(status)
-	_, _ = w.Write(b.Bytes())
+	// 500 for every fault, in both versions: see doc.go.
+	send(w, a, http.StatusInternalServerError, b.Bytes())
+}
+
+// writeNotUnderstood writes the SOAP 1.2 env:NotUnderstood block naming a
+// refused header, its qname's prefix declared on the block.
+func writeNotUnderstood(b *bytes.Buffer, n xml.Name) {
+	if n.Space == "" {
+		b.WriteString(`<env:NotUnderstood qname="`)
+		_ = xml.EscapeText(b, []byte(n.Local))
+		b.WriteString(`"/>`)
+		return
+	}
+	b.WriteString(`<env:NotUnderstood xmlns:h="`)
+	_ = xml.EscapeText(b, []byte(n.Space))
+	b.WriteString(`" qname="h:`)
+	_ = xml.EscapeText(b, []byte(n.Local))
+	b.WriteString(`"/>`)
+}
+
+// faultAction is a fault's wsa:Action: WS-Addressing's own for a fault
+// about the addressing headers or the SOAP envelope, else the operation's
+// MedicineCardFault action (addressing.go).
+func faultAction(op *operation, f medcard.Fault, class faultClass) string {
+	switch {
+	case f == medcard.FaultActionNotSupported || f == medcard.FaultOnlyAnonymousAddress || f == medcard.FaultInvalidAddressingHeader:
+		return wsaFaultAction
+	case op == nil || class == classMustUnderstand || class == classVersionMismatch || f == medcard.FaultMalformedMessage:
+		return wsaSOAPFaultAction
+	}
+	return op.faultAction
 }

@@ -112,16 +112,21 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(ctx, h.cfg.Timeout)
 	defer cancel()
 
-	version := versionFromContentType(r.Header.Get("Content-Type"))
+	version, charset := parseContentType(r.Header.Get("Content-Type"))
+	out := answer{version: version, gzip: acceptsGzip(r.Header.Get("Accept-Encoding"))}
 	opName := "unknown"
 	err := func() error {
-		body, err := h.readBody(w, r)
+		body, err := h.readBody(w, r, charset)
 		if err != nil {
 			return err
 		}
-		env, err := parseEnvelope(bytes.NewReader(body), h.cfg.Limits, h.ops)
+		doc, fromUTF16, err := toUTF8(body, charset, h.cfg.Limits.MaxBytes)
+		if err != nil {
+			return err
+		}
+		env, err := parseEnvelope(doc, fromUTF16, h.cfg.Limits, h.ops)
 		if env != nil {
-			version = env.version
+			out.version, out.op, out.headers = env.version, env.op, replyHeadersOf(env)
 		}
 		if err != nil {
 			return err
@@ -131,18 +136,15 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		if err != nil {
 			return err
 		}
-		messageID := ""
-		if env.message != nil {
-			messageID = strings.TrimSpace(env.message.MessageID)
-		}
-		if len(messageID) > 200 {
-			return medcard.Errorf(medcard.FaultInvalidField, "MessageID is longer than 200 characters")
+		messageID, err := messageIDOf(env)
+		if err != nil {
+			return err
 		}
 		resp, err := env.op.serve(ctx, h.svc, medcard.Call{Caller: caller, MessageID: messageID}, env.request)
 		if err != nil {
 			return err
 		}
-		return writeResponse(w, version, resp)
+		return h.writeResponse(w, out, resp)
 	}()
 
 	took := h.now().Sub(start)
@@ -169,17 +171,47 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	} else {
 		h.log.Info("soap request refused", fields...)
 	}
-	writeFault(w, version, err, requestID)
+	h.writeFault(w, out, err, requestID)
+}
+
+// messageIDOf is the request's idempotency key: our MessageHeader's
+// MessageID, or, when that is absent or empty, its wsa:MessageID
+// (addressingHeaders.messageKey).
+//
+// Errors: FaultInvalidField.
+func messageIDOf(env *envelope) (string, error) {
+	id := ""
+	if env.message != nil {
+		id = strings.TrimSpace(env.message.MessageID)
+	}
+	if len(id) > maxMessageIDLength {
+		return "", medcard.Errorf(medcard.FaultInvalidField, "MessageID is longer than %d characters", maxMessageIDLength)
+	}
+	if id == "" {
+		id = env.addressing.messageKey() // its length was checked as it was read
+	}
+	return id, nil
+}
+
+// answer is what an answer depends on besides its content: the SOAP
+// version, the operation (nil until the body named one), the headers the
+// request asks to be answered, and whether it may be gzip-compressed.
+type answer struct {
+	version Version
+	op      *operation
+	headers replyHeaders
+	gzip    bool
 }
 
 // readBody reads the request body, decompressing gzip, and enforces the
-// size limit after decompression.
-func (h *Handler) readBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
+// size limit after decompression. A body that may be UTF-16 may take up
+// to twice the limit, which toUTF8 then holds for its UTF-8 form.
+func (h *Handler) readBody(w http.ResponseWriter, r *http.Request, charset string) ([]byte, error) {
 	max := h.cfg.Limits.MaxBytes
-	var src io.Reader = http.MaxBytesReader(w, r.Body, max)
+	var src io.Reader = http.MaxBytesReader(w, r.Body, 2*max)
 	switch enc := strings.ToLower(strings.TrimSpace(r.Header.Get("Content-Encoding"))); enc {
 	case "", "identity":
-	case "gzip":
+	case "gzip", "x-gzip":
 		zr, err := gzip.NewReader(src)
 		if err != nil {
 			return nil, medcard.Errorf(medcard.FaultMalformedMessage, "the gzip body cannot be read")
@@ -190,9 +222,14 @@ func (h *Handler) readBody(w http.ResponseWriter, r *http.Request) ([]byte, erro
 		return nil, medcard.Errorf(medcard.FaultMalformedMessage, "unsupported Content-Encoding %q", enc)
 	}
 	body, err := io.ReadAll(io.LimitReader(src, max+1))
+	if err == nil && int64(len(body)) > max && mayBeUTF16(body, charset) {
+		var rest []byte
+		rest, err = io.ReadAll(io.LimitReader(src, max))
+		body = append(body, rest...)
+	}
 	var tooBig *http.MaxBytesError
-	if errors.As(err, &tooBig) || int64(len(body)) > max {
-		return nil, medcard.Errorf(medcard.FaultMessageTooLarge, "the message is larger than %d bytes", max)
+	if errors.As(err, &tooBig) || int64(len(body)) > 2*max || (int64(len(body)) > max && !mayBeUTF16(body, charset)) {
+		return nil, tooLarge(max)
 	}
 	if err != nil {
 		return nil, medcard.Errorf(medcard.FaultMalformedMessage, "the body cannot be read")
@@ -209,36 +246,60 @@ var responseBuffers = sync.Pool{New: func() any { return bytes.NewBuffer(make([]
 // card does not pin its buffer.
 const maxPooledResponse = 256 << 10
 
-// writeResponse wraps resp in an envelope of version v.
-func writeResponse(w http.ResponseWriter, v Version, resp any) error {
+// writeResponse wraps resp in an envelope of the answer's version.
+func (h *Handler) writeResponse(w http.ResponseWriter, a answer, resp any) error {
 	b := responseBuffers.Get().(*bytes.Buffer)
-	defer func() {
-		if b.Cap() <= maxPooledResponse {
-			b.Reset()
-			responseBuffers.Put(b)
-		}
-	}()
+	defer putResponseBuffer(b)
 	b.WriteString(xml.Header)
-	b.WriteString(`<soap:Envelope xmlns:soap="` + v.namespace() + `"><soap:Body>`)
+	b.WriteString(`<soap:Envelope xmlns:soap="` + a.version.namespace() + `">`)
+	if !a.headers.empty() {
+		b.WriteString(`<soap:Header>`)
+		a.headers.write(b, a.op.outputAction, h.now())
+		b.WriteString(`</soap:Header>`)
+	}
+	b.WriteString(`<soap:Body>`)
 	if err := xml.NewEncoder(b).Encode(resp); err != nil {
 		return medcard.WrapError(medcard.FaultInternal, err, "encode response")
 	}
 	b.WriteString(`</soap:Body></soap:Envelope>`)
-	h := w.Header()
-	h.Set("Content-Type", v.contentType())
-	h.Set("Content-Length", strconv.Itoa(b.Len()))
-	_, _ = w.Write(b.Bytes())
+	send(w, a, http.StatusOK, b.Bytes())
 	return nil
 }
 
-// versionFromContentType guesses the SOAP version before the envelope is
-// read, for faults about a body we could not parse.
-func versionFromContentType(ct string) Version {
-	mt, _, _ := mime.ParseMediaType(ct)
-	if mt == "application/soap+xml" {
-		return SOAP12
+func putResponseBuffer(b *bytes.Buffer) {
+	if b.Cap() <= maxPooledResponse {
+		b.Reset()
+		responseBuffers.Put(b)
 	}
-	return SOAP11
+}
+
+// send writes an answer's status and envelope, gzip-compressed when the
+// request allows it and the envelope is long enough to gain from it.
+func send(w http.ResponseWriter, a answer, status int, envelope []byte) {
+	h := w.Header()
+	h.Set("Content-Type", a.version.contentType())
+	if a.gzip && len(envelope) >= gzipMinBytes {
+		z := responseBuffers.Get().(*bytes.Buffer)
+		defer putResponseBuffer(z)
+		gzipInto(z, envelope)
+		envelope = z.Bytes()
+		h.Set("Content-Encoding", "gzip")
+		h.Set("Vary", "Accept-Encoding")
+	}
+	h.Set("Content-Length", strconv.Itoa(len(envelope)))
+	w.WriteHeader(status)
+	_, _ = w.Write(envelope)
+}
+
+// parseContentType reads the SOAP version (for faults about a body we
+// could not parse) and the charset from a request's Content-Type.
+func parseContentType(ct string) (Version, string) {
+	mt, params, _ := mime.ParseMediaType(ct)
+	v := SOAP11
+	if mt == "application/soap+xml" {
+		v = SOAP12
+	}
+	return v, params["charset"]
 }
 
 func queryKey(r *http.Request, key string) (string, bool) {

@@ -144,7 +144,7 @@ func TestGoldenEnvelopes(t *testing.T) {
 		{"get-card-11.xml", "text/xml", testEnvelope(nsSOAP11, get), 200},
 		{"get-card-12.xml", "application/soap+xml", testEnvelope(nsSOAP12, get), 200},
 		{"fault-invalid-person-11.xml", "text/xml", testEnvelope(nsSOAP11, badPerson), 500},
-		{"fault-invalid-person-12.xml", "application/soap+xml", testEnvelope(nsSOAP12, badPerson), 400},
+		{"fault-invalid-person-12.xml", "application/soap+xml", testEnvelope(nsSOAP12, badPerson), 500},
 		{"fault-busy-11.xml", "text/xml", testEnvelope(nsSOAP11, create), 500},
 		{"fault-busy-12.xml", "application/soap+xml", testEnvelope(nsSOAP12, create), 500},
 		{"write-result-11.xml", "text/xml", testEnvelope(nsSOAP11, pause), 200},
@@ -496,7 +496,7 @@ func TestByteOrderMarkBeforeTheEnvelope(t *testing.T) {
 	}{
 		{"mark, then the declaration", utf8BOM + `<?xml version="1.0" encoding="utf-8"?>` + testEnvelope(nsSOAP12, get), 200},
 		{"mark, then the envelope", utf8BOM + testEnvelope(nsSOAP12, get), 200},
-		{"mark after the declaration", `<?xml version="1.0" encoding="utf-8"?>` + utf8BOM + testEnvelope(nsSOAP12, get), 400},
+		{"mark after the declaration", `<?xml version="1.0" encoding="utf-8"?>` + utf8BOM + testEnvelope(nsSOAP12, get), 500},
 	} {
 		req := httptest.NewRequest(http.MethodPost, "/medcard", strings.NewReader(tc.body))
 		req.Header.Set("Content-Type", "application/soap+xml; charset=utf-8")

@@ -39,13 +39,19 @@ const tokenFreshness = 5 * time.Minute
 // authenticate checks the security and whitelisting headers and returns the
 // caller they establish.
 //
-// Errors: FaultNotAuthenticated, FaultRoleNotAllowed, FaultUnavailable.
+// Errors: FaultNotAuthenticated, FaultMessageExpired, FaultRoleNotAllowed,
+// FaultUnavailable.
 func (h *Handler) authenticate(ctx context.Context, env *envelope) (medcard.Caller, error) {
 	notAuth := func(format string, args ...any) (medcard.Caller, error) {
 		return medcard.Caller{}, medcard.Errorf(medcard.FaultNotAuthenticated, format, args...)
 	}
 	if env.security == nil || env.security.UsernameToken == nil {
 		return notAuth("a wsse:Security header with a UsernameToken is required")
+	}
+	if ts := env.security.Timestamp; ts != nil {
+		if err := h.checkTimestamp(ts); err != nil {
+			return medcard.Caller{}, err
+		}
 	}
 	tok := env.security.UsernameToken
 	system, err := h.systems.System(ctx, tok.Username)
@@ -87,6 +93,45 @@ func (h *Handler) authenticate(ctx context.Context, env *envelope) (medcard.Call
 		caller.AuthorisationID = env.onBehalfOf.AuthorisationIdentifier
 	}
 	return caller, nil
+}
+
+// checkTimestamp refuses a wsu:Timestamp that has expired or was made in
+// the future, allowing our clocks to differ by tokenFreshness either way
+// (WCF's default MaxClockSkew is the same five minutes).
+//
+// Errors: FaultMessageExpired, FaultNotAuthenticated.
+func (h *Handler) checkTimestamp(ts *securityTimestamp) error {
+	now := h.now()
+	parse := func(field, value string) (time.Time, bool, error) {
+		value = strings.TrimSpace(value)
+		if value == "" {
+			return time.Time{}, false, nil
+		}
+		t, err := time.Parse(time.RFC3339Nano, value)
+		if err != nil {
+			return time.Time{}, false, medcard.Errorf(medcard.FaultNotAuthenticated,
+				"the wsu:Timestamp's %s is not an xs:dateTime with a zone", field)
+		}
+		return t, true, nil
+	}
+	created, hasCreated, err := parse("Created", ts.Created)
+	if err != nil {
+		return err
+	}
+	expires, hasExpires, err := parse("Expires", ts.Expires)
+	if err != nil {
+		return err
+	}
+	if hasCreated && created.Sub(now) > tokenFreshness {
+		return medcard.Errorf(medcard.FaultNotAuthenticated, "the wsu:Timestamp's Created is more than 5 minutes ahead of our clock")
+	}
+	if hasCreated && hasExpires && expires.Before(created) {
+		return medcard.Errorf(medcard.FaultNotAuthenticated, "the wsu:Timestamp expires before it was created")
+	}
+	if hasExpires && now.Sub(expires) > tokenFreshness {
+		return medcard.Errorf(medcard.FaultMessageExpired, "the message expired (wsu:Timestamp/Expires) more than 5 minutes ago by our clock")
+	}
+	return nil
 }
 
 // checkDigest verifies a PasswordDigest token: Base64(SHA-1(nonce +
