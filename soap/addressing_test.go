@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"encoding/xml"
+	"errors"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -14,26 +15,9 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/sharedmedcard/gateway/medcard"
+	"github.com/sharedmedcard/gateway/soap/envelope"
 	"github.com/sharedmedcard/gateway/wsdl"
 )
-
-func TestAddressingMessageKey(t *testing.T) {
-	for _, tc := range []struct{ id, want string }{
-		{"urn:uuid:6c4d2f0e-1b7a-4f3c-9a51-2e0b6d8c7f10", "urn:uuid:6c4d2f0e-1b7a-4f3c-9a51-2e0b6d8c7f10"},
-		{"urn:uuid:6C4D2F0E-1B7A-4F3C-9A51-2E0B6D8C7F10", "urn:uuid:6c4d2f0e-1b7a-4f3c-9a51-2e0b6d8c7f10"},
-		{"URN:UUID:6c4d2f0e-1b7a-4f3c-9a51-2e0b6d8c7f10", "urn:uuid:6c4d2f0e-1b7a-4f3c-9a51-2e0b6d8c7f10"},
-		{"urn:uuid:6C4D2F0E-1B7A-4F3C-9A51-2E0B6D8C7F1G", "urn:uuid:6C4D2F0E-1B7A-4F3C-9A51-2E0B6D8C7F1G"}, // not a UUID: as sent
-		{"urn:uuid:6C4D2F0E1B7A4F3C9A512E0B6D8C7F10", "urn:uuid:6C4D2F0E1B7A4F3C9A512E0B6D8C7F10"},
-		{"http://client.example/Message/ABC", "http://client.example/Message/ABC"},
-		{"uuid:6C4D2F0E-1B7A-4F3C-9A51-2E0B6D8C7F10", "uuid:6C4D2F0E-1B7A-4F3C-9A51-2E0B6D8C7F10"},
-		{"", ""},
-	} {
-		a := addressingHeaders{messageID: tc.id}
-		if got := a.messageKey(); got != tc.want {
-			t.Errorf("messageKey(%q) = %q, want %q", tc.id, got, tc.want)
-		}
-	}
-}
 
 func TestAcceptsGzip(t *testing.T) {
 	for _, tc := range []struct {
@@ -63,36 +47,6 @@ func TestAcceptsGzip(t *testing.T) {
 	}
 	if n := testing.AllocsPerRun(100, func() { acceptsGzip("br;q=1.0, gzip;q=0.8, *;q=0.1") }); n != 0 {
 		t.Errorf("acceptsGzip allocates %v times, want 0", n)
-	}
-}
-
-func TestCheckTimestamp(t *testing.T) {
-	h := NewHandler(fakeService{}, fakeSystems{}, nil, zap.NewNop(), Config{Now: func() time.Time { return testNow }})
-	at := func(d time.Duration) string { return testNow.Add(d).Format(time.RFC3339Nano) }
-	for _, tc := range []struct {
-		name             string
-		created, expires string
-		want             medcard.Fault // zero: accepted
-	}{
-		{"fresh", at(-time.Minute), at(4 * time.Minute), medcard.Fault{}},
-		{"only Created", at(-time.Minute), "", medcard.Fault{}},
-		{"only Expires", "", at(time.Minute), medcard.Fault{}},
-		{"expired within the clock skew", at(-6 * time.Minute), at(-time.Minute), medcard.Fault{}},
-		{"expired", at(-15 * time.Minute), at(-10 * time.Minute), medcard.FaultMessageExpired},
-		{"expired a moment past the skew", at(-10 * time.Minute), at(-5*time.Minute - time.Millisecond), medcard.FaultMessageExpired},
-		{"created in the future", at(6 * time.Minute), at(11 * time.Minute), medcard.FaultNotAuthenticated},
-		{"expires before created", at(time.Minute), at(-time.Minute), medcard.FaultNotAuthenticated},
-		{"no zone", "2026-11-22T11:59:00", at(time.Minute), medcard.FaultNotAuthenticated},
-		{"not a time", at(-time.Minute), "soon", medcard.FaultNotAuthenticated},
-	} {
-		err := h.checkTimestamp(&securityTimestamp{Created: tc.created, Expires: tc.expires})
-		var got medcard.Fault
-		if err != nil {
-			got = medcard.FaultOf(err)
-		}
-		if got != tc.want {
-			t.Errorf("checkTimestamp(%s) = %v, want %v", tc.name, err, tc.want)
-		}
 	}
 }
 
@@ -285,5 +239,30 @@ func TestResendWithTheSameAddressingMessageID(t *testing.T) {
 	}
 	if store.writes != 1 {
 		t.Errorf("after a reused wsa:MessageID the store has %d writes, want 1", store.writes)
+	}
+}
+
+// TestEveryWireErrorHasAFault: each kind of envelope.Error maps to a
+// catalogue fault in fault.go, and the wire error stays the cause.
+func TestEveryWireErrorHasAFault(t *testing.T) {
+	n := 0
+	for k := envelope.Kind(1); !strings.HasPrefix(k.String(), "Kind("); k++ {
+		n++
+		f, ok := wireFaults[k]
+		if !ok {
+			t.Errorf("envelope.%v has no fault in wireFaults", k)
+			continue
+		}
+		err := catalogued(&envelope.Error{Kind: k, Message: "m"})
+		var we *envelope.Error
+		if medcard.FaultOf(err) != f || medcard.MessageOf(err) != "m" || !errors.As(err, &we) {
+			t.Errorf("catalogued(%v) = %v, want %s with the message and the wire error as its cause", k, err, f.ID)
+		}
+	}
+	if n != len(wireFaults) {
+		t.Errorf("wireFaults maps %d kinds, envelope has %d", len(wireFaults), n)
+	}
+	if err := catalogued(&envelope.Error{Kind: 999}); medcard.FaultOf(err) != medcard.FaultInternal {
+		t.Errorf("catalogued(an unknown kind) = %v, want InternalError", err)
 	}
 }

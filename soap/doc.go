@@ -4,12 +4,20 @@
 // version it was asked in. gowsdl has no server side, so this runtime is
 // ours; the WSDL it serves is package wsdl.
 //
+// The wire layer, package soap/envelope, reads the envelope, the header
+// blocks and their targeting, WS-Security and WS-Addressing; it imports
+// nothing of ours and fails with an *envelope.Error of a Kind. This
+// package reads the HTTP request (gzip, the size on the wire), tells the
+// envelope package our names (request.go: our header blocks, the
+// operations' wrapper elements), authenticates, dispatches, and answers;
+// fault.go is the one place a wire error becomes a catalogue fault.
+//
 // # Parsing
 //
 // The body is read up to Limits.MaxBytes after gzip decompression. It may
 // be UTF-8 or UTF-16 (WS-I Basic Profile, R1012): a byte-order mark, else
 // a charset=utf-16 in the Content-Type, else a first "<" as UTF-16 says
-// which (charset.go); a UTF-16 body may take up to twice the limit on the
+// which (envelope/charset.go); a UTF-16 body may take up to twice the limit on the
 // wire, and the limit then holds for its UTF-8 form, which is what the
 // parser reads. The XML decoder reads through a token filter that refuses
 // DOCTYPEs and other directives, processing instructions, more than
@@ -35,7 +43,7 @@
 // # WS-Addressing
 //
 // wsa:Action, MessageID, To, ReplyTo, FaultTo, From and RelatesTo are
-// understood (addressing.go). A request that sends any of them must send
+// understood (envelope/addressing.go). A request that sends any of them must send
 // a wsa:Action, and it must be its operation's:
 //
 //	request  <ns>/<Op>                                   the WSDL's soapAction, or
@@ -96,9 +104,15 @@
 // # Faults
 //
 // Every failure is a *medcard.Error carrying a catalogue fault
-// (medcard/errors.go); anything else is answered as InternalError with no
-// detail of its content. classify (fault.go) is the one place a fault
-// becomes a SOAP fault code:
+// (medcard/errors.go), or an *envelope.Error, which catalogued (fault.go)
+// turns into one by its kind (Malformed and TooDeep: MalformedMessage,
+// TooLarge: MessageTooLarge, VersionMismatch: SOAPVersionMismatch,
+// NotUnderstood: HeaderNotUnderstood, WrongNamespace, UnknownBody:
+// UnknownOperation, InvalidAddressing: InvalidAddressingHeader,
+// ActionNotSupported, OnlyAnonymousAddress: OnlyAnonymousAddressSupported,
+// Expired: MessageExpired, InvalidTimestamp: NotAuthenticated); anything
+// else is answered as InternalError with no detail of its content.
+// classify (fault.go) is the one place a fault becomes a SOAP fault code:
 //
 //	fault / code                      SOAP 1.1 faultcode     SOAP 1.2 Code        HTTP
 //	SOAPVersionMismatch               soap:VersionMismatch   env:VersionMismatch  500

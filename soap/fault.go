@@ -7,7 +7,44 @@ import (
 	"net/http"
 
 	"github.com/sharedmedcard/gateway/medcard"
+	"github.com/sharedmedcard/gateway/soap/envelope"
 )
+
+// wireFaults is the one place a wire error of package envelope becomes a
+// catalogue fault.
+var wireFaults = map[envelope.Kind]medcard.Fault{
+	envelope.Malformed:            medcard.FaultMalformedMessage,
+	envelope.TooLarge:             medcard.FaultMessageTooLarge,
+	envelope.TooDeep:              medcard.FaultMalformedMessage,
+	envelope.VersionMismatch:      medcard.FaultVersionMismatch,
+	envelope.NotUnderstood:        medcard.FaultMustUnderstand,
+	envelope.WrongNamespace:       medcard.FaultWrongNamespace,
+	envelope.UnknownBody:          medcard.FaultUnknownOperation,
+	envelope.InvalidAddressing:    medcard.FaultInvalidAddressingHeader,
+	envelope.ActionNotSupported:   medcard.FaultActionNotSupported,
+	envelope.OnlyAnonymousAddress: medcard.FaultOnlyAnonymousAddress,
+	envelope.Expired:              medcard.FaultMessageExpired,
+	envelope.InvalidTimestamp:     medcard.FaultNotAuthenticated,
+}
+
+// catalogued returns err with an *envelope.Error in it turned into the
+// catalogue fault of its kind, keeping the wire error as the cause (the
+// fault writer reads NotUnderstood from it). A kind without a fault is our
+// bug: InternalError.
+func catalogued(err error) error {
+	if err == nil {
+		return nil // before the errors.As target, which would be allocated
+	}
+	var we *envelope.Error
+	if !errors.As(err, &we) {
+		return err
+	}
+	f, ok := wireFaults[we.Kind]
+	if !ok {
+		return medcard.WrapError(medcard.FaultInternal, err, "unmapped envelope error")
+	}
+	return medcard.WrapError(f, we, we.Message)
+}
 
 // faultClass is the SOAP fault code a domain code maps to: the sender
 // (client) or the receiver (server) is to blame, or the envelope itself is
@@ -64,23 +101,23 @@ func (h *Handler) writeFault(w http.ResponseWriter, a answer, err error, request
 	}
 	detailXML, _ := xml.Marshal(detail)
 	var notUnderstood []xml.Name
-	if nu := (*notUnderstoodError)(nil); errors.As(err, &nu) {
-		notUnderstood = nu.headers
+	if we := (*envelope.Error)(nil); errors.As(err, &we) {
+		notUnderstood = we.NotUnderstood
 	}
 
 	b := responseBuffers.Get().(*bytes.Buffer)
 	defer putResponseBuffer(b)
 	b.WriteString(xml.Header)
-	if a.version == SOAP12 {
+	if a.version == envelope.SOAP12 {
 		code := map[faultClass]string{classSender: "Sender", classReceiver: "Receiver",
 			classVersionMismatch: "VersionMismatch", classMustUnderstand: "MustUnderstand"}[class]
 		b.WriteString(`<env:Envelope xmlns:env="` + nsSOAP12 + `">`)
-		if len(notUnderstood) > 0 || !a.headers.empty() {
+		if len(notUnderstood) > 0 || !a.headers.Empty() {
 			b.WriteString(`<env:Header>`)
 			for _, n := range notUnderstood {
-				writeNotUnderstood(b, n)
+				envelope.WriteNotUnderstood(b, "env", n)
 			}
-			a.headers.write(b, faultAction(a.op, f, class), h.now())
+			a.headers.Write(b, faultAction(a.op, f, class), h.now(), tokenFreshness)
 			b.WriteString(`</env:Header>`)
 		}
 		b.WriteString(`<env:Body><env:Fault xmlns:env="` + nsSOAP12 + `" xmlns:mc="` + Namespace + `">`)
@@ -94,9 +131,9 @@ func (h *Handler) writeFault(w http.ResponseWriter, a answer, err error, request
 		code := map[faultClass]string{classSender: "Client", classReceiver: "Server",
 			classVersionMismatch: "VersionMismatch", classMustUnderstand: "MustUnderstand"}[class]
 		b.WriteString(`<soap:Envelope xmlns:soap="` + nsSOAP11 + `">`)
-		if !a.headers.empty() {
+		if !a.headers.Empty() {
 			b.WriteString(`<soap:Header>`)
-			a.headers.write(b, faultAction(a.op, f, class), h.now())
+			a.headers.Write(b, faultAction(a.op, f, class), h.now(), tokenFreshness)
 			b.WriteString(`</soap:Header>`)
 		}
 		b.WriteString(`<soap:Body><soap:Fault>`)
@@ -110,31 +147,15 @@ func (h *Handler) writeFault(w http.ResponseWriter, a answer, err error, request
 	send(w, a, http.StatusInternalServerError, b.Bytes())
 }
 
-// writeNotUnderstood writes the SOAP 1.2 env:NotUnderstood block naming a
-// refused header, its qname's prefix declared on the block.
-func writeNotUnderstood(b *bytes.Buffer, n xml.Name) {
-	if n.Space == "" {
-		b.WriteString(`<env:NotUnderstood qname="`)
-		_ = xml.EscapeText(b, []byte(n.Local))
-		b.WriteString(`"/>`)
-		return
-	}
-	b.WriteString(`<env:NotUnderstood xmlns:h="`)
-	_ = xml.EscapeText(b, []byte(n.Space))
-	b.WriteString(`" qname="h:`)
-	_ = xml.EscapeText(b, []byte(n.Local))
-	b.WriteString(`"/>`)
-}
-
 // faultAction is a fault's wsa:Action: WS-Addressing's own for a fault
 // about the addressing headers or the SOAP envelope, else the operation's
-// MedicineCardFault action (addressing.go).
+// MedicineCardFault action (doc.go).
 func faultAction(op *operation, f medcard.Fault, class faultClass) string {
 	switch {
 	case f == medcard.FaultActionNotSupported || f == medcard.FaultOnlyAnonymousAddress || f == medcard.FaultInvalidAddressingHeader:
-		return wsaFaultAction
+		return envelope.FaultAction
 	case op == nil || class == classMustUnderstand || class == classVersionMismatch || f == medcard.FaultMalformedMessage:
-		return wsaSOAPFaultAction
+		return envelope.SOAPFaultAction
 	}
 	return op.faultAction
 }

@@ -20,6 +20,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/sharedmedcard/gateway/medcard"
+	"github.com/sharedmedcard/gateway/soap/envelope"
 )
 
 // Config is the SOAP edge's configuration.
@@ -47,7 +48,7 @@ type Handler struct {
 	log     *zap.Logger
 	cfg     Config
 	now     func() time.Time
-	ops     map[xml.Name]*operation
+	ops     map[string]*operation // by wrapper element, all in Namespace
 	latency *prometheus.HistogramVec
 }
 
@@ -64,9 +65,9 @@ func NewHandler(svc CardService, systems Systems, nonces Nonces, log *zap.Logger
 		cfg.Now = time.Now
 	}
 	h := &Handler{svc: svc, systems: systems, nonces: nonces, log: log, cfg: cfg, now: cfg.Now,
-		ops: map[xml.Name]*operation{}}
+		ops: map[string]*operation{}}
 	for _, op := range operations {
-		h.ops[op.element] = op
+		h.ops[op.element.Local] = op
 	}
 	h.latency = prometheus.NewHistogramVec(prometheus.HistogramOpts{
 		Name:    "medcard_soap_request_duration_seconds",
@@ -120,32 +121,29 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		if err != nil {
 			return err
 		}
-		doc, fromUTF16, err := toUTF8(body, charset, h.cfg.Limits.MaxBytes)
-		if err != nil {
-			return err
-		}
-		env, err := parseEnvelope(doc, fromUTF16, h.cfg.Limits, h.ops)
-		if env != nil {
-			out.version, out.op, out.headers = env.version, env.op, replyHeadersOf(env)
+		req, err := h.readRequest(body, charset)
+		if req.msg.Version != 0 {
+			out.version, out.op, out.headers = req.msg.Version, req.op, req.msg.Reply()
 		}
 		if err != nil {
 			return err
 		}
-		opName = string(env.op.name)
-		caller, err := h.authenticate(ctx, env)
+		opName = string(req.op.name)
+		caller, err := h.authenticate(ctx, req)
 		if err != nil {
 			return err
 		}
-		messageID, err := messageIDOf(env)
+		messageID, err := req.messageID()
 		if err != nil {
 			return err
 		}
-		resp, err := env.op.serve(ctx, h.svc, medcard.Call{Caller: caller, MessageID: messageID}, env.request)
+		resp, err := req.op.serve(ctx, h.svc, medcard.Call{Caller: caller, MessageID: messageID}, req.msg.Body)
 		if err != nil {
 			return err
 		}
 		return h.writeResponse(w, out, resp)
 	}()
+	err = catalogued(err)
 
 	took := h.now().Sub(start)
 	result := "ok"
@@ -155,7 +153,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h.latency.WithLabelValues(opName, result).Observe(took.Seconds())
 	fields := []zap.Field{
 		zap.String("request_id", requestID), zap.String("op", opName),
-		zap.Int("soap", int(version)), zap.Duration("took", took),
+		zap.Int("soap", int(out.version)), zap.Duration("took", took),
 	}
 	if reqLog.Shard >= 0 {
 		fields = append(fields, zap.Int("shard", reqLog.Shard), zap.String("db", reqLog.Database))
@@ -174,38 +172,19 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h.writeFault(w, out, err, requestID)
 }
 
-// messageIDOf is the request's idempotency key: our MessageHeader's
-// MessageID, or, when that is absent or empty, its wsa:MessageID
-// (addressingHeaders.messageKey).
-//
-// Errors: FaultInvalidField.
-func messageIDOf(env *envelope) (string, error) {
-	id := ""
-	if env.message != nil {
-		id = strings.TrimSpace(env.message.MessageID)
-	}
-	if len(id) > maxMessageIDLength {
-		return "", medcard.Errorf(medcard.FaultInvalidField, "MessageID is longer than %d characters", maxMessageIDLength)
-	}
-	if id == "" {
-		id = env.addressing.messageKey() // its length was checked as it was read
-	}
-	return id, nil
-}
-
 // answer is what an answer depends on besides its content: the SOAP
 // version, the operation (nil until the body named one), the headers the
 // request asks to be answered, and whether it may be gzip-compressed.
 type answer struct {
-	version Version
+	version envelope.Version
 	op      *operation
-	headers replyHeaders
+	headers envelope.Reply
 	gzip    bool
 }
 
 // readBody reads the request body, decompressing gzip, and enforces the
 // size limit after decompression. A body that may be UTF-16 may take up
-// to twice the limit, which toUTF8 then holds for its UTF-8 form.
+// to twice the limit, which envelope.Parse then holds for its UTF-8 form.
 func (h *Handler) readBody(w http.ResponseWriter, r *http.Request, charset string) ([]byte, error) {
 	max := h.cfg.Limits.MaxBytes
 	var src io.Reader = http.MaxBytesReader(w, r.Body, 2*max)
@@ -222,14 +201,14 @@ func (h *Handler) readBody(w http.ResponseWriter, r *http.Request, charset strin
 		return nil, medcard.Errorf(medcard.FaultMalformedMessage, "unsupported Content-Encoding %q", enc)
 	}
 	body, err := io.ReadAll(io.LimitReader(src, max+1))
-	if err == nil && int64(len(body)) > max && mayBeUTF16(body, charset) {
+	if err == nil && int64(len(body)) > max && envelope.MayBeUTF16(body, charset) {
 		var rest []byte
 		rest, err = io.ReadAll(io.LimitReader(src, max))
 		body = append(body, rest...)
 	}
 	var tooBig *http.MaxBytesError
-	if errors.As(err, &tooBig) || int64(len(body)) > 2*max || (int64(len(body)) > max && !mayBeUTF16(body, charset)) {
-		return nil, tooLarge(max)
+	if errors.As(err, &tooBig) || int64(len(body)) > 2*max || (int64(len(body)) > max && !envelope.MayBeUTF16(body, charset)) {
+		return nil, medcard.Errorf(medcard.FaultMessageTooLarge, "the message is larger than %d bytes", max)
 	}
 	if err != nil {
 		return nil, medcard.Errorf(medcard.FaultMalformedMessage, "the body cannot be read")
@@ -251,10 +230,10 @@ func (h *Handler) writeResponse(w http.ResponseWriter, a answer, resp any) error
 	b := responseBuffers.Get().(*bytes.Buffer)
 	defer putResponseBuffer(b)
 	b.WriteString(xml.Header)
-	b.WriteString(`<soap:Envelope xmlns:soap="` + a.version.namespace() + `">`)
-	if !a.headers.empty() {
+	b.WriteString(`<soap:Envelope xmlns:soap="` + a.version.Namespace() + `">`)
+	if !a.headers.Empty() {
 		b.WriteString(`<soap:Header>`)
-		a.headers.write(b, a.op.outputAction, h.now())
+		a.headers.Write(b, a.op.outputAction, h.now(), tokenFreshness)
 		b.WriteString(`</soap:Header>`)
 	}
 	b.WriteString(`<soap:Body>`)
@@ -277,7 +256,7 @@ func putResponseBuffer(b *bytes.Buffer) {
 // request allows it and the envelope is long enough to gain from it.
 func send(w http.ResponseWriter, a answer, status int, envelope []byte) {
 	h := w.Header()
-	h.Set("Content-Type", a.version.contentType())
+	h.Set("Content-Type", a.version.ContentType())
 	if a.gzip && len(envelope) >= gzipMinBytes {
 		z := responseBuffers.Get().(*bytes.Buffer)
 		defer putResponseBuffer(z)
@@ -293,11 +272,11 @@ func send(w http.ResponseWriter, a answer, status int, envelope []byte) {
 
 // parseContentType reads the SOAP version (for faults about a body we
 // could not parse) and the charset from a request's Content-Type.
-func parseContentType(ct string) (Version, string) {
+func parseContentType(ct string) (envelope.Version, string) {
 	mt, params, _ := mime.ParseMediaType(ct)
-	v := SOAP11
+	v := envelope.SOAP11
 	if mt == "application/soap+xml" {
-		v = SOAP12
+		v = envelope.SOAP12
 	}
 	return v, params["charset"]
 }

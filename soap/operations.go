@@ -36,6 +36,10 @@ type operation struct {
 	faultAction  string // a MedicineCardFault's wsa:Action
 }
 
+// portTypeName is the WSDL's portType, which the default action pattern of
+// WS-Addressing 1.0 Metadata (4.4.4) puts in the actions (doc.go).
+const portTypeName = "MedicineCardPortType"
+
 // op builds a table entry with the request and response types spelled once.
 func op[Req any, Resp any](name medcard.Operation, serve func(context.Context, CardService, medcard.Call, *Req) (*Resp, error)) *operation {
 	perPortType := Namespace + "/" + portTypeName + "/" + string(name)

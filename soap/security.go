@@ -9,12 +9,13 @@ import (
 	"time"
 
 	"github.com/sharedmedcard/gateway/medcard"
+	"github.com/sharedmedcard/gateway/soap/envelope"
 )
 
 // WS-Security UsernameToken password types.
 const (
-	passwordDigest = "http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-username-token-profile-1.0#PasswordDigest"
-	passwordText   = "http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-username-token-profile-1.0#PasswordText"
+	passwordDigest = envelope.PasswordDigest
+	passwordText   = envelope.PasswordText
 )
 
 // Systems looks up integrating systems; the catalog implements it.
@@ -33,27 +34,31 @@ type Nonces interface {
 
 // tokenFreshness is how far a token's Created may be from our clock, either
 // way; nonces are remembered for twice as long so a replay inside the
-// window is always caught.
+// window is always caught. It is also the clock skew a wsu:Timestamp is
+// allowed (WCF's default MaxClockSkew is the same five minutes) and how
+// long the wsu:Timestamp of our answers is valid.
 const tokenFreshness = 5 * time.Minute
 
 // authenticate checks the security and whitelisting headers and returns the
 // caller they establish.
 //
-// Errors: FaultNotAuthenticated, FaultMessageExpired, FaultRoleNotAllowed,
-// FaultUnavailable.
-func (h *Handler) authenticate(ctx context.Context, env *envelope) (medcard.Caller, error) {
+// Errors: FaultNotAuthenticated, FaultRoleNotAllowed, FaultUnavailable, and
+// the *envelope.Error of a wsu:Timestamp that expired or cannot be read
+// (fault.go maps it).
+func (h *Handler) authenticate(ctx context.Context, req *request) (medcard.Caller, error) {
 	notAuth := func(format string, args ...any) (medcard.Caller, error) {
 		return medcard.Caller{}, medcard.Errorf(medcard.FaultNotAuthenticated, format, args...)
 	}
-	if env.security == nil || env.security.UsernameToken == nil {
+	security := req.msg.Security
+	if security == nil || security.UsernameToken == nil {
 		return notAuth("a wsse:Security header with a UsernameToken is required")
 	}
-	if ts := env.security.Timestamp; ts != nil {
-		if err := h.checkTimestamp(ts); err != nil {
+	if ts := security.Timestamp; ts != nil {
+		if err := ts.Check(h.now(), tokenFreshness); err != nil {
 			return medcard.Caller{}, err
 		}
 	}
-	tok := env.security.UsernameToken
+	tok := security.UsernameToken
 	system, err := h.systems.System(ctx, tok.Username)
 	if err != nil {
 		return medcard.Caller{}, err
@@ -71,7 +76,7 @@ func (h *Handler) authenticate(ctx context.Context, env *envelope) (medcard.Call
 		return notAuth("unsupported password type")
 	}
 
-	wl := env.whitelisting
+	wl := req.whitelisting
 	if wl == nil {
 		return notAuth("a WhitelistingHeader is required")
 	}
@@ -89,54 +94,15 @@ func (h *Handler) authenticate(ctx context.Context, env *envelope) (medcard.Call
 		return medcard.Caller{}, medcard.Errorf(medcard.FaultRoleNotAllowed, "the system may not act as %s", role)
 	}
 	caller := medcard.Caller{System: system.Name, Organisation: wl.OrganisationIdentifier, Role: role}
-	if env.onBehalfOf != nil {
-		caller.AuthorisationID = env.onBehalfOf.AuthorisationIdentifier
+	if req.onBehalfOf != nil {
+		caller.AuthorisationID = req.onBehalfOf.AuthorisationIdentifier
 	}
 	return caller, nil
 }
 
-// checkTimestamp refuses a wsu:Timestamp that has expired or was made in
-// the future, allowing our clocks to differ by tokenFreshness either way
-// (WCF's default MaxClockSkew is the same five minutes).
-//
-// Errors: FaultMessageExpired, FaultNotAuthenticated.
-func (h *Handler) checkTimestamp(ts *securityTimestamp) error {
-	now := h.now()
-	parse := func(field, value string) (time.Time, bool, error) {
-		value = strings.TrimSpace(value)
-		if value == "" {
-			return time.Time{}, false, nil
-		}
-		t, err := time.Parse(time.RFC3339Nano, value)
-		if err != nil {
-			return time.Time{}, false, medcard.Errorf(medcard.FaultNotAuthenticated,
-				"the wsu:Timestamp's %s is not an xs:dateTime with a zone", field)
-		}
-		return t, true, nil
-	}
-	created, hasCreated, err := parse("Created", ts.Created)
-	if err != nil {
-		return err
-	}
-	expires, hasExpires, err := parse("Expires", ts.Expires)
-	if err != nil {
-		return err
-	}
-	if hasCreated && created.Sub(now) > tokenFreshness {
-		return medcard.Errorf(medcard.FaultNotAuthenticated, "the wsu:Timestamp's Created is more than 5 minutes ahead of our clock")
-	}
-	if hasCreated && hasExpires && expires.Before(created) {
-		return medcard.Errorf(medcard.FaultNotAuthenticated, "the wsu:Timestamp expires before it was created")
-	}
-	if hasExpires && now.Sub(expires) > tokenFreshness {
-		return medcard.Errorf(medcard.FaultMessageExpired, "the message expired (wsu:Timestamp/Expires) more than 5 minutes ago by our clock")
-	}
-	return nil
-}
-
 // checkDigest verifies a PasswordDigest token: Base64(SHA-1(nonce +
 // created + password)), a fresh Created, and a nonce not seen before.
-func (h *Handler) checkDigest(ctx context.Context, tok *usernameToken, secret string) error {
+func (h *Handler) checkDigest(ctx context.Context, tok *envelope.UsernameToken, secret string) error {
 	notAuth := func(msg string) error { return medcard.Errorf(medcard.FaultNotAuthenticated, "%s", msg) }
 	nonce, err := base64.StdEncoding.DecodeString(strings.TrimSpace(tok.Nonce))
 	if err != nil || len(nonce) < 8 {

@@ -20,7 +20,12 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/sharedmedcard/gateway/medcard"
+	"github.com/sharedmedcard/gateway/soap/envelope"
 )
+
+// utf8BOM is the UTF-8 byte-order mark WCF's text encoder writes before
+// <?xml.
+const utf8BOM = "\xef\xbb\xbf"
 
 // recordingService is the fake service noting every call that reached it:
 // which operation, under which MessageID. An empty record is the proof a
@@ -71,7 +76,7 @@ const (
 	wsaDecl       = ` xmlns:a="` + nsWSA + `"`
 	getCardAction = Namespace + "/GetMedicineCard"
 	pauseAction   = Namespace + "/PauseDrugMedication"
-	anonymous     = `<a:Address>` + wsaAnonymous + `</a:Address>`
+	anonymous     = `<a:Address>` + envelope.AnonymousAddress + `</a:Address>`
 )
 
 func messageHeaderBlock(id string) string {
