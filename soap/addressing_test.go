@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"encoding/xml"
-	"errors"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -15,40 +14,8 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/sharedmedcard/gateway/medcard"
-	"github.com/sharedmedcard/gateway/soap/envelope"
 	"github.com/sharedmedcard/gateway/wsdl"
 )
-
-func TestAcceptsGzip(t *testing.T) {
-	for _, tc := range []struct {
-		header string
-		want   bool
-	}{
-		{"", false},
-		{"gzip", true},
-		{"GZIP", true},
-		{"x-gzip", true},
-		{"gzip, deflate", true},
-		{"deflate, gzip;q=0.5", true},
-		{"gzip;q=0", false},
-		{"gzip; q=0.0", false},
-		{"gzip;q=0, *", false}, // named gzip wins over *
-		{"*", true},
-		{"*;q=0", false},
-		{"deflate, br", false},
-		{"identity", false},
-		{"gzip;q=abc", false},
-		{"br;q=1.0, gzip;q=0.8, *;q=0.1", true},
-		{"gzip;q=0, x-gzip;q=0.5", true},
-	} {
-		if got := acceptsGzip(tc.header); got != tc.want {
-			t.Errorf("acceptsGzip(%q) = %v, want %v", tc.header, got, tc.want)
-		}
-	}
-	if n := testing.AllocsPerRun(100, func() { acceptsGzip("br;q=1.0, gzip;q=0.8, *;q=0.1") }); n != 0 {
-		t.Errorf("acceptsGzip allocates %v times, want 0", n)
-	}
-}
 
 // TestActionsFollowTheWSDL holds the actions of doc.go to the WSDL's names:
 // the portType the default pattern names and every binding operation's
@@ -239,30 +206,5 @@ func TestResendWithTheSameAddressingMessageID(t *testing.T) {
 	}
 	if store.writes != 1 {
 		t.Errorf("after a reused wsa:MessageID the store has %d writes, want 1", store.writes)
-	}
-}
-
-// TestEveryWireErrorHasAFault: each kind of envelope.Error maps to a
-// catalogue fault in fault.go, and the wire error stays the cause.
-func TestEveryWireErrorHasAFault(t *testing.T) {
-	n := 0
-	for k := envelope.Kind(1); !strings.HasPrefix(k.String(), "Kind("); k++ {
-		n++
-		f, ok := wireFaults[k]
-		if !ok {
-			t.Errorf("envelope.%v has no fault in wireFaults", k)
-			continue
-		}
-		err := catalogued(&envelope.Error{Kind: k, Message: "m"})
-		var we *envelope.Error
-		if medcard.FaultOf(err) != f || medcard.MessageOf(err) != "m" || !errors.As(err, &we) {
-			t.Errorf("catalogued(%v) = %v, want %s with the message and the wire error as its cause", k, err, f.ID)
-		}
-	}
-	if n != len(wireFaults) {
-		t.Errorf("wireFaults maps %d kinds, envelope has %d", len(wireFaults), n)
-	}
-	if err := catalogued(&envelope.Error{Kind: 999}); medcard.FaultOf(err) != medcard.FaultInternal {
-		t.Errorf("catalogued(an unknown kind) = %v, want InternalError", err)
 	}
 }
