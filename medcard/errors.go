@@ -45,6 +45,12 @@ var (
 	FaultInvalidPersonID    = Fault{"InvalidPersonIdentifier", CodeInvalid}
 	FaultInvalidCardVersion = Fault{"InvalidMedicineCardVersion", CodeInvalid}
 
+	// WS-Addressing (raised at the SOAP edge): named after the faults of
+	// the WS-Addressing 1.0 SOAP binding they stand for.
+	FaultActionNotSupported      = Fault{"ActionNotSupported", CodeInvalid}
+	FaultOnlyAnonymousAddress    = Fault{"OnlyAnonymousAddressSupported", CodeInvalid}
+	FaultInvalidAddressingHeader = Fault{"InvalidAddressingHeader", CodeInvalid}
+
 	// Idempotency.
 	FaultMessageIDReused = Fault{"MessageIDReusedWithDifferentRequest", CodeConflict}
 
@@ -76,6 +82,7 @@ var (
 	// refused before its password is looked at (the fix is HTTPS or a
 	// PasswordDigest, not another password).
 	FaultPasswordTextNeedsTLS = Fault{"PasswordTextRequiresTLS", CodeUnauthorized}
+	FaultMessageExpired   = Fault{"MessageExpired", CodeUnauthorized} // the wsu:Timestamp's Expires has passed
 
 	// Availability: the caller should resend with the same MessageID.
 	FaultCardBusy       = Fault{"MedicineCardBusy", CodeUnavailable}

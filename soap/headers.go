@@ -1,26 +1,11 @@
 package soap
 
-// The header blocks we understand, after the Danish medicine card's: a
-// WS-Security header, a message header with the MessageID a resend keeps, a
-// whitelisting header naming the calling system and the requested role, and
-// an optional on-behalf-of header naming the person acting.
-
-// securityHeader is wsse:Security with a UsernameToken.
-type securityHeader struct {
-	UsernameToken *usernameToken `xml:"http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-wssecurity-secext-1.0.xsd UsernameToken"`
-}
-
-type usernameToken struct {
-	Username string        `xml:"http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-wssecurity-secext-1.0.xsd Username"`
-	Password tokenPassword `xml:"http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-wssecurity-secext-1.0.xsd Password"`
-	Nonce    string        `xml:"http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-wssecurity-secext-1.0.xsd Nonce"`
-	Created  string        `xml:"http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-wssecurity-utility-1.0.xsd Created"`
-}
-
-type tokenPassword struct {
-	Type  string `xml:"Type,attr"`
-	Value string `xml:",chardata"`
-}
+// Our own header blocks, after the Danish medicine card's: a message header
+// with the MessageID a resend keeps, a whitelisting header naming the
+// calling system and the requested role, and an optional on-behalf-of
+// header naming the person acting. Every element in them must be in our
+// namespace (package envelope checks). The WS-Security and WS-Addressing
+// headers are package envelope's.
 
 // messageHeader carries the MessageID that identifies a write across
 // resends, and an optional FlowID tying related messages together.

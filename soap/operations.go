@@ -23,7 +23,8 @@ type CardService interface {
 var _ CardService = (*medcard.Service)(nil)
 
 // operation is one entry of the dispatch table: the body wrapper element it
-// is chosen by, how to make its request value, and how to serve it.
+// is chosen by, how to make its request value, how to serve it, and its
+// WS-Addressing actions (doc.go).
 type operation struct {
 	name       medcard.Operation
 	element    xml.Name
@@ -32,14 +33,28 @@ type operation struct {
 	// response is the payload type serve answers with; the WSDL types
 	// every operation answering WriteResponse as tns:WriteResultType.
 	response reflect.Type
+
+	soapAction   string // the WSDL's soapAction, the request's wsa:Action
+	inputAction  string // the default action pattern's input action, accepted too
+	outputAction string // the answer's wsa:Action
+	faultAction  string // a MedicineCardFault's wsa:Action
 }
+
+// portTypeName is the WSDL's portType, which the default action pattern of
+// WS-Addressing 1.0 Metadata (4.4.4) puts in the actions (doc.go).
+const portTypeName = "MedicineCardPortType"
 
 // op builds a table entry with the request and response types spelled once.
 func op[Req any, Resp any](name medcard.Operation, serve func(context.Context, CardService, medcard.Call, *Req) (*Resp, error)) *operation {
+	perPortType := Namespace + "/" + portTypeName + "/" + string(name)
 	return &operation{
-		name:       name,
-		element:    xml.Name{Space: Namespace, Local: string(name) + "Request"},
-		newRequest: func() any { return new(Req) },
+		name:         name,
+		element:      xml.Name{Space: Namespace, Local: string(name) + "Request"},
+		soapAction:   Namespace + "/" + string(name),
+		inputAction:  perPortType + "Request",
+		outputAction: perPortType + "Response",
+		faultAction:  perPortType + "/Fault/MedicineCardFault",
+		newRequest:   func() any { return new(Req) },
 		serve: func(ctx context.Context, svc CardService, call medcard.Call, req any) (any, error) {
 			return serve(ctx, svc, call, req.(*Req))
 		},

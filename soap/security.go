@@ -9,12 +9,13 @@ import (
 	"time"
 
 	"github.com/sharedmedcard/gateway/medcard"
+	"github.com/sharedmedcard/gateway/soap/envelope"
 )
 
 // WS-Security UsernameToken password types.
 const (
-	passwordDigest = "http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-username-token-profile-1.0#PasswordDigest"
-	passwordText   = "http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-username-token-profile-1.0#PasswordText"
+	passwordDigest = envelope.PasswordDigest
+	passwordText   = envelope.PasswordText
 )
 
 // Systems looks up integrating systems; the catalog implements it.
@@ -33,22 +34,31 @@ type Nonces interface {
 
 // tokenFreshness is how far a token's Created may be from our clock, either
 // way; nonces are remembered for twice as long so a replay inside the
-// window is always caught.
+// window is always caught. It is also the clock skew a wsu:Timestamp is
+// allowed (WCF's default MaxClockSkew is the same five minutes) and how
+// long the wsu:Timestamp of our answers is valid.
 const tokenFreshness = 5 * time.Minute
 
 // authenticate checks the security and whitelisting headers, with what the
 // transport adds (transport.go), and returns the caller they establish.
 //
 // Errors: FaultNotAuthenticated, FaultPasswordTextNeedsTLS,
-// FaultRoleNotAllowed, FaultUnavailable.
-func (h *Handler) authenticate(ctx context.Context, env *envelope, t transport) (medcard.Caller, error) {
+// FaultRoleNotAllowed, FaultUnavailable, and the *envelope.Error of a
+// wsu:Timestamp that expired or cannot be read (fault.go maps it).
+func (h *Handler) authenticate(ctx context.Context, req *request, t transport) (medcard.Caller, error) {
 	notAuth := func(format string, args ...any) (medcard.Caller, error) {
 		return medcard.Caller{}, medcard.Errorf(medcard.FaultNotAuthenticated, format, args...)
 	}
-	if env.security == nil || env.security.UsernameToken == nil {
+	security := req.msg.Security
+	if security == nil || security.UsernameToken == nil {
 		return notAuth("a wsse:Security header with a UsernameToken is required")
 	}
-	tok := env.security.UsernameToken
+	if ts := security.Timestamp; ts != nil {
+		if err := ts.Check(h.now(), tokenFreshness); err != nil {
+			return medcard.Caller{}, err
+		}
+	}
+	tok := security.UsernameToken
 	passwordType := strings.TrimSpace(tok.Password.Type)
 	if err := checkPasswordTransport(passwordType, t); err != nil {
 		return medcard.Caller{}, err
@@ -73,7 +83,7 @@ func (h *Handler) authenticate(ctx context.Context, env *envelope, t transport) 
 		return notAuth("unsupported password type")
 	}
 
-	wl := env.whitelisting
+	wl := req.whitelisting
 	if wl == nil {
 		return notAuth("a WhitelistingHeader is required")
 	}
@@ -91,15 +101,15 @@ func (h *Handler) authenticate(ctx context.Context, env *envelope, t transport) 
 		return medcard.Caller{}, medcard.Errorf(medcard.FaultRoleNotAllowed, "the system may not act as %s", role)
 	}
 	caller := medcard.Caller{System: system.Name, Organisation: wl.OrganisationIdentifier, Role: role}
-	if env.onBehalfOf != nil {
-		caller.AuthorisationID = env.onBehalfOf.AuthorisationIdentifier
+	if req.onBehalfOf != nil {
+		caller.AuthorisationID = req.onBehalfOf.AuthorisationIdentifier
 	}
 	return caller, nil
 }
 
 // checkDigest verifies a PasswordDigest token: Base64(SHA-1(nonce +
 // created + password)), a fresh Created, and a nonce not seen before.
-func (h *Handler) checkDigest(ctx context.Context, tok *usernameToken, secret string) error {
+func (h *Handler) checkDigest(ctx context.Context, tok *envelope.UsernameToken, secret string) error {
 	notAuth := func(msg string) error { return medcard.Errorf(medcard.FaultNotAuthenticated, "%s", msg) }
 	nonce, err := base64.StdEncoding.DecodeString(strings.TrimSpace(tok.Nonce))
 	if err != nil || len(nonce) < 8 {

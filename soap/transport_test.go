@@ -126,7 +126,7 @@ func TestTransportSecurity(t *testing.T) {
 		faultID  string // "" for a served request
 	}{
 		{name: "text over plain HTTP", conn: plain, system: "gp", token: textToken("gp", "s3cret", passwordText), status: 500, faultID: "PasswordTextRequiresTLS"},
-		{name: "text over plain HTTP, SOAP 1.2", soap12: true, conn: plain, system: "gp", token: textToken("gp", "s3cret", passwordText), status: 400, faultID: "PasswordTextRequiresTLS"},
+		{name: "text over plain HTTP, SOAP 1.2", soap12: true, conn: plain, system: "gp", token: textToken("gp", "s3cret", passwordText), status: 500, faultID: "PasswordTextRequiresTLS"},
 		{name: "untyped password over plain HTTP", conn: plain, system: "gp", token: textToken("gp", "s3cret", ""), status: 500, faultID: "PasswordTextRequiresTLS"},
 		{name: "wrong text password over plain HTTP", conn: plain, system: "gp", token: textToken("gp", "guess", passwordText), status: 500, faultID: "PasswordTextRequiresTLS"},
 		{name: "text of an unknown system over plain HTTP", conn: plain, system: "nobody", token: textToken("nobody", "x", passwordText), status: 500, faultID: "PasswordTextRequiresTLS"},

