@@ -18,7 +18,10 @@
 # mismatches. Everything lands in bench-results/rebalance-<time>/, with
 # moves.svg (freeze per shard, client p99 over time).
 #
-# Knobs: REBAL_PERSONS (1000000), REBAL_BEFORE (20s), REBAL_LOAD (0.5),
+# Both PostgreSQL servers' CPU time during the rebalance is reported too
+# (with REBAL_LOAD=0 no load runs, and it is the moves' own cost).
+#
+# Knobs: REBAL_PERSONS (1000000), REBAL_BEFORE (20s), REBAL_LOAD (0.5; 0: none),
 # REBAL_PARALLEL (2 moves at once per source and per target),
 # REBAL_ARGS (extra flags for `shard rebalance`), REBAL_PORT (18085).
 set -euo pipefail
@@ -92,14 +95,33 @@ load() { # name [flags...]
 }
 result() { ls -d "$OUT/runs/"*"-$1" | tail -1; } # the run dir of a load
 
-log "mixed load, closed loop, to find its maximum rate"
-load max-rate --concurrency 32 --duration 15s --warmup 3s || die "the max-rate load failed (see $OUT/max-rate.txt)"
-MAX_RPS=$(jq -r '.total.rps' "$(result max-rate)/bench.json")
-RATE=$(echo "$MAX_RPS * $LOAD" | bc -l | xargs printf %.0f)
-log "maximum ${MAX_RPS%.*} requests/s; the load runs at $RATE/s"
+# server_cpu PORT is the CPU time, in clock ticks, the PostgreSQL server on
+# PORT has used so far: its postmaster, the children it has reaped
+# (walsenders, workers, closed sessions) and those alive.
+server_cpu() {
+	local pid total p
+	pid=$(head -1 "$(psqlc "$1" postgres "SHOW data_directory")/postmaster.pid")
+	total=$(awk '{print $14 + $15 + $16 + $17}' "/proc/$pid/stat")
+	for p in $(pgrep -P "$pid"); do
+		total=$((total + $(awk '{print $14 + $15}' "/proc/$p/stat" 2>/dev/null || echo 0)))
+	done
+	echo "$total"
+}
 
-log "load alone for $BEFORE"
-load before --rate "$RATE" --duration "$BEFORE" --warmup 2s || die "the before load failed (see $OUT/before.txt)"
+NOLOAD=$(echo "$LOAD == 0" | bc -l)
+if [ "$NOLOAD" = 1 ]; then
+	MAX_RPS=0 RATE=0
+	log "no load (REBAL_LOAD=0): the moves alone"
+else
+	log "mixed load, closed loop, to find its maximum rate"
+	load max-rate --concurrency 32 --duration 15s --warmup 3s || die "the max-rate load failed (see $OUT/max-rate.txt)"
+	MAX_RPS=$(jq -r '.total.rps' "$(result max-rate)/bench.json")
+	RATE=$(echo "$MAX_RPS * $LOAD" | bc -l | xargs printf %.0f)
+	log "maximum ${MAX_RPS%.*} requests/s; the load runs at $RATE/s"
+
+	log "load alone for $BEFORE"
+	load before --rate "$RATE" --duration "$BEFORE" --warmup 2s || die "the before load failed (see $OUT/before.txt)"
+fi
 
 # sum_versions: the sum of the versions of the cards each database owns.
 sum_versions() {
@@ -119,31 +141,49 @@ log "rebalance from 2 to 3 databases under the load"
 # SIGINT and writes its report (a function's subshell would not pass the
 # signal on; bash starts background jobs with SIGINT ignored, and Go's
 # signal handler takes it back).
-bin/gateway bench --quiet --url "http://$HOST:$PORT/medcard" --gateway-pid "$GW_PID" --persons "$PERSONS" --seed "$SEED" \
-	--mix "$MIX" --name during --out "$OUT/runs" --rate "$RATE" --duration 4h --warmup 0s >"$OUT/during.txt" 2>&1 &
-LOAD_PID=$!
-PIDS+=("$LOAD_PID")
-sleep 5
+if [ "$NOLOAD" != 1 ]; then
+	bin/gateway bench --quiet --url "http://$HOST:$PORT/medcard" --gateway-pid "$GW_PID" --persons "$PERSONS" --seed "$SEED" \
+		--mix "$MIX" --name during --out "$OUT/runs" --rate "$RATE" --duration 4h --warmup 0s >"$OUT/during.txt" 2>&1 &
+	LOAD_PID=$!
+	PIDS+=("$LOAD_PID")
+	sleep 5
+fi
 bin/gateway shard add-db shard3 "$SHARD3_DSN" | tee "$OUT/add-db.txt"
 bin/gateway shard plan --json >"$OUT/plan.json"
 PLAN=$(jq -r '.id' "$OUT/plan.json")
 log "plan $PLAN: $(jq -r '.moves | length' "$OUT/plan.json") moves"
 r0=$(date +%s)
+cpu1_0=$(server_cpu "$PG1_PORT") cpu2_0=$(server_cpu "$PG2_PORT")
 # A rebalance that fails (or is interrupted) still gets its report: the
 # load's figures are half of what the operator needs to judge it.
 rebalance_rc=0
 # shellcheck disable=SC2086 # REBAL_ARGS is a list of flags
 bin/gateway shard rebalance "$PLAN" --parallel "$PARALLEL" ${REBAL_ARGS:-} 2>&1 | tee "$OUT/rebalance.txt" || rebalance_rc=$?
 log "rebalance took $(($(date +%s) - r0)) s (exit status $rebalance_rc)"
-sleep 5
-kill -INT "$LOAD_PID"
-wait "$LOAD_PID" || true
+SERVER_CPU="$(echo "($(server_cpu "$PG1_PORT") - $cpu1_0) / $(getconf CLK_TCK)" | bc -l | xargs printf %.1f) s on pg1 (catalog, shard1, shard3), $(echo "($(server_cpu "$PG2_PORT") - $cpu2_0) / $(getconf CLK_TCK)" | bc -l | xargs printf %.1f) s on pg2 (shard2)"
+if [ "$NOLOAD" != 1 ]; then
+	sleep 5
+	kill -INT "$LOAD_PID"
+	wait "$LOAD_PID" || true
+fi
 VERSIONS_AFTER=$(sum_versions)
 
 bin/gateway shard status | tee "$OUT/status.txt"
 verify_rc=0
 bin/gateway shard verify >"$OUT/verify.txt" 2>&1 || verify_rc=$?
 tail -3 "$OUT/verify.txt"
+if [ "$NOLOAD" = 1 ]; then
+	bin/movereport --plan "$PLAN" --out "$OUT" | tee "$OUT/moves.txt"
+	{
+		echo
+		echo "rebalance without load, $PERSONS persons, 2 -> 3 shard databases"
+		printf "  %-34s %s\n" "servers' CPU during the rebalance" "$SERVER_CPU"
+		printf "  %-34s %s\n" "rebalance exit status" "$rebalance_rc"
+		printf "  %-34s %s\n" "verify exit status" "$verify_rc"
+	} | tee "$OUT/summary.txt"
+	[ "$rebalance_rc" = 0 ] || die "the rebalance did not finish: see $OUT/rebalance.txt"
+	exit 0
+fi
 bin/movereport --plan "$PLAN" --bench "$(result during)/bench.json" --out "$OUT" | tee "$OUT/moves.txt"
 
 during="$(result during)/bench.json"
@@ -163,6 +203,7 @@ GROWN=$((VERSIONS_AFTER - VERSIONS_BEFORE))
 	printf "  %-34s %s\n" "card versions before / after" "$VERSIONS_BEFORE / $VERSIONS_AFTER"
 	printf "  %-34s %s\n" "acknowledged writes lost" "$((ACKED - GROWN < 0 ? 0 : ACKED - GROWN))"
 	printf "  %-34s %s\n" "applied, answer not recorded" "$((GROWN - ACKED < 0 ? 0 : GROWN - ACKED)) (in flight when the load stopped)"
+	printf "  %-34s %s\n" "servers' CPU during the rebalance" "$SERVER_CPU (the load's share included)"
 	printf "  %-34s %s\n" "rebalance exit status" "$rebalance_rc"
 	printf "  %-34s %s\n" "verify exit status" "$verify_rc"
 } | tee "$OUT/summary.txt"
