@@ -10,6 +10,8 @@
 #   reads-nocache GetMedicineCard, Zipf persons, the --cache off gateway
 #   writes        CreateDrugMedication, PauseDrugMedication and
 #                 CreatePharmacyEffectuation, uniform persons
+#   writes-hot    (only when named) the same writes on Zipf persons, as
+#                 reads-hot: most written cards are cached
 #   mixed         90% GetMedicineCard / 10% those writes, uniform persons,
 #                 closed loop (the maximum rate)
 #   mixed-80      the same mix, open loop at 80% of mixed's rate
@@ -278,6 +280,12 @@ if want writes; then
 	run_load writes "$HOT_PORT" "$HOT_PID" --mix "$WRITE_MIX"
 	profile_wait
 fi
+if want writes-hot; then
+	# The same writes on Zipf persons, as reads-hot reads: most cards are
+	# cached when written, so a write's base comes from the cache (one
+	# database round trip) unless another write moved the card on first.
+	run_load writes-hot "$HOT_PORT" "$HOT_PID" --mix "$WRITE_MIX" --zipf "$ZIPF"
+fi
 # sync_names PORT VALUE: what the primary on PORT waits for at commit.
 sync_names() {
 	psqlc "$1" postgres "ALTER SYSTEM SET synchronous_standby_names = '$2'" >/dev/null
@@ -400,6 +408,7 @@ rss_last="$(tail -1 "$OUT/rss-mixed.txt" 2>/dev/null | awk '{printf "%.0f MB", $
 	row reads-hot trivial-http "$trivial"
 	row reads-nocache pgbench-read "$pgread"
 	row writes pgbench-write "$pgwrite"
+	row writes-hot pgbench-write "$pgwrite"
 	row writes-any0 "-" ""
 	row writes-any1 "-" ""
 	row mixed "blend 90/10" "$blend"
