@@ -82,7 +82,7 @@ var (
 	// refused before its password is looked at (the fix is HTTPS or a
 	// PasswordDigest, not another password).
 	FaultPasswordTextNeedsTLS = Fault{"PasswordTextRequiresTLS", CodeUnauthorized}
-	FaultMessageExpired   = Fault{"MessageExpired", CodeUnauthorized} // the wsu:Timestamp's Expires has passed
+	FaultMessageExpired       = Fault{"MessageExpired", CodeUnauthorized} // the wsu:Timestamp's Expires has passed
 
 	// Availability: the caller should resend with the same MessageID.
 	FaultCardBusy       = Fault{"MedicineCardBusy", CodeUnavailable}
