@@ -5,9 +5,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5/pgxpool"
-
-	"github.com/sharedmedcard/gateway/internal/testservers"
 	"github.com/sharedmedcard/gateway/medcard"
 )
 
@@ -16,21 +13,8 @@ import (
 // goes on authenticating, promptly, up to systemStaleLimit; a change of a
 // system still reaches the gateway once the catalog is back.
 func TestSystemsOutliveACatalogOutage(t *testing.T) {
-	pg, err := testservers.StartPostgres()
-	testservers.RequireT(t, err)
-	t.Cleanup(func() { pg.Stop() })
-	if err := pg.CreateDatabase("catalog"); err != nil {
-		t.Fatal(err)
-	}
+	pg, pool := startCatalog(t)
 	ctx := t.Context()
-	if _, err := MigrateCatalog(ctx, pg.DSN("catalog")); err != nil {
-		t.Fatal(err)
-	}
-	pool, err := pgxpool.New(ctx, pg.DSN("catalog"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(pool.Close)
 	var mu sync.Mutex
 	clock := time.Now()
 	now := func() time.Time { mu.Lock(); defer mu.Unlock(); return clock }

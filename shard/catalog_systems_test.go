@@ -7,9 +7,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5/pgxpool"
-
-	"github.com/sharedmedcard/gateway/internal/testservers"
 	"github.com/sharedmedcard/gateway/medcard"
 )
 
@@ -18,21 +15,8 @@ import (
 // its secret (re-running seed must not undo them), reach System, and the
 // catalog refuses one that is not 64 lowercase hex digits.
 func TestSystemClientCerts(t *testing.T) {
-	pg, err := testservers.StartPostgres()
-	testservers.RequireT(t, err)
-	t.Cleanup(func() { pg.Stop() })
-	if err := pg.CreateDatabase("catalog"); err != nil {
-		t.Fatal(err)
-	}
+	_, pool := startCatalog(t)
 	ctx := t.Context()
-	if _, err := MigrateCatalog(ctx, pg.DSN("catalog")); err != nil {
-		t.Fatal(err)
-	}
-	pool, err := pgxpool.New(ctx, pg.DSN("catalog"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(pool.Close)
 	clock := time.Now()
 	c := NewCatalog(pool, func() time.Time { return clock })
 	pinA, pinB := strings.Repeat("a", 64), strings.Repeat("b", 64)
