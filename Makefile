@@ -69,8 +69,8 @@ deps:
 # integrators' toolchains that generate clients from the served WSDL
 # (cmd/gateway/interop_test.go): a JDK with JAX-WS RI's wsimport (jaxws),
 # Axis 1.4 (libaxis-java), PHP's SoapClient (php-cli, php-soap) and Mono's
-# wsdl and mcs (mono-devel). Installing those four took 11, 2, 12 and 34 s
-# here, so they run in `make test`.
+# wsdl, svcutil and mcs (mono-devel). Installing those four took 11, 2, 12
+# and 34 s here, so they run in `make test`.
 test-deps: $(AXE_JS)
 	@missing=""; \
 	/usr/bin/python3 -c 'import zeep, lxml' 2>/dev/null || missing="$$missing python3-zeep"; \
@@ -78,7 +78,7 @@ test-deps: $(AXE_JS)
 	command -v wsimport >/dev/null || missing="$$missing jaxws"; \
 	[ -f /usr/share/java/axis.jar ] || missing="$$missing libaxis-java"; \
 	php -r 'exit(extension_loaded("soap") ? 0 : 1);' 2>/dev/null || missing="$$missing php-cli php-soap"; \
-	{ command -v wsdl && command -v mcs; } >/dev/null || missing="$$missing mono-devel"; \
+	{ command -v wsdl && command -v svcutil && command -v mcs; } >/dev/null || missing="$$missing mono-devel"; \
 	command -v redis-sentinel >/dev/null || missing="$$missing redis-sentinel"; \
 	command -v chromium >/dev/null || missing="$$missing chromium"; \
 	command -v patroni >/dev/null || missing="$$missing patroni"; \

@@ -2,9 +2,11 @@
 // limits, authenticates the calling system, dispatches on the body's
 // qualified wrapper element to the medcard service, and answers in the SOAP
 // version it was asked in. gowsdl has no server side, so this runtime is
-// ours; the WSDL it serves is package wsdl: on GET at ?wsdl and ?singleWsdl
-// (Config.WSDL), and its SOAP-1.1-only view at ?wsdl&soap=1.1
-// (Config.WSDLSOAP11).
+// ours; the WSDL it serves is package wsdl: on GET at ?wsdl (Config.WSDL,
+// each header a part of its request message, for the Java toolchains), at
+// ?singleWsdl the view for .NET's importers with the header parts in
+// messages of their own (Config.SingleWSDL), and with &soap=1.1 the
+// SOAP-1.1-only view of either (Config.WSDLSOAP11, SingleWSDLSOAP11).
 //
 // The wire layer, package soap/envelope, reads the envelope, the header
 // blocks and their targeting, WS-Security and WS-Addressing; it imports

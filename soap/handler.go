@@ -25,12 +25,21 @@ import (
 
 // Config is the SOAP edge's configuration.
 type Config struct {
-	// WSDL is the service description served at ?wsdl and ?singleWsdl,
-	// with our public address already in it.
+	// WSDL is the service description served at ?wsdl, with our public
+	// address already in it.
 	WSDL []byte
 	// WSDLSOAP11 is its SOAP-1.1-only view (wsdl.RenderSOAP11), served at
 	// ?wsdl&soap=1.1 for toolkits that refuse SOAP 1.2; nil serves none.
 	WSDLSOAP11 []byte
+	// SingleWSDL is the view served at ?singleWsdl, the URL .NET
+	// developers fetch (wsdl.RenderSingle: the headers in messages of
+	// their own, the form .NET's importers read); nil serves WSDL and
+	// WSDLSOAP11 there.
+	SingleWSDL []byte
+	// SingleWSDLSOAP11 is SingleWSDL's SOAP-1.1-only view
+	// (wsdl.RenderSingleSOAP11), served at ?singleWsdl&soap=1.1; nil
+	// serves none when SingleWSDL is set.
+	SingleWSDLSOAP11 []byte
 	// Limits bound the cost of parsing one request.
 	Limits Limits
 	// Timeout bounds the work for one request; every database and cache
@@ -182,8 +191,9 @@ type answer struct {
 
 // serveWSDL answers a GET: the WSDL at ?wsdl, or at ?singleWsdl (what .NET
 // developers ask for: WCF's name for a WSDL with every schema inline; ours
-// imports nothing, so it is the same document); with soap=1.1 its
-// SOAP-1.1-only view.
+// imports nothing either way) the view of it for .NET's importers; with
+// soap=1.1 the SOAP-1.1-only view of either. ?wsdl wins when both are
+// asked.
 func (h *Handler) serveWSDL(w http.ResponseWriter, r *http.Request) {
 	_, wsdl := queryKey(r, "wsdl")
 	_, single := queryKey(r, "singleWsdl")
@@ -191,13 +201,16 @@ func (h *Handler) serveWSDL(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "POST a SOAP envelope here, or GET ?wsdl for the service description", http.StatusMethodNotAllowed)
 		return
 	}
-	doc := h.cfg.WSDL
+	doc, soap11 := h.cfg.WSDL, h.cfg.WSDLSOAP11
+	if !wsdl && h.cfg.SingleWSDL != nil {
+		doc, soap11 = h.cfg.SingleWSDL, h.cfg.SingleWSDLSOAP11
+	}
 	if v, ok := queryKey(r, "soap"); ok {
-		if v != "1.1" || h.cfg.WSDLSOAP11 == nil {
-			http.Error(w, "the WSDL's one view is ?wsdl&soap=1.1 (the SOAP 1.1 binding and port only); ?wsdl is the whole", http.StatusNotFound)
+		if v != "1.1" || soap11 == nil {
+			http.Error(w, "the WSDL's one view is soap=1.1 (?wsdl&soap=1.1 or ?singleWsdl&soap=1.1: the SOAP 1.1 binding and port only)", http.StatusNotFound)
 			return
 		}
-		doc = h.cfg.WSDLSOAP11
+		doc = soap11
 	}
 	w.Header().Set("Content-Type", "text/xml; charset=utf-8")
 	_, _ = w.Write(doc)

@@ -187,38 +187,42 @@ func TestGoldenEnvelopes(t *testing.T) {
 	}
 }
 
-// TestWSDLServedOnGet: ?wsdl and ?singleWsdl serve the WSDL, with soap=1.1
-// its SOAP-1.1-only view; any other view, or a GET without either, is
-// refused.
+// TestWSDLServedOnGet: ?wsdl serves the WSDL and ?singleWsdl its view for
+// .NET's importers, each with soap=1.1 its SOAP-1.1-only view (?wsdl when
+// both are asked); without a view for .NET ?singleWsdl serves the WSDL;
+// any other view, or a GET without either, is refused.
 func TestWSDLServedOnGet(t *testing.T) {
-	h := NewHandler(fakeService{}, fakeSystems{}, nil, zap.NewNop(), Config{WSDL: []byte("<wsdl/>"), WSDLSOAP11: []byte("<wsdl11/>")})
+	views := Config{WSDL: []byte("<wsdl/>"), WSDLSOAP11: []byte("<wsdl11/>"),
+		SingleWSDL: []byte("<single/>"), SingleWSDLSOAP11: []byte("<single11/>")}
 	cases := []struct {
+		cfg    Config
 		target string
 		status int
 		body   string
 	}{
-		{"/medcard?wsdl", 200, "<wsdl/>"},
-		{"/medcard?WSDL", 200, "<wsdl/>"},
-		{"/medcard?singleWsdl", 200, "<wsdl/>"},
-		{"/medcard?wsdl&soap=1.1", 200, "<wsdl11/>"},
-		{"/medcard?singleWsdl&soap=1.1", 200, "<wsdl11/>"},
-		{"/medcard?wsdl&soap=1.2", http.StatusNotFound, ""},
-		{"/medcard?wsdl&soap=", http.StatusNotFound, ""},
-		{"/medcard", http.StatusMethodNotAllowed, ""},
-		{"/medcard?soap=1.1", http.StatusMethodNotAllowed, ""},
+		{views, "/medcard?wsdl", 200, "<wsdl/>"},
+		{views, "/medcard?WSDL", 200, "<wsdl/>"},
+		{views, "/medcard?singleWsdl", 200, "<single/>"},
+		{views, "/medcard?wsdl&soap=1.1", 200, "<wsdl11/>"},
+		{views, "/medcard?singleWsdl&soap=1.1", 200, "<single11/>"},
+		{views, "/medcard?singleWsdl&wsdl", 200, "<wsdl/>"},
+		{views, "/medcard?wsdl&soap=1.2", http.StatusNotFound, ""},
+		{views, "/medcard?singleWsdl&soap=1.2", http.StatusNotFound, ""},
+		{views, "/medcard?wsdl&soap=", http.StatusNotFound, ""},
+		{views, "/medcard", http.StatusMethodNotAllowed, ""},
+		{views, "/medcard?soap=1.1", http.StatusMethodNotAllowed, ""},
+		{Config{WSDL: []byte("<wsdl/>"), WSDLSOAP11: []byte("<wsdl11/>")}, "/medcard?singleWsdl", 200, "<wsdl/>"},
+		{Config{WSDL: []byte("<wsdl/>"), WSDLSOAP11: []byte("<wsdl11/>")}, "/medcard?singleWsdl&soap=1.1", 200, "<wsdl11/>"},
+		{Config{WSDL: []byte("<wsdl/>")}, "/medcard?wsdl&soap=1.1", http.StatusNotFound, ""},
+		{Config{WSDL: []byte("<wsdl/>"), SingleWSDL: []byte("<single/>")}, "/medcard?singleWsdl&soap=1.1", http.StatusNotFound, ""},
 	}
 	for _, tc := range cases {
+		h := NewHandler(fakeService{}, fakeSystems{}, nil, zap.NewNop(), tc.cfg)
 		rec := httptest.NewRecorder()
 		h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, tc.target, nil))
 		if rec.Code != tc.status || tc.status == 200 && rec.Body.String() != tc.body {
 			t.Errorf("GET %s = %d %q, want %d %q", tc.target, rec.Code, rec.Body.String(), tc.status, tc.body)
 		}
-	}
-	noView := NewHandler(fakeService{}, fakeSystems{}, nil, zap.NewNop(), Config{WSDL: []byte("<wsdl/>")})
-	rec := httptest.NewRecorder()
-	noView.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/medcard?wsdl&soap=1.1", nil))
-	if rec.Code != http.StatusNotFound {
-		t.Errorf("GET ?wsdl&soap=1.1 without a SOAP 1.1 view = %d, want 404", rec.Code)
 	}
 }
 

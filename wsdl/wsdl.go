@@ -1,7 +1,11 @@
 // Package wsdl holds the service description we own: the WSDL of the
-// medicine card service with its schema inline. The gateway serves it at
-// ?wsdl (and ?singleWsdl), and its SOAP-1.1-only view at ?wsdl&soap=1.1;
-// the test client in internal/wsdlclient is generated from it.
+// medicine card service with its schema inline, and the views of it that
+// some toolkits need, made from it rather than kept by hand. The gateway
+// serves the WSDL at ?wsdl (each header a part of its request message, so
+// that wsimport, CXF and Axis give it an argument), its SOAP-1.1-only view
+// at ?wsdl&soap=1.1 (Axis 1.4), and at ?singleWsdl the view for .NET's
+// importers with the header parts in messages of their own (single.go);
+// the test client in internal/wsdlclient is generated from the WSDL.
 package wsdl
 
 import (

@@ -2,11 +2,14 @@ package main
 
 import (
 	"context"
+	"encoding/xml"
 	"fmt"
 	"io/fs"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -182,21 +185,27 @@ func TestInteropPHP(t *testing.T) {
 // ASP.NET web service proxies) imports ?wsdl without error or warning
 // beyond the policy it does not read, mcs compiles
 // testdata/interop/mono/Client.cs against the proxy, and it calls the
-// gateway in SOAP 1.1 and 1.2.
+// gateway in SOAP 1.1 and 1.2. From ?singleWsdl, the view .NET developers
+// fetch, wsdl writes the same proxy.
 func TestInteropMono(t *testing.T) {
 	e := requireEnv(t)
 	requireToolchain(t, "mono-devel", []string{"wsdl", "mcs", "mono"})
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	dir := t.TempDir()
-	out := step(ctx, t, dir, "wsdl", "-nologo", "-out:MedicineCard.cs", "-n:MedCard", e.endpoint+"?wsdl")
-	for _, line := range strings.Split(out, "\n") {
-		line = strings.TrimSpace(line)
-		// Mono's wsdl reads no WS-Policy: it names the policy an ignored
-		// optional extension, and that is all it may say.
-		if strings.Contains(line, "Error") || strings.HasPrefix(line, "- ") && !strings.Contains(line, "optional extension has been ignored") {
-			t.Errorf("wsdl reported: %s\n%s", line, out)
+	for _, view := range []struct{ query, file string }{{"?wsdl", "MedicineCard.cs"}, {"?singleWsdl", "MedicineCardSingle.cs"}} {
+		out := step(ctx, t, dir, "wsdl", "-nologo", "-out:"+view.file, "-n:MedCard", e.endpoint+view.query)
+		for _, line := range strings.Split(out, "\n") {
+			line = strings.TrimSpace(line)
+			// Mono's wsdl reads no WS-Policy: it names the policy an
+			// ignored optional extension, and that is all it may say.
+			if strings.Contains(line, "Error") || strings.HasPrefix(line, "- ") && !strings.Contains(line, "optional extension has been ignored") {
+				t.Errorf("wsdl %s reported: %s\n%s", view.query, line, out)
+			}
 		}
+	}
+	if whole, single := readFile(t, filepath.Join(dir, "MedicineCard.cs")), readFile(t, filepath.Join(dir, "MedicineCardSingle.cs")); whole != single {
+		t.Errorf("wsdl writes another proxy from ?singleWsdl than from ?wsdl:\n%s", single)
 	}
 	step(ctx, t, dir, "mcs", "-nologo", "-out:client.exe", "-r:System.Web.Services", "MedicineCard.cs", testdataPath(t, "mono/Client.cs"))
 	for _, version := range []string{"1.1", "1.2"} {
@@ -205,4 +214,77 @@ func TestInteropMono(t *testing.T) {
 			requireOK(t, "the Mono client", out)
 		})
 	}
+}
+
+// TestInteropMonoSvcutil: Mono's svcutil (Debian mono-devel; the importer
+// of WCF service contracts) imports ?singleWsdl, the view .NET developers
+// fetch: the contract it writes has a method for every operation of the
+// served port type, and a client class. (It imports no operation from
+// ?wsdl, whose request messages have a part per header, and says nothing:
+// it writes an empty file.)
+//
+// The proxy is not compiled nor called: Mono's importer pairs operations
+// with the wrong messages (its DataContractSerializer message importer
+// skips the operations it cannot take without moving on in the contract's
+// list, so GetMedicineCard gets GetPrescription's request and answer), the
+// proxy does not compile (mcs: 42 "type or namespace name could not be
+// found", types the contract names and the importer did not write), and it
+// reads no soap:header. A Mono client uses Mono's wsdl instead
+// (TestInteropMono); WCF's own svcutil has no such faults.
+func TestInteropMonoSvcutil(t *testing.T) {
+	e := requireEnv(t)
+	requireToolchain(t, "mono-devel", []string{"svcutil"})
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	dir := t.TempDir()
+	url := e.endpoint + "?singleWsdl"
+	out := step(ctx, t, dir, "svcutil", "--noLogo", "--noConfig", "-o", "MedicineCard.cs", url)
+	proxy := readFile(t, filepath.Join(dir, "MedicineCard.cs"))
+	contract := regexp.MustCompile(`(?s)\n(?:public )?interface MedicineCardPortType \{\n(.*?)\n\}`).FindStringSubmatch(proxy)
+	if contract == nil || !strings.Contains(proxy, "class MedicineCardPortTypeClient ") {
+		t.Fatalf("svcutil wrote no service contract MedicineCardPortType and client class from %s:\n%s\n%s", url, out, proxy)
+	}
+	var methods []string
+	for _, m := range regexp.MustCompile(`OperationContractAttribute\([^\n]*\)\]\s+[\w.]+ (\w+)\(`).FindAllStringSubmatch(contract[1], -1) {
+		methods = append(methods, m[1])
+	}
+	if want := portTypeOperations(t, url); strings.Join(methods, " ") != strings.Join(want, " ") {
+		t.Errorf("svcutil's contract has the operations %q, want the WSDL's %q", methods, want)
+	}
+}
+
+func readFile(t *testing.T, path string) string {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+// portTypeOperations returns the names of the operations of the port type
+// in the WSDL at url.
+func portTypeOperations(t *testing.T, url string) []string {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var defs struct {
+		Operations []struct {
+			Name string `xml:"name,attr"`
+		} `xml:"portType>operation"`
+	}
+	if err := xml.NewDecoder(resp.Body).Decode(&defs); err != nil {
+		t.Fatalf("WSDL at %s does not parse: %v", url, err)
+	}
+	var names []string
+	for _, op := range defs.Operations {
+		names = append(names, op.Name)
+	}
+	if len(names) == 0 {
+		t.Fatalf("the WSDL at %s has no operations", url)
+	}
+	return names
 }

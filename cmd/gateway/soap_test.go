@@ -306,6 +306,7 @@ func TestWSDLCarriesPublicAddress(t *testing.T) {
 		{"?wsdl", []string{"MedicineCardSoap11Port", "MedicineCardSoap12Port"}},
 		{"?singleWsdl", []string{"MedicineCardSoap11Port", "MedicineCardSoap12Port"}},
 		{"?wsdl&soap=1.1", []string{"MedicineCardSoap11Port"}},
+		{"?singleWsdl&soap=1.1", []string{"MedicineCardSoap11Port"}},
 	} {
 		resp, err := http.Get(env.endpoint + tc.query)
 		if err != nil {

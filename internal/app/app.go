@@ -141,8 +141,17 @@ func New(ctx context.Context, cfg Config) (*Gateway, error) {
 	if err != nil {
 		return fail(fmt.Errorf("WSDL: %w", err))
 	}
+	singleWSDL, err := wsdl.RenderSingle(cfg.PublicURL)
+	if err != nil {
+		return fail(fmt.Errorf("WSDL: %w", err))
+	}
+	singleWSDLSOAP11, err := wsdl.RenderSingleSOAP11(cfg.PublicURL)
+	if err != nil {
+		return fail(fmt.Errorf("WSDL: %w", err))
+	}
 	handler := soap.NewHandler(svc, catalog, nonces, log, soap.Config{
 		WSDL: wsdl.Render(cfg.PublicURL), WSDLSOAP11: wsdlSOAP11,
+		SingleWSDL: singleWSDL, SingleWSDLSOAP11: singleWSDLSOAP11,
 		Timeout: cfg.RequestTimeout, Now: time.Now, Registerer: registry,
 		TLSTerminatedUpstream: cfg.TLSTerminatedUpstream,
 	})
