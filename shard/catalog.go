@@ -295,10 +295,10 @@ func (c *Catalog) SetClientCerts(ctx context.Context, name string, sha256Hex []s
 // SystemEntry is an integrating system as `gateway system list` shows it:
 // everything but its secret.
 type SystemEntry struct {
-	Name             string    `json:"name"`
-	Roles            []string  `json:"roles"`
-	Enabled          bool      `json:"enabled"`
-	ClientCertSHA256 []string  `json:"clientCertSha256"`
+	Name             string   `json:"name"`
+	Roles            []string `json:"roles"`
+	Enabled          bool     `json:"enabled"`
+	ClientCertSHA256 []string `json:"clientCertSha256"`
 	// PasswordDigest says the catalog holds the secret sealed, so a
 	// gateway with the key accepts a PasswordDigest; false: PasswordText
 	// (over TLS) only.

@@ -26,7 +26,9 @@ func hashPassword(password string) (string, error) {
 }
 
 // checkPassword reports whether password matches the PHC-format hash.
-func checkPassword(hash, password string) (bool, error) { return credential.CheckPassword(hash, password) }
+func checkPassword(hash, password string) (bool, error) {
+	return credential.CheckPassword(hash, password)
+}
 
 // decoyHash is checked against when a user does not exist, so a wrong
 // user name takes as long to refuse as a wrong password.
