@@ -105,7 +105,7 @@ func startEnv() (*testEnv, error) {
 	for _, args := range [][]string{
 		{"migrate", "--catalog-dsn", e.cluster.CatalogDSN, "--shard-dsns", e.cluster.ShardFlag()},
 		{"shard", "init", "--catalog-dsn", e.cluster.CatalogDSN, "--shard-dsns", e.cluster.ShardFlag()},
-		{"seed", "--catalog-dsn", e.cluster.CatalogDSN, "--persons", fmt.Sprint(seededPersons)},
+		{"seed", "--demo", "--secret-key-file", e.cluster.SecretKeyFile, "--catalog-dsn", e.cluster.CatalogDSN, "--persons", fmt.Sprint(seededPersons)},
 	} {
 		if err := run(ctx, args); err != nil {
 			return e, fmt.Errorf("gateway %s: %w", strings.Join(args[:1], " "), err)
@@ -129,6 +129,7 @@ func startEnv() (*testEnv, error) {
 func (e *testEnv) config(endpoint, redisAddr string) app.Config {
 	cfg := app.DefaultConfig()
 	cfg.CatalogDSN, cfg.PublicURL, cfg.RedisAddr = e.cluster.CatalogDSN, endpoint, redisAddr
+	cfg.SecretKeyFile = e.cluster.SecretKeyFile
 	// A Redis call may take longer than production's 50 ms under -race
 	// on a busy two-core CI machine; a timed-out nonce check would let
 	// TestReplayedNonceRefused's replay through.
