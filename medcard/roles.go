@@ -75,9 +75,18 @@ func authorize(role Role, op Operation) error {
 // System is an integrating system registered in the catalog: its name (the
 // WS-Security username), its shared secret and the roles it may request.
 type System struct {
-	Name   string
+	Name string
+	// Secret is the shared secret in clear, held in memory only: what a
+	// registration stores (hashed and encrypted, never as it is), and, as
+	// the catalog returns a system, the secret decrypted with the gateway's
+	// key for checking a PasswordDigest. Empty there when the catalog holds
+	// no encrypted secret of the system or the gateway has no key: the
+	// system can then authenticate only with PasswordText.
 	Secret string
-	Roles  []Role
+	// PasswordHash is the secret's argon2id hash (PHC string format), which
+	// checks a PasswordText.
+	PasswordHash string
+	Roles        []Role
 	// ClientCertSHA256 are the SHA-256 fingerprints (lowercase hex of the
 	// DER certificate) of the TLS client certificates the system may
 	// present; when any is set it must present one of them, as national

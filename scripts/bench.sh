@@ -126,7 +126,7 @@ export MEDCARD_CATALOG_DSN="$CATALOG_DSN" MEDCARD_SHARD_DSNS="$SHARD_DSNS" MEDCA
 bin/gateway migrate >/dev/null
 bin/gateway shard init >/dev/null
 t0=$(date +%s.%N)
-bin/gateway seed --persons "$PERSONS" --seed "$SEED" >"$OUT/seed.log" 2>&1 || {
+bin/gateway seed --demo --persons "$PERSONS" --seed "$SEED" >"$OUT/seed.log" 2>&1 || {
 	cat "$OUT/seed.log" >&2
 	die "seed failed"
 }

@@ -44,7 +44,7 @@ bench_seed() {
 	log "seeding $PERSONS persons"
 	local t0 spec
 	t0=$(date +%s)
-	bin/gateway seed --persons "$PERSONS" --seed "$SEED" >"$OUT/seed.log" 2>&1 || {
+	bin/gateway seed --demo --persons "$PERSONS" --seed "$SEED" >"$OUT/seed.log" 2>&1 || {
 		cat "$OUT/seed.log" >&2
 		die "seed failed"
 	}

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # run.sh is `make run`: bring up the local stack (scripts/stack.sh), apply
 # the schemas, create the cluster over the two shard databases, seed demo
-# data, make a local CA and server certificate (gateway dev-cert, in
+# data (the demo systems' secret sealed with .stack/secret.key, which
+# scripts/stack.sh makes once), make a local CA and server certificate (gateway dev-cert, in
 # .stack/tls) and run the gateway in the foreground: HTTPS on
 # MEDCARD_LISTEN (127.0.0.1:8443), asking for client certificates of that
 # CA, and plain HTTP beside it on MEDCARD_LISTEN_HTTP (127.0.0.1:8080; set
@@ -14,12 +15,12 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 scripts/stack.sh up
 eval "$(scripts/stack.sh env)"
-export MEDCARD_CATALOG_DSN MEDCARD_SHARD_DSNS MEDCARD_REDIS_ADDR
+export MEDCARD_CATALOG_DSN MEDCARD_SHARD_DSNS MEDCARD_REDIS_ADDR MEDCARD_SECRET_KEY_FILE
 
 gateway=bin/gateway
 "$gateway" migrate --shard-dsns "$MEDCARD_SHARD_DSNS"
 "$gateway" shard init --shard-dsns "$MEDCARD_SHARD_DSNS"
-"$gateway" seed --persons "${MEDCARD_DEMO_PERSONS:-1000}"
+"$gateway" seed --demo --persons "${MEDCARD_DEMO_PERSONS:-1000}"
 "$gateway" shard status
 tls="$(pwd)/.stack/tls"
 "$gateway" dev-cert --dir "$tls" >/dev/null # the banner below says where the CA is and how to trust it

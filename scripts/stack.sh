@@ -348,6 +348,12 @@ cmd_up() {
 		pg_stop pg2s
 	fi
 	redis_up
+	# The key the demo systems' secrets are sealed with in the catalog
+	# (gateway --secret-key-file), made once and kept with the data.
+	if [ ! -s "$STACK/secret.key" ]; then
+		(umask 077 && head -c 32 /dev/urandom | base64 >"$STACK/secret.key")
+		log "made the secret key $STACK/secret.key"
+	fi
 	ensure_db "$PG1_PORT" medcard_catalog
 	ensure_db "$PG1_PORT" medcard_shard1
 	ensure_db "$PG2_PORT" medcard_shard2
@@ -361,6 +367,7 @@ cmd_env() {
 	echo "export MEDCARD_CATALOG_DSN=$dsn:$PG1_PORT/medcard_catalog?sslmode=disable"
 	echo "export MEDCARD_SHARD_DSNS=shard1=$dsn:$PG1_PORT/medcard_shard1?sslmode=disable,shard2=$dsn:$PG2_PORT/medcard_shard2?sslmode=disable"
 	echo "export MEDCARD_REDIS_ADDR=$HOST:$REDIS_PORT"
+	echo "export MEDCARD_SECRET_KEY_FILE=$STACK_LINK/secret.key"
 	if [ "$STANDBYS" = 1 ]; then
 		echo "export MEDCARD_SYNC_STANDBYS=1"
 	else

@@ -10,6 +10,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/sharedmedcard/gateway/internal/credential"
 	"github.com/sharedmedcard/gateway/medcard"
 )
 
@@ -27,6 +28,11 @@ type Map struct {
 type Catalog struct {
 	pool *pgxpool.Pool
 	now  func() time.Time
+
+	// key opens the systems' sealed secrets and seals new ones; nil: the
+	// gateway cannot check a PasswordDigest, and new secrets are stored
+	// hashed only (SetSecretKey).
+	key *credential.Key
 
 	mu      sync.Mutex
 	systems map[string]cachedSystem
@@ -185,8 +191,14 @@ func (c *Catalog) System(ctx context.Context, name string) (medcard.System, erro
 	var s medcard.System
 	var roles []string
 	var enabled bool
-	err := c.pool.QueryRow(lookupCtx, `SELECT name, secret, roles, enabled, client_cert_sha256 FROM systems WHERE name = $1`, name).
-		Scan(&s.Name, &s.Secret, &roles, &enabled, &s.ClientCertSHA256)
+	var hash *string
+	var sealed []byte
+	err := c.pool.QueryRow(lookupCtx, `SELECT name, secret_hash, secret_sealed, roles, enabled, client_cert_sha256 FROM systems WHERE name = $1`, name).
+		Scan(&s.Name, &hash, &sealed, &roles, &enabled, &s.ClientCertSHA256)
+	if err == nil && enabled && hash == nil {
+		return medcard.System{}, medcard.Errorf(medcard.FaultNotAuthenticated,
+			"the system's secret is not converted yet: an operator must run 'gateway migrate --secret-key-file FILE'")
+	}
 	if errors.Is(err, pgx.ErrNoRows) || (err == nil && !enabled) {
 		c.mu.Lock()
 		delete(c.systems, name)
@@ -206,6 +218,12 @@ func (c *Catalog) System(ctx context.Context, name string) (medcard.System, erro
 	for _, r := range roles {
 		s.Roles = append(s.Roles, medcard.Role(r))
 	}
+	s.PasswordHash = *hash
+	if sealed != nil && c.key != nil {
+		// A seal that does not open (another key) leaves Secret empty: the
+		// system can still use PasswordText, and a digest is refused.
+		s.Secret, _ = c.key.Open(sealed, s.Name)
+	}
 	c.mu.Lock()
 	c.systems[name] = cachedSystem{system: s, fetched: now}
 	c.mu.Unlock()
@@ -213,9 +231,11 @@ func (c *Catalog) System(ctx context.Context, name string) (medcard.System, erro
 }
 
 // PutSystem creates an integrating system, or replaces the secret and roles
-// of an existing one (and enables it). Its client certificate fingerprints
-// are set when it is created and otherwise kept, so that re-running `gateway
-// seed` does not undo a `gateway system cert`; SetClientCerts changes them.
+// of an existing one (and enables it). The secret is stored hashed, and
+// sealed when the catalog has a key (SetSecretKey), never in clear. Its
+// client certificate fingerprints are set when it is created and otherwise
+// kept, so that re-running `gateway seed --demo` does not undo a `gateway
+// system cert`; SetClientCerts changes them.
 func (c *Catalog) PutSystem(ctx context.Context, s medcard.System) error {
 	roles := make([]string, len(s.Roles))
 	for i, r := range s.Roles {
@@ -225,13 +245,19 @@ func (c *Catalog) PutSystem(ctx context.Context, s medcard.System) error {
 	if pins == nil {
 		pins = []string{}
 	}
-	_, err := c.pool.Exec(ctx, `
-		INSERT INTO systems (name, secret, roles, client_cert_sha256) VALUES ($1, $2, $3, $4)
-		ON CONFLICT (name) DO UPDATE SET secret = EXCLUDED.secret, roles = EXCLUDED.roles, enabled = true`,
-		s.Name, s.Secret, roles, pins)
+	hash, sealed, err := c.protectSecret(s.Name, s.Secret)
+	if err != nil {
+		return fmt.Errorf("put system %s: %w", s.Name, err)
+	}
+	_, err = c.pool.Exec(ctx, `
+		INSERT INTO systems (name, secret_hash, secret_sealed, roles, client_cert_sha256) VALUES ($1, $2, $3, $4, $5)
+		ON CONFLICT (name) DO UPDATE SET secret = NULL, secret_hash = EXCLUDED.secret_hash,
+			secret_sealed = EXCLUDED.secret_sealed, roles = EXCLUDED.roles, enabled = true`,
+		s.Name, hash, sealed, roles, pins)
 	if err != nil {
 		return fmt.Errorf("put system: %w", err)
 	}
+	c.forget(s.Name)
 	return nil
 }
 
@@ -269,22 +295,30 @@ func (c *Catalog) SetClientCerts(ctx context.Context, name string, sha256Hex []s
 // SystemEntry is an integrating system as `gateway system list` shows it:
 // everything but its secret.
 type SystemEntry struct {
-	Name             string    `json:"name"`
-	Roles            []string  `json:"roles"`
-	Enabled          bool      `json:"enabled"`
-	ClientCertSHA256 []string  `json:"clientCertSha256"`
-	CreatedAt        time.Time `json:"createdAt"`
+	Name             string   `json:"name"`
+	Roles            []string `json:"roles"`
+	Enabled          bool     `json:"enabled"`
+	ClientCertSHA256 []string `json:"clientCertSha256"`
+	// PasswordDigest says the catalog holds the secret sealed, so a
+	// gateway with the key accepts a PasswordDigest; false: PasswordText
+	// (over TLS) only.
+	PasswordDigest bool `json:"passwordDigest"`
+	// PlainSecret says the secret is still stored in clear, from before
+	// migration 006: 'gateway migrate --secret-key-file FILE' converts it.
+	PlainSecret bool      `json:"plainSecret"`
+	CreatedAt   time.Time `json:"createdAt"`
 }
 
 // Systems lists the integrating systems by name.
 func (c *Catalog) Systems(ctx context.Context) ([]SystemEntry, error) {
-	rows, err := c.pool.Query(ctx, `SELECT name, roles, enabled, client_cert_sha256, created_at FROM systems ORDER BY name`)
+	rows, err := c.pool.Query(ctx, `SELECT name, roles, enabled, client_cert_sha256, secret_sealed IS NOT NULL, secret IS NOT NULL, created_at
+		FROM systems ORDER BY name`)
 	if err != nil {
 		return nil, fmt.Errorf("list systems: %w", err)
 	}
 	out, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (SystemEntry, error) {
 		var e SystemEntry
-		err := row.Scan(&e.Name, &e.Roles, &e.Enabled, &e.ClientCertSHA256, &e.CreatedAt)
+		err := row.Scan(&e.Name, &e.Roles, &e.Enabled, &e.ClientCertSHA256, &e.PasswordDigest, &e.PlainSecret, &e.CreatedAt)
 		return e, err
 	})
 	if err != nil {

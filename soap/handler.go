@@ -67,6 +67,8 @@ type Handler struct {
 	now     func() time.Time
 	ops     map[string]*operation // by wrapper element, all in Namespace
 	latency *prometheus.HistogramVec
+	// passwords remembers recent good PasswordText checks (password.go).
+	passwords *passwordCache
 }
 
 // NewHandler returns the SOAP endpoint over svc. nonces may be nil (no
@@ -82,7 +84,7 @@ func NewHandler(svc CardService, systems Systems, nonces Nonces, log *zap.Logger
 		cfg.Now = time.Now
 	}
 	h := &Handler{svc: svc, systems: systems, nonces: nonces, log: log, cfg: cfg, now: cfg.Now,
-		ops: map[string]*operation{}}
+		ops: map[string]*operation{}, passwords: newPasswordCache(time.Now)}
 	for _, op := range operations {
 		h.ops[op.element.Local] = op
 	}

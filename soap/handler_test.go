@@ -12,12 +12,14 @@ import (
 	"reflect"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
 	"go.uber.org/zap"
 
+	"github.com/sharedmedcard/gateway/internal/credential"
 	"github.com/sharedmedcard/gateway/medcard"
 	"github.com/sharedmedcard/gateway/soap/envelope"
 	"github.com/sharedmedcard/gateway/wsdl"
@@ -110,14 +112,29 @@ func (f fakeService) Change(_ context.Context, _ medcard.Call, req medcard.Chang
 			{Code: medcard.WarningConflict, Message: "both variants are kept"}}}, nil
 }
 
+// fakeSystems knows gp, whose secret is s3cret (readable, as with the
+// gateways' key), and textonly, whose secret s3cret is stored hashed only
+// (no key), so it may use PasswordText alone.
 type fakeSystems struct{}
 
 func (fakeSystems) System(_ context.Context, name string) (medcard.System, error) {
-	if name != "gp" {
-		return medcard.System{}, medcard.Errorf(medcard.FaultNotAuthenticated, "unknown system")
+	switch name {
+	case "gp":
+		return medcard.System{Name: "gp", Secret: "s3cret", PasswordHash: testSecretHash(), Roles: []medcard.Role{medcard.RoleDoctor}}, nil
+	case "textonly":
+		return medcard.System{Name: "textonly", PasswordHash: testSecretHash(), Roles: []medcard.Role{medcard.RoleDoctor}}, nil
 	}
-	return medcard.System{Name: "gp", Secret: "s3cret", Roles: []medcard.Role{medcard.RoleDoctor}}, nil
+	return medcard.System{}, medcard.Errorf(medcard.FaultNotAuthenticated, "unknown system")
 }
+
+// testSecretHash is s3cret's argon2id hash, as the catalog stores it.
+var testSecretHash = sync.OnceValue(func() string {
+	h, err := credential.HashPassword("s3cret")
+	if err != nil {
+		panic(err)
+	}
+	return h
+})
 
 // testEnvelope is a request of system gp with a PasswordDigest made at
 // testNow (a PasswordText would need TLS, transport_test.go).

@@ -59,7 +59,7 @@ type pinnedSystems struct{ labPin string }
 
 func (p pinnedSystems) System(ctx context.Context, name string) (medcard.System, error) {
 	if name == "lab" {
-		return medcard.System{Name: "lab", Secret: "s3cret", Roles: []medcard.Role{medcard.RoleDoctor}, ClientCertSHA256: []string{p.labPin}}, nil
+		return medcard.System{Name: "lab", Secret: "s3cret", PasswordHash: testSecretHash(), Roles: []medcard.Role{medcard.RoleDoctor}, ClientCertSHA256: []string{p.labPin}}, nil
 	}
 	return fakeSystems{}.System(ctx, name)
 }
@@ -143,6 +143,10 @@ func TestTransportSecurity(t *testing.T) {
 		{name: "pinned system with its certificate, text password", conn: tlsLab, system: "lab", token: textToken("lab", "s3cret", passwordText), status: 200},
 		{name: "pinned system with its certificate, wrong password", conn: tlsLab, system: "lab", token: testDigestToken("lab", "guess"), status: 500, faultID: "NotAuthenticated"},
 		{name: "unpinned system with a certificate", conn: tlsOther, system: "gp", token: testDigestToken("gp", "s3cret"), status: 200},
+		{name: "hashed-only system, text over TLS", conn: tlsNoPeer, system: "textonly", token: textToken("textonly", "s3cret", passwordText), status: 200},
+		{name: "hashed-only system, digest", conn: tlsNoPeer, system: "textonly", token: testDigestToken("textonly", "s3cret"), status: 500, faultID: "NotAuthenticated"},
+		{name: "stolen hash as PasswordText", conn: tlsNoPeer, system: "gp", token: textToken("gp", testSecretHash(), passwordText), status: 500, faultID: "NotAuthenticated"},
+		{name: "stolen hash as the digest's secret", conn: plain, system: "gp", token: testDigestToken("gp", testSecretHash()), status: 500, faultID: "NotAuthenticated"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var got any

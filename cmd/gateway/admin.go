@@ -23,7 +23,21 @@ import (
 )
 
 func runMigrate(ctx context.Context, args []string) error {
-	catalogDSN, extra, err := parseClusterFlags("migrate", "Applies the catalog schema, then the shard schema to every shard database in the map\nand to those named by --shard-dsns. Safe to run again and from several hosts at once.", args)
+	var catalogDSN, shardDSNs, keyFile string
+	f := newFlags("migrate", "Applies the catalog schema, then the shard schema to every shard database in the map\n"+
+		"and to those named by --shard-dsns. Safe to run again and from several hosts at once.\n"+
+		"System secrets stored in clear by an older version are hashed and sealed with --secret-key-file\n"+
+		"(the key the gateways serve with); without it, migrate refuses to leave them so.")
+	f.catalogDSN(&catalogDSN)
+	f.shardDSNs(&shardDSNs)
+	f.secretKeyFile(&keyFile)
+	if err := f.Parse(args); err != nil {
+		return err
+	}
+	if err := requireCatalog(catalogDSN); err != nil {
+		return err
+	}
+	extra, err := parseShardDSNs(shardDSNs)
 	if err != nil {
 		return err
 	}
@@ -42,7 +56,22 @@ func runMigrate(ctx context.Context, args []string) error {
 		return err
 	}
 	defer pool.Close()
-	m, err := shard.NewCatalog(pool, time.Now).LoadMap(ctx)
+	catalog := shard.NewCatalog(pool, time.Now)
+	if err := loadSecretKey(catalog, keyFile); err != nil {
+		return err
+	}
+	converted, err := catalog.ConvertPlainSecrets(ctx)
+	if errors.Is(err, shard.ErrSecretKeyNeeded) {
+		return fmt.Errorf("catalog: %w; run 'gateway migrate --secret-key-file FILE' with the key the gateways serve with "+
+			"(make one: openssl rand -base64 32 > FILE), or give each system a new secret with 'gateway system rotate-secret'", err)
+	}
+	if err != nil {
+		return fmt.Errorf("catalog: %w", err)
+	}
+	if len(converted) > 0 {
+		fmt.Printf("catalog: the secrets of %s hashed and sealed; none is stored in clear any more\n", strings.Join(converted, ", "))
+	}
+	m, err := catalog.LoadMap(ctx)
 	switch {
 	case err == nil:
 		for name, dsn := range m.Databases {
@@ -264,11 +293,18 @@ const (
 )
 
 func runSeed(ctx context.Context, args []string) error {
-	var catalogDSN string
+	var catalogDSN, keyFile string
 	var persons, workers int
 	var seedValue uint64
-	f := newFlags("seed", "Registers the demo systems and loads synthetic persons with realistic cards\n(deterministic from --seed) with COPY, in parallel per shard database. Persons who already\nhave a card keep it, so running it again writes nothing new. Shows a progress bar on a terminal.")
+	var demoSystems bool
+	f := newFlags("seed", "Loads synthetic persons with realistic cards (deterministic from --seed) with COPY, in\n"+
+		"parallel per shard database, and adds the demo pharmacist of the web UI. Persons who already\n"+
+		"have a card keep it, so running it again writes nothing new. Shows a progress bar on a terminal.\n"+
+		"With --demo it also registers (or re-enables) the demo systems demo-gp and demo-pharmacy, whose\n"+
+		"secret is the published demo-secret: for a local demo stack only, never a shared one.")
 	f.catalogDSN(&catalogDSN)
+	f.BoolVar(&demoSystems, "demo", false, "register the demo systems demo-gp and demo-pharmacy (secret demo-secret); for a local demo stack only")
+	f.secretKeyFile(&keyFile)
 	f.IntVar(&persons, "persons", defaultSeedPersons, "number of persons to generate")
 	f.Uint64Var(&seedValue, "seed", demoSeed, "random seed; the same seed gives the same persons")
 	f.IntVar(&workers, "workers", defaultSeedWorkers(), "persons generated and loaded in parallel, a chunk each")
@@ -298,9 +334,19 @@ func runSeed(ctx context.Context, args []string) error {
 		return err
 	}
 	defer store.Close()
-	for _, s := range seed.DemoSystems {
-		if err := catalog.PutSystem(ctx, s); err != nil {
-			return err
+	if err := loadSecretKey(catalog, keyFile); err != nil {
+		return err
+	}
+	systemsNote := "no demo systems (--demo registers them)"
+	if demoSystems {
+		for _, s := range seed.DemoSystems {
+			if err := catalog.PutSystem(ctx, s); err != nil {
+				return err
+			}
+		}
+		systemsNote = "demo systems: demo-gp, demo-pharmacy"
+		if !catalog.HasSecretKey() {
+			systemsNote += " (PasswordText only: no --secret-key-file to seal their secret for PasswordDigest)"
 		}
 	}
 	demo := account.User{Name: seed.DemoPharmacist, Organisation: seed.DemoPharmacy, Role: medcard.RolePharmacist}
@@ -324,9 +370,9 @@ func runSeed(ctx context.Context, args []string) error {
 		perCard = bytes / cards
 	}
 	fmt.Printf("seed: %d persons (seed %d, %d without medication, so no card) in %s, %.0f persons/s; %d new cards written; "+
-		"the shard databases hold %d cards, %d bytes per card on disk; demo systems: demo-gp, demo-pharmacy; demo UI user: %s\n",
+		"the shard databases hold %d cards, %d bytes per card on disk; %s; demo UI user: %s\n",
 		persons, seedValue, res.empty, elapsed.Round(100*time.Millisecond), float64(persons)/elapsed.Seconds(),
-		res.written, cards, perCard, seed.DemoPharmacist)
+		res.written, cards, perCard, systemsNote, seed.DemoPharmacist)
 	return nil
 }
 

@@ -38,6 +38,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/sharedmedcard/gateway/internal/credential"
 	"github.com/sharedmedcard/gateway/shard"
 )
 
@@ -203,6 +204,27 @@ func (f flags) float64Var(p *float64, name, env string, def float64, usage strin
 func (f flags) catalogDSN(p *string) {
 	f.string(p, "catalog-dsn", "MEDCARD_CATALOG_DSN", "",
 		"PostgreSQL URL of the catalog database, e.g. postgres://user@host:5432/medcard_catalog")
+}
+
+// secretKeyFile declares --secret-key-file, the key the systems' secrets
+// are sealed with in the catalog (internal/credential).
+func (f flags) secretKeyFile(p *string) {
+	f.string(p, "secret-key-file", "MEDCARD_SECRET_KEY_FILE", "",
+		"file of the key the systems' secrets are sealed with in the catalog, 32 random bytes raw or base64 "+
+			"(make one: openssl rand -base64 32 > FILE; chmod 600 FILE); without it PasswordDigest cannot be checked")
+}
+
+// loadSecretKey gives catalog the key in file; empty file: none.
+func loadSecretKey(catalog *shard.Catalog, file string) error {
+	if file == "" {
+		return nil
+	}
+	key, err := credential.LoadKeyFile(file)
+	if err != nil {
+		return err
+	}
+	catalog.SetSecretKey(key)
+	return nil
 }
 
 // shardDSNs declares --shard-dsns: name=dsn pairs of shard databases.

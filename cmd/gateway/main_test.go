@@ -42,6 +42,9 @@ type testEnv struct {
 	persons sync.Map
 	// clock is the gateway's clinical clock; tests may move it forward.
 	clock testClock
+	// systemsAfterPlainSeed are the systems the catalog held after a
+	// `gateway seed` without --demo.
+	systemsAfterPlainSeed []shard.SystemEntry
 }
 
 // testClock is the real time plus an offset tests can advance, e.g. past a
@@ -105,10 +108,20 @@ func startEnv() (*testEnv, error) {
 	for _, args := range [][]string{
 		{"migrate", "--catalog-dsn", e.cluster.CatalogDSN, "--shard-dsns", e.cluster.ShardFlag()},
 		{"shard", "init", "--catalog-dsn", e.cluster.CatalogDSN, "--shard-dsns", e.cluster.ShardFlag()},
-		{"seed", "--catalog-dsn", e.cluster.CatalogDSN, "--persons", fmt.Sprint(seededPersons)},
+		// A plain seed first: TestDemoSystemsOnlyWithDemo checks it
+		// registered no system.
+		{"seed", "--catalog-dsn", e.cluster.CatalogDSN, "--persons", "0"},
+		{"seed", "--demo", "--secret-key-file", e.cluster.SecretKeyFile, "--catalog-dsn", e.cluster.CatalogDSN, "--persons", fmt.Sprint(seededPersons)},
 	} {
 		if err := run(ctx, args); err != nil {
 			return e, fmt.Errorf("gateway %s: %w", strings.Join(args[:1], " "), err)
+		}
+		if args[0] == "seed" && e.systemsAfterPlainSeed == nil {
+			systems, err := shard.NewCatalog(e.cluster.Catalog, time.Now).Systems(ctx)
+			if err != nil {
+				return e, err
+			}
+			e.systemsAfterPlainSeed = append([]shard.SystemEntry{}, systems...)
 		}
 	}
 
@@ -129,6 +142,7 @@ func startEnv() (*testEnv, error) {
 func (e *testEnv) config(endpoint, redisAddr string) app.Config {
 	cfg := app.DefaultConfig()
 	cfg.CatalogDSN, cfg.PublicURL, cfg.RedisAddr = e.cluster.CatalogDSN, endpoint, redisAddr
+	cfg.SecretKeyFile = e.cluster.SecretKeyFile
 	// A Redis call may take longer than production's 50 ms under -race
 	// on a busy two-core CI machine; a timed-out nonce check would let
 	// TestReplayedNonceRefused's replay through.

@@ -49,6 +49,7 @@ func runServe(ctx context.Context, args []string) error {
 	f.string(&cfg.TLSClientCAFile, "tls-client-ca", "MEDCARD_TLS_CLIENT_CA", "", "PEM CAs whose client certificates are asked for (not required) and verified; systems registered with 'gateway system cert' must present theirs (read at start)")
 	f.boolVar(&cfg.TLSTerminatedUpstream, "tls-terminated-upstream", "MEDCARD_TLS_TERMINATED_UPSTREAM", false, "TLS ends at a proxy in front of this gateway: accept PasswordText without TLS here and mark the UI's cookies Secure (never set it when clients can reach the gateway directly)")
 	f.string(&sf.listenHTTP, "listen-http", "MEDCARD_LISTEN_HTTP", "", "with --tls-cert, also serve plain HTTP on this address (PasswordText is refused there, PasswordDigest works); empty: none")
+	f.secretKeyFile(&cfg.SecretKeyFile)
 	f.string(&cfg.RedisAddr, "redis-addr", "MEDCARD_REDIS_ADDR", "", "Redis host:port for the card cache and WS-Security nonces (empty: no Redis)")
 	f.string(&sf.redisSentinels, "redis-sentinels", "MEDCARD_REDIS_SENTINELS", "", "comma-separated Sentinel host:port list; with --redis-master, used instead of --redis-addr")
 	f.string(&cfg.RedisMaster, "redis-master", "MEDCARD_REDIS_MASTER", cfg.RedisMaster, "Sentinel master name")

@@ -1,7 +1,8 @@
 package main
 
 // The integrating systems: gateway system list, cert (the catalog keeps
-// them; `gateway seed` registers the demo ones).
+// them; system_admin.go adds and changes them; `gateway seed --demo`
+// registers the demo ones).
 
 import (
 	"context"
@@ -24,7 +25,13 @@ import (
 
 func systemCommands() []command {
 	return []command{
-		{"list", "list the integrating systems: roles, state, the client certificates they must present", runSystemList},
+		{"list", "list the integrating systems: roles, state, PasswordDigest possible, the client certificates they must present", runSystemList},
+		{"add", "register a system: add NAME --role ROLE [--secret-key-file FILE]; its secret is printed once", runSystemAdd},
+		{"grant", "let a system request more roles: grant NAME --role ROLE", runSystemGrant},
+		{"revoke", "take roles from a system: revoke NAME --role ROLE", runSystemRevoke},
+		{"rotate-secret", "give a system a new secret, printed once; the old one stops working", runSystemRotateSecret},
+		{"disable", "refuse every request of a system, keeping it: disable NAME", runSystemDisable},
+		{"enable", "let a disabled system back: enable NAME", runSystemEnable},
 		{"cert", "require a TLS client certificate of a system, or no longer: cert SYSTEM --cert FILE | --fingerprint SHA256 | --clear", runSystemCert},
 	}
 }
@@ -42,7 +49,7 @@ func runSystem(ctx context.Context, args []string) error {
 		var b strings.Builder
 		b.WriteString("Usage: gateway system <subcommand> [arguments] [flags]\n\nThe integrating systems that call the SOAP service, kept in the catalog.\n\nSubcommands:\n")
 		for _, c := range systemCommands() {
-			fmt.Fprintf(&b, "  %-6s %s\n", c.name, c.summary)
+			fmt.Fprintf(&b, "  %-13s %s\n", c.name, c.summary)
 		}
 		b.WriteString("\nRun 'gateway system <subcommand> --help' for its arguments and flags.")
 		fmt.Println(b.String())
@@ -93,11 +100,11 @@ func runSystemList(ctx context.Context, args []string) error {
 		return writeJSON(systems)
 	}
 	if len(systems) == 0 {
-		fmt.Println("no systems yet: 'gateway seed' registers the demo systems")
+		fmt.Println("no systems yet: 'gateway system add NAME --role ROLE' registers one ('gateway seed --demo' the demo systems)")
 		return nil
 	}
 	tw := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "SYSTEM\tROLES\tSTATE\tCLIENT CERTIFICATE (SHA-256)\tCREATED")
+	fmt.Fprintln(tw, "SYSTEM\tROLES\tSTATE\tPASSWORD\tCLIENT CERTIFICATE (SHA-256)\tCREATED")
 	for _, s := range systems {
 		state := "enabled"
 		if !s.Enabled {
@@ -111,7 +118,14 @@ func runSystemList(ctx context.Context, args []string) error {
 			}
 			certs = strings.Join(short, ", ")
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", s.Name, strings.Join(s.Roles, ", "), state, certs, s.CreatedAt.Local().Format(time.DateOnly))
+		password := "text only (no sealed secret)"
+		switch {
+		case s.PlainSecret:
+			password = "STORED IN CLEAR: run gateway migrate --secret-key-file FILE"
+		case s.PasswordDigest:
+			password = "digest or text"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", s.Name, strings.Join(s.Roles, ", "), state, password, certs, s.CreatedAt.Local().Format(time.DateOnly))
 	}
 	return tw.Flush()
 }

@@ -227,7 +227,10 @@ func TestPasswordTextNeedsTLS(t *testing.T) {
 func TestClientCertificatePerSystem(t *testing.T) {
 	e := requireEnv(t)
 	tg := startHTTPSGateway(t, true)
-	catalog := shard.NewCatalog(e.cluster.Catalog, time.Now)
+	catalog, err := e.cluster.NewCatalog()
+	if err != nil {
+		t.Fatal(err)
+	}
 	lab := medcard.System{Name: "tls-lab", Secret: "lab-secret", Roles: []medcard.Role{medcard.RoleDoctor}}
 	if err := catalog.PutSystem(t.Context(), lab); err != nil {
 		t.Fatal(err)

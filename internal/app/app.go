@@ -23,6 +23,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/sharedmedcard/gateway/cache"
+	"github.com/sharedmedcard/gateway/internal/credential"
 	"github.com/sharedmedcard/gateway/medcard"
 	"github.com/sharedmedcard/gateway/shard"
 	"github.com/sharedmedcard/gateway/soap"
@@ -83,6 +84,15 @@ func New(ctx context.Context, cfg Config) (*Gateway, error) {
 	}
 	g.closers = append(g.closers, catalogPool.Close)
 	catalog := shard.NewCatalog(catalogPool, time.Now)
+	if cfg.SecretKeyFile != "" {
+		key, err := credential.LoadKeyFile(cfg.SecretKeyFile)
+		if err != nil {
+			return fail(err)
+		}
+		catalog.SetSecretKey(key)
+	} else {
+		log.Warn("no secret key (--secret-key-file): PasswordDigest is refused, systems authenticate with PasswordText over TLS only")
+	}
 	store, err := shard.Open(ctx, catalog, log, poolConfig(cfg.DBMaxConns))
 	if err != nil {
 		return fail(fmt.Errorf("open shard store: %w", err))

@@ -75,6 +75,12 @@ type Config struct {
 	// itself (soap.Config.TLSTerminatedUpstream).
 	TLSTerminatedUpstream bool
 
+	// SecretKeyFile holds the key the systems' secrets are sealed with in
+	// the catalog (32 random bytes, raw or base64; internal/credential).
+	// Empty: no PasswordDigest can be checked, and every system
+	// authenticates with PasswordText (over TLS) only.
+	SecretKeyFile string
+
 	// Now is the domain's clinical clock (dispensing intervals, validity,
 	// stamps); nil: time.Now. Tests move it; token freshness always uses
 	// the real clock.

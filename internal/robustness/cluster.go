@@ -330,7 +330,7 @@ func (c *Cluster) EnsureGateways(ctx context.Context, spec GatewaySpec) error {
 		if err != nil {
 			return err
 		}
-		g.args = []string{"serve", "--catalog-dsn", catalogDSN, "--listen", g.Addr,
+		g.args = []string{"serve", "--catalog-dsn", catalogDSN, "--secret-key-file", c.Storage.SecretKeyFile, "--listen", g.Addr,
 			"--cache", "on", "--cache-timeout", cacheTimeout.String(), "--request-timeout", "5s", "--commit-timeout", standbyCommitBound.String(),
 			"--log-format", "json", "--db-max-conns", "8"}
 		if spec.Sentinel {

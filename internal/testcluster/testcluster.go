@@ -11,12 +11,15 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/sharedmedcard/gateway/internal/credential"
 	"github.com/sharedmedcard/gateway/internal/testservers"
 	"github.com/sharedmedcard/gateway/medcard"
 	"github.com/sharedmedcard/gateway/shard"
@@ -51,6 +54,11 @@ type Cluster struct {
 	// them directly.
 	Shards  map[string]*pgxpool.Pool
 	Catalog *pgxpool.Pool
+	// SecretKeyFile is the cluster's own key for the systems' secrets
+	// (serve --secret-key-file, app.Config.SecretKeyFile): Options.Systems
+	// are sealed with it, so their PasswordDigest works with it.
+	SecretKeyFile string
+	keyDir        string
 }
 
 // ShardNames are the shard databases of every test cluster, in order.
@@ -116,6 +124,18 @@ func Start(ctx context.Context, o Options) (c *Cluster, err error) {
 		return c, err
 	}
 	catalog := shard.NewCatalog(c.Catalog, time.Now)
+	if c.keyDir, err = os.MkdirTemp("", "testcluster-key-"); err != nil {
+		return c, err
+	}
+	c.SecretKeyFile = filepath.Join(c.keyDir, "secret.key")
+	if err := credential.NewKeyFile(c.SecretKeyFile); err != nil {
+		return c, err
+	}
+	key, err := credential.LoadKeyFile(c.SecretKeyFile)
+	if err != nil {
+		return c, err
+	}
+	catalog.SetSecretKey(key)
 	if _, err := catalog.Init(ctx, dbs); err != nil {
 		return c, fmt.Errorf("testcluster: shard init: %w", err)
 	}
@@ -130,6 +150,18 @@ func Start(ctx context.Context, o Options) (c *Cluster, err error) {
 		}
 	}
 	return c, nil
+}
+
+// NewCatalog returns a catalog over the cluster's, with its secret key, so
+// systems a test registers with it have a working PasswordDigest.
+func (c *Cluster) NewCatalog() (*shard.Catalog, error) {
+	catalog := shard.NewCatalog(c.Catalog, time.Now)
+	key, err := credential.LoadKeyFile(c.SecretKeyFile)
+	if err != nil {
+		return nil, err
+	}
+	catalog.SetSecretKey(key)
+	return catalog, nil
 }
 
 // startPatroni starts an etcd and a three-node Patroni cluster on it, and
@@ -174,6 +206,9 @@ func (c *Cluster) Stop() error {
 	}
 	if c.Catalog != nil {
 		c.Catalog.Close()
+	}
+	if c.keyDir != "" {
+		os.RemoveAll(c.keyDir)
 	}
 	return errors.Join(c.Redis.Stop(), c.PG1.Stop(), c.PG2.Stop(), c.Patroni.Stop(), c.Etcd.Stop())
 }

@@ -552,3 +552,13 @@ func shellJoin(argv []string) string {
 	}
 	return strings.Join(q, " ")
 }
+
+// Dump returns pg_dump's plain SQL of database db, schema and data: what
+// an operator's backup of it holds.
+func (p *Postgres) Dump(db string) (string, error) {
+	out, err := exec.Command(filepath.Join(p.binDir, "pg_dump"), "--no-password", p.DSN(db)).Output()
+	if err != nil {
+		return "", fmt.Errorf("testservers: pg_dump %s: %w", db, err)
+	}
+	return string(out), nil
+}
