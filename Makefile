@@ -20,13 +20,22 @@ AXE_VERSION := 4.14.1
 AXE_SHA512 := 1477dafa598d8d065f273d6af302aa203c02e83131707b7fa648cd41bd3d6b734f8c22a0dab86ee6a6f64b8afbe804b214d36db85a2826965edfb3a0b9d546b5
 AXE_JS := .cache/axe-core-$(AXE_VERSION)/axe.min.js
 
+# node-soap (npm soap, MIT), the SOAP client Node integrators use, for
+# TestInteropNode: its package.json pins the version and package-lock.json
+# every dependency with its integrity; npm ci installs exactly those into
+# .cache/node-soap. 1.6.1 is the newest that declares Node 18 support
+# (later ones want Node 20.19), and Node 18 is Debian bookworm's.
+NODE_SOAP_SRC := cmd/gateway/testdata/interop/node
+NODE_SOAP_DIR := .cache/node-soap
+NODE_SOAP := $(NODE_SOAP_DIR)/node_modules/.package-lock.json
+
 .PHONY: robustness failover run test bench bench-rebalance bench-ui bench-standbys soak stop clean build deps test-deps go-check generate check-generated lint status
 
 run: deps build
 	@scripts/run.sh
 
 test: deps test-deps go-check check-generated lint
-	MEDCARD_AXE_JS=$(abspath $(AXE_JS)) $(GO) test -race -count=1 -timeout 12m $$($(GO) list ./... | grep -v /internal/robustness)
+	MEDCARD_AXE_JS=$(abspath $(AXE_JS)) MEDCARD_NODE_MODULES=$(abspath $(NODE_SOAP_DIR))/node_modules $(GO) test -race -count=1 -timeout 12m $$($(GO) list ./... | grep -v /internal/robustness)
 	@# The robustness suite on its own, without -race: its clients then run
 	@# three times faster, and it has both cores (about 3 minutes).
 	$(GO) test -count=1 -timeout 10m ./internal/robustness/
@@ -69,9 +78,12 @@ deps:
 # integrators' toolchains that generate clients from the served WSDL
 # (cmd/gateway/interop_test.go): a JDK with JAX-WS RI's wsimport (jaxws),
 # Axis 1.4 (libaxis-java), PHP's SoapClient (php-cli, php-soap) and Mono's
-# wsdl, svcutil and mcs (mono-devel). Installing those four took 11, 2, 12
-# and 34 s here, so they run in `make test`.
-test-deps: $(AXE_JS)
+# wsdl, svcutil and mcs (mono-devel), and node-soap on Node (nodejs, npm;
+# then npm ci, cmd/gateway/interop_node_test.go). Installing the first four
+# took 11, 2, 12 and 34 s here, nodejs and npm 65 s on a bare bookworm
+# (Debian's npm is 357 packages) and node-soap's npm ci 3 s, so they run in
+# `make test`.
+test-deps: $(AXE_JS) $(NODE_SOAP)
 	@missing=""; \
 	/usr/bin/python3 -c 'import zeep, lxml' 2>/dev/null || missing="$$missing python3-zeep"; \
 	command -v javac >/dev/null || missing="$$missing default-jdk-headless"; \
@@ -79,6 +91,7 @@ test-deps: $(AXE_JS)
 	[ -f /usr/share/java/axis.jar ] || missing="$$missing libaxis-java"; \
 	php -r 'exit(extension_loaded("soap") ? 0 : 1);' 2>/dev/null || missing="$$missing php-cli php-soap"; \
 	{ command -v wsdl && command -v svcutil && command -v mcs; } >/dev/null || missing="$$missing mono-devel"; \
+	command -v node >/dev/null || missing="$$missing nodejs npm"; \
 	command -v redis-sentinel >/dev/null || missing="$$missing redis-sentinel"; \
 	command -v chromium >/dev/null || missing="$$missing chromium"; \
 	command -v patroni >/dev/null || missing="$$missing patroni"; \
@@ -97,6 +110,12 @@ $(AXE_JS):
 	@echo "$(AXE_SHA512)  $(@D)/axe-core.tgz" | sha512sum -c --quiet || { rm -f $(@D)/axe-core.tgz; echo "make: axe-core's tarball does not match its checksum" >&2; exit 1; }
 	@tar -xzf $(@D)/axe-core.tgz -C $(@D) --strip-components=1 package/axe.min.js package/LICENSE
 	@rm -f $(@D)/axe-core.tgz
+
+$(NODE_SOAP): $(NODE_SOAP_SRC)/package.json $(NODE_SOAP_SRC)/package-lock.json
+	@echo "make: installing node-soap (npm ci) for the node-soap interop test" >&2
+	@{ command -v node && command -v npm; } >/dev/null || { sudo=""; [ "$$(id -u)" -eq 0 ] || sudo=sudo; $$sudo apt-get update -qq && $$sudo apt-get install -y -qq nodejs npm >/dev/null; }
+	@rm -rf $(NODE_SOAP_DIR) && mkdir -p $(NODE_SOAP_DIR) && cp $^ $(NODE_SOAP_DIR)/
+	@npm ci --no-audit --no-fund --loglevel=error --prefix $(NODE_SOAP_DIR) >/dev/null
 
 go-check:
 	@command -v $(GO) >/dev/null || { echo "make: Go 1.26 is required (expected at /usr/local/go/bin/go): https://go.dev/doc/install" >&2; exit 1; }
