@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/xml"
+	"errors"
 	"fmt"
 	"net/http"
 	"reflect"
@@ -12,9 +13,10 @@ import (
 	"time"
 
 	gowsdl "github.com/hooklift/gowsdl/soap"
-	"github.com/jackc/pgx/v5"
 
 	"github.com/sharedmedcard/gateway/internal/wsdlclient"
+	"github.com/sharedmedcard/gateway/medcard"
+	"github.com/sharedmedcard/gateway/shard"
 	"github.com/sharedmedcard/gateway/soap"
 )
 
@@ -811,14 +813,13 @@ var hospital = actor{system: "test-hospital", secret: "test-hospital-secret", ro
 
 func registerHospital(t *testing.T) {
 	t.Helper()
-	ctx := context.Background()
-	conn, err := pgx.Connect(ctx, env.cluster.CatalogDSN)
+	catalog, err := env.cluster.NewCatalog()
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer conn.Close(ctx)
-	if _, err := conn.Exec(ctx, `INSERT INTO systems (name, secret, roles) VALUES ($1, $2, $3) ON CONFLICT (name) DO NOTHING`,
-		hospital.system, hospital.secret, []string{"Doctor", "Nurse"}); err != nil {
+	err = catalog.AddSystem(context.Background(), medcard.System{Name: hospital.system, Secret: hospital.secret,
+		Roles: []medcard.Role{medcard.RoleDoctor, medcard.RoleNurse}})
+	if err != nil && !errors.Is(err, shard.ErrSystemExists) {
 		t.Fatal(err)
 	}
 }

@@ -324,7 +324,7 @@ func TestServeHTTPS(t *testing.T) {
 	bin := gatewayBinary(t)
 	dir := t.TempDir()
 	clean := slices.DeleteFunc(os.Environ(), func(kv string) bool { return strings.HasPrefix(kv, "MEDCARD_") })
-	cliEnv := append(clean, "MEDCARD_CATALOG_DSN="+e.cluster.CatalogDSN)
+	cliEnv := append(clean, "MEDCARD_CATALOG_DSN="+e.cluster.CatalogDSN, "MEDCARD_SECRET_KEY_FILE="+e.cluster.SecretKeyFile)
 	g := gatewayCLI{t: t, ctx: t.Context(), bin: bin, env: cliEnv}
 	out := g.ok("dev-cert", "--dir", dir)
 	wantIn(t, "dev-cert", out, "made")
