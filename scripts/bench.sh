@@ -15,6 +15,10 @@
 #   mixed         90% GetMedicineCard / 10% those writes, uniform persons,
 #                 closed loop (the maximum rate)
 #   mixed-80      the same mix, open loop at 80% of mixed's rate
+#   wrk           the cached GetMedicineCard of reads-hot's average card and
+#                 the trivial handler under wrk, a C load generator (Debian
+#                 package wrk, installed when missing), so neither figure is
+#                 bounded by our Go load generator's CPU
 #   ceilings      pgbench read and write (scripts/bench/*.sql) on both shard
 #                 databases at once, redis-benchmark GET of a card-sized
 #                 value, and a trivial Go handler under `gateway bench`
@@ -30,7 +34,7 @@
 #
 # Knobs (environment): BENCH_PERSONS (100000), BENCH_DURATION (20s),
 # BENCH_WARMUP (3s), BENCH_CONCURRENCY (32), BENCH_ZIPF (1.1),
-# BENCH_SCENARIOS (all: "reads-hot reads-nocache writes mixed ceilings"),
+# BENCH_SCENARIOS (all: "reads-hot reads-nocache writes mixed wrk ceilings"),
 # BENCH_HOT_PORT (18081), BENCH_COLD_PORT (18082), BENCH_TRIVIAL_PORT (18090),
 # BENCH_GATEWAY_ARGS (extra flags for both gateways), BENCH_PPROF=1 (start
 # the cache-on gateway with --pprof 127.0.0.1:16060 and save CPU profiles of
@@ -45,7 +49,7 @@ DURATION="${BENCH_DURATION:-20s}"
 WARMUP="${BENCH_WARMUP:-3s}"
 CONC="${BENCH_CONCURRENCY:-32}"
 ZIPF="${BENCH_ZIPF:-1.1}"
-SCENARIOS="${BENCH_SCENARIOS:-reads-hot reads-nocache writes mixed ceilings}"
+SCENARIOS="${BENCH_SCENARIOS:-reads-hot reads-nocache writes mixed wrk ceilings}"
 HOT_PORT="${BENCH_HOT_PORT:-18081}"
 COLD_PORT="${BENCH_COLD_PORT:-18082}"
 TRIVIAL_PORT="${BENCH_TRIVIAL_PORT:-18090}"
@@ -175,7 +179,11 @@ wait_http() { # url
 pprof_args=()
 [ "${BENCH_PPROF:-}" = 1 ] && pprof_args=(--pprof "$PPROF_ADDR")
 # shellcheck disable=SC2086 # BENCH_GATEWAY_ARGS is a list of flags
-bin/gateway serve --listen "$HOST:$HOT_PORT" --cache on "${pprof_args[@]}" ${BENCH_GATEWAY_ARGS:-} >"$OUT/gateway-hot.log" 2>&1 &
+# --tls-terminated-upstream: the wrk scenarios send one fixed envelope,
+# so with a PasswordText (a digest needs a fresh nonce per request), which
+# the gateway takes only over TLS; the bench stands for a gateway behind a
+# TLS-terminating proxy. The load generator's digests are unaffected.
+bin/gateway serve --listen "$HOST:$HOT_PORT" --cache on --tls-terminated-upstream "${pprof_args[@]}" ${BENCH_GATEWAY_ARGS:-} >"$OUT/gateway-hot.log" 2>&1 &
 HOT_PID=$!
 PIDS+=("$HOT_PID")
 # shellcheck disable=SC2086
@@ -324,6 +332,47 @@ if want soak; then
 	wait "$MEM_PID" 2>/dev/null || true
 fi
 
+# --- wrk: a C load generator, so a figure is not bounded by ours -------------
+# wrk_load NAME PORT PID: wrk posts the cached GetMedicineCard of the
+# average-sized card (PasswordText, as integrators behind TLS send it) for
+# DURATION with CONC connections; the loaded process's CPU per 1,000
+# requests from /proc.
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+wrk_load() {
+	local name="$1" port="$2" pid="$3" t0 t1 out
+	log "scenario $name (wrk)"
+	cat >"$OUT/wrk-request.lua" <<LUA
+wrk.method = "POST"
+wrk.headers["Content-Type"] = "text/xml; charset=utf-8"
+wrk.body = [[<soap:Envelope xmlns:soap="http://schemas.xmlsoap.org/soap/envelope/" xmlns:mc="http://sharedmedcard.example/2026/01/medcard" xmlns:wsse="http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-wssecurity-secext-1.0.xsd"><soap:Header><wsse:Security><wsse:UsernameToken><wsse:Username>demo-gp</wsse:Username><wsse:Password Type="http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-username-token-profile-1.0#PasswordText">demo-secret</wsse:Password></wsse:UsernameToken></wsse:Security><mc:MessageHeader><mc:MessageID>bench-wrk</mc:MessageID></mc:MessageHeader><mc:WhitelistingHeader><mc:SystemName>demo-gp</mc:SystemName><mc:OrganisationIdentifier>SOR:483711000016009</mc:OrganisationIdentifier><mc:RequestedRole>Doctor</mc:RequestedRole></mc:WhitelistingHeader></soap:Header><soap:Body><mc:GetMedicineCardRequest><mc:PersonIdentifier>$AVG_PERSON</mc:PersonIdentifier><mc:IncludePrescriptions>true</mc:IncludePrescriptions></mc:GetMedicineCardRequest></soap:Body></soap:Envelope>]]
+done = function(summary, latency, requests)
+  local errors = summary.errors.connect + summary.errors.read + summary.errors.write + summary.errors.status + summary.errors.timeout
+  io.write(string.format("WRK|%f|%f|%f|%f|%d\n", summary.requests / (summary.duration / 1e6),
+    latency:percentile(50) / 1000, latency:percentile(95) / 1000, latency:percentile(99) / 1000, errors))
+end
+LUA
+	wrk -t 2 -c "$CONC" -d "$WARMUP" -s "$OUT/wrk-request.lua" "http://$HOST:$port/medcard" >/dev/null 2>&1 || true
+	t0=$(cpu_ticks "$pid")
+	out=$(wrk -t 2 -c "$CONC" -d "$DURATION" -s "$OUT/wrk-request.lua" "http://$HOST:$port/medcard" 2>&1) || die "wrk $name failed: $out"
+	t1=$(cpu_ticks "$pid")
+	echo "$out" >"$OUT/$name.txt"
+	local line rps p50 p95 p99 errs cpu
+	line=$(echo "$out" | grep '^WRK|') || die "wrk $name printed no summary (see $OUT/$name.txt)"
+	IFS='|' read -r _ rps p50 p95 p99 errs <<<"$line"
+	cpu=$(echo "($t1 - $t0) / $(getconf CLK_TCK) / ($rps * $(secs "$DURATION")) * 1000" | bc -l)
+	echo "$name|$rps|$p50|$p95|$p99|$cpu|$errs" >>"$RESULTS"
+}
+if want wrk; then
+	if ! command -v wrk >/dev/null; then
+		log "installing wrk (Debian package) for the wrk scenarios"
+		sudo=""
+		[ "$(id -u)" -eq 0 ] || sudo=sudo
+		$sudo apt-get update -qq && $sudo apt-get install -y -qq wrk >/dev/null || die "wrk is missing and could not be installed: apt-get install wrk"
+	fi
+	wrk_load wrk-reads-hot "$HOT_PORT" "$HOT_PID"
+	wrk_load wrk-trivial "$TRIVIAL_PORT" "$TRIVIAL_PID"
+fi
+
 # --- ceilings -------------------------------------------------------------------
 # pgbench_pair NAME SCRIPT: pgbench on both shard databases at once, CONC/2
 # clients each, for DURATION; sums the rates and takes latency percentiles
@@ -409,6 +458,7 @@ rss_last="$(tail -1 "$OUT/rss-mixed.txt" 2>/dev/null | awk '{printf "%.0f MB", $
 	row reads-nocache pgbench-read "$pgread"
 	row writes pgbench-write "$pgwrite"
 	row writes-hot pgbench-write "$pgwrite"
+	row wrk-reads-hot wrk-trivial "$(field wrk-trivial 2)"
 	row writes-any0 "-" ""
 	row writes-any1 "-" ""
 	row mixed "blend 90/10" "$blend"
@@ -417,6 +467,7 @@ rss_last="$(tail -1 "$OUT/rss-mixed.txt" 2>/dev/null | awk '{printf "%.0f MB", $
 	row pgbench-write "-" ""
 	row redis-get "-" ""
 	row trivial-http "-" ""
+	row wrk-trivial "-" ""
 	row soak "-" ""
 	echo
 	[ -s "$OUT/rss-mixed.txt" ] && echo "gateway RSS during mixed and mixed-80: first $rss_first, last $rss_last, max $rss_max"
