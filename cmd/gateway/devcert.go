@@ -5,10 +5,14 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io/fs"
+	"os"
 	"strings"
 	"time"
 
+	"github.com/sharedmedcard/gateway/internal/credential"
 	"github.com/sharedmedcard/gateway/internal/devcert"
 	"github.com/sharedmedcard/gateway/soap"
 )
@@ -20,7 +24,7 @@ func (l *stringList) String() string     { return strings.Join(*l, ",") }
 func (l *stringList) Set(v string) error { *l = append(*l, v); return nil }
 
 func runDevCert(_ context.Context, args []string) error {
-	var dir, hosts string
+	var dir, hosts, secretKey string
 	var clients stringList
 	var asJSON bool
 	f := newFlags("dev-cert", "Makes what a gateway on this machine serves HTTPS with: a local CA (ca.pem, kept once made, so\n"+
@@ -30,6 +34,7 @@ func runDevCert(_ context.Context, args []string) error {
 		"key lies beside it. Serve with: gateway serve --tls-cert DIR/server.pem --tls-key DIR/server-key.pem")
 	f.string(&dir, "dir", "MEDCARD_DEV_CERT_DIR", ".stack/tls", "directory of the certificates and keys")
 	f.string(&hosts, "hosts", "MEDCARD_DEV_CERT_HOSTS", strings.Join(devcert.DefaultHosts, ","), "comma-separated DNS names and IP addresses the server certificate is for")
+	f.StringVar(&secretKey, "secret-key", "", "also make the key the systems' secrets are sealed with at this path, if no file is there (serve --secret-key-file); for a stack without a shell, as docker-compose's")
 	f.Var(&clients, "client", "also make a client certificate with this name (a system's; repeatable)")
 	f.BoolVar(&asJSON, "json", false, "print JSON instead of text")
 	if err := f.Parse(args); err != nil {
@@ -48,6 +53,17 @@ func runDevCert(_ context.Context, args []string) error {
 	res, err := devcert.Ensure(dir, hostList, now)
 	if err != nil {
 		return err
+	}
+	keyMade := false
+	if secretKey != "" {
+		if _, err := os.Stat(secretKey); errors.Is(err, fs.ErrNotExist) {
+			if err := credential.NewKeyFile(secretKey); err != nil {
+				return err
+			}
+			keyMade = true
+		} else if err != nil {
+			return err
+		}
 	}
 	type clientOut struct {
 		Name     string `json:"name"`
@@ -69,6 +85,7 @@ func runDevCert(_ context.Context, args []string) error {
 			"caCert": res.CACert, "caCreated": res.CACreated, "caSha256": soap.CertSHA256(res.CA),
 			"serverCert": res.ServerCert, "serverKey": res.ServerKey, "serverCreated": res.ServerCreated,
 			"hosts": hostList, "serverNotAfter": res.Server.NotAfter.Format(time.DateOnly), "clients": made,
+			"secretKey": secretKey, "secretKeyCreated": keyMade,
 		})
 	}
 	state := func(created bool) string {
@@ -80,6 +97,9 @@ func runDevCert(_ context.Context, args []string) error {
 	fmt.Printf("CA                  %s (%s; SHA-256 %s)\n", res.CACert, state(res.CACreated), soap.CertSHA256(res.CA))
 	fmt.Printf("server certificate  %s and %s (%s; for %s; until %s)\n", res.ServerCert, res.ServerKey,
 		state(res.ServerCreated), strings.Join(hostList, ", "), res.Server.NotAfter.Format(time.DateOnly))
+	if secretKey != "" {
+		fmt.Printf("secret key          %s (%s; serve, seed and system take it as --secret-key-file)\n", secretKey, state(keyMade))
+	}
 	for _, c := range made {
 		fmt.Printf("client certificate  %s and %s (for %s; SHA-256 %s; until %s)\n", c.Cert, c.Key, c.Name, c.SHA256, c.NotAfter)
 	}

@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"regexp"
 	"slices"
 	"strings"
@@ -19,6 +20,7 @@ import (
 	"time"
 
 	"github.com/sharedmedcard/gateway/internal/app"
+	"github.com/sharedmedcard/gateway/internal/credential"
 	"github.com/sharedmedcard/gateway/internal/devcert"
 	"github.com/sharedmedcard/gateway/medcard"
 	"github.com/sharedmedcard/gateway/shard"
@@ -331,6 +333,21 @@ func TestServeHTTPS(t *testing.T) {
 	wantIn(t, "dev-cert", out, "update-ca-certificates")
 	if again := g.ok("dev-cert", "--dir", dir); strings.Contains(again, "made") {
 		t.Errorf("dev-cert a second time made something:\n%s", again)
+	}
+	// With --secret-key it also makes the systems' key (docker-compose's
+	// stack has no shell to make one), once.
+	keyFile := filepath.Join(t.TempDir(), "secret.key")
+	wantIn(t, "dev-cert --secret-key", g.ok("dev-cert", "--dir", dir, "--secret-key", keyFile), "secret key          "+keyFile+" (made")
+	first, err := os.ReadFile(keyFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := credential.LoadKeyFile(keyFile); err != nil {
+		t.Fatalf("dev-cert --secret-key made a key that does not load: %v", err)
+	}
+	wantIn(t, "dev-cert --secret-key again", g.ok("dev-cert", "--dir", dir, "--secret-key", keyFile), "(kept;")
+	if again, _ := os.ReadFile(keyFile); !bytes.Equal(again, first) {
+		t.Error("dev-cert --secret-key a second time changed the key")
 	}
 	files := devcert.FilesIn(dir)
 
