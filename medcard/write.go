@@ -179,18 +179,8 @@ func (s *Service) write(ctx context.Context, call Call, person PersonID,
 			// read (at least that write's version) visible as well.
 			return res, s.settleCache(ctx, slot, person, card)
 		}
-		err = s.store.WriteCard(ctx, w)
-		if err == nil {
-			return res, s.settleCache(ctx, slot, person, w.Card)
-		}
-		if FaultOf(err) == FaultOutcomeUnknown {
-			// It may have committed: drop the cached card, so that reads
-			// cannot flip between it and the new one.
-			_ = s.settleCache(ctx, slot, person, nil)
-			return nil, err
-		}
-		if !errors.Is(err, ErrLostRace) {
-			return nil, err
+		if over, res, err := s.afterWrite(ctx, slot, person, w.Card, res, s.store.WriteCard(ctx, w)); over {
+			return res, err
 		}
 	}
 	// The card is contended: queue behind its row lock so that this request
@@ -212,15 +202,8 @@ func (s *Service) write(ctx context.Context, call Call, person PersonID,
 		if err == nil && replayedMoving {
 			return res, nil // as above: nothing enters the cache from a moving shard
 		}
-		if err == nil {
-			return res, s.settleCache(ctx, slot, person, settled)
-		}
-		if FaultOf(err) == FaultOutcomeUnknown {
-			_ = s.settleCache(ctx, slot, person, nil)
-			return nil, err
-		}
-		if !errors.Is(err, ErrLostRace) {
-			return nil, err
+		if over, res, err := s.afterWrite(ctx, slot, person, settled, res, err); over {
+			return res, err
 		}
 	}
 	return nil, Errorf(FaultCardBusy, "the medicine card is being changed by others; resend with the same MessageID")
@@ -250,16 +233,27 @@ func (s *Service) writeOnCachedBase(ctx context.Context, person PersonID,
 	if err != nil || w == nil {
 		return nil, false, nil
 	}
-	err = s.store.WriteCard(ctx, w)
+	over, res, err := s.afterWrite(ctx, slot, person, w.Card, res, s.store.WriteCard(ctx, w))
+	return res, over, err
+}
+
+// afterWrite settles the cache after a write of card under slot that
+// returned err, and reports whether the write is over, with its answer:
+// committed (res, once the card is written through), of unknown outcome
+// (it may have committed: the cached card is dropped, so that reads cannot
+// flip between it and the new one), or failed other than by losing the
+// race; a lost race is not over, and the caller tries again.
+func (s *Service) afterWrite(ctx context.Context, slot CacheSlot, person PersonID, card *Card,
+	res *WriteResult, err error) (over bool, _ *WriteResult, _ error) {
 	switch {
 	case err == nil:
-		return res, true, s.settleCache(ctx, slot, person, w.Card)
+		return true, res, s.settleCache(ctx, slot, person, card)
 	case errors.Is(err, ErrLostRace):
-		return nil, false, nil
+		return false, nil, nil
 	case FaultOf(err) == FaultOutcomeUnknown:
 		_ = s.settleCache(ctx, slot, person, nil)
-		return nil, true, err
+		return true, nil, err
 	default:
-		return nil, true, err
+		return true, nil, err
 	}
 }
