@@ -193,7 +193,7 @@ func TestBudgetBoundsAllCallsOfARequest(t *testing.T) {
 	t.Cleanup(func() { rdb.Close() })
 	key, gen := "s3e1", int64(0)
 	c := NewCards(rdb, CardsOptions{TTL: time.Minute, Timeout: 100 * time.Millisecond, Scope: scopeOf(&key, &gen), BreakAfter: 100})
-	n := NewNonces(rdb, 100*time.Millisecond)
+	n := NewNonces(rdb, NoncesOptions{Timeout: 100 * time.Millisecond})
 
 	ctx := WithBudget(context.Background(), 100*time.Millisecond)
 	start := time.Now()

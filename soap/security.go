@@ -28,7 +28,8 @@ type Systems interface {
 // Nonces remembers UsernameToken nonces to refuse a replayed token.
 type Nonces interface {
 	// FirstUse records nonce for ttl and reports whether it was new. An
-	// error means the store could not tell; the caller decides.
+	// error means the store could not record it, and the token is refused
+	// with a retryable fault.
 	FirstUse(ctx context.Context, system, nonce string, ttl time.Duration) (bool, error)
 }
 
@@ -132,11 +133,14 @@ func (h *Handler) checkDigest(ctx context.Context, tok *envelope.UsernameToken, 
 	}
 	if h.nonces != nil {
 		first, err := h.nonces.FirstUse(ctx, tok.Username, tok.Nonce, 2*tokenFreshness)
-		if err == nil && !first {
+		switch {
+		case err != nil:
+			// No store could record the nonce (Redis and its fallback
+			// both down): accepting would turn the replay check off.
+			return medcard.Errorf(medcard.FaultUnavailable, "the UsernameToken's Nonce cannot be checked now; send the request again with a new token")
+		case !first:
 			return notAuth("the UsernameToken's Nonce was used before")
 		}
-		// A nonce store that cannot answer must not stop the service:
-		// the token is still fresh and its digest valid.
 	}
 	return nil
 }

@@ -115,8 +115,10 @@ func New(ctx context.Context, cfg Config) (*Gateway, error) {
 	g.audits = shard.NewAuditWriter(store, log, shard.AuditOptions{})
 	g.background(func() { g.audits.Run(loopCtx) })
 
-	// Redis: the WS-Security nonces and, with the cache on, hot cards.
-	var nonces soap.Nonces
+	// Redis: the WS-Security nonces and, with the cache on, hot cards. The
+	// nonces fall back to the catalog while Redis cannot answer, and live
+	// there alone without Redis (cache.Nonces).
+	var nonces *cache.Nonces
 	var opts []medcard.Option
 	var redisBudget time.Duration
 	if rdb := newRedisClient(cfg); rdb != nil {
@@ -125,7 +127,7 @@ func New(ctx context.Context, cfg Config) (*Gateway, error) {
 		if err != nil {
 			return fail(err)
 		}
-		nonces = cache.NewNonces(cmds, cfg.CacheTimeout)
+		nonces = cache.NewNonces(cmds, cache.NoncesOptions{Timeout: cfg.CacheTimeout, Fallback: catalog, Registerer: registry, Log: log})
 		if cfg.Cache {
 			// The cache fences, learnt by polling every shard database. The
 			// fence lease (1/2) and the write-through's patience (2/5) share
@@ -142,7 +144,10 @@ func New(ctx context.Context, cfg Config) (*Gateway, error) {
 			opts = append(opts, medcard.WithCache(cards, fences, cfg.CacheTimeout*2/5))
 		}
 		redisBudget = cfg.CacheTimeout
+	} else {
+		nonces = cache.NewNonces(nil, cache.NoncesOptions{Fallback: catalog, Registerer: registry, Log: log})
 	}
+	g.background(func() { nonces.Watch(loopCtx, time.Second) })
 
 	// The domain service behind the SOAP endpoint, the health checks and
 	// the metrics.

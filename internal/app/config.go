@@ -21,7 +21,8 @@ type Config struct {
 	PublicURL string
 
 	// RedisAddr is the host:port of Redis for the card cache and the
-	// WS-Security nonces; empty: no Redis (no cache, nonces per process).
+	// WS-Security nonces; empty: no Redis (no cache; nonces are kept in the
+	// catalog database, cache.Nonces).
 	RedisAddr string
 	// RedisSentinels are the host:port of Sentinels; when set, the gateway
 	// follows RedisMaster's current primary through them instead of
