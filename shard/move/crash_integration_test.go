@@ -28,7 +28,7 @@ func TestMoverKilledAtEachStep(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	steps := []State{Prepare, Copy, "copied", "subscribed", CatchUp, Freeze, "frozen", "owned", "flipped", Unsubscribe, Verify}
+	steps := []State{Prepare, Copy, "copied", "subscribed", CatchUp, Freeze, "freezing", "owned", "frozen", "flipped", Unsubscribe, Verify}
 	for _, step := range steps {
 		for _, then := range []string{"resume", "cancel"} {
 			t.Run(fmt.Sprintf("%s/%s", step, then), func(t *testing.T) {

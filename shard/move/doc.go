@@ -26,11 +26,13 @@
 //	catch-up     the pre-flight gate: a barrier row written at the source
 //	             must reach the target within Limits.MaxLag
 //	freeze       one statement at the source freezes S's writes (until
-//	             Limits.FreezeBound at most), raises S's cache fence and
-//	             writes a barrier; when the barrier is at the target, so is
-//	             every write the source took; after the fence wait the
-//	             freeze is committed (it stops lapsing); a freeze that
-//	             overran is lifted and tried again after a catch-up
+//	             the mover lifts the freeze or the flip releases S), raises
+//	             S's cache fence and writes a barrier; the target owns S in
+//	             the statement that finds the barrier there, when every
+//	             write the source took is there too; a freeze that overruns
+//	             Limits.FreezeBound or fails is lifted by the mover, and
+//	             tried again after a catch-up; a freeze left by a killed
+//	             mover is lifted and made again when the move resumes
 //	flip         the target owns S; the catalog maps S to it under a new
 //	             epoch (gateways hear at once, LISTEN/NOTIFY); the source
 //	             gives S up, so a gateway with a stale map is refused there

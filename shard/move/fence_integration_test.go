@@ -289,3 +289,72 @@ func TestAuditRowsDoNotHoldUpTheFreeze(t *testing.T) {
 	}
 	e.checkNothingOrphaned(t)
 }
+
+// TestStoppedFreezeIsLifted: a freeze does not lapse by itself, so the
+// mover lifts one whose last changes do not reach the target, whether the
+// bound ran out or the mover was interrupted (Ctrl-C) while waiting; the
+// shard takes writes at the source again and the target gives it up.
+func TestStoppedFreezeIsLifted(t *testing.T) {
+	e := startEnv(t)
+	const s = 27
+	source := e.store.Map().Owner[s]
+	src, _ := e.c.DB(source)
+	dst, _ := e.c.DB(other(source))
+	m := e.planMove(t, s, other(source))
+	mv := NewMover(e.c, Limits{FreezeBound: 2 * time.Second, MaxLag: time.Second}, e.log, nil)
+	for m.State != Freeze {
+		if err := mv.advance(t.Context(), m); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// The target hears no more changes, so no barrier arrives.
+	if _, err := dst.Exec(t.Context(), `ALTER SUBSCRIPTION `+m.name()+` DISABLE`); err != nil {
+		t.Fatal(err)
+	}
+	requireLifted := func(when string) {
+		t.Helper()
+		var writable bool
+		var frozenUntil *time.Time
+		if err := src.QueryRow(t.Context(), `SELECT writable, frozen_until FROM owned_shards WHERE shard = $1`, s).Scan(&writable, &frozenUntil); err != nil {
+			t.Fatal(err)
+		}
+		if !writable || frozenUntil != nil {
+			t.Errorf("%s: at the source writable = %v, frozen_until = %v; want writable, no freeze", when, writable, frozenUntil)
+		}
+		var ownedAtTarget bool
+		if err := dst.QueryRow(t.Context(), `SELECT EXISTS (SELECT 1 FROM owned_shards WHERE shard = $1)`, s).Scan(&ownedAtTarget); err != nil {
+			t.Fatal(err)
+		}
+		if ownedAtTarget {
+			t.Errorf("%s: the target owns the shard", when)
+		}
+	}
+
+	ctx, cancel := context.WithTimeout(t.Context(), 300*time.Millisecond)
+	err := mv.advance(ctx, m)
+	cancel()
+	if err == nil {
+		t.Fatal("a freeze interrupted while waiting for the target returned no error")
+	}
+	requireLifted("after an interrupted freeze")
+	if m.State != Freeze {
+		t.Errorf("after an interrupted freeze: state %s, want freeze (run again to retry)", m.State)
+	}
+
+	mv = NewMover(e.c, Limits{FreezeBound: 300 * time.Millisecond, MaxLag: time.Second}, e.log, nil)
+	if err := mv.advance(t.Context(), m); err != nil {
+		t.Fatal(err)
+	}
+	if m.State != CatchUp {
+		t.Errorf("after a freeze whose barrier never arrived: state %s, want catch-up", m.State)
+	}
+	requireLifted("after a freeze that overran")
+
+	if _, err := dst.Exec(t.Context(), `ALTER SUBSCRIPTION `+m.name()+` ENABLE`); err != nil {
+		t.Fatal(err)
+	}
+	if err := mv.RunMove(t.Context(), m.ID); err != nil {
+		t.Fatal(err)
+	}
+	e.checkNothingOrphaned(t)
+}

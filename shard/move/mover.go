@@ -376,11 +376,10 @@ func (mv *Mover) copy(ctx context.Context, m *Move, src, dst *pgxpool.Pool) erro
 // catchUp waits until a barrier written at the source reaches the target
 // within MaxLag: the pre-flight gate of the freeze.
 func (mv *Mover) catchUp(ctx context.Context, m *Move, src, dst *pgxpool.Pool) error {
-	// A freeze of an earlier attempt (this mover's, or one that died)
-	// that has not lapsed is lifted first: it is not committed to a flip.
-	if _, err := src.Exec(ctx, `UPDATE owned_shards SET writable = true, frozen_until = NULL
-		WHERE shard = $1 AND NOT writable AND frozen_until <> 'infinity'`, m.Shard); err != nil {
-		return fmt.Errorf("lift an abandoned freeze: %w", err)
+	// A freeze of an earlier attempt (this mover's, or one that died) is
+	// lifted first: the map has not flipped.
+	if err := liftFreeze(ctx, m, src, dst); err != nil {
+		return err
 	}
 	done, err := mv.c.step(ctx, m, "catch-up", "")
 	if err != nil {
@@ -415,17 +414,18 @@ func (mv *Mover) catchUp(ctx context.Context, m *Move, src, dst *pgxpool.Pool) e
 	}
 }
 
-// freezeSQL freezes shard $1 for $2 at the source, raises its cache fence
-// and writes barrier ($3, $4), in one statement.
+// freezeSQL freezes shard $1 at the source until the mover lifts the freeze
+// or the flip releases the shard ('infinity': it does not lapse), raises
+// its cache fence and writes barrier ($2, $3), in one statement.
 const freezeSQL = `
 WITH frozen AS (
-    UPDATE owned_shards SET writable = false, frozen_until = clock_timestamp() + $2::interval
+    UPDATE owned_shards SET writable = false, frozen_until = 'infinity'
     WHERE shard = $1 RETURNING shard
 ), fence AS (
     INSERT INTO cache_fences (shard, generation) SELECT shard, 1 FROM frozen
     ON CONFLICT (shard) DO UPDATE SET generation = cache_fences.generation + 1
 ), barrier AS (
-    INSERT INTO move_markers (shard, move, seq) SELECT shard, $3, $4 FROM frozen
+    INSERT INTO move_markers (shard, move, seq) SELECT shard, $2, $3 FROM frozen
 )
 SELECT count(*), ` + sourceAuditIDs + ` FROM frozen`
 
@@ -439,16 +439,24 @@ const sourceAuditIDsSQL = `SELECT ` + sourceAuditIDs
 var errFreezeOverran = errors.New("freeze overran its bound")
 
 // freeze freezes the shard's writes at the source, waits for the last
-// changes to reach the target and commits to the flip; a freeze that
-// overruns its bound is lifted and tried again after a catch-up.
+// changes to reach the target and flips; a freeze that overruns its bound
+// is lifted and tried again after a catch-up.
+//
+// The freeze does not lapse by itself: the mover lifts it when it overruns
+// or fails, and a mover killed while a shard is frozen leaves that shard's
+// writes waiting until the move is run again or cancelled (reads go on).
+// A lapsing freeze had to be committed to the flip in one more round trip
+// to the source before the map could flip (so that it could not lapse
+// after the flip); every write to the shard waited for it.
 func (mv *Mover) freeze(ctx context.Context, m *Move, src, dst *pgxpool.Pool) error {
-	// Resuming: a freeze already committed to the flip goes on to it.
-	var committed bool
-	if err := src.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM owned_shards WHERE shard = $1 AND NOT writable AND frozen_until = 'infinity')`, m.Shard).Scan(&committed); err != nil {
-		return err
-	}
-	if committed {
+	// Resuming: a flipped map goes on to the flip's end; a freeze left by a
+	// killed mover, whose last changes may not have reached the target,
+	// is lifted and made again.
+	if m.FlipEpoch != nil {
 		return mv.c.setState(ctx, m, Flip, "")
+	}
+	if err := liftFreeze(ctx, m, src, dst); err != nil {
+		return err
 	}
 	if m.FreezeTries >= mv.lim.FreezeTries {
 		return fmt.Errorf("%d freezes overran %v; the move is journaled at freeze: run the command again to retry, or with a larger --freeze-bound", m.FreezeTries, mv.lim.FreezeBound)
@@ -464,18 +472,15 @@ func (mv *Mover) freeze(ctx context.Context, m *Move, src, dst *pgxpool.Pool) er
 	started, timings, err := mv.freezeOnce(ctx, m, src, dst)
 	if err != nil {
 		done(fmt.Sprintf("try %d: %s: %v", m.FreezeTries, timings, err))
+		// Whatever stopped the attempt (Ctrl-C included), the shard must
+		// not stay frozen: the map has not flipped, the source takes
+		// writes again.
+		if lift := liftFreeze(context.WithoutCancel(ctx), m, src, dst); lift != nil {
+			return errors.Join(err, lift)
+		}
 	}
 	if errors.Is(err, errFreezeOverran) {
 		mv.log.Info("shard freeze overran its bound; lifted, trying again", zap.Int64("move", m.ID), zap.Int("shard", m.Shard), zap.Int("try", m.FreezeTries))
-		// The target gives up what the attempt gave it before the source
-		// takes writes again.
-		if _, err := dst.Exec(ctx, `DELETE FROM owned_shards WHERE shard = $1`, m.Shard); err != nil {
-			return fmt.Errorf("undo the target's ownership: %w", err)
-		}
-		if _, err := src.Exec(ctx, `UPDATE owned_shards SET writable = true, frozen_until = NULL
-			WHERE shard = $1 AND NOT writable AND frozen_until <> 'infinity'`, m.Shard); err != nil {
-			return fmt.Errorf("lift the freeze: %w", err)
-		}
 		if err := sleep(ctx, time.Duration(m.FreezeTries)*100*time.Millisecond); err != nil {
 			return err
 		}
@@ -485,15 +490,38 @@ func (mv *Mover) freeze(ctx context.Context, m *Move, src, dst *pgxpool.Pool) er
 		return err
 	}
 	mv.maybeKill("frozen")
-	// The freeze is committed: the flip runs to its end whatever happens
-	// to ctx (Ctrl-C), or writes to the shard would wait for a resume.
+	// The flip runs to its end whatever happens to ctx (Ctrl-C), or writes
+	// to the shard would wait for a resume.
 	return mv.flipAndRelease(context.WithoutCancel(ctx), m, src, dst, started, func(flip string) {
 		done(fmt.Sprintf("try %d: %s; %s", m.FreezeTries, timings, flip))
 	})
 }
 
-// freezeOnce is one attempt: freeze, barrier, fence, commit point. It
-// returns when the freeze began (writers wait from then).
+// liftFreeze undoes a mover's freeze of move m's shard that has not
+// flipped the map: the target gives up what the attempt gave it before the
+// source takes writes again. It does nothing to a shard that is not frozen,
+// nor to one frozen by hand (frozen_until NULL).
+func liftFreeze(ctx context.Context, m *Move, src, dst *pgxpool.Pool) error {
+	var frozen bool
+	if err := src.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM owned_shards WHERE shard = $1 AND NOT writable AND frozen_until = 'infinity')`, m.Shard).Scan(&frozen); err != nil {
+		return fmt.Errorf("look for a freeze to lift: %w", err)
+	}
+	if !frozen {
+		return nil
+	}
+	if _, err := dst.Exec(ctx, `DELETE FROM owned_shards WHERE shard = $1`, m.Shard); err != nil {
+		return fmt.Errorf("undo the target's ownership: %w", err)
+	}
+	if _, err := src.Exec(ctx, `UPDATE owned_shards SET writable = true, frozen_until = NULL
+		WHERE shard = $1 AND NOT writable AND frozen_until = 'infinity'`, m.Shard); err != nil {
+		return fmt.Errorf("lift the freeze: %w", err)
+	}
+	return nil
+}
+
+// freezeOnce is one attempt: freeze, barrier and fence, the last changes
+// at the target, which then owns the shard. It returns when the freeze
+// began (writers wait from then).
 func (mv *Mover) freezeOnce(ctx context.Context, m *Move, src, dst *pgxpool.Pool) (time.Time, *freezeTimings, error) {
 	bound := mv.lim.FreezeBound
 	seq := time.Now().UnixNano()
@@ -520,7 +548,7 @@ func (mv *Mover) freezeOnce(ctx context.Context, m *Move, src, dst *pgxpool.Pool
 	tm.start = started
 	var frozen int
 	var sourceIDs int64
-	err = conn.QueryRow(ctx, freezeSQL, m.Shard, fmt.Sprintf("%d milliseconds", bound.Milliseconds()), m.ID, seq).Scan(&frozen, &sourceIDs)
+	err = conn.QueryRow(ctx, freezeSQL, m.Shard, m.ID, seq).Scan(&frozen, &sourceIDs)
 	if err == nil && frozen != 1 {
 		err = fmt.Errorf("shard %d is not owned by the source %s", m.Shard, m.Source)
 	}
@@ -532,14 +560,16 @@ func (mv *Mover) freezeOnce(ctx context.Context, m *Move, src, dst *pgxpool.Pool
 	if err != nil {
 		return started, tm, fmt.Errorf("freeze: %w", err)
 	}
+	mv.maybeKill("freezing")
 	fenced := time.Now().Add(mv.lim.FenceWait)
 	// The fence must hold before the target takes writes, that is before
 	// the flip. Making the target own the shard (no gateway writes there
-	// before the map names it) and committing to the flip let no write
-	// through, so both run while the fence takes hold; and the target
-	// takes the shard in the statement that finds the barrier there: one
-	// round trip after the last changes, not two.
-	arrived, err := pollTarget(ctx, dst, deadline, "wait for the last changes", func(conn *pgxpool.Conn) (bool, error) {
+	// before the map names it) lets no write through, so it runs while the
+	// fence takes hold; and the target takes the shard in the statement
+	// that finds the barrier there: one round trip after the last changes,
+	// not two.
+	// Every write to the shard waits for this poll: it looks often.
+	arrived, err := pollTarget(ctx, dst, deadline, 2*time.Millisecond, "wait for the last changes", func(conn *pgxpool.Conn) (bool, error) {
 		tag, err := conn.Exec(ctx, ownAfterMarkerSQL, m.Shard, sourceIDs, m.ID, seq)
 		return tag.RowsAffected() == 1, err
 	})
@@ -550,23 +580,7 @@ func (mv *Mover) freezeOnce(ctx context.Context, m *Move, src, dst *pgxpool.Pool
 	if !arrived {
 		return started, tm, errFreezeOverran
 	}
-	tm.mark(&tm.owned)
 	mv.maybeKill("owned")
-	// The commit point: the freeze stops lapsing (frozen until
-	// 'infinity', i.e. until the flip releases the shard), but only if it
-	// has not lapsed already (then writes may have resumed at the source).
-	// From here a cancel must not stop half-way: a committed freeze holds
-	// the shard's writes until the flip releases it.
-	ctx = context.WithoutCancel(ctx)
-	tag, err := src.Exec(ctx, `UPDATE owned_shards SET frozen_until = 'infinity'
-		WHERE shard = $1 AND NOT writable AND frozen_until > clock_timestamp() AND frozen_until <> 'infinity'`, m.Shard)
-	tm.mark(&tm.committed)
-	if err != nil {
-		return started, tm, fmt.Errorf("commit the freeze: %w", err)
-	}
-	if tag.RowsAffected() != 1 {
-		return started, tm, errFreezeOverran
-	}
 	if err := sleepUntil(ctx, fenced); err != nil {
 		return started, tm, err
 	}
@@ -576,16 +590,16 @@ func (mv *Mover) freezeOnce(ctx context.Context, m *Move, src, dst *pgxpool.Pool
 
 // freezeTimings are the parts of one freeze, for its journal step.
 type freezeTimings struct {
-	start                                      time.Time
-	frozen, caughtUp, owned, committed, fenced time.Duration // since start
+	start                    time.Time
+	frozen, caughtUp, fenced time.Duration // since start
 }
 
 func (t *freezeTimings) mark(d *time.Duration) { *d = time.Since(t.start) }
 
 func (t *freezeTimings) String() string {
 	ms := func(d time.Duration) string { return fmt.Sprintf("%.1f", float64(d.Microseconds())/1000) }
-	return fmt.Sprintf("frozen at %s ms, last changes at the target %s, owned at the target %s, committed %s, fence held %s",
-		ms(t.frozen), ms(t.caughtUp), ms(t.owned), ms(t.committed), ms(t.fenced))
+	return fmt.Sprintf("frozen at %s ms, last changes at the target and owned there %s, fence held %s",
+		ms(t.frozen), ms(t.caughtUp), ms(t.fenced))
 }
 
 // flipAndRelease is the flip straight after a freeze: it journals the

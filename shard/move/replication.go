@@ -218,7 +218,7 @@ func insertMarker(ctx context.Context, q execer, m *Move, seq int64) error {
 // waitMarker waits until marker seq of move m is at the target, polling
 // every millisecond or two, until deadline. It reports whether it arrived.
 func waitMarker(ctx context.Context, dst *pgxpool.Pool, m *Move, seq int64, deadline time.Time) (bool, error) {
-	return pollTarget(ctx, dst, deadline, "wait for marker", func(conn *pgxpool.Conn) (bool, error) {
+	return pollTarget(ctx, dst, deadline, 10*time.Millisecond, "wait for marker", func(conn *pgxpool.Conn) (bool, error) {
 		var there bool
 		err := conn.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM move_markers WHERE shard = $1 AND move = $2 AND seq = $3)`,
 			m.Shard, m.ID, seq).Scan(&there)
@@ -227,14 +227,14 @@ func waitMarker(ctx context.Context, dst *pgxpool.Pool, m *Move, seq int64, dead
 }
 
 // pollTarget runs poll on one connection to the target until it reports
-// true or deadline comes, from half a millisecond apart to 10 ms.
-func pollTarget(ctx context.Context, dst *pgxpool.Pool, deadline time.Time, what string, poll func(*pgxpool.Conn) (bool, error)) (bool, error) {
+// true or deadline comes, from half a millisecond apart to maxWait.
+func pollTarget(ctx context.Context, dst *pgxpool.Pool, deadline time.Time, maxWait time.Duration, what string, poll func(*pgxpool.Conn) (bool, error)) (bool, error) {
 	conn, err := dst.Acquire(ctx)
 	if err != nil {
 		return false, fmt.Errorf("%s: %w", what, err)
 	}
 	defer conn.Release()
-	for wait := 500 * time.Microsecond; ; wait = min(wait*2, 10*time.Millisecond) {
+	for wait := 500 * time.Microsecond; ; wait = min(wait*2, maxWait) {
 		done, err := poll(conn)
 		if err != nil {
 			return false, fmt.Errorf("%s: %w", what, err)
