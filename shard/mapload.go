@@ -100,6 +100,7 @@ func (s *Store) loadMap(ctx context.Context) error {
 		if s.current.CompareAndSwap(old, m) {
 			if old == nil || old.Epoch != m.Epoch {
 				s.log.Info("shard map loaded", zap.Int64("epoch", m.Epoch), zap.Int("databases", len(m.Databases)))
+				close(*s.newerMap.Swap(new(make(chan struct{}))))
 			}
 			return nil
 		}

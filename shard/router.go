@@ -28,6 +28,9 @@ type Store struct {
 
 	current atomic.Pointer[Map]
 	loads   coalescedLoads // of loadMap
+	// newerMap is closed, and replaced, when the store routes by a map of
+	// a newer epoch: writes waiting out a frozen shard wake on it.
+	newerMap atomic.Pointer[chan struct{}]
 
 	mu    sync.Mutex
 	pools map[string]*pgxpool.Pool // by database name
@@ -45,6 +48,7 @@ type Store struct {
 func Open(ctx context.Context, catalog *Catalog, log *zap.Logger, configure func(*pgxpool.Config)) (*Store, error) {
 	s := &Store{catalog: catalog, log: log, poolCfg: configure, pools: map[string]*pgxpool.Pool{}, unconfirmed: newUnconfirmedCommits()}
 	s.loads.load = s.loadMap
+	s.newerMap.Store(new(make(chan struct{})))
 	if err := s.Reload(ctx); err != nil {
 		s.Close()
 		return nil, err
@@ -284,6 +288,7 @@ const (
 func (s *Store) onShard(ctx context.Context, person medcard.PersonID, fn func(route) error) error {
 	deadline := time.Now().Add(frozenWait)
 	for {
+		newerMap := *s.newerMap.Load() // before the route, so no flip is missed
 		r, err := s.route(person)
 		if err != nil {
 			return medcard.WrapError(medcard.FaultUnavailable, err, "the card's database is unavailable")
@@ -307,10 +312,14 @@ func (s *Store) onShard(ctx context.Context, person medcard.PersonID, fn func(ro
 			if time.Now().After(deadline) {
 				return medcard.WrapError(medcard.FaultUnavailable, err, "the card's shard is moving; resend")
 			}
+			// Until the next try, or at once when the map flips (the
+			// mover's flip is announced; the shard is most likely at its
+			// new database then).
 			select {
 			case <-ctx.Done():
 				return medcard.WrapError(medcard.FaultUnavailable, ctx.Err(), "the card's shard is moving; resend")
 			case <-time.After(frozenRetry):
+			case <-newerMap:
 			}
 		default:
 			return err

@@ -86,7 +86,7 @@ func (lf *limitFlags) declare(f flags) {
 	f.duration(&lf.maxLag, "max-lag", "MEDCARD_MOVE_MAX_LAG", d.MaxLag,
 		"freeze a shard only when a change at the source reaches the target within this (the catch-up gate)")
 	f.duration(&lf.freezeBound, "freeze-bound", "MEDCARD_MOVE_FREEZE_BOUND", d.FreezeBound,
-		"longest a shard's writes stay frozen; a freeze that has not flipped the map by then is lifted and tried again")
+		"longest a shard's writes stay frozen; a freeze whose last changes have not reached the target by then is lifted and tried again")
 	f.intVar(&lf.freezeTries, "freeze-tries", "MEDCARD_MOVE_FREEZE_TRIES", d.FreezeTries,
 		"freezes a move attempts before it fails")
 	f.duration(&lf.fenceWait, "fence-wait", "MEDCARD_MOVE_FENCE_WAIT", d.FenceWait,

@@ -28,9 +28,8 @@ type Limits struct {
 	// barrier written at the source reaches the target within it.
 	MaxLag time.Duration
 	// FreezeBound is the longest a freeze may last; a freeze that has not
-	// reached the flip by then is abandoned (writes resume at the source)
-	// and tried again. It is also how long a freeze outlives a mover
-	// killed during it.
+	// reached the flip by then is abandoned (the mover lifts it, writes
+	// resume at the source) and tried again.
 	FreezeBound time.Duration
 	// FreezeTries is how many freezes a move attempts before it fails.
 	FreezeTries int

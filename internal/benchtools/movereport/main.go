@@ -61,14 +61,15 @@ type FreezePart struct {
 // a part is the time from the mark before.
 var freezeMarks = []struct{ name, label string }{
 	{"freeze statement", "frozen at"},
-	{"last changes to the target", "last changes at the target"},
-	{"ownership at the target", "owned at the target"},
-	{"commit to the flip", "committed"},
+	{"last changes to the target, owned there", "last changes at the target and owned there"},
 	{"rest of the fence wait", "fence held"},
 	{"to the flip", "flip from"},
 	{"map flip in the catalog", "map flipped"},
 	{"release at the source", "released"},
 }
+
+// mapFlipped is the index of the mark of the map's flip.
+var mapFlipped = slices.IndexFunc(freezeMarks, func(m struct{ name, label string }) bool { return m.label == "map flipped" })
 
 // parseFreezeDetail reads the marks of a freeze step's detail; ok is false
 // when one is missing.
@@ -157,7 +158,7 @@ func run(dsn string, plan int64, benchFile, out string, asJSON bool) error {
 	parts := make([][]float64, len(freezeMarks))
 	for _, m := range moves {
 		if marks, ok := parseFreezeDetail(m.freezeDetail); ok {
-			untilFlip = append(untilFlip, marks[6])
+			untilFlip = append(untilFlip, marks[mapFlipped])
 			for i := range marks {
 				prev := 0.0
 				if i > 0 {
