@@ -142,6 +142,10 @@ func (s *Service) read(ctx context.Context, call Call, op Operation, personID st
 	}
 	card.PersonID = person
 	audit.CardVersion = card.Version
+	// Nothing recorded, nothing answered for a request refused now.
+	if err := call.admitted(); err != nil {
+		return nil, err
+	}
 	if err := s.reads.RecordRead(ctx, person, audit); err != nil {
 		return nil, err
 	}

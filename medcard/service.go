@@ -73,6 +73,20 @@ func (c Caller) modifier() Modifier {
 type Call struct {
 	Caller    Caller
 	MessageID string
+	// Admit, if set, is the request's last admission check (the SOAP
+	// layer's WS-Security nonce), made alongside the request so that a
+	// cached read's look-up and the nonce check reach Redis in one round
+	// trip. A read calls it before its audit row; it reports whether the
+	// request may go on.
+	Admit func() error
+}
+
+// admitted is nil when the request may have effects (Call.Admit).
+func (c Call) admitted() error {
+	if c.Admit == nil {
+		return nil
+	}
+	return c.Admit()
 }
 
 func (c Call) audit(op Operation, at time.Time) AuditEntry {

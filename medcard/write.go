@@ -112,6 +112,9 @@ func (s *Service) write(ctx context.Context, call Call, person PersonID,
 	if call.MessageID == "" {
 		return nil, Errorf(FaultMissingMessageID, "a write needs a MessageID in the message header")
 	}
+	if err := call.admitted(); err != nil {
+		return nil, err
+	}
 	hash, err := requestHash(op, person, request)
 	if err != nil {
 		return nil, err

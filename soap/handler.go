@@ -138,7 +138,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return err
 		}
 		opName = string(req.op.name)
-		caller, err := h.authenticate(ctx, req, h.transportOf(r))
+		caller, admit, err := h.authenticate(ctx, req, h.transportOf(r))
 		if err != nil {
 			return err
 		}
@@ -146,7 +146,20 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		if err != nil {
 			return err
 		}
-		resp, err := req.op.serve(ctx, h.svc, medcard.Call{Caller: caller, MessageID: messageID}, req.msg.Body)
+		// The reads of a card await the nonce's verdict only before their
+		// audit row (medcard.Call.Admit), so their card look-up and the
+		// nonce check reach Redis together; every other operation awaits
+		// it first. Nothing is answered before it.
+		call := medcard.Call{Caller: caller, MessageID: messageID}
+		if admittedAlongside[req.op.name] {
+			call.Admit = admit.wait
+		} else if err := admit.wait(); err != nil {
+			return err
+		}
+		resp, err := req.op.serve(ctx, h.svc, call, req.msg.Body)
+		if err := admit.wait(); err != nil {
+			return err
+		}
 		if err != nil {
 			return err
 		}
@@ -179,6 +192,13 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.log.Info("soap request refused", fields...)
 	}
 	h.writeFault(w, out, err, requestID)
+}
+
+// admittedAlongside are the operations whose nonce check runs alongside
+// them: the reads of one card, which await it before their audit row
+// (medcard.Service.read) and have no other effect.
+var admittedAlongside = map[medcard.Operation]bool{
+	medcard.OpGetMedicineCard: true, medcard.OpGetDrugMedication: true, medcard.OpGetPrescription: true,
 }
 
 // answer is what an answer depends on besides its content: the SOAP

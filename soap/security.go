@@ -46,30 +46,35 @@ const tokenFreshness = 5 * time.Minute
 // Errors: FaultNotAuthenticated, FaultPasswordTextNeedsTLS,
 // FaultRoleNotAllowed, FaultUnavailable, and the *envelope.Error of a
 // wsu:Timestamp that expired or cannot be read (fault.go maps it).
-func (h *Handler) authenticate(ctx context.Context, req *request, t transport) (medcard.Caller, error) {
-	notAuth := func(format string, args ...any) (medcard.Caller, error) {
-		return medcard.Caller{}, medcard.Errorf(medcard.FaultNotAuthenticated, format, args...)
+//
+// A PasswordDigest's nonce is checked alongside the rest of the request:
+// the admission returned (nil for PasswordText) has the verdict, which the
+// request awaits before it has any effect (handler.go).
+func (h *Handler) authenticate(ctx context.Context, req *request, t transport) (medcard.Caller, *admission, error) {
+	notAuth := func(format string, args ...any) (medcard.Caller, *admission, error) {
+		return medcard.Caller{}, nil, medcard.Errorf(medcard.FaultNotAuthenticated, format, args...)
 	}
+	var admit *admission
 	security := req.msg.Security
 	if security == nil || security.UsernameToken == nil {
 		return notAuth("a wsse:Security header with a UsernameToken is required")
 	}
 	if ts := security.Timestamp; ts != nil {
 		if err := ts.Check(h.now(), tokenFreshness); err != nil {
-			return medcard.Caller{}, err
+			return medcard.Caller{}, nil, err
 		}
 	}
 	tok := security.UsernameToken
 	passwordType := strings.TrimSpace(tok.Password.Type)
 	if err := checkPasswordTransport(passwordType, t); err != nil {
-		return medcard.Caller{}, err
+		return medcard.Caller{}, nil, err
 	}
 	system, err := h.systems.System(ctx, tok.Username)
 	if err != nil {
-		return medcard.Caller{}, err
+		return medcard.Caller{}, nil, err
 	}
 	if err := checkClientCert(system, t); err != nil {
-		return medcard.Caller{}, err
+		return medcard.Caller{}, nil, err
 	}
 	switch passwordType {
 	case passwordDigest:
@@ -78,8 +83,9 @@ func (h *Handler) authenticate(ctx context.Context, req *request, t transport) (
 				"that it can read; send PasswordText over TLS, or ask the operator to rotate the system's secret with the gateways' key")
 		}
 		if err := h.checkDigest(ctx, tok, system.Secret); err != nil {
-			return medcard.Caller{}, err
+			return medcard.Caller{}, nil, err
 		}
+		admit = h.admitNonce(ctx, tok.Username, tok.Nonce)
 	case passwordText, "":
 		if !h.passwords.check(system.Name, system.PasswordHash, tok.Password.Value) {
 			return notAuth("wrong username or password")
@@ -100,20 +106,21 @@ func (h *Handler) authenticate(ctx context.Context, req *request, t transport) (
 	}
 	role, err := medcard.ParseRole(wl.RequestedRole)
 	if err != nil {
-		return medcard.Caller{}, err
+		return medcard.Caller{}, nil, err
 	}
 	if !system.MayActAs(role) {
-		return medcard.Caller{}, medcard.Errorf(medcard.FaultRoleNotAllowed, "the system may not act as %s", role)
+		return medcard.Caller{}, nil, medcard.Errorf(medcard.FaultRoleNotAllowed, "the system may not act as %s", role)
 	}
 	caller := medcard.Caller{System: system.Name, Organisation: wl.OrganisationIdentifier, Role: role}
 	if req.onBehalfOf != nil {
 		caller.AuthorisationID = req.onBehalfOf.AuthorisationIdentifier
 	}
-	return caller, nil
+	return caller, admit, nil
 }
 
 // checkDigest verifies a PasswordDigest token: Base64(SHA-1(nonce +
-// created + password)), a fresh Created, and a nonce not seen before.
+// created + password)) and a fresh Created; admitNonce checks that the
+// nonce was not seen before.
 func (h *Handler) checkDigest(ctx context.Context, tok *envelope.UsernameToken, secret string) error {
 	notAuth := func(msg string) error { return medcard.Errorf(medcard.FaultNotAuthenticated, "%s", msg) }
 	nonce, err := base64.StdEncoding.DecodeString(strings.TrimSpace(tok.Nonce))
@@ -131,18 +138,46 @@ func (h *Handler) checkDigest(ctx context.Context, tok *envelope.UsernameToken, 
 	if subtle.ConstantTimeCompare([]byte(strings.TrimSpace(tok.Password.Value)), []byte(want)) != 1 {
 		return notAuth("wrong username or password")
 	}
-	if h.nonces != nil {
-		first, err := h.nonces.FirstUse(ctx, tok.Username, tok.Nonce, 2*tokenFreshness)
+	return nil
+}
+
+// admission is the verdict of a request's nonce check, made alongside the
+// rest of the request: a cached read's card look-up and the nonce's SET NX
+// then go to Redis together, one round trip instead of two.
+type admission struct {
+	done chan struct{}
+	err  error
+}
+
+// admitNonce starts the check that the nonce of system's token was not
+// used before (nil: no nonce store, nothing to wait for).
+func (h *Handler) admitNonce(ctx context.Context, system, nonce string) *admission {
+	if h.nonces == nil {
+		return nil
+	}
+	a := &admission{done: make(chan struct{})}
+	go func() {
+		defer close(a.done)
+		first, err := h.nonces.FirstUse(ctx, system, nonce, 2*tokenFreshness)
 		switch {
 		case err != nil:
 			// No store could record the nonce (Redis and its fallback
 			// both down): accepting would turn the replay check off.
-			return medcard.Errorf(medcard.FaultUnavailable, "the UsernameToken's Nonce cannot be checked now; send the request again with a new token")
+			a.err = medcard.Errorf(medcard.FaultUnavailable, "the UsernameToken's Nonce cannot be checked now; send the request again with a new token")
 		case !first:
-			return notAuth("the UsernameToken's Nonce was used before")
+			a.err = medcard.Errorf(medcard.FaultNotAuthenticated, "the UsernameToken's Nonce was used before")
 		}
+	}()
+	return a
+}
+
+// wait returns the verdict: nil if the token may be used.
+func (a *admission) wait() error {
+	if a == nil {
+		return nil
 	}
-	return nil
+	<-a.done
+	return a.err
 }
 
 // digestOf is the UsernameToken profile's password digest:

@@ -2,8 +2,10 @@ package main
 
 import (
 	"context"
+	"io"
 	"net"
 	"net/http"
+	"slices"
 	"strconv"
 	"testing"
 	"time"
@@ -100,4 +102,103 @@ func TestNonceReplayCheckedWhileRedisDown(t *testing.T) {
 			status, f.Identifier, f.Retryable)
 	}
 	wantOK("first use, Redis down, catalog back", a, token())
+}
+
+// TestCachedReadInOneRedisRoundTrip: a cached read sent with a
+// PasswordDigest checks its nonce alongside the card look-up, so the two
+// reach Redis together. Behind a link that delays every byte to Redis by
+// linkDelay, such a read takes about one delay; checked one after the
+// other, the two calls took two.
+func TestCachedReadInOneRedisRoundTrip(t *testing.T) {
+	e := requireEnv(t)
+	const linkDelay = 50 * time.Millisecond
+	link := startDelayingLink(t, e.cluster.Redis.Addr, linkDelay)
+	gw := startGateway(t, func(endpoint string) app.Config { return e.config(endpoint, link) })
+	client := newLoadClient(t)
+	person := freshPerson(t)
+	if _, err := createVersion(client, gw.endpoint, person, 0, "Hjertemagnyl"); err != nil {
+		t.Fatal(err)
+	}
+	// The first read fills the cache; the ones after it are hits.
+	if _, err := readVersion(client, gw.endpoint, person); err != nil {
+		t.Fatal(err)
+	}
+	before := gw.scrape(t, client)
+	var took []time.Duration
+	for range 7 {
+		start := time.Now()
+		if _, err := readVersion(client, gw.endpoint, person); err != nil {
+			t.Fatal(err)
+		}
+		took = append(took, time.Since(start))
+	}
+	after := gw.scrape(t, client)
+	if hits := delta(before, after, `medcard_cache_reads_total{result="hit"}`); hits != 7 {
+		t.Fatalf("%.0f of 7 reads were cache hits; the test needs hits", hits)
+	}
+	slices.Sort(took)
+	median := took[len(took)/2]
+	t.Logf("cached reads with PasswordDigest behind a %v link to Redis: median %v (fastest %v, slowest %v)", linkDelay, median, took[0], took[len(took)-1])
+	if median >= linkDelay*3/2 {
+		t.Errorf("median cached read = %v behind a %v link, want under %v: the nonce check and the card look-up went to Redis one after the other",
+			median, linkDelay, linkDelay*3/2)
+	}
+}
+
+// startDelayingLink forwards loopback connections to addr, each byte sent
+// towards addr delivered delay after it arrived (answers are not delayed),
+// and returns its address.
+func startDelayingLink(t *testing.T, addr string, delay time.Duration) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			in, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			out, err := net.Dial("tcp", addr)
+			if err != nil {
+				in.Close()
+				continue
+			}
+			t.Cleanup(func() { in.Close(); out.Close() })
+			type chunk struct {
+				at   time.Time
+				data []byte
+			}
+			chunks := make(chan chunk, 1024)
+			go func() {
+				defer close(chunks)
+				for {
+					buf := make([]byte, 64<<10)
+					n, err := in.Read(buf)
+					if n > 0 {
+						chunks <- chunk{time.Now(), buf[:n]}
+					}
+					if err != nil {
+						return
+					}
+				}
+			}()
+			go func() {
+				defer out.Close()
+				for c := range chunks {
+					time.Sleep(time.Until(c.at.Add(delay)))
+					if _, err := out.Write(c.data); err != nil {
+						return
+					}
+				}
+			}()
+			go func() {
+				defer in.Close()
+				io.Copy(in, out)
+			}()
+		}
+	}()
+	return ln.Addr().String()
 }

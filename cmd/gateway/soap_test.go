@@ -288,9 +288,14 @@ func TestReplayedNonceRefused(t *testing.T) {
 	if status, raw := post(t, false, []byte(envelope), nil); status != http.StatusOK {
 		t.Fatalf("first use: status %d: %s", status, raw)
 	}
+	audits := countRows(t, "audit_log")
 	status, raw := post(t, false, []byte(envelope), nil)
 	if f := parseFault(t, raw); status != http.StatusInternalServerError || f.Identifier != "NotAuthenticated" {
 		t.Errorf("replayed token = %d %+v, want 500 NotAuthenticated", status, f)
+	}
+	// The read ran alongside its nonce check; refused, it left no audit row.
+	if after := countRows(t, "audit_log"); after != audits {
+		t.Errorf("audit rows went from %d to %d after a replayed read; a refused read records nothing", audits, after)
 	}
 }
 
