@@ -25,6 +25,13 @@ type AuditOptions struct {
 	// QueueLimit bounds the rows held in memory, queued or being written
 	// (default 100,000). When it is reached, RecordRead waits for room.
 	QueueLimit int
+	// Durable makes RecordRead return only once the row is committed, so
+	// a look-up is answered only with its audit row on disk: rows are
+	// written as soon as a database's writer is free (group commit: those
+	// that arrive meanwhile go in its next statement). Off, RecordRead
+	// only queues the row, and a crash loses what is queued (about
+	// FlushEvery's worth; docs/reliability.md weighs the two).
+	Durable bool
 }
 
 // Defaults of AuditOptions and the writer's fixed timings.
@@ -94,6 +101,9 @@ type auditRow struct {
 	shard  int
 	person medcard.PersonID
 	entry  medcard.AuditEntry
+	// written, with AuditOptions.Durable, is closed once the row is
+	// committed; nil otherwise.
+	written chan struct{}
 }
 
 // auditDBHealth is what the writer knows of one database.
@@ -128,13 +138,34 @@ func NewAuditWriter(store *Store, log *zap.Logger, opts AuditOptions) *AuditWrit
 
 // RecordRead implements medcard.ReadAuditor. It queues the row for the
 // shard database of person and does no I/O. When the queue is full it waits
-// for room until ctx ends.
+// for room until ctx ends. With AuditOptions.Durable it then waits until
+// the row is committed.
 //
 // Errors: FaultUnavailable when the row cannot be queued (the queue stayed
-// full until ctx ended, or Run has ended); the look-up must then not be
-// served.
+// full until ctx ended, or Run has ended) or, durable, was not committed
+// before ctx ended (it stays queued and is written later); the look-up must
+// then not be served.
 func (w *AuditWriter) RecordRead(ctx context.Context, person medcard.PersonID, e medcard.AuditEntry) error {
 	row := auditRow{shard: Of(string(person)), person: person, entry: e}
+	if !w.opts.Durable {
+		return w.enqueue(ctx, row)
+	}
+	row.written = make(chan struct{})
+	if err := w.enqueue(ctx, row); err != nil {
+		return err
+	}
+	w.signalRun()
+	select {
+	case <-row.written:
+		return nil
+	case <-ctx.Done():
+		return medcard.WrapError(medcard.FaultUnavailable, ctx.Err(),
+			"the look-up's audit row could not be written in time; the look-up is refused")
+	}
+}
+
+// enqueue queues row, waiting for room until ctx ends.
+func (w *AuditWriter) enqueue(ctx context.Context, row auditRow) error {
 	for {
 		w.mu.Lock()
 		if w.stopped {
@@ -259,8 +290,11 @@ func (w *AuditWriter) runWriter(ctx context.Context, m *Map, db string, rows []a
 	w.healthOf(db).busy = false
 	w.writers--
 	w.broadcast()
+	more := w.queued > 0
 	w.mu.Unlock()
-	if rerouteNow {
+	// Durable, the rows that arrived during this statement wait for the
+	// next: start it now rather than at the next tick.
+	if rerouteNow || (w.opts.Durable && more) {
 		w.signalRun()
 	}
 }
@@ -422,6 +456,11 @@ func (w *AuditWriter) writeDB(stop, base context.Context, m *Map, db string, row
 		cancel()
 		if err != nil {
 			return rows, err
+		}
+		for _, r := range rows[:n] {
+			if r.written != nil {
+				close(r.written)
+			}
 		}
 		rows = rows[n:]
 	}

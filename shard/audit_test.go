@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -29,6 +30,7 @@ const (
 	yyAuditDown
 	yyAuditStale
 	yyAuditStop
+	yyAuditDurable
 )
 
 // auditLook is one look-up to audit: the person and the audit entry.
@@ -334,6 +336,59 @@ func TestAuditWriterRunWritesWithoutFlush(t *testing.T) {
 	if n := w.Pending(); n != 0 {
 		t.Errorf("Pending() = %d after Run wrote every row, want 0", n)
 	}
+}
+
+// TestAuditWriterDurable: with Durable, RecordRead returns only once its
+// row is committed, however long the flush interval, with many callers at
+// once (their rows share statements); without Run nothing is committed
+// and RecordRead gives up when its context ends.
+func TestAuditWriterDurable(t *testing.T) {
+	c := needCluster(t)
+	m := catalogMap(t)
+	ps := newPersons(t, yyAuditDurable)
+
+	idle := NewAuditWriter(c.store, zap.NewNop(), AuditOptions{Durable: true})
+	ctx, cancel := context.WithTimeout(t.Context(), 100*time.Millisecond)
+	defer cancel()
+	l := auditLooks(t, drawOnEach(ps, m, 1), 1)[0]
+	if err := idle.RecordRead(ctx, l.person, l.entry); medcard.FaultOf(err) != medcard.FaultUnavailable {
+		t.Errorf("durable RecordRead with nothing writing = %v, want ServiceUnavailable", err)
+	}
+
+	w := NewAuditWriter(c.store, zap.NewNop(), AuditOptions{Durable: true, FlushEvery: time.Hour})
+	startAuditRun(t, w)
+	ls := auditLooks(t, drawOnEach(ps, m, 10), 400)
+	const callers = 16
+	var wg sync.WaitGroup
+	errs := make([]error, callers)
+	var slowest atomic.Int64
+	for g := range callers {
+		wg.Go(func() {
+			for i := g; i < len(ls); i += callers {
+				start := time.Now()
+				if err := w.RecordRead(t.Context(), ls[i].person, ls[i].entry); err != nil {
+					errs[g] = err
+					return
+				}
+				// Committed when RecordRead returned: the row is there.
+				if got := storedAudits(t, ls[i:i+1]); len(got[ls[i].entry.MessageID]) != 1 {
+					errs[g] = fmt.Errorf("look-up %d: RecordRead returned before its row was committed", i)
+					return
+				}
+				if d := time.Since(start); int64(d) > slowest.Load() {
+					slowest.Store(int64(d))
+				}
+			}
+		})
+	}
+	wg.Wait()
+	for g, err := range errs {
+		if err != nil {
+			t.Fatalf("caller %d: %v", g, err)
+		}
+	}
+	t.Logf("%d durable look-ups by %d callers, the slowest RecordRead %v (FlushEvery an hour)", len(ls), callers, time.Duration(slowest.Load()))
+	checkAudited(t, m, ls)
 }
 
 func TestAuditWriterQueueFull(t *testing.T) {

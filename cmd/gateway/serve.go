@@ -62,6 +62,7 @@ func runServe(ctx context.Context, args []string) error {
 	f.string(&sf.pprof, "pprof", "MEDCARD_PPROF", "", "loopback address (e.g. 127.0.0.1:6060) for net/http/pprof on its own listener; empty: off")
 	f.intVar(&cfg.SyncStandbys, "sync-standbys", "MEDCARD_SYNC_STANDBYS", cfg.SyncStandbys, "standbys that must confirm a commit before it is acknowledged; every database must be set to wait for as many (synchronous_standby_names = 'ANY n (…)'), or the gateway refuses to start")
 	f.duration(&cfg.CommitTimeout, "commit-timeout", "MEDCARD_COMMIT_TIMEOUT", cfg.CommitTimeout, "bound of one write, its wait for the standbys included; past it the write fails retryably")
+	f.boolVar(&cfg.DurableReadAudits, "durable-read-audits", "MEDCARD_DURABLE_READ_AUDITS", cfg.DurableReadAudits, "answer a look-up only once its audit row is committed (group commit); off: the row is queued, written within about 50 ms, and lost if the gateway crashes first")
 	f.intVar(&cfg.DBMaxConns, "db-max-conns", "MEDCARD_DB_MAX_CONNS", cfg.DBMaxConns, "most connections per shard database (a pool_max_conns in the DSN wins); 0: pgx's default, max(4, CPUs)")
 	f.intVar(&sf.gcPercent, "gc-percent", "MEDCARD_GC_PERCENT", 400, "Go GC target percentage (like GOGC, which wins when set); 0: the runtime's default")
 	f.BoolVar(&sf.demo, "demo", false, "print a demo person and a copy-paste curl once listening")

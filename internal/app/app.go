@@ -112,7 +112,7 @@ func New(ctx context.Context, cfg Config) (*Gateway, error) {
 		shard.NewPoolCollector(store), shard.NewReplicationCollector(catalog, store))
 
 	// The read audit writer, which batches the look-ups' audit rows.
-	g.audits = shard.NewAuditWriter(store, log, shard.AuditOptions{})
+	g.audits = shard.NewAuditWriter(store, log, shard.AuditOptions{Durable: cfg.DurableReadAudits})
 	g.background(func() { g.audits.Run(loopCtx) })
 
 	// Redis: the WS-Security nonces and, with the cache on, hot cards. The

@@ -54,6 +54,11 @@ type Config struct {
 	// included; past it the write fails retryably (FaultOutcomeUnknown when
 	// it may have committed). 0: RequestTimeout only.
 	CommitTimeout time.Duration
+	// DurableReadAudits answers a look-up only once its audit row is
+	// committed (group-committed; shard.AuditOptions.Durable). Off, the
+	// row is queued and written within about 50 ms, and a crash of the
+	// gateway loses what is queued (docs/reliability.md).
+	DurableReadAudits bool
 	// DBMaxConns is the most connections per shard database pool (a
 	// pool_max_conns in the DSN wins); 0: pgx's default, max(4, CPUs).
 	DBMaxConns int
