@@ -14,10 +14,11 @@ type budgetKey struct{}
 // its Redis budget on earlier calls.
 var errBudgetSpent = errors.New("cache: the request's Redis budget is spent")
 
-// WithBudget returns a context in which every Redis call of the nonce store
-// and the card cache, together, waits at most d: a slow Redis then costs a
-// request one cache timeout, not one per call. Set it at the edge, once per
-// request.
+// WithBudget returns a context in which every Redis call of the card cache,
+// together, waits at most d: a slow Redis then costs a request one cache
+// timeout, not one per call. Set it at the edge, once per request. The
+// nonce check is not bound by it (Nonces.inRedis): it runs alongside the
+// card's calls under a timeout of its own.
 func WithBudget(ctx context.Context, d time.Duration) context.Context {
 	return context.WithValue(ctx, budgetKey{}, time.Now().Add(d))
 }

@@ -113,6 +113,10 @@ func (n *Nonces) FirstUse(ctx context.Context, system, nonce string, ttl time.Du
 		// Redis has not seen it; the database may have, during an outage.
 		// Redis recorded it, so a database that cannot answer now does not
 		// reopen a replay of this token: take Redis's word.
+		// It is bounded like a Redis call, so a catalog that hangs (failing
+		// over, cut from its synchronous standby) does not hold requests.
+		ctx, cancel := context.WithTimeout(ctx, n.timeout)
+		defer cancel()
 		seen, err := n.fallback.FirstUseNonce(ctx, system, nonce, ttl)
 		n.checks.WithLabelValues("both").Inc()
 		if err != nil {
@@ -124,11 +128,14 @@ func (n *Nonces) FirstUse(ctx context.Context, system, nonce string, ttl time.Du
 	return first, nil
 }
 
+// inRedis asks Redis, within the nonce store's own timeout. The request's
+// Redis budget (WithBudget) is not applied: it is there so that optional
+// cache calls cost a slow request little, and the nonce check is not
+// optional. A request that spent its budget before it got here (a slow
+// client, a busy host) would otherwise fall back to the catalog with Redis
+// healthy, and be refused when the catalog fails over.
 func (n *Nonces) inRedis(ctx context.Context, system, nonce string, ttl time.Duration) (bool, error) {
-	ctx, cancel, err := callContext(ctx, n.timeout)
-	if err != nil {
-		return false, err
-	}
+	ctx, cancel := context.WithTimeout(ctx, n.timeout)
 	defer cancel()
 	return n.breaker.Execute(func() (bool, error) {
 		return n.rdb.SetNX(ctx, "nonce:"+system+":"+nonce, 1, ttl).Result()

@@ -277,7 +277,7 @@ func withDeadline(next http.Handler, d time.Duration) http.Handler {
 }
 
 // withRedisBudget gives every request one cache timeout for all its Redis
-// calls together (nonce, card look-up, write-through): a slow Redis costs
+// calls together (card look-up, write-through; the nonce check has its own): a slow Redis costs
 // a request that, not that per call. 0: no Redis, no budget.
 func withRedisBudget(next http.Handler, budget time.Duration) http.Handler {
 	if budget <= 0 {
