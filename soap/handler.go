@@ -273,7 +273,13 @@ func (h *Handler) writeResponse(w http.ResponseWriter, a answer, resp any) error
 		b.WriteString(`</soap:Header>`)
 	}
 	b.WriteString(`<soap:Body>`)
-	if err := xml.NewEncoder(b).Encode(resp); err != nil {
+	var err error
+	if a, ok := resp.(xmlAppender); ok {
+		err = marshalAnswer(b, a) // marshal.go: the same bytes, without reflection
+	} else {
+		err = xml.NewEncoder(b).Encode(resp)
+	}
+	if err != nil {
 		return medcard.WrapError(medcard.FaultInternal, err, "encode response")
 	}
 	b.WriteString(`</soap:Body></soap:Envelope>`)
