@@ -5,6 +5,8 @@ import (
 	"strconv"
 	"time"
 	"unicode/utf8"
+
+	"github.com/sharedmedcard/gateway/soap/envelope"
 )
 
 // The answers of the card reads (GetMedicineCard, GetDrugMedication,
@@ -153,7 +155,7 @@ func escapeText(b *bytes.Buffer, s string) {
 		} else {
 			var r rune
 			r, width = utf8.DecodeRuneInString(s[i:])
-			if inXMLCharRange(r) && !(r == utf8.RuneError && width == 1) {
+			if envelope.IsChar(r) && !(r == utf8.RuneError && width == 1) {
 				i += width
 				continue
 			}
@@ -165,15 +167,6 @@ func escapeText(b *bytes.Buffer, s string) {
 		last = i
 	}
 	b.WriteString(s[last:])
-}
-
-// inXMLCharRange reports whether r is a character XML 1.0 allows (its Char
-// production), as encoding/xml's isInCharacterRange.
-func inXMLCharRange(r rune) bool {
-	return r == 0x09 || r == 0x0A || r == 0x0D ||
-		r >= 0x20 && r <= 0xD7FF ||
-		r >= 0xE000 && r <= 0xFFFD ||
-		r >= 0x10000 && r <= 0x10FFFF
 }
 
 // --- the payloads --------------------------------------------------------------
