@@ -3,6 +3,7 @@ package soap
 import (
 	"bytes"
 	"strconv"
+	"strings"
 	"time"
 	"unicode/utf8"
 
@@ -16,7 +17,7 @@ import (
 // what xml.Encoder writes for the same struct: the wrapper element declares
 // our namespace as the default one, every field is an element in the
 // struct's field order, omitempty fields are left out when zero, text is
-// escaped as encoding/xml escapes it (escapeText) and times are written by
+// escaped as encoding/xml escapes it (appendEscaped) and times are written by
 // their MarshalText. TestMarshalMatchesEncodingXML holds the two equal over
 // generated cards and awkward text; a payload type without an appendXML
 // method is still encoded by encoding/xml (writeResponse).
@@ -33,46 +34,40 @@ var (
 	_ xmlAppender = (*WriteResponse)(nil)
 )
 
-// xmlWriter appends elements to a buffer. The first error (a time that
+// xmlWriter appends elements to buf. The first error (a time that
 // MarshalText refuses) is kept in err and stops nothing; the caller
-// discards the buffer then.
+// discards the output then.
 type xmlWriter struct {
-	b   *bytes.Buffer
+	buf []byte
 	err error
 }
 
 // marshalAnswer appends a's XML to b, as xml.NewEncoder(b).Encode(a)
 // would.
 func marshalAnswer(b *bytes.Buffer, a xmlAppender) error {
-	w := xmlWriter{b: b}
+	w := xmlWriter{buf: b.AvailableBuffer()} // a pooled buffer mostly holds the answer already
 	a.appendXML(&w)
+	b.Write(w.buf)
 	return w.err
 }
 
 // wrapper opens a payload's wrapper element in namespace ns.
 func (w *xmlWriter) wrapper(local, ns string) {
-	w.b.WriteByte('<')
-	w.b.WriteString(local)
-	w.b.WriteString(` xmlns="`)
-	escapeText(w.b, ns)
-	w.b.WriteString(`">`)
+	w.buf = append(append(append(w.buf, '<'), local...), ` xmlns="`...)
+	w.buf = append(appendEscaped(w.buf, ns), `">`...)
 }
 
 func (w *xmlWriter) open(name string) {
-	w.b.WriteByte('<')
-	w.b.WriteString(name)
-	w.b.WriteByte('>')
+	w.buf = append(append(append(w.buf, '<'), name...), '>')
 }
 
 func (w *xmlWriter) close(name string) {
-	w.b.WriteString("</")
-	w.b.WriteString(name)
-	w.b.WriteByte('>')
+	w.buf = append(append(append(w.buf, "</"...), name...), '>')
 }
 
 func (w *xmlWriter) text(name, s string) {
 	w.open(name)
-	escapeText(w.b, s)
+	w.buf = appendEscaped(w.buf, s)
 	w.close(name)
 }
 
@@ -85,7 +80,7 @@ func (w *xmlWriter) textOmit(name, s string) {
 
 func (w *xmlWriter) int(name string, v int64) {
 	w.open(name)
-	w.b.Write(strconv.AppendInt(w.b.AvailableBuffer(), v, 10))
+	w.buf = strconv.AppendInt(w.buf, v, 10)
 	w.close(name)
 }
 
@@ -98,61 +93,71 @@ func (w *xmlWriter) intOmit(name string, v int64) {
 
 func (w *xmlWriter) bool(name string, v bool) {
 	w.open(name)
-	w.b.WriteString(strconv.FormatBool(v))
+	w.buf = strconv.AppendBool(w.buf, v)
 	w.close(name)
 }
 
 // time writes t as encoding/xml writes a TextMarshaler: its text (RFC
 // 3339, which has nothing to escape).
 func (w *xmlWriter) time(name string, t time.Time) {
-	var buf [64]byte
-	text, err := t.AppendText(buf[:0])
+	w.open(name)
+	text, err := t.AppendText(w.buf)
 	if err != nil {
 		if w.err == nil {
 			w.err = err
 		}
 		return
 	}
-	w.open(name)
-	w.b.Write(text)
+	w.buf = text
 	w.close(name)
 }
 
-// escapeText appends s escaped as encoding/xml escapes element text and
+// plainText marks the bytes encoding/xml writes as they are: printable
+// ASCII but for the five markup characters.
+var plainText = func() (t [256]bool) {
+	for c := 0x20; c < 0x7f; c++ {
+		t[c] = !strings.ContainsRune(`"&'<>`, rune(c))
+	}
+	return t
+}()
+
+// appendEscaped appends s escaped as encoding/xml escapes element text and
 // attribute values (its printer.EscapeString): the five markup characters,
 // tab, newline and carriage return as character references, and bytes
 // that are not UTF-8 or runes outside XML's character range as U+FFFD.
-func escapeText(b *bytes.Buffer, s string) {
+func appendEscaped(dst []byte, s string) []byte {
 	last := 0
 	for i := 0; i < len(s); {
 		c := s[i]
+		if plainText[c] {
+			i++
+			continue
+		}
 		var esc string
 		width := 1
-		if c < utf8.RuneSelf {
-			switch {
-			case c == '"':
-				esc = "&#34;"
-			case c == '\'':
-				esc = "&#39;"
-			case c == '&':
-				esc = "&amp;"
-			case c == '<':
-				esc = "&lt;"
-			case c == '>':
-				esc = "&gt;"
-			case c == '\t':
-				esc = "&#x9;"
-			case c == '\n':
-				esc = "&#xA;"
-			case c == '\r':
-				esc = "&#xD;"
-			case c < 0x20:
-				esc = "\uFFFD"
-			default:
-				i++
-				continue
-			}
-		} else {
+		switch {
+		case c == '"':
+			esc = "&#34;"
+		case c == '\'':
+			esc = "&#39;"
+		case c == '&':
+			esc = "&amp;"
+		case c == '<':
+			esc = "&lt;"
+		case c == '>':
+			esc = "&gt;"
+		case c == '\t':
+			esc = "&#x9;"
+		case c == '\n':
+			esc = "&#xA;"
+		case c == '\r':
+			esc = "&#xD;"
+		case c == 0x7f:
+			i++
+			continue
+		case c < utf8.RuneSelf:
+			esc = "\uFFFD"
+		default:
 			var r rune
 			r, width = utf8.DecodeRuneInString(s[i:])
 			if envelope.IsChar(r) && !(r == utf8.RuneError && width == 1) {
@@ -161,12 +166,11 @@ func escapeText(b *bytes.Buffer, s string) {
 			}
 			esc = "\uFFFD"
 		}
-		b.WriteString(s[last:i])
-		b.WriteString(esc)
+		dst = append(append(dst, s[last:i]...), esc...)
 		i += width
 		last = i
 	}
-	b.WriteString(s[last:])
+	return append(dst, s[last:]...)
 }
 
 // --- the payloads --------------------------------------------------------------
