@@ -188,3 +188,32 @@ func FuzzLexer(f *testing.F) {
 		checkLexer(t, doc)
 	})
 }
+
+// BenchmarkParse reads the common request with the lexer and with
+// encoding/xml's tokenizer alone.
+//
+//	go test -run '^$' -bench Parse -benchmem ./soap/envelope
+func BenchmarkParse(b *testing.B) {
+	cfg := Config{Limits: Limits{MaxBytes: 1 << 20, MaxDepth: 32, MaxTokens: 50_000}, Namespace: "http://sharedmedcard.example/2026/01/medcard"}
+	doc := []byte(commonRequest)
+	b.Run("lexer", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			var m Message
+			if err := Parse(&m, doc, "", cfg, &testApp{}); kindOf(err) != UnknownBody {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("encoding-xml", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			var m Message
+			raw := xml.NewDecoder(bytes.NewReader(doc))
+			raw.Strict = true
+			if err := parseTokens(&m, raw, cfg, &testApp{}); kindOf(err) != UnknownBody {
+				b.Fatal(err)
+			}
+		}
+	})
+}
