@@ -69,6 +69,8 @@ type Handler struct {
 	latency *prometheus.HistogramVec
 	// passwords remembers recent good PasswordText checks (password.go).
 	passwords *passwordCache
+	// vocab is our names, which the envelope's lexer need not copy.
+	vocab *envelope.Vocabulary
 }
 
 // NewHandler returns the SOAP endpoint over svc. nonces may be nil (no
@@ -84,7 +86,7 @@ func NewHandler(svc CardService, systems Systems, nonces Nonces, log *zap.Logger
 		cfg.Now = time.Now
 	}
 	h := &Handler{svc: svc, systems: systems, nonces: nonces, log: log, cfg: cfg, now: cfg.Now,
-		ops: map[string]*operation{}, passwords: newPasswordCache(time.Now)}
+		ops: map[string]*operation{}, passwords: newPasswordCache(time.Now), vocab: vocabularyOf(operations)}
 	for _, op := range operations {
 		h.ops[op.element.Local] = op
 	}

@@ -78,6 +78,9 @@ type Config struct {
 	// Namespace is the application's: its header blocks, the body's
 	// wrapper element and every element inside them must be in it.
 	Namespace string
+	// Vocabulary is the application's names, which the lexer returns
+	// without copying them (vocabulary.go); nil: the envelope's own only.
+	Vocabulary *Vocabulary
 }
 
 // Message is a parsed SOAP message: its version, the security and
@@ -114,7 +117,10 @@ func Parse(m *Message, body []byte, charset string, cfg Config, app Application)
 		return err
 	}
 	if !fromUTF16 {
-		lex := &lexer{doc: doc}
+		lex := &lexer{doc: doc, vocab: cfg.Vocabulary}
+		if lex.vocab == nil {
+			lex.vocab = defaultVocabulary()
+		}
 		err := parseTokens(m, lex, cfg, app)
 		if !lex.unusual {
 			return err

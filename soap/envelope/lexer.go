@@ -27,8 +27,9 @@ import (
 // it, and every refusal (with its message) comes from encoding/xml.
 // TestLexerMatchesRawToken and FuzzLexer hold it to that.
 type lexer struct {
-	doc []byte
-	pos int
+	doc   []byte
+	pos   int
+	vocab *Vocabulary
 	// unusual is set once the lexer has left the message to encoding/xml.
 	unusual bool
 	// toClose is the name of a self-closing element whose EndElement is
@@ -117,7 +118,7 @@ func (l *lexer) RawToken() (xml.Token, error) {
 		if l.pos >= len(l.doc) {
 			return l.leave()
 		}
-		a.Value = string(l.doc[start:l.pos])
+		a.Value = l.vocab.word(l.doc[start:l.pos])
 		l.pos++
 		attr = append(attr, a)
 	}
@@ -211,9 +212,9 @@ func (l *lexer) name() (xml.Name, bool) {
 		}
 	}
 	if colon <= 0 || colon == len(s)-1 {
-		return xml.Name{Local: string(s)}, true
+		return xml.Name{Local: l.vocab.word(s)}, true
 	}
-	return xml.Name{Space: string(s[:colon]), Local: string(s[colon+1:])}, true
+	return xml.Name{Space: l.vocab.word(s[:colon]), Local: l.vocab.word(s[colon+1:])}, true
 }
 
 func isNameByte(c byte) bool {

@@ -21,7 +21,7 @@ func checkLexer(t *testing.T, doc []byte) bool {
 	ref := xml.NewDecoder(bytes.NewReader(doc))
 	ref.Strict = true
 	ref.CharsetReader = refuseDeclaredCharset
-	lex := &lexer{doc: doc}
+	lex := &lexer{doc: doc, vocab: NewVocabulary("EchoRequest", "Text")}
 	for i := 0; ; i++ {
 		got, gotErr := lex.RawToken()
 		if lex.unusual {
