@@ -38,8 +38,9 @@
 # BENCH_HOT_PORT (18081), BENCH_COLD_PORT (18082), BENCH_TRIVIAL_PORT (18090),
 # BENCH_GATEWAY_ARGS (extra flags for both gateways), BENCH_PPROF=1 (start
 # the cache-on gateway with --pprof 127.0.0.1:16060 and save CPU profiles of
-# the write and read scenarios, wrk's cached read among them), BENCH_SOAK_DURATION (10m), BENCH_SOAK_RATE
-# (600, used when mixed did not run first).
+# the write and read scenarios, wrk's cached read among them),
+# BENCH_SOAK_DURATION (10m), BENCH_SOAK_RATE (600, used when mixed did not
+# run first).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 REPO="$(pwd -P)"
