@@ -112,9 +112,12 @@ type CacheFence interface {
 	Window() time.Duration
 }
 
-// clone returns a copy of c whose item slices can be changed without
-// touching c, which may be shared by concurrent readers.
-func (c *Card) clone() *Card {
+// Clone returns a copy of c whose item slices can be changed without
+// touching c, which may be shared by concurrent readers: the database read
+// of concurrent readers (flights), the cache's decoded cards. What the
+// items point to (a conflict, the review) is shared: a reader may replace
+// such a pointer, never change what it points to.
+func (c *Card) Clone() *Card {
 	out := *c
 	out.DrugMedications = slices.Clone(c.DrugMedications)
 	out.Prescriptions = slices.Clone(c.Prescriptions)
@@ -282,7 +285,7 @@ func (s *Service) readCached(ctx context.Context, person PersonID) (*Card, error
 	if s.fence != nil {
 		s.fence.Settled(ctx, person)
 	}
-	return shared.clone(), nil
+	return shared.Clone(), nil
 }
 
 // fenceRead raises a cache fence for a card read from the primary under

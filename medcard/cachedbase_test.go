@@ -20,7 +20,7 @@ func (c *peekCache) Peek(context.Context, CacheSlot) *Card {
 	if c.base == nil {
 		return nil
 	}
-	return c.base.clone()
+	return c.base.Clone()
 }
 
 // TestWriteOnCachedBase: a write whose card is cached at its current

@@ -38,8 +38,9 @@
 # BENCH_HOT_PORT (18081), BENCH_COLD_PORT (18082), BENCH_TRIVIAL_PORT (18090),
 # BENCH_GATEWAY_ARGS (extra flags for both gateways), BENCH_PPROF=1 (start
 # the cache-on gateway with --pprof 127.0.0.1:16060 and save CPU profiles of
-# the write and read scenarios), BENCH_SOAK_DURATION (10m), BENCH_SOAK_RATE
-# (600, used when mixed did not run first).
+# the write and read scenarios, wrk's cached read among them),
+# BENCH_SOAK_DURATION (10m), BENCH_SOAK_RATE (600, used when mixed did not
+# run first).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 REPO="$(pwd -P)"
@@ -369,7 +370,9 @@ if want wrk; then
 		[ "$(id -u)" -eq 0 ] || sudo=sudo
 		$sudo apt-get update -qq && $sudo apt-get install -y -qq wrk >/dev/null || die "wrk is missing and could not be installed: apt-get install wrk"
 	fi
+	profile wrk-reads-hot
 	wrk_load wrk-reads-hot "$HOT_PORT" "$HOT_PID"
+	profile_wait
 	wrk_load wrk-trivial "$TRIVIAL_PORT" "$TRIVIAL_PID"
 fi
 

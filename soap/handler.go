@@ -69,6 +69,8 @@ type Handler struct {
 	latency *prometheus.HistogramVec
 	// passwords remembers recent good PasswordText checks (password.go).
 	passwords *passwordCache
+	// vocab is our names, which the envelope's lexer need not copy.
+	vocab *envelope.Vocabulary
 }
 
 // NewHandler returns the SOAP endpoint over svc. nonces may be nil (no
@@ -84,7 +86,7 @@ func NewHandler(svc CardService, systems Systems, nonces Nonces, log *zap.Logger
 		cfg.Now = time.Now
 	}
 	h := &Handler{svc: svc, systems: systems, nonces: nonces, log: log, cfg: cfg, now: cfg.Now,
-		ops: map[string]*operation{}, passwords: newPasswordCache(time.Now)}
+		ops: map[string]*operation{}, passwords: newPasswordCache(time.Now), vocab: vocabularyOf(operations)}
 	for _, op := range operations {
 		h.ops[op.element.Local] = op
 	}
@@ -293,7 +295,13 @@ func (h *Handler) writeResponse(w http.ResponseWriter, a answer, resp any) error
 		b.WriteString(`</soap:Header>`)
 	}
 	b.WriteString(`<soap:Body>`)
-	if err := xml.NewEncoder(b).Encode(resp); err != nil {
+	var err error
+	if a, ok := resp.(xmlAppender); ok {
+		err = marshalAnswer(b, a) // marshal.go: the same bytes, without reflection
+	} else {
+		err = xml.NewEncoder(b).Encode(resp)
+	}
+	if err != nil {
 		return medcard.WrapError(medcard.FaultInternal, err, "encode response")
 	}
 	b.WriteString(`</soap:Body></soap:Envelope>`)

@@ -612,3 +612,15 @@ func TestByteOrderMarkBeforeTheEnvelope(t *testing.T) {
 		}
 	}
 }
+
+// TestVocabularyHasOurNames: the lexer's vocabulary holds the names our
+// requests are made of, read from the payloads' xml tags.
+func TestVocabularyHasOurNames(t *testing.T) {
+	v := vocabularyOf(operations)
+	for _, w := range []string{Namespace, "GetMedicineCardRequest", "PersonIdentifier", "IncludePrescriptions",
+		"MessageHeader", "WhitelistingHeader", "RequestedRole", "DrugMedication", "Dosage", "Text", "Envelope", envelope.PasswordText} {
+		if !v.Has(w) {
+			t.Errorf("the vocabulary lacks %q", w)
+		}
+	}
+}

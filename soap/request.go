@@ -1,6 +1,7 @@
 package soap
 
 import (
+	"reflect"
 	"strings"
 
 	"github.com/sharedmedcard/gateway/medcard"
@@ -72,7 +73,7 @@ func (r *request) Body(name string) any {
 // envelope's version is known).
 func (h *Handler) readRequest(body []byte, charset string) (*request, error) {
 	req := &request{ops: h.ops}
-	err := envelope.Parse(&req.msg, body, charset, envelope.Config{Limits: h.cfg.Limits, Namespace: Namespace}, req)
+	err := envelope.Parse(&req.msg, body, charset, envelope.Config{Limits: h.cfg.Limits, Namespace: Namespace, Vocabulary: h.vocab}, req)
 	req.op = h.ops[req.msg.BodyName]
 	if err != nil {
 		return req, err
@@ -97,4 +98,40 @@ func (r *request) messageID() (string, error) {
 		id = r.msg.Addressing.MessageKey() // its length was checked as it was read
 	}
 	return id, nil
+}
+
+// vocabularyOf is our names for the lexer (envelope.Vocabulary): the
+// namespace and every element name of the operations' requests and of our
+// header blocks, as their xml tags spell them.
+func vocabularyOf(ops []*operation) *envelope.Vocabulary {
+	words := []string{Namespace, "MessageHeader", "WhitelistingHeader", "OnBehalfOf"} // request.Header's
+	seen := map[reflect.Type]bool{}
+	var walk func(t reflect.Type)
+	walk = func(t reflect.Type) {
+		for t.Kind() == reflect.Pointer || t.Kind() == reflect.Slice {
+			t = t.Elem()
+		}
+		if t.Kind() != reflect.Struct || seen[t] {
+			return
+		}
+		seen[t] = true
+		for i := range t.NumField() {
+			f := t.Field(i)
+			name, _, _ := strings.Cut(f.Tag.Get("xml"), ",")
+			if _, local, ok := strings.Cut(name, " "); ok {
+				name = local
+			}
+			if name != "" {
+				words = append(words, name)
+			}
+			walk(f.Type)
+		}
+	}
+	for _, op := range ops {
+		walk(reflect.TypeOf(op.newRequest()))
+	}
+	for _, header := range []any{messageHeader{}, whitelistingHeader{}, onBehalfOfHeader{}} {
+		walk(reflect.TypeOf(header))
+	}
+	return envelope.NewVocabulary(words...)
 }

@@ -139,3 +139,12 @@ func refuseDeclaredCharset(label string, _ io.Reader) (io.Reader, error) {
 	return nil, errorf(Malformed,
 		"the XML declaration names the encoding %.40q, which is not the message's: send UTF-8 or UTF-16", label)
 }
+
+// IsChar reports whether XML 1.0 allows the character r (its Char
+// production), as encoding/xml judges text.
+func IsChar(r rune) bool {
+	return r == 0x09 || r == 0x0A || r == 0x0D ||
+		r >= 0x20 && r <= 0xD7FF ||
+		r >= 0xE000 && r <= 0xFFFD ||
+		r >= 0x10000 && r <= 0x10FFFF
+}

@@ -78,6 +78,9 @@ type Config struct {
 	// Namespace is the application's: its header blocks, the body's
 	// wrapper element and every element inside them must be in it.
 	Namespace string
+	// Vocabulary is the application's names, which the lexer returns
+	// without copying them (vocabulary.go); nil: the envelope's own only.
+	Vocabulary *Vocabulary
 }
 
 // Message is a parsed SOAP message: its version, the security and
@@ -103,10 +106,26 @@ type Message struct {
 // The document may be UTF-8 or UTF-16 (charset.go), with a byte-order
 // mark. DOCTYPEs, processing instructions, more than Limits.MaxDepth
 // levels and more than Limits.MaxTokens tokens are refused.
+//
+// A UTF-8 message is read by our lexer (lexer.go) first, and read again
+// by encoding/xml's tokenizer from the start if it holds anything the
+// lexer leaves to it; so app may be asked for the same header block or
+// body twice, and what it gave last is what was decoded.
 func Parse(m *Message, body []byte, charset string, cfg Config, app Application) error {
 	doc, fromUTF16, err := toUTF8(body, charset, cfg.Limits.MaxBytes)
 	if err != nil {
 		return err
+	}
+	if !fromUTF16 {
+		lex := &lexer{doc: doc, vocab: cfg.Vocabulary}
+		if lex.vocab == nil {
+			lex.vocab = defaultVocabulary()
+		}
+		err := parseTokens(m, lex, cfg, app)
+		if !lex.unusual {
+			return err
+		}
+		*m = Message{}
 	}
 	raw := xml.NewDecoder(bytes.NewReader(doc))
 	raw.Strict = true
@@ -114,6 +133,17 @@ func Parse(m *Message, body []byte, charset string, cfg Config, app Application)
 	if fromUTF16 {
 		raw.CharsetReader = acceptDeclaredUTF16
 	}
+	return parseTokens(m, raw, cfg, app)
+}
+
+// rawTokens is where the parser's tokens come from: our lexer, or
+// encoding/xml's tokenizer.
+type rawTokens interface {
+	RawToken() (xml.Token, error)
+}
+
+// parseTokens reads the message from raw's tokens.
+func parseTokens(m *Message, raw rawTokens, cfg Config, app Application) error {
 	lim := newLimitedTokens(raw, cfg.Limits)
 	p := parser{dec: xml.NewTokenDecoder(lim), lim: lim, cfg: cfg, app: app, msg: m}
 

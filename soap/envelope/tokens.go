@@ -20,7 +20,7 @@ type nsBinding struct {
 // a request whose children were all in a wrong namespace was served as if
 // they were right.
 type limitedTokens struct {
-	raw    *xml.Decoder
+	raw    rawTokens
 	limits Limits
 	depth  int
 	tokens int
@@ -33,7 +33,7 @@ type limitedTokens struct {
 	expectDepth  int
 }
 
-func newLimitedTokens(raw *xml.Decoder, limits Limits) *limitedTokens {
+func newLimitedTokens(raw rawTokens, limits Limits) *limitedTokens {
 	l := &limitedTokens{raw: raw, limits: limits}
 	l.bindings = l.inline[:0]
 	return l
