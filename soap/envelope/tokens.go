@@ -106,7 +106,7 @@ func (l *limitedTokens) expectNothing() { l.expect = "" }
 
 func wrongChildNamespace(child, space, parent, want string) error {
 	if space == "" {
-		return errorf(WrongNamespace, "%s in %s is in no namespace (or an undeclared prefix); it must be in %s", child, parent, want)
+		return errorf(WrongNamespace, "%s in %s is in no namespace (or an undeclared prefix); it must be in %s", quoted(child), quoted(parent), want)
 	}
-	return errorf(WrongNamespace, "%s in %s is in the namespace %s; it must be in %s", child, parent, space, want)
+	return errorf(WrongNamespace, "%s in %s is in the namespace %s; it must be in %s", quoted(child), quoted(parent), quoted(space), want)
 }
