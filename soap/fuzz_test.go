@@ -272,6 +272,11 @@ func FuzzPayload(f *testing.F) {
 	}
 	f.Add(`<PersonIdentifier>0101701234</PersonIdentifier><MedicineCardVersion>4</MedicineCardVersion><DrugMedicationIdentifier>1</DrugMedicationIdentifier>`, uint8(7), uint8(0))
 	f.Add(`<PersonIdentifier>3213701234</PersonIdentifier><MedicineCardVersion>x</MedicineCardVersion>`, uint8(5), uint8(2))
+	// One handler for the run (a fuzz worker calls the function from one
+	// goroutine), over a store emptied for each input.
+	store := &memCards{}
+	svc := medcard.NewService(store, store, func() time.Time { return testNow })
+	h := NewHandler(svc, fuzzSystems{}, nil, zap.NewNop(), Config{Limits: fuzzLimits, Now: func() time.Time { return testNow }})
 	f.Fuzz(func(t *testing.T, content string, opIndex, form uint8) {
 		if len(content) > int(fuzzLimits.MaxBytes) {
 			return
@@ -284,9 +289,7 @@ func FuzzPayload(f *testing.F) {
 		if form&2 == 2 {
 			role = "Pharmacist"
 		}
-		store := &memCards{cards: map[medcard.PersonID][]byte{}, outcomes: map[medcard.OutcomeKey][]byte{}}
-		svc := medcard.NewService(store, store, func() time.Time { return testNow })
-		h := NewHandler(svc, fuzzSystems{}, nil, zap.NewNop(), Config{Limits: fuzzLimits, Now: func() time.Time { return testNow }})
+		store.cards, store.outcomes, store.writes = map[medcard.PersonID][]byte{}, map[medcard.OutcomeKey][]byte{}, 0
 		doc := []byte(payloadEnvelope(ns, op, role, content))
 
 		req, err := h.readRequest(doc, "")
@@ -395,12 +398,13 @@ func FuzzSecurityHeader(f *testing.F) {
 		f.Add(s, true)
 		f.Add(s, false)
 	}
+	nonces := &memNonces{}
+	h := NewHandler(fakeService{}, fuzzSystems{}, nonces, zap.NewNop(), Config{Limits: fuzzLimits, Now: func() time.Time { return testNow }})
 	f.Fuzz(func(t *testing.T, security string, overTLS bool) {
 		if len(security) > int(fuzzLimits.MaxBytes) {
 			return
 		}
-		h := NewHandler(fakeService{}, fuzzSystems{}, &memNonces{seen: map[string]bool{}}, zap.NewNop(),
-			Config{Limits: fuzzLimits, Now: func() time.Time { return testNow }})
+		nonces.seen = map[string]bool{}
 		doc := strings.Replace(payloadEnvelope(nsSOAP12, operations[0], "Doctor", `<PersonIdentifier>0101701234</PersonIdentifier>`),
 			"<wsse:Security>"+testDigestToken("gp", fuzzSecret)+"</wsse:Security>", "<wsse:Security>"+security+"</wsse:Security>", 1)
 		req, err := h.readRequest([]byte(doc), "")
@@ -462,8 +466,8 @@ func FuzzGzipBody(f *testing.F) {
 	f.Add(gzipped(string(encodeUTF16(testEnvelope(nsSOAP11, getCardBody), true, true))), "utf-16")
 	f.Add(gzipped(testEnvelope(nsSOAP11, getCardBody))[:40], "")
 	f.Add([]byte("not gzip"), "")
+	h := NewHandler(fakeService{}, fuzzSystems{}, nil, zap.NewNop(), Config{Limits: fuzzLimits, Now: func() time.Time { return testNow }})
 	f.Fuzz(func(t *testing.T, data []byte, charset string) {
-		h := NewHandler(fakeService{}, fuzzSystems{}, nil, zap.NewNop(), Config{Limits: fuzzLimits, Now: func() time.Time { return testNow }})
 		r := httptest.NewRequest(http.MethodPost, "/medcard", bytes.NewReader(data))
 		r.Header.Set("Content-Encoding", "gzip")
 		var before, after runtime.MemStats
@@ -530,14 +534,11 @@ func FuzzServeHTTP(f *testing.F) {
 		f.Add(encodeUTF16(s.body, true, true), "text/xml; charset=utf-16", "")
 		f.Add(encodeUTF16(s.body, false, false), "application/soap+xml; charset=utf-16", "")
 	}
+	h := NewHandler(fakeService{}, fuzzSystems{}, nil, zap.NewNop(), Config{Limits: fuzzLimits, Now: func() time.Time { return testNow }})
 	f.Fuzz(func(t *testing.T, body []byte, contentType, contentEncoding string) {
 		if len(body) > 4*int(fuzzLimits.MaxBytes) || !utf8.ValidString(contentType) || !utf8.ValidString(contentEncoding) {
 			return
 		}
-		var mu sync.Mutex
-		var served []string
-		h := NewHandler(recordingService{mu: &mu, served: &served}, fuzzSystems{}, nil, zap.NewNop(),
-			Config{Limits: fuzzLimits, Now: func() time.Time { return testNow }})
 		answerOf(t, post(h, contentType, contentEncoding, body))
 	})
 }
