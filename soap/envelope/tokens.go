@@ -54,6 +54,9 @@ func (l *limitedTokens) Token() (xml.Token, error) {
 		if l.depth > l.limits.MaxDepth {
 			return nil, errorf(TooDeep, "the message nests deeper than %d elements", l.limits.MaxDepth)
 		}
+		if err := checkElementSize(t); err != nil {
+			return nil, err
+		}
 		for _, a := range t.Attr {
 			switch {
 			case a.Name.Space == "xmlns":
@@ -80,6 +83,35 @@ func (l *limitedTokens) Token() (xml.Token, error) {
 		}
 	}
 	return t, nil
+}
+
+// Bounds of one element, far above what any SOAP stack writes (a few
+// namespace declarations, a wsu:Id, a password Type URI) and far below
+// what a hostile one may: huge or many attributes and huge names cost the
+// decoder memory for each, and a fault may quote a name.
+const (
+	maxAttributes          = 64
+	maxNameBytes           = 256 // prefix and local name
+	maxAttributeValueBytes = 4096
+)
+
+// checkElementSize refuses a start element beyond those bounds.
+func checkElementSize(t xml.StartElement) error {
+	if len(t.Attr) > maxAttributes {
+		return errorf(TooLarge, "an element has more than %d attributes", maxAttributes)
+	}
+	if len(t.Name.Space)+len(t.Name.Local) > maxNameBytes {
+		return errorf(TooLarge, "an element name is longer than %d bytes", maxNameBytes)
+	}
+	for _, a := range t.Attr {
+		if len(a.Name.Space)+len(a.Name.Local) > maxNameBytes {
+			return errorf(TooLarge, "an attribute name is longer than %d bytes", maxNameBytes)
+		}
+		if len(a.Value) > maxAttributeValueBytes {
+			return errorf(TooLarge, "an attribute value is longer than %d bytes", maxAttributeValueBytes)
+		}
+	}
+	return nil
 }
 
 // resolve returns the namespace prefix is bound to, "" if it is bound to
