@@ -461,7 +461,7 @@ func FuzzGzipBody(f *testing.F) {
 	for _, b := range fuzzGoldenBodies(f) {
 		f.Add(gzipped(string(b)), "")
 	}
-	f.Add(gzipped(strings.Repeat(" ", 1<<20)), "")                       // a bomb: 1 MB of spaces in 1 KB
+	f.Add(gzipped(strings.Repeat(" ", 1<<20)), "")                            // a bomb: 1 MB of spaces in 1 KB
 	f.Add(append(gzipped("<a/>"), gzipped(strings.Repeat("b", 9000))...), "") // two members
 	f.Add(gzipped(string(encodeUTF16(testEnvelope(nsSOAP11, getCardBody), true, true))), "utf-16")
 	f.Add(gzipped(testEnvelope(nsSOAP11, getCardBody))[:40], "")
