@@ -109,6 +109,9 @@ func Parse(m *Message, body []byte, charset string, cfg Config, app Application)
 	if err != nil {
 		return err
 	}
+	if err := checkAttributeCounts(doc); err != nil {
+		return err
+	}
 	raw := xml.NewDecoder(bytes.NewReader(doc))
 	raw.Strict = true
 	raw.CharsetReader = refuseDeclaredCharset
