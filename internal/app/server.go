@@ -42,9 +42,11 @@ type HTTPLimits struct {
 
 // DefaultHTTPLimits are the limits `gateway serve` runs with: a SOAP
 // request of the largest size (2 MiB on the wire, soap.DefaultLimits) in
-// ReadTimeout needs about 70 KB/s; 2048 connections is more than the 15-30
-// integrating systems' pools hold, at about 20 KB each when idle (a
-// goroutine and its read and write buffers).
+// ReadTimeout needs about 70 KB/s; 512 connections is more than the 15-30
+// integrating systems' pools hold (2 to 16 connections each), at about
+// 20 KB each when idle (a goroutine and its read and write buffers) and at
+// most the 2 MiB of a body each when they upload at once
+// (docs/reliability.md, "Hostile input").
 func DefaultHTTPLimits() HTTPLimits {
 	return HTTPLimits{
 		ReadHeaderTimeout: 5 * time.Second,
@@ -52,7 +54,7 @@ func DefaultHTTPLimits() HTTPLimits {
 		WriteTimeout:      60 * time.Second,
 		IdleTimeout:       2 * time.Minute,
 		MaxHeaderBytes:    64 << 10,
-		MaxConnections:    2048,
+		MaxConnections:    512,
 	}
 }
 
