@@ -481,6 +481,12 @@ func FuzzGzipBody(f *testing.F) {
 		max := fuzzLimits.MaxBytes
 		want, werr := gunzipAtMost(data, 2*max+1)
 		switch {
+		case int64(len(data)) > 2*max:
+			// More than the wire allows: refused as it is read, too large,
+			// or malformed if gzip fails on it first.
+			if f := medcard.FaultOf(err); f != medcard.FaultMessageTooLarge && f != medcard.FaultMalformedMessage {
+				t.Fatalf("%d gzip bytes, more than the %d the wire allows = %v, want MessageTooLarge", len(data), 2*max, err)
+			}
 		case werr != nil:
 			if medcard.FaultOf(err) != medcard.FaultMalformedMessage && medcard.FaultOf(err) != medcard.FaultMessageTooLarge {
 				t.Fatalf("a body gzip cannot read (%v) = %v, want MalformedMessage (or MessageTooLarge, if it was already too large)", werr, err)

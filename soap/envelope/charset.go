@@ -137,5 +137,5 @@ func acceptDeclaredUTF16(label string, r io.Reader) (io.Reader, error) {
 // not ask about that one).
 func refuseDeclaredCharset(label string, _ io.Reader) (io.Reader, error) {
 	return nil, errorf(Malformed,
-		"the XML declaration names the encoding %q, which is not the message's: send UTF-8 or UTF-16", quoted(label))
+		"the XML declaration names the encoding %.40q, which is not the message's: send UTF-8 or UTF-16", quoted(label))
 }
