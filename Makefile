@@ -3,6 +3,7 @@
 #   make test   every test, against real PostgreSQL and Redis
 #   make bench  the benchmark scenarios and their ceilings, one table (docs/performance.md)
 #   make soak   mixed load for 10 minutes, watching the gateway's memory
+#   make fuzz   every fuzz target of the SOAP edge, 10 M executions in all
 #
 # Go 1.26 is expected at /usr/local/go (or on PATH); PostgreSQL and Redis
 # are installed with apt-get when missing (scripts/stack.sh deps).
@@ -29,7 +30,7 @@ NODE_SOAP_SRC := cmd/gateway/testdata/interop/node
 NODE_SOAP_DIR := .cache/node-soap
 NODE_SOAP := $(NODE_SOAP_DIR)/node_modules/.package-lock.json
 
-.PHONY: robustness failover run test bench bench-rebalance bench-ui bench-standbys soak stop clean build deps test-deps go-check generate check-generated lint status
+.PHONY: robustness failover fuzz run test bench bench-rebalance bench-ui bench-standbys soak stop clean build deps test-deps go-check generate check-generated lint status
 
 run: deps build
 	@scripts/run.sh
@@ -39,6 +40,15 @@ test: deps test-deps go-check check-generated lint
 	@# The robustness suite on its own, without -race: its clients then run
 	@# three times faster, and it has both cores (about 3 minutes).
 	$(GO) test -count=1 -timeout 10m ./internal/robustness/
+	@# A few seconds of fuzzing per fuzz target (their seeds and findings
+	@# ran above, in plain go test); make fuzz runs them for long.
+	scripts/fuzz.sh --short
+
+# Every fuzz target of the SOAP edge for FUZZTIME (100s) each, 10,000,000
+# executions in all or it fails (scripts/fuzz.sh; docs/reliability.md,
+# "Hostile input"); about 12 minutes.
+fuzz: go-check
+	@scripts/fuzz.sh
 
 # Takes about four minutes; results under bench-results/ (git-ignored).
 bench: deps build

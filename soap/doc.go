@@ -26,7 +26,13 @@
 // parser reads. The XML decoder reads through a token filter that refuses
 // DOCTYPEs and other directives, processing instructions, more than
 // MaxDepth levels and more than MaxTokens tokens, so the limits hold
-// inside every DecodeElement too. Every element inside the body's wrapper
+// inside every DecodeElement too; a tag of more than 64 attributes, a name
+// of more than 256 bytes and an attribute value of more than 4096 are
+// refused as well (envelope/tokens.go). At most Config.MaxConcurrentParses
+// envelopes are parsed at once (four per CPU); a request waits its turn
+// within its deadline, then gets ServiceUnavailable. A refusal quotes a
+// name or an action cut short, digit runs masked, never the message's
+// text. Every element inside the body's wrapper
 // and inside our own header blocks must be in our namespace
 // (WrongNamespace otherwise): encoding/xml matches fields by local name
 // alone, so the filter checks.

@@ -11,6 +11,7 @@ import (
 	"io"
 	"mime"
 	"net/http"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -42,6 +43,12 @@ type Config struct {
 	SingleWSDLSOAP11 []byte
 	// Limits bound the cost of parsing one request.
 	Limits Limits
+	// MaxConcurrentParses bounds the requests parsed at once; a request
+	// waits for its turn within its Timeout. Parsing is all CPU, so more
+	// at once than cores serve none sooner, and each may allocate up to
+	// about 7 MB (a message of MaxTokens tokens): the bound keeps a burst
+	// of hostile messages from adding those up. 0: four per CPU.
+	MaxConcurrentParses int
 	// Timeout bounds the work for one request; every database and cache
 	// call inherits it.
 	Timeout time.Duration
@@ -71,6 +78,9 @@ type Handler struct {
 	passwords *passwordCache
 	// vocab is our names, which the envelope's lexer need not copy.
 	vocab *envelope.Vocabulary
+	// parses holds a token per request being parsed
+	// (Config.MaxConcurrentParses).
+	parses chan struct{}
 }
 
 // NewHandler returns the SOAP endpoint over svc. nonces may be nil (no
@@ -85,8 +95,12 @@ func NewHandler(svc CardService, systems Systems, nonces Nonces, log *zap.Logger
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
+	if cfg.MaxConcurrentParses <= 0 {
+		cfg.MaxConcurrentParses = 4 * runtime.GOMAXPROCS(0)
+	}
 	h := &Handler{svc: svc, systems: systems, nonces: nonces, log: log, cfg: cfg, now: cfg.Now,
-		ops: map[string]*operation{}, passwords: newPasswordCache(time.Now), vocab: vocabularyOf(operations)}
+		ops: map[string]*operation{}, passwords: newPasswordCache(time.Now), vocab: vocabularyOf(operations),
+		parses: make(chan struct{}, cfg.MaxConcurrentParses)}
 	for _, op := range operations {
 		h.ops[op.element.Local] = op
 	}
@@ -132,8 +146,8 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		if err != nil {
 			return err
 		}
-		req, err := h.readRequest(body, charset)
-		if req.msg.Version != 0 {
+		req, err := h.parse(ctx, body, charset)
+		if req != nil && req.msg.Version != 0 {
 			out.version, out.op, out.headers = req.msg.Version, req.op, req.msg.Reply()
 		}
 		if err != nil {
@@ -194,6 +208,20 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.log.Info("soap request refused", fields...)
 	}
 	h.writeFault(w, out, err, requestID)
+}
+
+// parse is readRequest in its turn (Config.MaxConcurrentParses), waiting
+// for one at most until ctx ends; then it returns no request.
+//
+// Errors: FaultUnavailable, and readRequest's.
+func (h *Handler) parse(ctx context.Context, body []byte, charset string) (*request, error) {
+	select {
+	case h.parses <- struct{}{}:
+	case <-ctx.Done():
+		return nil, medcard.Errorf(medcard.FaultUnavailable, "the gateway is busy reading other requests: resend with the same MessageID")
+	}
+	defer func() { <-h.parses }()
+	return h.readRequest(body, charset)
 }
 
 // admittedAlongside are the operations whose nonce check runs alongside

@@ -624,3 +624,33 @@ func TestVocabularyHasOurNames(t *testing.T) {
 		}
 	}
 }
+
+// TestParsesWaitTheirTurn: with every parse turn taken, a request waits
+// within its deadline and is then answered ServiceUnavailable (retryable),
+// its body unparsed and nothing served; once a turn is free it is served.
+func TestParsesWaitTheirTurn(t *testing.T) {
+	var mu sync.Mutex
+	var served []string
+	h := NewHandler(recordingService{mu: &mu, served: &served}, fakeSystems{}, nil, zap.NewNop(),
+		Config{Now: func() time.Time { return testNow }, Timeout: 50 * time.Millisecond, MaxConcurrentParses: 1})
+	send := func() *httptest.ResponseRecorder {
+		req := httptest.NewRequest(http.MethodPost, "/medcard", strings.NewReader(testEnvelope(nsSOAP11, getCardBody)))
+		req.Header.Set("Content-Type", "text/xml")
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		return rec
+	}
+	h.parses <- struct{}{} // another request's turn
+	start := time.Now()
+	rec := send()
+	if took := time.Since(start); rec.Code != http.StatusInternalServerError || faultIDOf(rec.Body.Bytes()) != medcard.FaultUnavailable.ID || took < 50*time.Millisecond {
+		t.Errorf("with no turn free: %d %s after %v, want %s after the 50 ms deadline", rec.Code, faultIDOf(rec.Body.Bytes()), took, medcard.FaultUnavailable.ID)
+	}
+	if len(served) != 0 {
+		t.Errorf("served %v while waiting for a turn", served)
+	}
+	<-h.parses
+	if rec := send(); rec.Code != http.StatusOK {
+		t.Errorf("with a turn free: %d %s, want 200", rec.Code, rec.Body.String())
+	}
+}

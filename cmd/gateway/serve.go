@@ -65,6 +65,12 @@ func runServe(ctx context.Context, args []string) error {
 	f.boolVar(&cfg.DurableReadAudits, "durable-read-audits", "MEDCARD_DURABLE_READ_AUDITS", cfg.DurableReadAudits, "answer a look-up only once its audit row is committed (group commit); off: the row is queued, written within about 50 ms, and lost if the gateway crashes first")
 	f.intVar(&cfg.DBMaxConns, "db-max-conns", "MEDCARD_DB_MAX_CONNS", cfg.DBMaxConns, "most connections per shard database (a pool_max_conns in the DSN wins); 0: pgx's default, max(4, CPUs)")
 	f.intVar(&sf.gcPercent, "gc-percent", "MEDCARD_GC_PERCENT", 400, "Go GC target percentage (like GOGC, which wins when set); 0: the runtime's default")
+	f.duration(&cfg.HTTP.ReadHeaderTimeout, "read-header-timeout", "MEDCARD_READ_HEADER_TIMEOUT", cfg.HTTP.ReadHeaderTimeout, "bound of reading a request's headers (a client that dribbles them is cut)")
+	f.duration(&cfg.HTTP.ReadTimeout, "read-timeout", "MEDCARD_READ_TIMEOUT", cfg.HTTP.ReadTimeout, "bound of reading a whole request, headers and body (a client that dribbles its body is cut)")
+	f.duration(&cfg.HTTP.WriteTimeout, "write-timeout", "MEDCARD_WRITE_TIMEOUT", cfg.HTTP.WriteTimeout, "bound of a request from its headers to the last byte of its answer; more than --read-timeout and --request-timeout together")
+	f.duration(&cfg.HTTP.IdleTimeout, "idle-timeout", "MEDCARD_IDLE_TIMEOUT", cfg.HTTP.IdleTimeout, "a keep-alive connection with no next request is closed after this")
+	f.intVar(&cfg.HTTP.MaxHeaderBytes, "max-header-bytes", "MEDCARD_MAX_HEADER_BYTES", cfg.HTTP.MaxHeaderBytes, "most bytes of a request's HTTP headers (past it: 431)")
+	f.intVar(&cfg.HTTP.MaxConnections, "max-connections", "MEDCARD_MAX_CONNECTIONS", cfg.HTTP.MaxConnections, "most client connections per listener at once; past it a new one is closed on accept; 0: no limit")
 	f.BoolVar(&sf.demo, "demo", false, "print a demo person and a copy-paste curl once listening")
 	f.string(&sf.demoCA, "demo-ca", "MEDCARD_DEMO_CA", "", "with --demo, the CA certificate the printed curl trusts (gateway dev-cert's ca.pem)")
 	if err := f.Parse(args); err != nil {
@@ -127,15 +133,12 @@ func runServe(ctx context.Context, args []string) error {
 			return fmt.Errorf("--listen-http: %w", err)
 		}
 	}
-	srv := &http.Server{
-		Handler:           gw.Handler(),
-		TLSConfig:         gw.TLSConfig(),
-		ReadHeaderTimeout: 10 * time.Second,
-		ReadTimeout:       30 * time.Second,
-		IdleTimeout:       120 * time.Second,
-		// TLS handshake failures (a client without our CA, plain HTTP to
-		// the HTTPS port) are the clients' to fix; logged, not printed raw.
-		ErrorLog: zap.NewStdLog(log.With(zap.String("component", "http"))),
+	// TLS handshake failures (a client without our CA, plain HTTP to the
+	// HTTPS port) are the clients' to fix; logged, not printed raw.
+	srv := gw.NewServer(zap.NewStdLog(log.With(zap.String("component", "http"))))
+	ln = gw.Listener(ln)
+	if lnHTTP != nil {
+		lnHTTP = gw.Listener(lnHTTP)
 	}
 
 	if sf.pprof != "" {

@@ -42,6 +42,9 @@ type Gateway struct {
 	stop    context.CancelFunc
 	loops   sync.WaitGroup
 	closers []func() // run in order by Close, after the loops ended
+
+	httpLimits   HTTPLimits         // of NewServer and Listener (server.go)
+	refusedConns prometheus.Counter // connections Listener closed
 }
 
 // New connects to the catalog, the shard databases and Redis, wires the
@@ -60,7 +63,7 @@ func New(ctx context.Context, cfg Config) (*Gateway, error) {
 	if clinicalNow == nil {
 		clinicalNow = time.Now
 	}
-	g := &Gateway{}
+	g := &Gateway{httpLimits: cfg.HTTP}
 	loopCtx, stop := context.WithCancel(context.WithoutCancel(ctx))
 	g.stop = stop
 	fail := func(err error) (*Gateway, error) { g.Close(); return nil, err }
@@ -110,6 +113,7 @@ func New(ctx context.Context, cfg Config) (*Gateway, error) {
 	registry := prometheus.NewRegistry()
 	registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		shard.NewPoolCollector(store), shard.NewReplicationCollector(catalog, store))
+	g.refusedConns = newRefusedConnections(registry)
 
 	// The read audit writer, which batches the look-ups' audit rows.
 	g.audits = shard.NewAuditWriter(store, log, shard.AuditOptions{Durable: cfg.DurableReadAudits})

@@ -87,6 +87,10 @@ type Config struct {
 	// authenticates with PasswordText (over TLS) only.
 	SecretKeyFile string
 
+	// HTTP bounds what one client connection may cost (server.go):
+	// Gateway.NewServer and Gateway.Listener apply it.
+	HTTP HTTPLimits
+
 	// Now is the domain's clinical clock (dispensing intervals, validity,
 	// stamps); nil: time.Now. Tests move it; token freshness always uses
 	// the real clock.
@@ -108,5 +112,6 @@ func DefaultConfig() Config {
 		RequestTimeout:    10 * time.Second,
 		CommitTimeout:     5 * time.Second,
 		DBMaxConns:        16,
+		HTTP:              DefaultHTTPLimits(),
 	}
 }

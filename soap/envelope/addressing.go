@@ -141,7 +141,7 @@ func (a *Addressing) Check(body string, actions ...string) error {
 		if len(actions) > 0 {
 			want = actions[0]
 		}
-		return errorf(ActionNotSupported, "wsa:Action %s is not the action of %s, which is %s", a.Action, body, want)
+		return errorf(ActionNotSupported, "wsa:Action %s is not the action of %s, which is %s", quoted(a.Action), body, want)
 	}
 	if a.saw&sawReplyTo != 0 && a.ReplyTo != AnonymousAddress {
 		return errorf(OnlyAnonymousAddress,

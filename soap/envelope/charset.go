@@ -137,7 +137,7 @@ func acceptDeclaredUTF16(label string, r io.Reader) (io.Reader, error) {
 // not ask about that one).
 func refuseDeclaredCharset(label string, _ io.Reader) (io.Reader, error) {
 	return nil, errorf(Malformed,
-		"the XML declaration names the encoding %.40q, which is not the message's: send UTF-8 or UTF-16", label)
+		"the XML declaration names the encoding %.40q, which is not the message's: send UTF-8 or UTF-16", quoted(label))
 }
 
 // IsChar reports whether XML 1.0 allows the character r (its Char

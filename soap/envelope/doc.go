@@ -10,7 +10,9 @@
 // # What it refuses
 //
 // More than Limits.MaxBytes of the document as UTF-8, MaxDepth levels or
-// MaxTokens tokens (TooLarge, TooDeep); DOCTYPEs and other directives,
+// MaxTokens tokens, an element with more than 64 attributes, a name of
+// more than 256 bytes or an attribute value of more than 4096 (TooLarge,
+// TooDeep); DOCTYPEs and other directives,
 // processing instructions, text where SOAP allows none, a declared
 // encoding the message is not in (Malformed); a root that is not a SOAP
 // 1.1 or 1.2 Envelope (VersionMismatch); a body wrapper the application

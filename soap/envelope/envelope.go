@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/xml"
 	"errors"
+	"fmt"
 	"io"
 	"strings"
 )
@@ -127,6 +128,9 @@ func Parse(m *Message, body []byte, charset string, cfg Config, app Application)
 		}
 		*m = Message{}
 	}
+	if err := checkAttributeCounts(doc); err != nil {
+		return err
+	}
 	raw := xml.NewDecoder(bytes.NewReader(doc))
 	raw.Strict = true
 	raw.CharsetReader = refuseDeclaredCharset
@@ -182,7 +186,7 @@ func parseTokens(m *Message, raw rawTokens, cfg Config, app Application) error {
 					return err
 				}
 			default:
-				return errorf(Malformed, "unexpected element %s in the envelope", t.Name.Local)
+				return errorf(Malformed, "unexpected element %s in the envelope", quoted(t.Name.Local))
 			}
 		case xml.EndElement:
 			if !sawBody {
@@ -267,17 +271,37 @@ func (p *parser) readHeaders() error {
 	}
 }
 
+// Bounds of a NotUnderstood error, so that its fault stays small however
+// many headers a message marks mustUnderstand: the message names the first
+// notUnderstoodQuoted, Error.NotUnderstood (the SOAP 1.2 fault's
+// NotUnderstood blocks) the first maxNotUnderstood whose qname is at most
+// maxNotUnderstoodName bytes. One block is enough for the sender to see
+// what to fix.
+const (
+	notUnderstoodQuoted  = 3
+	maxNotUnderstood     = 16
+	maxNotUnderstoodName = 256
+)
+
 func notUnderstoodError(names []xml.Name) error {
-	quoted := make([]string, len(names))
-	for i, n := range names {
-		quoted[i] = n.Local + " {" + n.Space + "}"
+	var named []string
+	for _, n := range names[:min(len(names), notUnderstoodQuoted)] {
+		named = append(named, quoted(n.Local)+" {"+quoted(n.Space)+"}")
+	}
+	list := strings.Join(named, ", ")
+	if more := len(names) - len(named); more > 0 {
+		list += fmt.Sprintf(" and %d more", more)
 	}
 	format := "header %s is not understood"
 	if len(names) > 1 {
 		format = "headers %s are not understood"
 	}
-	e := errorf(NotUnderstood, format, strings.Join(quoted, ", "))
-	e.NotUnderstood = names
+	e := errorf(NotUnderstood, format, list)
+	for _, n := range names {
+		if len(e.NotUnderstood) < maxNotUnderstood && len(n.Space)+len(n.Local) <= maxNotUnderstoodName {
+			e.NotUnderstood = append(e.NotUnderstood, n)
+		}
+	}
 	return e
 }
 
@@ -338,9 +362,9 @@ func (p *parser) readBody() error {
 			target := p.app.Body(t.Name.Local)
 			switch {
 			case target != nil && t.Name.Space != p.cfg.Namespace:
-				return errorf(WrongNamespace, "%s must be in the namespace %s", t.Name.Local, p.cfg.Namespace)
+				return errorf(WrongNamespace, "%s must be in the namespace %s", quoted(t.Name.Local), p.cfg.Namespace)
 			case target == nil:
-				return errorf(UnknownBody, "there is no operation %s in %s", t.Name.Local, p.cfg.Namespace)
+				return errorf(UnknownBody, "there is no operation %s in %s", quoted(t.Name.Local), p.cfg.Namespace)
 			}
 			p.msg.BodyName, p.msg.Body = t.Name.Local, target
 			p.lim.expectWithin(t, p.cfg.Namespace)
@@ -382,7 +406,7 @@ func syntaxError(err error) error {
 	}
 	var se *xml.SyntaxError
 	if errors.As(err, &se) {
-		return errorf(Malformed, "XML syntax error on line %d: %s", se.Line, se.Msg)
+		return errorf(Malformed, "XML syntax error on line %d: %s", se.Line, syntaxMessage(se.Msg))
 	}
 	// Other decoder errors (a number that does not parse, say) quote the
 	// offending value, which could be a person identifier: say less.

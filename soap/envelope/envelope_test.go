@@ -116,6 +116,10 @@ func TestParseRefuses(t *testing.T) {
 		{"too large", doc(NamespaceSOAP11, strings.Repeat(" ", 5000), echo), "", TooLarge},
 		{"too many tokens", doc(NamespaceSOAP11, strings.Repeat("<y/>", 300), echo), "", TooLarge},
 		{"too deep", doc(NamespaceSOAP11, "", `<x:EchoRequest>`+strings.Repeat("<x:a>", 12)+strings.Repeat("</x:a>", 12)+`</x:EchoRequest>`), "", TooDeep},
+		{"many attributes", doc(NamespaceSOAP11, "", `<x:EchoRequest`+strings.Repeat(` a=""`, 65)+`/>`), "", TooLarge},
+		{"a huge attribute", doc(NamespaceSOAP11, "", `<x:EchoRequest a="`+strings.Repeat("a", 4097)+`"/>`), "", TooLarge},
+		{"a huge attribute name", doc(NamespaceSOAP11, "", `<x:EchoRequest `+strings.Repeat("a", 257)+`=""/>`), "", TooLarge},
+		{"a huge element name", doc(NamespaceSOAP11, "", `<x:`+strings.Repeat("E", 256)+`/>`), "", TooLarge},
 		{"unknown body", doc(NamespaceSOAP11, "", `<x:EraseRequest/>`), "", UnknownBody},
 		{"wrapper in another namespace", doc(NamespaceSOAP11, "", `<o:EchoRequest xmlns:o="urn:other"/>`), "", WrongNamespace},
 		{"child in another namespace", doc(NamespaceSOAP11, "", `<x:EchoRequest><o:Text xmlns:o="urn:other">hi</o:Text></x:EchoRequest>`), "", WrongNamespace},
@@ -417,5 +421,55 @@ func TestImportsNothingOfOurs(t *testing.T) {
 				t.Errorf("%s imports %s", name, path)
 			}
 		}
+	}
+}
+
+// TestRefusalsQuoteLittle: a refusal quotes a name or an action cut short
+// and with digit runs masked, never a document's text (the fuzzer found an
+// undefined entity echoed with what followed its "&", invalid UTF-8
+// included), and names at most 16 headers not understood, 3 of them in its
+// message, however many the message marked mustUnderstand.
+func TestRefusalsQuoteLittle(t *testing.T) {
+	mu := `s:mustUnderstand="1"`
+	for _, tc := range []struct {
+		name string
+		body string
+		want string // the message, exactly
+	}{
+		{"an entity in the text", doc(NamespaceSOAP11, "", `<x:EchoRequest><x:Text>Pinex &co;0101701234</x:Text></x:EchoRequest>`),
+			"XML syntax error on line 1: invalid character entity (write & as &amp; and < as &lt;)"},
+		{"an entity of invalid UTF-8", doc(NamespaceSOAP11, "", "<x:EchoRequest><x:Text>&\x94</x:Text></x:EchoRequest>"),
+			"XML syntax error on line 1: invalid character entity (write & as &amp; and < as &lt;)"},
+		{"a person as an element name", doc(NamespaceSOAP11, "", `<x:P0101701234/>`),
+			"there is no operation P########## in " + appNS},
+		{"a long element name", strings.Replace(doc(NamespaceSOAP11, "", echo), "<s:Body>", "<s:"+strings.Repeat("N", 200)+"/><s:Body>", 1),
+			"unexpected element " + strings.Repeat("N", maxQuoted) + "… in the envelope"},
+		{"a person as a namespace", doc(NamespaceSOAP11, "", `<x:EchoRequest><o:Text xmlns:o="urn:cpr:0101701234">1</o:Text></x:EchoRequest>`),
+			"Text in EchoRequest is in the namespace urn:cpr:##########; it must be in " + appNS},
+		{"a person as an encoding", `<?xml version="1.0" encoding="0101701234"?>` + doc(NamespaceSOAP11, "", echo),
+			`the XML declaration names the encoding "##########", which is not the message's: send UTF-8 or UTF-16`},
+	} {
+		_, _, err := parse(t, []byte(tc.body), "")
+		var e *Error
+		if !errors.As(err, &e) || e.Message != tc.want {
+			t.Errorf("Parse(%s) = %v, want the message %q", tc.name, err, tc.want)
+		}
+	}
+
+	var many strings.Builder
+	many.WriteString(`<o:L xmlns:o="urn:` + strings.Repeat("l", 300) + `" ` + mu + `/>`) // too long a qname for a NotUnderstood block
+	for i := range 40 {
+		many.WriteString(`<o:H` + strconv.Itoa(i) + ` xmlns:o="urn:other" ` + mu + `/>`)
+	}
+	_, _, err := parse(t, []byte(doc(NamespaceSOAP12, many.String(), echo)), "")
+	var e *Error
+	if !errors.As(err, &e) || e.Kind != NotUnderstood {
+		t.Fatalf("Parse(41 headers not understood) = %v, want NotUnderstood", err)
+	}
+	if want := "headers L {urn:" + strings.Repeat("l", maxQuoted-4) + "…}, H0 {urn:other}, H1 {urn:other} and 38 more are not understood"; e.Message != want {
+		t.Errorf("message %q, want %q", e.Message, want)
+	}
+	if len(e.NotUnderstood) != maxNotUnderstood || e.NotUnderstood[0].Local != "H0" || e.NotUnderstood[15].Local != "H15" {
+		t.Errorf("NotUnderstood = %v, want H0 to H15", e.NotUnderstood)
 	}
 }

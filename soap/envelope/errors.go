@@ -3,6 +3,8 @@ package envelope
 import (
 	"encoding/xml"
 	"fmt"
+	"strings"
+	"unicode/utf8"
 )
 
 // Kind is what is wrong with a message. The SOAP edge maps each kind to
@@ -65,7 +67,9 @@ type Error struct {
 	Kind    Kind
 	Message string
 	// NotUnderstood names the refused header blocks of a NotUnderstood
-	// error, in the order of the message.
+	// error, in the order of the message: the first 16 with a qname of at
+	// most 256 bytes (notUnderstoodError), so a fault naming them stays
+	// small.
 	NotUnderstood []xml.Name
 }
 
@@ -74,3 +78,48 @@ func errorf(kind Kind, format string, args ...any) *Error {
 }
 
 func (e *Error) Error() string { return e.Kind.String() + ": " + e.Message }
+
+// maxQuoted bounds what an Error quotes of a message (a name, a namespace,
+// an action): enough to recognise it, never a document's worth.
+const maxQuoted = 80
+
+// quoted is s as an Error may quote it: cut to maxQuoted bytes at a rune
+// boundary (marked with "…"), invalid UTF-8 replaced, and every run of six
+// or more digits masked with "#", so that a person identifier is never
+// echoed, even one sent as an element name or an action.
+func quoted(s string) string {
+	s = strings.ToValidUTF8(s, "\ufffd")
+	if len(s) > maxQuoted {
+		cut := maxQuoted
+		for cut > 0 && !utf8.RuneStart(s[cut]) {
+			cut--
+		}
+		s = s[:cut] + "…"
+	}
+	digits := 0
+	for i := 0; i < len(s); i++ {
+		if '0' <= s[i] && s[i] <= '9' {
+			digits++
+			continue
+		}
+		if digits >= 6 {
+			s = s[:i-digits] + strings.Repeat("#", digits) + s[i:]
+		}
+		digits = 0
+	}
+	if digits >= 6 {
+		s = s[:len(s)-digits] + strings.Repeat("#", digits)
+	}
+	return s
+}
+
+// syntaxMessage is what an Error says of encoding/xml's complaint msg:
+// what is wrong, without what the document held there. An undefined entity
+// is quoted with the text after its "&" (a drug name with a bare "&", say),
+// so that one is named by its kind alone.
+func syntaxMessage(msg string) string {
+	if strings.HasPrefix(msg, "invalid character entity") {
+		return "invalid character entity (write & as &amp; and < as &lt;)"
+	}
+	return quoted(msg)
+}

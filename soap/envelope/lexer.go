@@ -94,6 +94,10 @@ func (l *lexer) RawToken() (xml.Token, error) {
 			l.pos++
 			return xml.StartElement{Name: name, Attr: attr}, nil
 		}
+		if len(attr) == maxAttributes {
+			// Refused, before encoding/xml reads it, by checkAttributeCounts.
+			return l.leave()
+		}
 		a := xml.Attr{}
 		if a.Name, ok = l.name(); !ok {
 			return l.leave()
