@@ -142,11 +142,11 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		if err != nil {
 			return err
 		}
-		messageID, err := req.messageID()
+		call, err := req.call(caller)
 		if err != nil {
 			return err
 		}
-		resp, err := req.op.serve(ctx, h.svc, medcard.Call{Caller: caller, MessageID: messageID}, req.msg.Body)
+		resp, err := req.op.serve(ctx, h.svc, call, req.msg.Body)
 		if err != nil {
 			return err
 		}
