@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/sharedmedcard/gateway/medcard"
 )
@@ -110,39 +111,45 @@ func (s *Store) MaintainAuditPartitions(ctx context.Context, now time.Time, ahea
 	if ahead < 0 || keepMonths < 0 {
 		return nil, fmt.Errorf("audit partitions: ahead (%d) and retention (%d months) cannot be negative", ahead, keepMonths)
 	}
-	month := time.Date(now.UTC().Year(), now.UTC().Month(), 1, 0, 0, 0, 0, time.UTC)
-	var cutoff time.Time
-	if keepMonths > 0 {
-		cutoff = month.AddDate(0, -keepMonths, 0)
-	}
 	m := s.Map()
 	var out []AuditPartitions
 	var errs []error
-	dbs := slices.Sorted(maps.Keys(m.Databases))
-	for _, db := range dbs {
+	for _, db := range slices.Sorted(maps.Keys(m.Databases)) {
 		pool, err := s.pool(db, m.Databases[db])
 		if err != nil {
 			errs = append(errs, fmt.Errorf("%s: %w", db, err))
 			continue
 		}
-		res := AuditPartitions{Database: db, Cutoff: cutoff}
-		err = pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
-			if _, err := tx.Exec(ctx, fmt.Sprintf(`SET LOCAL lock_timeout = '%dms'`, auditLockTimeout.Milliseconds())); err != nil {
-				return err
-			}
-			if err := tx.QueryRow(ctx, `SELECT audit_log_ensure_months($1, $2)`, month, ahead+1).Scan(&res.Created); err != nil {
-				return err
-			}
-			if keepMonths > 0 {
-				return tx.QueryRow(ctx, `SELECT audit_log_drop_before($1)`, cutoff).Scan(&res.Dropped)
-			}
-			return nil
-		})
+		res, err := maintainAuditPartitions(ctx, pool, now, ahead, keepMonths)
 		if err != nil {
 			errs = append(errs, fmt.Errorf("%s: audit partitions: %w", db, err))
 			continue
 		}
+		res.Database = db
 		out = append(out, res)
 	}
 	return out, errors.Join(errs...)
+}
+
+// maintainAuditPartitions is MaintainAuditPartitions at one database, in
+// one transaction.
+func maintainAuditPartitions(ctx context.Context, pool *pgxpool.Pool, now time.Time, ahead, keepMonths int) (AuditPartitions, error) {
+	month := time.Date(now.UTC().Year(), now.UTC().Month(), 1, 0, 0, 0, 0, time.UTC)
+	var res AuditPartitions
+	if keepMonths > 0 {
+		res.Cutoff = month.AddDate(0, -keepMonths, 0)
+	}
+	err := pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, fmt.Sprintf(`SET LOCAL lock_timeout = '%dms'`, auditLockTimeout.Milliseconds())); err != nil {
+			return err
+		}
+		if err := tx.QueryRow(ctx, `SELECT audit_log_ensure_months($1, $2)`, month, ahead+1).Scan(&res.Created); err != nil {
+			return err
+		}
+		if keepMonths > 0 {
+			return tx.QueryRow(ctx, `SELECT audit_log_drop_before($1)`, res.Cutoff).Scan(&res.Dropped)
+		}
+		return nil
+	})
+	return res, err
 }
