@@ -31,6 +31,7 @@ type serveFlags struct {
 	demo           bool
 	pprof          string // loopback address for net/http/pprof; empty: off
 	gcPercent      int    // the Go GC target; 0: leave the runtime's (GOGC)
+	auditRetention string // months of audit log kept (parseRetention)
 }
 
 // gcMemoryLimit is the soft heap limit set with --gc-percent: under it the
@@ -64,6 +65,7 @@ func runServe(ctx context.Context, args []string) error {
 	f.duration(&cfg.CommitTimeout, "commit-timeout", "MEDCARD_COMMIT_TIMEOUT", cfg.CommitTimeout, "bound of one write, its wait for the standbys included; past it the write fails retryably")
 	f.intVar(&cfg.DBMaxConns, "db-max-conns", "MEDCARD_DB_MAX_CONNS", cfg.DBMaxConns, "most connections per shard database (a pool_max_conns in the DSN wins); 0: pgx's default, max(4, CPUs)")
 	f.intVar(&sf.gcPercent, "gc-percent", "MEDCARD_GC_PERCENT", 400, "Go GC target percentage (like GOGC, which wins when set); 0: the runtime's default")
+	f.string(&sf.auditRetention, "audit-retention", "MEDCARD_AUDIT_RETENTION", "off", "months of the audit log (the citizen's access log) to keep, as 26mo or 2y; older months are dropped whole at start and every six hours (off: keep everything)")
 	f.BoolVar(&sf.demo, "demo", false, "print a demo person and a copy-paste curl once listening")
 	f.string(&sf.demoCA, "demo-ca", "MEDCARD_DEMO_CA", "", "with --demo, the CA certificate the printed curl trusts (gateway dev-cert's ca.pem)")
 	if err := f.Parse(args); err != nil {
@@ -78,6 +80,9 @@ func runServe(ctx context.Context, args []string) error {
 	}
 	if cfg.RedisAutoPipeline, err = parseOnOff("--redis-autopipeline", sf.redisPipeline); err != nil {
 		return err
+	}
+	if cfg.AuditRetentionMonths, err = parseRetention(sf.auditRetention); err != nil {
+		return fmt.Errorf("--audit-retention: %w", err)
 	}
 	if sf.redisSentinels != "" {
 		cfg.RedisSentinels = strings.Split(sf.redisSentinels, ",")

@@ -81,6 +81,16 @@ type Config struct {
 	// authenticates with PasswordText (over TLS) only.
 	SecretKeyFile string
 
+	// AuditAheadMonths is how many months after this one the audit log's
+	// partitions are made ahead; AuditRetentionMonths, when above zero, how
+	// many months back it is kept: older months are dropped whole. The
+	// gateway does both at start and every AuditMaintenanceEvery
+	// (shard.Store.MaintainAuditPartitions); several gateways doing it is
+	// harmless.
+	AuditAheadMonths      int
+	AuditRetentionMonths  int
+	AuditMaintenanceEvery time.Duration
+
 	// Now is the domain's clinical clock (dispensing intervals, validity,
 	// stamps); nil: time.Now. Tests move it; token freshness always uses
 	// the real clock.
@@ -102,5 +112,8 @@ func DefaultConfig() Config {
 		RequestTimeout:    10 * time.Second,
 		CommitTimeout:     5 * time.Second,
 		DBMaxConns:        16,
+
+		AuditAheadMonths:      3,
+		AuditMaintenanceEvery: 6 * time.Hour,
 	}
 }
