@@ -10,7 +10,7 @@
 # gateway's inserts go through the root). A seeded server is reused by the
 # next run with the same sizes.
 #
-# Then it measures the store's page query (shard.accessLogPageSQL, the same
+# Then it measures the store's statement (shard.readAccessLogSQL, the same
 # text) with pgbench over AUDIT_SECONDS (30) per case and AUDIT_CLIENTS (4)
 # clients: a random person's two-year log, first page; the busy person's
 # first page; and a page of the busy person deep in its log (a cursor a
@@ -141,23 +141,27 @@ if [ "$(cat "$DATA/seeded" 2>/dev/null)" != "$seeded" ]; then
 	log "seeded in $(($(date +%s) - t0)) s"
 fi
 
+# The statement checks that the database owns the person's shard.
+psqlq -c "INSERT INTO owned_shards (shard) SELECT s FROM generate_series(0, 1023) s ON CONFLICT DO NOTHING" >/dev/null
 psqlq -c "SELECT count(*) AS partitions, pg_size_pretty(sum(pg_total_relation_size(inhrelid))) AS size,
 	pg_size_pretty(sum(pg_indexes_size(inhrelid))) AS indexes FROM pg_inherits WHERE inhparent = 'audit_log'::regclass" |
 	tee "$OUT/table.txt"
 psqlq -c "SELECT reltuples::bigint FROM pg_class WHERE oid = 'audit_log'::regclass" >/dev/null
 
-# The page query, as shard.accessLogPageSQL has it, with the first page's
-# cursor (the period's end, id 0) or a deep one.
-QUERY=$(sed -n '/^const accessLogPageSQL = `/,/`$/p' shard/accesslog.go | sed '1s/^const accessLogPageSQL = `//; $s/`$//')
-[ -n "$QUERY" ] || die "accessLogPageSQL not found in shard/accesslog.go"
-sql_for() { # person cursor: the query with its parameters spelled out
-	echo "$QUERY" | sed "s/\\\$1/$1/g; s/\\\$2/now() - interval '2 years'/g; s/\\\$3/$2/g; s/\\\$4/0/g; s/\\\$5/$PAGE/g"
+# The store's statement (shard.readAccessLogSQL, put together from its
+# three constants in shard/accesslog.go), with the first page's cursor (the
+# period's end, id 0) or a deep one.
+go_const() { sed -n "/^const $1 = \`/,/\`\$/p" shard/accesslog.go | sed "1s/^const $1 = \`//; \$s/\`\$//"; }
+QUERY="$(go_const readAccessLogHead)$(go_const accessLogPageSQL)$(go_const readAccessLogTail)"
+case "$QUERY" in *"owned_shards"*"FROM audit_log"*"ORDER BY a.at"*) ;; *) die "readAccessLogSQL's parts not found in shard/accesslog.go" ;; esac
+sql_for() { # person cursor shard: the statement with its parameters spelled out
+	echo "$QUERY" | sed "s/\\\$1/$1/g; s/\\\$2/now() - interval '2 years'/g; s/\\\$3/$2/g; s/\\\$4/0/g; s/\\\$5/$PAGE/g; s/\\\$6/$3/g"
 }
-bench_case() { # name person-in-pgbench person-in-explain cursor
+bench_case() { # name person-in-pgbench person-in-explain cursor shard-in-pgbench shard-in-explain
 	local name=$1 f="$OUT/$1.sql"
 	{
 		echo '\set p random(1, '"$PERSONS"')'
-		sql_for "$2" "$4"
+		sql_for "$2" "$4" "$5"
 		echo ';'
 	} >"$f"
 	log "$name: $CLIENTS clients for $SECONDS_PER_CASE s"
@@ -170,11 +174,11 @@ bench_case() { # name person-in-pgbench person-in-explain cursor
 				v[int(NR * 0.50) + 1] / 1000, v[int(NR * 0.99) + 1] / 1000, v[NR] / 1000
 		}' | tee -a "$OUT/summary.txt"
 	rm -f "$OUT/$name".[0-9]*
-	psqlq -c "EXPLAIN (ANALYZE, BUFFERS, COSTS OFF) $(sql_for "$3" "$4")" >"$OUT/$name.explain.txt"
+	psqlq -c "EXPLAIN (ANALYZE, BUFFERS, COSTS OFF) $(sql_for "$3" "$4" "$6")" >"$OUT/$name.explain.txt"
 }
-bench_case person-two-years "lpad(:p::text, 10, '0')" "'0002500000'" "now()"
-bench_case busy-first-page "'9999999999'" "'9999999999'" "now()"
-bench_case busy-year-back "'9999999999'" "'9999999999'" "now() - interval '1 year'"
+bench_case person-two-years "lpad(:p::text, 10, '0')" "'0002500000'" "now()" ":p % 1024" "2500000 % 1024"
+bench_case busy-first-page "'9999999999'" "'9999999999'" "now()" 1 1
+bench_case busy-year-back "'9999999999'" "'9999999999'" "now() - interval '1 year'" 1 1
 log "summary (page of $PAGE rows):"
 cat "$OUT/summary.txt" >&2
 log "plan of a random person's two-year log:"

@@ -18,7 +18,7 @@ import (
 // before the cursor ($3, $4) by (at, id), newest first, at most $5. The
 // index audit_log_person_at serves it in each month the period spans, and
 // `at <= $3` prunes the months after the cursor (the row comparison alone
-// would not). scripts/bench-audit.sh measures this text.
+// would not).
 const accessLogPageSQL = `
 SELECT id, at, operation, system, organisation, role, authorisation_id, acting_user, message_id, flow_id,
        consent, emergency_override, card_version, items
@@ -30,9 +30,15 @@ LIMIT $5`
 // readAccessLogSQL is the page read with, in the same snapshot, the check
 // that this database owns the shard ($6): no row at all means it does not
 // (a source after a move keeps an old copy of the shard's rows until the
-// cleanup), one row of NULLs an empty page.
-const readAccessLogSQL = `
-SELECT a.* FROM owned_shards o LEFT JOIN LATERAL (` + accessLogPageSQL + `) a ON true
+// cleanup), one row of NULLs an empty page. scripts/bench-audit.sh
+// measures this text, put together from the three constants.
+const readAccessLogSQL = readAccessLogHead + accessLogPageSQL + readAccessLogTail
+
+const readAccessLogHead = `
+SELECT a.* FROM owned_shards o LEFT JOIN LATERAL (`
+
+const readAccessLogTail = `
+) a ON true
 WHERE o.shard = $6
 ORDER BY a.at DESC, a.id DESC`
 
