@@ -2,6 +2,7 @@ package soap
 
 import (
 	"context"
+	"encoding/xml"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -80,5 +81,71 @@ func TestConsentHeaderReachesTheCall(t *testing.T) {
 				t.Errorf("Call = %+v, want %+v", got, want)
 			}
 		})
+	}
+}
+
+// portalEnvelope is a request of the citizen portal (role Citizen).
+func portalEnvelope(ns, body string) string {
+	return `<s:Envelope xmlns:s="` + ns + `" xmlns:mc="` + Namespace + `" xmlns:wsse="` + nsWSSE + `" xmlns:wsu="` + nsWSU + `"><s:Header>` +
+		`<wsse:Security>` + testDigestToken("portal", "s3cret") + `</wsse:Security>` +
+		`<mc:MessageHeader><mc:MessageID>log-1</mc:MessageID></mc:MessageHeader>` +
+		`<mc:WhitelistingHeader><mc:SystemName>portal</mc:SystemName><mc:OrganisationIdentifier>SOR:min-log</mc:OrganisationIdentifier><mc:RequestedRole>Citizen</mc:RequestedRole></mc:WhitelistingHeader>` +
+		`</s:Header><s:Body>` + body + `</s:Body></s:Envelope>`
+}
+
+// TestGetAccessLogOverSOAP drives the real service through the SOAP edge:
+// a doctor's look-up is in the citizen portal's answer with its consent
+// and override; a doctor may not read the log; a bad From, PageSize 0 and
+// a forged PageToken are InvalidFieldValue.
+func TestGetAccessLogOverSOAP(t *testing.T) {
+	store := &memCards{cards: map[medcard.PersonID][]byte{}, outcomes: map[medcard.OutcomeKey][]byte{}}
+	svc := medcard.NewService(store, store, func() time.Time { return testNow })
+	h := NewHandler(svc, fakeSystems{}, nil, zap.NewNop(), Config{Now: func() time.Time { return testNow.Add(time.Minute) }})
+	send := func(envelope string) (int, []byte) {
+		req := httptest.NewRequest(http.MethodPost, "/medcard", strings.NewReader(envelope))
+		req.Header.Set("Content-Type", "text/xml")
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		return rec.Code, rec.Body.Bytes()
+	}
+	get := `<mc:GetMedicineCardRequest><mc:PersonIdentifier>0101701234</mc:PersonIdentifier></mc:GetMedicineCardRequest>`
+	if code, body := send(testEnvelopeWith(nsSOAP11, `<mc:MessageHeader><mc:MessageID>r1</mc:MessageID></mc:MessageHeader>`+
+		`<mc:ConsentHeader><mc:Consent>Given</mc:Consent><mc:EmergencyOverride>true</mc:EmergencyOverride></mc:ConsentHeader>`, get)); code != 200 {
+		t.Fatalf("look-up: %d %s", code, body)
+	}
+	logOf := func(extra string) string {
+		return `<mc:GetAccessLogRequest><mc:PersonIdentifier>0101701234</mc:PersonIdentifier>` + extra + `</mc:GetAccessLogRequest>`
+	}
+	// The service's clock is testNow, and a period ends before now: the
+	// look-up, at testNow, is in a period that ends a minute later.
+	code, body := send(portalEnvelope(nsSOAP11, logOf(`<mc:To>2026-11-22T12:01:00Z</mc:To>`)))
+	if code != 200 {
+		t.Fatalf("GetAccessLog: %d %s", code, body)
+	}
+	var answer struct {
+		Entries []xmlAccessLogEntry `xml:"Body>GetAccessLogResponse>Entry"`
+	}
+	if err := xml.Unmarshal(body, &answer); err != nil {
+		t.Fatal(err)
+	}
+	want := []xmlAccessLogEntry{{At: testNow, Operation: "GetMedicineCard", SystemName: "gp", OrganisationIdentifier: "SOR:1",
+		Role: "Doctor", Consent: "Given", EmergencyOverride: true}}
+	if len(answer.Entries) != 1 || !answer.Entries[0].At.Equal(want[0].At) {
+		t.Fatalf("entries = %+v, want %+v", answer.Entries, want)
+	}
+	if got := answer.Entries[0]; got.Operation != want[0].Operation || got.SystemName != want[0].SystemName ||
+		got.Role != want[0].Role || got.Consent != want[0].Consent || got.EmergencyOverride != want[0].EmergencyOverride ||
+		got.OrganisationIdentifier != want[0].OrganisationIdentifier {
+		t.Errorf("entry = %+v, want %+v", got, want[0])
+	}
+	for name, tc := range map[string]struct{ envelope, fault string }{
+		"a doctor":    {testEnvelope(nsSOAP11, logOf("")), medcard.FaultRoleNotAllowed.ID},
+		"bad From":    {portalEnvelope(nsSOAP11, logOf(`<mc:From>last week</mc:From>`)), medcard.FaultInvalidField.ID},
+		"PageSize 0":  {portalEnvelope(nsSOAP11, logOf(`<mc:PageSize>0</mc:PageSize>`)), medcard.FaultInvalidField.ID},
+		"forged page": {portalEnvelope(nsSOAP11, logOf(`<mc:PageToken>Zm9yZ2Vk</mc:PageToken>`)), medcard.FaultInvalidField.ID},
+	} {
+		if code, body := send(tc.envelope); code != 500 || faultIDOf(body) != tc.fault {
+			t.Errorf("%s: %d %s, want fault %s", name, code, faultIDOf(body), tc.fault)
+		}
 	}
 }

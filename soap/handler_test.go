@@ -130,7 +130,8 @@ func (f fakeService) Change(_ context.Context, _ medcard.Call, req medcard.Chang
 }
 
 // fakeSystems knows gp, whose secret is s3cret (readable, as with the
-// gateways' key), and textonly, whose secret s3cret is stored hashed only
+// gateways' key), portal (a citizen portal, the same secret), and
+// textonly, whose secret s3cret is stored hashed only
 // (no key), so it may use PasswordText alone.
 type fakeSystems struct{}
 
@@ -138,6 +139,8 @@ func (fakeSystems) System(_ context.Context, name string) (medcard.System, error
 	switch name {
 	case "gp":
 		return medcard.System{Name: "gp", Secret: "s3cret", PasswordHash: testSecretHash(), Roles: []medcard.Role{medcard.RoleDoctor}}, nil
+	case "portal":
+		return medcard.System{Name: "portal", Secret: "s3cret", PasswordHash: testSecretHash(), Roles: []medcard.Role{medcard.RoleCitizen}}, nil
 	case "textonly":
 		return medcard.System{Name: "textonly", PasswordHash: testSecretHash(), Roles: []medcard.Role{medcard.RoleDoctor}}, nil
 	}
