@@ -14,9 +14,10 @@
 # text) with pgbench over AUDIT_SECONDS (30) per case and AUDIT_CLIENTS (4)
 # clients: a random person's two-year log, first page; the busy person's
 # first page; and a page of the busy person deep in its log (a cursor a
-# year back). Latency p50/p99 come from pgbench's per-transaction log. It
-# prints EXPLAIN (ANALYZE, BUFFERS) of each, which shows the months pruned
-# and the index used. Results land in bench-results/audit-<time>/.
+# year back); and the first case again over 10,000 persons after a warm-up,
+# with their pages in memory. Latency p50/p99 come from pgbench's
+# per-transaction log. It prints EXPLAIN (ANALYZE, BUFFERS) of each, which
+# shows the months pruned and the index used. Results land in bench-results/audit-<time>/.
 #
 # The server runs with fsync off and wal_level minimal, which only speeds
 # the seeding: the measurement is read-only.
@@ -157,13 +158,18 @@ case "$QUERY" in *"owned_shards"*"FROM audit_log"*"ORDER BY a.at"*) ;; *) die "r
 sql_for() { # person cursor shard: the statement with its parameters spelled out
 	echo "$QUERY" | sed "s/\\\$1/$1/g; s/\\\$2/now() - interval '2 years'/g; s/\\\$3/$2/g; s/\\\$4/0/g; s/\\\$5/$PAGE/g; s/\\\$6/$3/g"
 }
-bench_case() { # name person-in-pgbench person-in-explain cursor shard-in-pgbench shard-in-explain
-	local name=$1 f="$OUT/$1.sql"
+bench_case() { # name person-in-pgbench person-in-explain cursor shard-in-pgbench shard-in-explain [persons warm-up]
+	local name=$1 f="$OUT/$1.sql" persons=${7:-$PERSONS}
 	{
-		echo '\set p random(1, '"$PERSONS"')'
+		echo '\set p random(1, '"$persons"')'
 		sql_for "$2" "$4" "$5"
 		echo ';'
 	} >"$f"
+	if [ -n "${8:-}" ]; then
+		log "$name: warming up ${persons} persons' logs for $SECONDS_PER_CASE s"
+		"$pg_bin/pgbench" -n -h "$DATA" -p "$PORT" -U postgres -c "$CLIENTS" -j "$CLIENTS" -T "$SECONDS_PER_CASE" \
+			-M prepared -f "$f" audit >/dev/null 2>&1 || die "pgbench failed"
+	fi
 	log "$name: $CLIENTS clients for $SECONDS_PER_CASE s"
 	(cd "$OUT" && "$pg_bin/pgbench" -n -h "$DATA" -p "$PORT" -U postgres -c "$CLIENTS" -j "$CLIENTS" -T "$SECONDS_PER_CASE" \
 		-M prepared -f "$f" -l --log-prefix="$name" audit >"$name.pgbench.txt" 2>&1) || die "pgbench failed: $(cat "$OUT/$name.pgbench.txt")"
@@ -177,6 +183,9 @@ bench_case() { # name person-in-pgbench person-in-explain cursor shard-in-pgbenc
 	psqlq -c "EXPLAIN (ANALYZE, BUFFERS, COSTS OFF) $(sql_for "$3" "$4" "$6")" >"$OUT/$name.explain.txt"
 }
 bench_case person-two-years "lpad(:p::text, 10, '0')" "'0002500000'" "now()" ":p % 1024" "2500000 % 1024"
+# The same over the logs of WARM_PERSONS (10,000) persons only, after a
+# warm-up: their pages in memory, what the statement costs without disk.
+bench_case person-two-years-warm "lpad(:p::text, 10, '0')" "'0000002500'" "now()" ":p % 1024" "2500 % 1024" "${AUDIT_WARM_PERSONS:-10000}" warm
 bench_case busy-first-page "'9999999999'" "'9999999999'" "now()" 1 1
 bench_case busy-year-back "'9999999999'" "'9999999999'" "now() - interval '1 year'" 1 1
 log "summary (page of $PAGE rows):"
