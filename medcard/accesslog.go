@@ -121,7 +121,8 @@ type LoggedAccess struct {
 // version), when, and the consent and emergency override declared. The
 // read is itself audited, as a look-up of the log (OpGetAccessLog).
 //
-// Errors: FaultRoleNotAllowed (only RoleCitizen reads the log),
+// Errors: FaultRoleNotAllowed (RoleCitizen and RolePharmacist read the
+// log, see permissions),
 // FaultInvalidPersonID, FaultInvalidField (period, page size, page token),
 // and the Store's.
 func (s *Service) GetAccessLog(ctx context.Context, call Call, q AccessLogQuery) (*AccessLogPage, error) {

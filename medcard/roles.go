@@ -31,7 +31,7 @@ var (
 	clinicians  = []Role{RoleDoctor, RoleNurse}
 	doctors     = []Role{RoleDoctor}
 	pharmacists = []Role{RolePharmacist}
-	citizens    = []Role{RoleCitizen}
+	logReaders  = []Role{RoleCitizen, RolePharmacist}
 )
 
 // permissions is the one table of which role may call which operation:
@@ -39,8 +39,10 @@ var (
 // as delegated staff); only doctors prescribe and mark the card reviewed;
 // pharmacists order and dispense. Conflicts are settled by clinicians or
 // by a pharmacist at the counter (after talking to the doctor). The
-// access log is the citizen's: read through a citizen portal's role, not
-// by the clinicians whose look-ups it lists.
+// access log is the citizen's: read through a citizen portal's role, or
+// shown by a pharmacist to the citizen at the counter (the web UI's card
+// page, for a citizen without a portal); never by the clinicians whose
+// look-ups it lists. Every read of it is itself in it.
 var permissions = map[Operation][]Role{
 	OpGetMedicineCard:            everyone,
 	OpGetDrugMedication:          everyone,
@@ -65,7 +67,7 @@ var permissions = map[Operation][]Role{
 	OpResolveConflict:            everyone,
 	OpGetNewOrders:               pharmacists,
 	OpAcknowledgeOrders:          pharmacists,
-	OpGetAccessLog:               citizens,
+	OpGetAccessLog:               logReaders,
 }
 
 // authorize checks that a caller acting in role may call op.

@@ -131,7 +131,9 @@ func TestAccessLogAcrossAMove(t *testing.T) {
 	if len(page.Entries) != 1 || page.Entries[0].Operation != medcard.OpGetAccessLog || page.Entries[0].Role != medcard.RoleCitizen {
 		t.Errorf("newest entry after reading the log = %+v, want the read of the log", page.Entries)
 	}
-	for _, c := range []medcard.Caller{gp, counter} {
+	nurse := gp
+	nurse.Role = medcard.RoleNurse
+	for _, c := range []medcard.Caller{gp, nurse} {
 		_, err := svc.GetAccessLog(ctx, medcard.Call{Caller: c}, medcard.AccessLogQuery{PersonID: string(person)})
 		if medcard.FaultOf(err) != medcard.FaultRoleNotAllowed {
 			t.Errorf("GetAccessLog as %s = %v, want %s", c.Role, err, medcard.FaultRoleNotAllowed.ID)
