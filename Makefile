@@ -2,6 +2,7 @@
 #   make run    local stack + demo data + gateway in the foreground
 #   make test   every test, against real PostgreSQL and Redis
 #   make bench  the benchmark scenarios and their ceilings, one table (docs/performance.md)
+#   make bench-audit  the citizen's access log on 100,000,000 seeded audit rows
 #   make soak   mixed load for 10 minutes, watching the gateway's memory
 #   make fuzz   every fuzz target of the SOAP edge, 10 M executions in all
 #
@@ -30,7 +31,7 @@ NODE_SOAP_SRC := cmd/gateway/testdata/interop/node
 NODE_SOAP_DIR := .cache/node-soap
 NODE_SOAP := $(NODE_SOAP_DIR)/node_modules/.package-lock.json
 
-.PHONY: robustness failover fuzz run test bench bench-rebalance bench-ui bench-standbys soak stop clean build deps test-deps go-check generate check-generated lint status
+.PHONY: robustness failover fuzz run test bench bench-rebalance bench-ui bench-audit bench-standbys soak stop clean build deps test-deps go-check generate check-generated lint status
 
 run: deps build
 	@scripts/run.sh
@@ -63,6 +64,14 @@ bench-rebalance: deps build
 # persons (UI_PERSONS, UI_USERS, UI_DURATION); docs/performance.md.
 bench-ui: deps build
 	@scripts/bench-ui.sh
+
+# The citizen's access log on a seeded audit table: 100,000,000 rows over
+# 25 months (AUDIT_ROWS, AUDIT_MONTHS) in a PostgreSQL server of its own,
+# then GetAccessLog's page query for one person over two years, p50/p99
+# and its plan (docs/performance.md, "Access log"). Seeding takes about
+# half an hour and 30 GB under .cache/bench-audit, reused by the next run.
+bench-audit: go-check
+	@scripts/bench-audit.sh
 
 # The cost of a standby's confirmation: the writes with ANY 0, then ANY 1,
 # on the same stack (docs/reliability.md); about a minute and a half.

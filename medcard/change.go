@@ -90,6 +90,9 @@ func (s *Service) Change(ctx context.Context, call Call, req ChangeRequest) (*Wr
 	if err := authorize(call.Caller.Role, op); err != nil {
 		return nil, err
 	}
+	if err := authorizeOverride(call); err != nil {
+		return nil, err
+	}
 	personID, basedOn := req.target()
 	person, err := ParsePersonID(personID)
 	if err != nil {

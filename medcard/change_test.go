@@ -53,7 +53,8 @@ func TestChangeRefusesAnOperationItsRequestDoesNotServe(t *testing.T) {
 // TestEveryWriteHasItsRequestType: every operation with roles that is not
 // a read has a request type in changeRequests, and nothing else has.
 func TestEveryWriteHasItsRequestType(t *testing.T) {
-	reads := map[Operation]bool{OpGetMedicineCard: true, OpGetDrugMedication: true, OpGetPrescription: true, OpGetNewOrders: true}
+	reads := map[Operation]bool{OpGetMedicineCard: true, OpGetDrugMedication: true, OpGetPrescription: true, OpGetNewOrders: true,
+		OpGetAccessLog: true}
 	for op := range permissions {
 		if _, ok := changeRequests[op]; ok == reads[op] {
 			t.Errorf("changeRequests[%s] present = %v, want %v", op, ok, !reads[op])

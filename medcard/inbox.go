@@ -77,6 +77,9 @@ func (s *Service) GetNewOrders(ctx context.Context, call Call, q InboxQuery) ([]
 	if err := authorize(call.Caller.Role, OpGetNewOrders); err != nil {
 		return nil, err
 	}
+	if err := authorizeOverride(call); err != nil {
+		return nil, err
+	}
 	if q.Limit < 1 || q.Limit > InboxLimit {
 		return nil, Errorf(FaultInvalidField, "the inbox shows 1 to %d orders at once", InboxLimit)
 	}

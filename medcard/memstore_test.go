@@ -1,8 +1,10 @@
 package medcard
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
+	"slices"
 	"sync"
 	"testing"
 )
@@ -21,7 +23,9 @@ type memStore struct {
 	cards    map[PersonID][]byte // JSON of Card, including its version
 	outcomes map[OutcomeKey][]byte
 	audit    []AuditEntry
-	persons  map[PersonID]*sync.Mutex
+	// auditPersons[i] is the person of audit[i].
+	auditPersons []PersonID
+	persons      map[PersonID]*sync.Mutex
 
 	// beforeCommit, if set, is called with mu held just before a write
 	// commits: by WriteCard (locked false) and by WriteLocked (locked
@@ -105,11 +109,37 @@ func (m *memStore) ReadCard(_ context.Context, person PersonID) (*Card, error) {
 
 // RecordRead implements ReadAuditor: the memory store keeps look-ups in the
 // same trail as changes.
-func (m *memStore) RecordRead(_ context.Context, _ PersonID, audit AuditEntry) error {
+func (m *memStore) RecordRead(_ context.Context, person PersonID, audit AuditEntry) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.audit = append(m.audit, audit)
+	m.auditPersons = append(m.auditPersons, person)
 	return nil
+}
+
+// ReadAccessLog implements Store: the row id of an entry is its position
+// in the trail, plus one.
+func (m *memStore) ReadAccessLog(_ context.Context, person PersonID, r AccessLogRange) ([]LoggedAccess, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var out []LoggedAccess
+	for i, e := range m.audit {
+		id := int64(i + 1)
+		before := e.At.Before(r.Before.At) || (e.At.Equal(r.Before.At) && id < r.Before.ID)
+		if m.auditPersons[i] == person && !e.At.Before(r.From) && before {
+			out = append(out, LoggedAccess{ID: id, Entry: e})
+		}
+	}
+	slices.SortFunc(out, func(a, b LoggedAccess) int {
+		if c := b.Entry.At.Compare(a.Entry.At); c != 0 {
+			return c
+		}
+		return cmp.Compare(b.ID, a.ID)
+	})
+	if len(out) > r.Limit {
+		out = out[:r.Limit]
+	}
+	return out, nil
 }
 
 // ReadForWrite implements Store.
@@ -167,6 +197,7 @@ func (m *memStore) applyMu(w *CardWrite) error {
 	m.cards[w.Person] = card
 	m.outcomes[w.Key] = outcome
 	m.audit = append(m.audit, w.Audit)
+	m.auditPersons = append(m.auditPersons, w.Person)
 	return nil
 }
 

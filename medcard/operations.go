@@ -33,4 +33,7 @@ const (
 	// OpAcknowledgeOrders marks an order seen by the pharmacy holding it,
 	// one card per Change (the SOAP operation takes several).
 	OpAcknowledgeOrders Operation = "AcknowledgeOrders"
+	// OpGetAccessLog reads the citizen's access log: who looked at and
+	// changed one person's card.
+	OpGetAccessLog Operation = "GetAccessLog"
 )

@@ -46,7 +46,8 @@ func TestCreateDrugMedicationNewPerson(t *testing.T) {
 
 	wantAudit := []AuditEntry{{
 		Operation: OpCreateDrugMedication, At: fixedNow.UTC(), System: "EPJ-A", Organisation: "Region H",
-		Role: RoleDoctor, AuthorisationID: "ABC12", MessageID: "m1", CardVersion: 1,
+		Role: RoleDoctor, AuthorisationID: "ABC12", MessageID: "m1", CardVersion: 1, Consent: ConsentNone,
+		Items: []string{"DrugMedication:1"},
 	}}
 	if diff := cmp.Diff(wantAudit, m.auditRows()); diff != "" {
 		t.Errorf("audit (-want +got):\n%s", diff)
@@ -302,7 +303,7 @@ func TestGetMedicineCard(t *testing.T) {
 			rows := m.auditRows()
 			want := AuditEntry{
 				Operation: OpGetMedicineCard, At: fixedNow.UTC(), System: caller.System, Organisation: caller.Organisation,
-				Role: caller.Role, AuthorisationID: caller.AuthorisationID, MessageID: "r1", CardVersion: 1,
+				Role: caller.Role, AuthorisationID: caller.AuthorisationID, MessageID: "r1", CardVersion: 1, Consent: ConsentNone,
 			}
 			if diff := cmp.Diff(want, rows[len(rows)-1]); diff != "" {
 				t.Errorf("audit row of the read (-want +got):\n%s", diff)

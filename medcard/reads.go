@@ -123,6 +123,9 @@ func (s *Service) read(ctx context.Context, call Call, op Operation, personID st
 	if err := authorize(call.Caller.Role, op); err != nil {
 		return nil, err
 	}
+	if err := authorizeOverride(call); err != nil {
+		return nil, err
+	}
 	person, err := ParsePersonID(personID)
 	if err != nil {
 		return nil, err

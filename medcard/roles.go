@@ -9,6 +9,10 @@ const (
 	RoleDoctor     Role = "Doctor"
 	RoleNurse      Role = "Nurse"
 	RolePharmacist Role = "Pharmacist"
+	// RoleCitizen is a citizen portal's (or the citizen's own system's)
+	// role: it reads a person's access log and nothing else. A system is
+	// granted it like any role (gateway system grant NAME Citizen).
+	RoleCitizen Role = "Citizen"
 )
 
 // ParseRole returns the Role named s.
@@ -16,7 +20,7 @@ const (
 // Errors: FaultRoleNotAllowed for a role we do not know.
 func ParseRole(s string) (Role, error) {
 	switch r := Role(s); r {
-	case RoleDoctor, RoleNurse, RolePharmacist:
+	case RoleDoctor, RoleNurse, RolePharmacist, RoleCitizen:
 		return r, nil
 	}
 	return "", Errorf(FaultRoleNotAllowed, "unknown role %q", s)
@@ -27,13 +31,18 @@ var (
 	clinicians  = []Role{RoleDoctor, RoleNurse}
 	doctors     = []Role{RoleDoctor}
 	pharmacists = []Role{RolePharmacist}
+	logReaders  = []Role{RoleCitizen, RolePharmacist}
 )
 
 // permissions is the one table of which role may call which operation:
 // everyone may read; doctors and nurses keep the medication list (nurses
 // as delegated staff); only doctors prescribe and mark the card reviewed;
 // pharmacists order and dispense. Conflicts are settled by clinicians or
-// by a pharmacist at the counter (after talking to the doctor).
+// by a pharmacist at the counter (after talking to the doctor). The
+// access log is the citizen's: read through a citizen portal's role, or
+// shown by a pharmacist to the citizen at the counter (the web UI's card
+// page, for a citizen without a portal); never by the clinicians whose
+// look-ups it lists. Every read of it is itself in it.
 var permissions = map[Operation][]Role{
 	OpGetMedicineCard:            everyone,
 	OpGetDrugMedication:          everyone,
@@ -58,6 +67,7 @@ var permissions = map[Operation][]Role{
 	OpResolveConflict:            everyone,
 	OpGetNewOrders:               pharmacists,
 	OpAcknowledgeOrders:          pharmacists,
+	OpGetAccessLog:               logReaders,
 }
 
 // authorize checks that a caller acting in role may call op.

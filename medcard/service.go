@@ -55,12 +55,13 @@ func WithCache(cache CardCache, fence CacheFence, patience time.Duration) Option
 
 // Caller is an authenticated caller: the integrating system, the
 // organisation it acts for, the requested role and, when the header named
-// one, the person acting.
+// one, the person acting; for the web UI, the signed-in user.
 type Caller struct {
 	System          string
 	Organisation    string
 	Role            Role
 	AuthorisationID string
+	ActingUser      string
 }
 
 func (c Caller) modifier() Modifier {
@@ -68,11 +69,19 @@ func (c Caller) modifier() Modifier {
 }
 
 // Call is one request to the service as its consumer received it: who
-// asks, and the message's MessageID, which is the idempotency key of a
-// write and the message id the audit records for a read.
+// asks, the message's MessageID, which is the idempotency key of a write
+// and the message id the audit records for a read, its FlowID, and what
+// the caller declared of consent and emergency override. All of it goes
+// into the request's audit row.
 type Call struct {
 	Caller    Caller
 	MessageID string
+	FlowID    string
+	Consent   Consent // empty: ConsentNone
+	// EmergencyOverride asks to see the card past the citizen's
+	// restrictions; only a doctor may ask (authorizeOverride), and it is
+	// always audited.
+	EmergencyOverride bool
 	// Admit, if set, is the request's last admission check (the SOAP
 	// layer's WS-Security nonce), made alongside the request so that a
 	// cached read's look-up and the nonce check reach Redis in one round
@@ -90,8 +99,13 @@ func (c Call) admitted() error {
 }
 
 func (c Call) audit(op Operation, at time.Time) AuditEntry {
+	consent := c.Consent
+	if consent == "" {
+		consent = ConsentNone
+	}
 	return AuditEntry{
 		Operation: op, At: at, System: c.Caller.System, Organisation: c.Caller.Organisation,
-		Role: c.Caller.Role, AuthorisationID: c.Caller.AuthorisationID, MessageID: c.MessageID,
+		Role: c.Caller.Role, AuthorisationID: c.Caller.AuthorisationID, ActingUser: c.Caller.ActingUser,
+		MessageID: c.MessageID, FlowID: c.FlowID, Consent: consent, EmergencyOverride: c.EmergencyOverride,
 	}
 }

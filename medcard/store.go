@@ -2,6 +2,7 @@ package medcard
 
 import (
 	"context"
+	"strconv"
 	"time"
 )
 
@@ -35,6 +36,11 @@ type Store interface {
 	// ErrLostRace only if the card did not yet exist and another writer
 	// created it meanwhile.
 	WriteLocked(ctx context.Context, person PersonID, key OutcomeKey, decide func(*Card, *StoredOutcome) (*CardWrite, error)) error
+
+	// ReadAccessLog returns the person's audit rows in r, newest first
+	// (by time, then row id), at most r.Limit of them: one page of the
+	// citizen's access log.
+	ReadAccessLog(ctx context.Context, person PersonID, r AccessLogRange) ([]LoggedAccess, error)
 }
 
 // OutcomeKey identifies a write for idempotency: the calling system and the
@@ -62,17 +68,32 @@ type CardWrite struct {
 }
 
 // AuditEntry is one line of the citizen's access log: who looked at or
-// changed the card, from where, and when.
+// changed the card (system, organisation, role, the acting person), what
+// (operation, items, card version), when, under which message and flow,
+// and the consent and emergency override the caller declared.
 type AuditEntry struct {
 	Operation       Operation
 	At              time.Time
 	System          string
 	Organisation    string
 	Role            Role
-	AuthorisationID string
+	AuthorisationID string // the acting person named by OnBehalfOf
+	ActingUser      string // the signed-in UI user
 	MessageID       string
-	CardVersion     int64 // the version read or written
+	FlowID          string
+	Consent         Consent
+	// EmergencyOverride: the caller asked to see the card past the
+	// citizen's restrictions.
+	EmergencyOverride bool
+	CardVersion       int64 // the version read or written
+	// Items are the items a change touched, as "Kind:ID" (ItemRef); none
+	// for a look-up.
+	Items []string
 }
+
+// ItemRef names an item of a card in an audit row: its kind and id, as
+// "DrugMedication:12".
+func ItemRef(kind ItemKind, id int64) string { return string(kind) + ":" + strconv.FormatInt(id, 10) }
 
 // ReadAuditor records every look-up of a card in the audit trail, whether
 // the card came from the cache, a read shared with other readers or a read

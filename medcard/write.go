@@ -152,6 +152,9 @@ func (s *Service) write(ctx context.Context, call Call, person PersonID,
 		res.CardVersion = card.Version
 		audit := call.audit(op, now)
 		audit.CardVersion = card.Version
+		for _, it := range res.Items {
+			audit.Items = append(audit.Items, ItemRef(it.Kind, it.ID))
+		}
 		return &CardWrite{Person: person, BaseVersion: base, Card: card, Key: key,
 			RequestHash: hash, Result: *res, Audit: audit}, res, nil
 	}

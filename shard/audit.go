@@ -55,8 +55,10 @@ const (
 // statement. The fence trigger checks every row's shard: one row of a shard
 // the database does not own fails the whole statement with MC001.
 const insertAuditSQL = `
-INSERT INTO audit_log (shard, person, at, operation, system, organisation, role, authorisation_id, message_id, card_version)
-SELECT * FROM unnest($1::int[], $2::text[], $3::timestamptz[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[], $10::bigint[])`
+INSERT INTO audit_log (shard, person, at, operation, system, organisation, role, authorisation_id, message_id, card_version,
+    flow_id, consent, emergency_override, acting_user)
+SELECT * FROM unnest($1::int[], $2::text[], $3::timestamptz[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[], $10::bigint[],
+    $11::text[], $12::text[], $13::boolean[], $14::text[])`
 
 // AuditWriter implements medcard.ReadAuditor: it queues the audit row of
 // every look-up and writes them in batches, one statement per shard
@@ -96,7 +98,8 @@ type AuditWriter struct {
 	wake     chan struct{} // closed and replaced when rows were written or a writer ended
 }
 
-// auditRow is one queued audit row.
+// auditRow is one queued audit row. A look-up touches no items, so the
+// batch leaves items at its default (none).
 type auditRow struct {
 	shard  int
 	person medcard.PersonID
@@ -477,6 +480,9 @@ func auditColumns(rows []auditRow) []any {
 		ops, systems, orgs   = make([]string, len(rows)), make([]string, len(rows)), make([]string, len(rows))
 		roles, auths, msgIDs = make([]string, len(rows)), make([]string, len(rows)), make([]string, len(rows))
 		versions             = make([]int64, len(rows))
+		flows, consents      = make([]string, len(rows)), make([]string, len(rows))
+		overrides            = make([]bool, len(rows))
+		users                = make([]string, len(rows))
 	)
 	for i, r := range rows {
 		e := r.entry
@@ -490,8 +496,21 @@ func auditColumns(rows []auditRow) []any {
 		auths[i] = e.AuthorisationID
 		msgIDs[i] = e.MessageID
 		versions[i] = e.CardVersion
+		flows[i] = e.FlowID
+		consents[i] = string(auditConsent(e.Consent))
+		overrides[i] = e.EmergencyOverride
+		users[i] = e.ActingUser
 	}
-	return []any{shards, persons, ats, ops, systems, orgs, roles, auths, msgIDs, versions}
+	return []any{shards, persons, ats, ops, systems, orgs, roles, auths, msgIDs, versions, flows, consents, overrides, users}
+}
+
+// auditConsent is the consent an audit row records: ConsentNone when the
+// entry names none.
+func auditConsent(c medcard.Consent) medcard.Consent {
+	if c == "" {
+		return medcard.ConsentNone
+	}
+	return c
 }
 
 // afterWrite records the outcome of a write to db, whose map was m, and

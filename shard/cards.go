@@ -87,8 +87,9 @@ outcome AS (
     SELECT $5, $6, $2, $7, $8 FROM card` + seededBugOutcomeFilter + `
 ),
 audit AS (
-    INSERT INTO audit_log (shard, person, at, operation, system, organisation, role, authorisation_id, message_id, card_version)
-    SELECT $2, $1, $9, $10, $5, $11, $12, $13, $6, $3 FROM card
+    INSERT INTO audit_log (shard, person, at, operation, system, organisation, role, authorisation_id, message_id, card_version,
+        flow_id, consent, emergency_override, acting_user, items)
+    SELECT $2, $1, $9, $10, $5, $11, $12, $13, $6, $3, $24, $25, $26, $27, $28 FROM card
 ),
 orders_closed AS (
     DELETE FROM open_orders WHERE shard = $2 AND person = $1 AND order_id <> ALL($14::bigint[]) AND EXISTS (SELECT 1 FROM card)
@@ -109,7 +110,7 @@ WITH card AS (
     ON CONFLICT (person) DO NOTHING
     RETURNING version
 ),` + writeOutcomeAndAudit
-	// updateCardSQL changes a card if it is still at the version read ($24).
+	// updateCardSQL changes a card if it is still at the version read ($29).
 	updateCardSQL = `
 WITH card AS (
     UPDATE cards SET version = $3, card = $4, updated_at = clock_timestamp()
@@ -245,6 +246,11 @@ func writeCardStatement(shard int, w *medcard.CardWrite) (string, []any, error) 
 	args := []any{string(w.Person), shard, w.Card.Version, body, w.Key.System, w.Key.MessageID,
 		w.RequestHash, result, a.At, string(a.Operation), a.Organisation, string(a.Role), a.AuthorisationID}
 	args = append(args, openOrderColumns(w.Card)...) // $14-$23: the card's rows of open_orders
+	items := a.Items
+	if items == nil {
+		items = []string{}
+	}
+	args = append(args, a.FlowID, string(auditConsent(a.Consent)), a.EmergencyOverride, a.ActingUser, items) // $24-$28: the rest of the audit row
 	sql := insertCardSQL
 	if w.BaseVersion > 0 {
 		sql = updateCardSQL

@@ -3,4 +3,4 @@
 package shard
 
 // seededBugCASCondition: see seedbug_nocas_off.go.
-const seededBugCASCondition = "$24::bigint IS NOT NULL"
+const seededBugCASCondition = "$29::bigint IS NOT NULL"

@@ -66,6 +66,13 @@ type memCards struct {
 	cards    map[medcard.PersonID][]byte
 	outcomes map[medcard.OutcomeKey][]byte
 	writes   int
+	audit    []loggedAccess
+}
+
+// loggedAccess is an audit row of memCards.
+type loggedAccess struct {
+	person medcard.PersonID
+	entry  medcard.AuditEntry
 }
 
 var _ medcard.Store = (*memCards)(nil)
@@ -128,6 +135,7 @@ func (m *memCards) commit(w *medcard.CardWrite) error {
 		return err
 	}
 	m.cards[w.Person], m.outcomes[w.Key] = card, outcome
+	m.audit = append(m.audit, loggedAccess{w.Person, w.Audit})
 	m.writes++
 	return nil
 }
@@ -151,8 +159,27 @@ func (m *memCards) WriteLocked(_ context.Context, person medcard.PersonID, key m
 	return m.commit(w)
 }
 
-func (m *memCards) RecordRead(context.Context, medcard.PersonID, medcard.AuditEntry) error {
+func (m *memCards) RecordRead(_ context.Context, person medcard.PersonID, e medcard.AuditEntry) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.audit = append(m.audit, loggedAccess{person, e})
 	return nil
+}
+
+// ReadAccessLog answers the person's rows in r, newest first; a row's id is
+// its position in the trail, plus one.
+func (m *memCards) ReadAccessLog(_ context.Context, person medcard.PersonID, r medcard.AccessLogRange) ([]medcard.LoggedAccess, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var out []medcard.LoggedAccess
+	for i := len(m.audit) - 1; i >= 0 && len(out) < r.Limit; i-- {
+		a, id := m.audit[i], int64(i+1)
+		before := a.entry.At.Before(r.Before.At) || (a.entry.At.Equal(r.Before.At) && id < r.Before.ID)
+		if a.person == person && !a.entry.At.Before(r.From) && before {
+			out = append(out, medcard.LoggedAccess{ID: id, Entry: a.entry})
+		}
+	}
+	return out, nil
 }
 
 // TestResendWithTheSameAddressingMessageID: a system that sends no

@@ -44,8 +44,8 @@
 // the role none or any other role or actor are ignored, mustUnderstand or
 // not, as SOAP's processing model says: a proxy's wsse:Security, say. Of
 // ours, we understand wsse:Security (UsernameToken, wsu:Timestamp), our
-// MessageHeader, WhitelistingHeader and OnBehalfOf, and WS-Addressing 1.0;
-// any other marked mustUnderstand="1"/"true" is refused with
+// MessageHeader, WhitelistingHeader, OnBehalfOf and ConsentHeader, and
+// WS-Addressing 1.0; any other marked mustUnderstand="1"/"true" is refused with
 // HeaderNotUnderstood, all of them in one fault, which in SOAP 1.2 names
 // each in an env:NotUnderstood header block (its qname's prefix declared
 // on the block).
@@ -90,6 +90,17 @@
 // wsse:Security holding a wsu:Timestamp of ours (Created now, Expires five
 // minutes on), as WCF expects of a secured exchange. It is not marked
 // mustUnderstand, so a client without WS-Security still reads the answer.
+//
+// # Consent and the audit row
+//
+// Every request's audit row (and so the citizen's access log,
+// GetAccessLog) records who asked: the system and role of the
+// whitelisting header and its organisation, the OnBehalfOf person, the
+// MessageHeader's MessageID and FlowID (200 characters at most), and the
+// optional ConsentHeader's Consent (None, Given or Withdrawn; None without
+// the header) and EmergencyOverride (xs:boolean). A value outside those is
+// InvalidFieldValue; an override asked for by a role other than Doctor is
+// RoleNotAllowed (medcard/accesslog.go says why).
 //
 // # Compression
 //

@@ -158,7 +158,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		if err != nil {
 			return err
 		}
-		messageID, err := req.messageID()
+		call, err := req.call(caller)
 		if err != nil {
 			return err
 		}
@@ -166,7 +166,6 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		// audit row (medcard.Call.Admit), so their card look-up and the
 		// nonce check reach Redis together; every other operation awaits
 		// it first. Nothing is answered before it.
-		call := medcard.Call{Caller: caller, MessageID: messageID}
 		if admittedAlongside[req.op.name] {
 			call.Admit = admit.wait
 		} else if err := admit.wait(); err != nil {

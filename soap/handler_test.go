@@ -97,6 +97,23 @@ func (fakeService) GetPrescription(_ context.Context, _ medcard.Call, person str
 		Orders: card.Orders, Effectuations: card.Effectuations}, nil
 }
 
+// GetAccessLog answers a page of two entries, the first one of this very
+// call (its consent, override and acting person as the service got them),
+// the second a fixed one, with a token for the next page.
+func (fakeService) GetAccessLog(_ context.Context, call medcard.Call, q medcard.AccessLogQuery) (*medcard.AccessLogPage, error) {
+	if _, err := medcard.ParsePersonID(q.PersonID); err != nil {
+		return nil, err
+	}
+	return &medcard.AccessLogPage{Entries: []medcard.AuditEntry{
+		{Operation: medcard.OpGetAccessLog, At: testNow, System: call.Caller.System, Organisation: call.Caller.Organisation,
+			Role: call.Caller.Role, AuthorisationID: call.Caller.AuthorisationID, MessageID: call.MessageID, FlowID: call.FlowID,
+			Consent: call.Consent, EmergencyOverride: call.EmergencyOverride},
+		{Operation: medcard.OpCreateOrder, At: testNow.Add(-time.Hour), System: "web-ui", Organisation: "SOR:apotek",
+			Role: medcard.RolePharmacist, ActingUser: "hanne", Consent: medcard.ConsentGiven, CardVersion: 7,
+			Items: []string{"Order:3"}},
+	}, NextPageToken: "next-" + q.PageToken}, nil
+}
+
 // Change is always busy for CreateDrugMedication and answers every other
 // write with the same result.
 func (f fakeService) Change(_ context.Context, _ medcard.Call, req medcard.ChangeRequest) (*medcard.WriteResult, error) {
@@ -113,7 +130,8 @@ func (f fakeService) Change(_ context.Context, _ medcard.Call, req medcard.Chang
 }
 
 // fakeSystems knows gp, whose secret is s3cret (readable, as with the
-// gateways' key), and textonly, whose secret s3cret is stored hashed only
+// gateways' key), portal (a citizen portal, the same secret), and
+// textonly, whose secret s3cret is stored hashed only
 // (no key), so it may use PasswordText alone.
 type fakeSystems struct{}
 
@@ -121,6 +139,8 @@ func (fakeSystems) System(_ context.Context, name string) (medcard.System, error
 	switch name {
 	case "gp":
 		return medcard.System{Name: "gp", Secret: "s3cret", PasswordHash: testSecretHash(), Roles: []medcard.Role{medcard.RoleDoctor}}, nil
+	case "portal":
+		return medcard.System{Name: "portal", Secret: "s3cret", PasswordHash: testSecretHash(), Roles: []medcard.Role{medcard.RoleCitizen}}, nil
 	case "textonly":
 		return medcard.System{Name: "textonly", PasswordHash: testSecretHash(), Roles: []medcard.Role{medcard.RoleDoctor}}, nil
 	}
@@ -139,9 +159,14 @@ var testSecretHash = sync.OnceValue(func() string {
 // testEnvelope is a request of system gp with a PasswordDigest made at
 // testNow (a PasswordText would need TLS, transport_test.go).
 func testEnvelope(ns, body string) string {
+	return testEnvelopeWith(ns, `<mc:MessageHeader><mc:MessageID>m1</mc:MessageID></mc:MessageHeader>`, body)
+}
+
+// testEnvelopeWith is testEnvelope with headers of its own in place of the
+// MessageHeader.
+func testEnvelopeWith(ns, headers, body string) string {
 	return `<s:Envelope xmlns:s="` + ns + `" xmlns:mc="` + Namespace + `" xmlns:wsse="` + nsWSSE + `" xmlns:wsu="` + nsWSU + `"><s:Header>` +
-		`<wsse:Security>` + testDigestToken("gp", "s3cret") + `</wsse:Security>` +
-		`<mc:MessageHeader><mc:MessageID>m1</mc:MessageID></mc:MessageHeader>` +
+		`<wsse:Security>` + testDigestToken("gp", "s3cret") + `</wsse:Security>` + headers +
 		`<mc:WhitelistingHeader><mc:SystemName>gp</mc:SystemName><mc:OrganisationIdentifier>SOR:1</mc:OrganisationIdentifier><mc:RequestedRole>Doctor</mc:RequestedRole></mc:WhitelistingHeader>` +
 		`</s:Header><s:Body>` + body + `</s:Body></s:Envelope>`
 }
@@ -156,12 +181,18 @@ func TestGoldenEnvelopes(t *testing.T) {
 	pause := `<mc:PauseDrugMedicationRequest><mc:PersonIdentifier>0101701234</mc:PersonIdentifier><mc:MedicineCardVersion>4</mc:MedicineCardVersion><mc:DrugMedicationIdentifier>1</mc:DrugMedicationIdentifier></mc:PauseDrugMedicationRequest>`
 	getDM := `<mc:GetDrugMedicationRequest><mc:PersonIdentifier>0101701234</mc:PersonIdentifier><mc:DrugMedicationIdentifier>1</mc:DrugMedicationIdentifier></mc:GetDrugMedicationRequest>`
 	getRx := `<mc:GetPrescriptionRequest><mc:PersonIdentifier>0101701234</mc:PersonIdentifier></mc:GetPrescriptionRequest>`
+	accessLog := `<mc:GetAccessLogRequest><mc:PersonIdentifier>0101701234</mc:PersonIdentifier><mc:From>2025-01-01T00:00:00Z</mc:From>` +
+		`<mc:PageSize>2</mc:PageSize><mc:PageToken>t1</mc:PageToken></mc:GetAccessLogRequest>`
+	consentHeaders := `<mc:MessageHeader><mc:MessageID>m1</mc:MessageID><mc:FlowID>f1</mc:FlowID></mc:MessageHeader>` +
+		`<mc:ConsentHeader><mc:Consent>Given</mc:Consent><mc:EmergencyOverride>true</mc:EmergencyOverride></mc:ConsentHeader>`
 	cases := []struct {
 		golden      string
 		contentType string
 		body        string
 		status      int
 	}{
+		{"get-access-log-11.xml", "text/xml", testEnvelopeWith(nsSOAP11, consentHeaders, accessLog), 200},
+		{"get-access-log-12.xml", "application/soap+xml", testEnvelopeWith(nsSOAP12, consentHeaders, accessLog), 200},
 		{"get-card-11.xml", "text/xml", testEnvelope(nsSOAP11, get), 200},
 		{"get-card-12.xml", "application/soap+xml", testEnvelope(nsSOAP12, get), 200},
 		{"fault-invalid-person-11.xml", "text/xml", testEnvelope(nsSOAP11, badPerson), 500},
@@ -484,7 +515,8 @@ func TestEveryOperationAnswersItsResponse(t *testing.T) {
 // operations must be told the right one.
 func TestEveryWriteNamesItsOperation(t *testing.T) {
 	reads := map[medcard.Operation]bool{medcard.OpGetMedicineCard: true, medcard.OpGetDrugMedication: true, medcard.OpGetPrescription: true,
-		medcard.OpGetNewOrders: true, medcard.OpAcknowledgeOrders: true} // AcknowledgeOrders: several writes, tested end to end
+		medcard.OpGetNewOrders: true, medcard.OpAcknowledgeOrders: true, // AcknowledgeOrders: several writes, tested end to end
+		medcard.OpGetAccessLog: true}
 	for _, op := range operations {
 		if reads[op.name] || op.name == medcard.OpCreateDrugMedication { // the fake is always busy there
 			continue

@@ -2,8 +2,9 @@ package soap
 
 // Our own header blocks, after the Danish medicine card's: a message header
 // with the MessageID a resend keeps, a whitelisting header naming the
-// calling system and the requested role, and an optional on-behalf-of
-// header naming the person acting. Every element in them must be in our
+// calling system and the requested role, an optional on-behalf-of header
+// naming the person acting, and an optional consent header (consent and
+// emergency override). Every element in them must be in our
 // namespace (package envelope checks). The WS-Security and WS-Addressing
 // headers are package envelope's.
 
@@ -29,4 +30,13 @@ type whitelistingHeader struct {
 type onBehalfOfHeader struct {
 	AuthorisationIdentifier string `xml:"AuthorisationIdentifier"`
 	Role                    string `xml:"Role"`
+}
+
+// consentHeader is the FMK-style ConsentHeader: the citizen's consent as
+// the caller declares it (None, Given, Withdrawn) and whether it asks for
+// an emergency override. Both are read as text, so that a bad value is an
+// InvalidFieldValue fault naming the field (consent).
+type consentHeader struct {
+	Consent           string `xml:"Consent"`
+	EmergencyOverride string `xml:"EmergencyOverride"`
 }

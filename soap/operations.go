@@ -9,8 +9,8 @@ import (
 	"github.com/sharedmedcard/gateway/medcard"
 )
 
-// CardService is what the SOAP edge needs of the domain: the three reads
-// and the one write operation, which every write of the WSDL goes through
+// CardService is what the SOAP edge needs of the domain: the reads, the
+// citizen's access log and the one write operation, which every write of the WSDL goes through
 // with a request naming its operation. *medcard.Service implements it.
 type CardService interface {
 	GetMedicineCard(ctx context.Context, call medcard.Call, q medcard.CardQuery) (*medcard.Card, error)
@@ -18,6 +18,7 @@ type CardService interface {
 	GetPrescription(ctx context.Context, call medcard.Call, personID string, ids []int64) (*medcard.PrescriptionsView, error)
 	GetNewOrders(ctx context.Context, call medcard.Call, q medcard.InboxQuery) ([]medcard.InboxEntry, error)
 	Change(ctx context.Context, call medcard.Call, req medcard.ChangeRequest) (*medcard.WriteResult, error)
+	GetAccessLog(ctx context.Context, call medcard.Call, q medcard.AccessLogQuery) (*medcard.AccessLogPage, error)
 }
 
 var _ CardService = (*medcard.Service)(nil)
@@ -273,5 +274,27 @@ var operations = []*operation{
 				Status: medcard.DrugMedicationStatus(r.Replacement.Status)}
 		}
 		return req
+	}),
+
+	// The citizen's access log.
+	op(medcard.OpGetAccessLog, func(ctx context.Context, svc CardService, call medcard.Call, req *GetAccessLogRequest) (*GetAccessLogResponse, error) {
+		q := medcard.AccessLogQuery{PersonID: req.PersonIdentifier, PageToken: req.PageToken}
+		var err error
+		if q.From, err = parseDateTime("From", req.From); err != nil {
+			return nil, err
+		}
+		if q.To, err = parseDateTime("To", req.To); err != nil {
+			return nil, err
+		}
+		if req.PageSize != nil {
+			if q.PageSize = *req.PageSize; q.PageSize == 0 {
+				q.PageSize = -1 // zero is the service's default, an explicit 0 is refused
+			}
+		}
+		page, err := svc.GetAccessLog(ctx, call, q)
+		if err != nil {
+			return nil, err
+		}
+		return toXMLAccessLog(page), nil
 	}),
 }

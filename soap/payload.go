@@ -2,6 +2,7 @@ package soap
 
 import (
 	"encoding/xml"
+	"strings"
 	"time"
 
 	"github.com/sharedmedcard/gateway/medcard"
@@ -90,6 +91,68 @@ type xmlInboxOrder struct {
 // defaultNewOrders is how many orders GetNewOrders returns when the
 // request does not say.
 const defaultNewOrders = 100
+
+// GetAccessLogRequest is the GetAccessLog input. From and To are
+// xs:dateTime, read by parseDateTime so that a bad one is an
+// InvalidFieldValue fault rather than a malformed message.
+type GetAccessLogRequest struct {
+	XMLName          xml.Name `xml:"http://sharedmedcard.example/2026/01/medcard GetAccessLogRequest"`
+	PersonIdentifier string   `xml:"PersonIdentifier"`
+	From             string   `xml:"From"`
+	To               string   `xml:"To"`
+	PageSize         *int     `xml:"PageSize"`
+	PageToken        string   `xml:"PageToken"`
+}
+
+// GetAccessLogResponse is the GetAccessLog output.
+type GetAccessLogResponse struct {
+	XMLName       xml.Name            `xml:"http://sharedmedcard.example/2026/01/medcard GetAccessLogResponse"`
+	Entry         []xmlAccessLogEntry `xml:"Entry"`
+	NextPageToken string              `xml:"NextPageToken,omitempty"`
+}
+
+type xmlAccessLogEntry struct {
+	At                      time.Time `xml:"At"`
+	Operation               string    `xml:"Operation"`
+	SystemName              string    `xml:"SystemName"`
+	OrganisationIdentifier  string    `xml:"OrganisationIdentifier"`
+	Role                    string    `xml:"Role"`
+	AuthorisationIdentifier string    `xml:"AuthorisationIdentifier,omitempty"`
+	ActingUser              string    `xml:"ActingUser,omitempty"`
+	Consent                 string    `xml:"Consent"`
+	EmergencyOverride       bool      `xml:"EmergencyOverride"`
+	MedicineCardVersion     int64     `xml:"MedicineCardVersion"`
+	Item                    []string  `xml:"Item"`
+}
+
+func toXMLAccessLog(page *medcard.AccessLogPage) *GetAccessLogResponse {
+	out := &GetAccessLogResponse{NextPageToken: page.NextPageToken}
+	for _, e := range page.Entries {
+		out.Entry = append(out.Entry, xmlAccessLogEntry{At: e.At.UTC(), Operation: string(e.Operation), SystemName: e.System,
+			OrganisationIdentifier: e.Organisation, Role: string(e.Role), AuthorisationIdentifier: e.AuthorisationID,
+			ActingUser: e.ActingUser, Consent: string(e.Consent), EmergencyOverride: e.EmergencyOverride,
+			MedicineCardVersion: e.CardVersion, Item: e.Items})
+	}
+	return out
+}
+
+// parseDateTime reads an optional xs:dateTime: RFC 3339, or without a
+// zone as UTC; empty is the zero time.
+//
+// Errors: FaultInvalidField.
+func parseDateTime(field, s string) (time.Time, error) {
+	s = strings.TrimSpace(s)
+	if s == "" {
+		return time.Time{}, nil
+	}
+	if t, err := time.Parse(time.RFC3339Nano, s); err == nil {
+		return t.UTC(), nil
+	}
+	if t, err := time.Parse("2006-01-02T15:04:05.999999999", s); err == nil {
+		return t, nil
+	}
+	return time.Time{}, medcard.Errorf(medcard.FaultInvalidField, "%s is not an xs:dateTime (2026-01-31T12:00:00Z)", field)
+}
 
 // AcknowledgeOrdersRequest is the AcknowledgeOrders input: orders as
 // GetNewOrders named them.

@@ -36,6 +36,7 @@ type request struct {
 	message      *messageHeader
 	whitelisting *whitelistingHeader
 	onBehalfOf   *onBehalfOfHeader
+	consent      *consentHeader
 	op           *operation
 	ops          map[string]*operation
 }
@@ -54,6 +55,9 @@ func (r *request) Header(name string) any {
 	case "OnBehalfOf":
 		r.onBehalfOf = &onBehalfOfHeader{}
 		return r.onBehalfOf
+	case "ConsentHeader":
+		r.consent = &consentHeader{}
+		return r.consent
 	}
 	return nil
 }
@@ -104,7 +108,7 @@ func (r *request) messageID() (string, error) {
 // namespace and every element name of the operations' requests and of our
 // header blocks, as their xml tags spell them.
 func vocabularyOf(ops []*operation) *envelope.Vocabulary {
-	words := []string{Namespace, "MessageHeader", "WhitelistingHeader", "OnBehalfOf"} // request.Header's
+	words := []string{Namespace, "MessageHeader", "WhitelistingHeader", "OnBehalfOf", "ConsentHeader"} // request.Header's
 	seen := map[reflect.Type]bool{}
 	var walk func(t reflect.Type)
 	walk = func(t reflect.Type) {
@@ -130,8 +134,41 @@ func vocabularyOf(ops []*operation) *envelope.Vocabulary {
 	for _, op := range ops {
 		walk(reflect.TypeOf(op.newRequest()))
 	}
-	for _, header := range []any{messageHeader{}, whitelistingHeader{}, onBehalfOfHeader{}} {
+	for _, header := range []any{messageHeader{}, whitelistingHeader{}, onBehalfOfHeader{}, consentHeader{}} {
 		walk(reflect.TypeOf(header))
 	}
 	return envelope.NewVocabulary(words...)
+}
+
+// call is the service call of this request by caller: its MessageID (see
+// messageID), the FlowID of our MessageHeader, and the consent and
+// emergency override of its ConsentHeader, all of which the request's
+// audit row records.
+//
+// Errors: FaultInvalidField.
+func (r *request) call(caller medcard.Caller) (medcard.Call, error) {
+	messageID, err := r.messageID()
+	if err != nil {
+		return medcard.Call{}, err
+	}
+	call := medcard.Call{Caller: caller, MessageID: messageID, Consent: medcard.ConsentNone}
+	if r.message != nil {
+		call.FlowID = strings.TrimSpace(r.message.FlowID)
+		if len(call.FlowID) > envelope.MaxMessageIDLength {
+			return medcard.Call{}, medcard.Errorf(medcard.FaultInvalidField, "FlowID is longer than %d characters", envelope.MaxMessageIDLength)
+		}
+	}
+	if r.consent != nil {
+		if call.Consent, err = medcard.ParseConsent(strings.TrimSpace(r.consent.Consent)); err != nil {
+			return medcard.Call{}, err
+		}
+		switch strings.TrimSpace(r.consent.EmergencyOverride) {
+		case "", "false", "0":
+		case "true", "1":
+			call.EmergencyOverride = true
+		default:
+			return medcard.Call{}, medcard.Errorf(medcard.FaultInvalidField, "EmergencyOverride must be true or false")
+		}
+	}
+	return call, nil
 }

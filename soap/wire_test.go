@@ -63,6 +63,11 @@ func (s recordingService) GetNewOrders(ctx context.Context, call medcard.Call, q
 	return s.fakeService.GetNewOrders(ctx, call, q)
 }
 
+func (s recordingService) GetAccessLog(ctx context.Context, call medcard.Call, q medcard.AccessLogQuery) (*medcard.AccessLogPage, error) {
+	s.note(medcard.OpGetAccessLog, call)
+	return s.fakeService.GetAccessLog(ctx, call, q)
+}
+
 func (s recordingService) Change(ctx context.Context, call medcard.Call, req medcard.ChangeRequest) (*medcard.WriteResult, error) {
 	s.note(req.Operation(), call)
 	return s.fakeService.Change(ctx, call, req)

@@ -38,6 +38,9 @@ func (c benchCards) GetMedicineCard(context.Context, medcard.Call, medcard.CardQ
 func (c benchCards) Change(context.Context, medcard.Call, medcard.ChangeRequest) (*medcard.WriteResult, error) {
 	return nil, medcard.Errorf(medcard.FaultUnavailable, "not in this benchmark")
 }
+func (c benchCards) GetAccessLog(context.Context, medcard.Call, medcard.AccessLogQuery) (*medcard.AccessLogPage, error) {
+	return &medcard.AccessLogPage{}, nil
+}
 func (c benchCards) GetNewOrders(context.Context, medcard.Call, medcard.InboxQuery) ([]medcard.InboxEntry, error) {
 	return c.inbox, nil
 }

@@ -72,7 +72,7 @@ func New(cfg Config) (http.Handler, error) {
 	if u.log == nil {
 		u.log = zap.NewNop()
 	}
-	for _, page := range []string{"signin", "home", "card", "inbox"} {
+	for _, page := range []string{"signin", "home", "card", "inbox", "accesslog"} {
 		t, err := template.New("layout.html").Funcs(templateFuncs).ParseFS(templateFiles, "templates/layout.html", "templates/"+page+".html")
 		if err != nil {
 			return nil, err
@@ -96,6 +96,7 @@ func New(cfg Config) (http.Handler, error) {
 			r.Post("/signout", u.signOut)
 			r.Post("/card", u.showCard)
 			r.Post("/card/action", u.action)
+			r.Post("/card/log", u.showAccessLog)
 			r.Get("/inbox", u.inbox)
 			r.Post("/inbox/acknowledge", u.acknowledge)
 		})

@@ -23,6 +23,7 @@ func TestEveryCommandAnswersHelp(t *testing.T) {
 		{"user", "--help"}, {"user", "add", "--help"}, {"user", "list", "--help"}, {"user", "disable", "--help"},
 		{"user", "reset-password", "--help"},
 		{"system", "--help"}, {"system", "list", "--help"}, {"system", "cert", "--help"}, {"dev-cert", "--help"},
+		{"audit", "--help"},
 	} {
 		out, err := exec.Command(bin, args...).CombinedOutput()
 		if err != nil || len(out) == 0 {
@@ -34,6 +35,7 @@ func TestEveryCommandAnswersHelp(t *testing.T) {
 		{"shard", "move", "7"}, {"shard", "rebalance", "1", "--parallel", "0"},
 		{"user"}, {"user", "no-such-subcommand"}, {"user", "add"},
 		{"system"}, {"system", "no-such-subcommand"}, {"system", "cert"}, {"dev-cert", "extra-argument"},
+		{"audit", "--retention", "26 weeks"}, {"audit", "extra-argument"},
 		// --listen-http without TLS:
 		{"serve", "--catalog-dsn", "postgres://127.0.0.1:1/none", "--listen-http", "127.0.0.1:0"},
 		{"shard", "rebalance", "1", "--fence-wait", "1s"}, // longer than --freeze-bound

@@ -17,6 +17,7 @@
 //	gateway user          the web UI's users: add, list, disable, reset-password
 //	gateway system list   the integrating systems and their client certificates
 //	gateway system cert   require a system's TLS client certificate, or no longer
+//	gateway audit         the audit log's monthly partitions: made ahead, dropped past the retention
 //	gateway dev-cert      a local CA and certificates to serve HTTPS with (make run)
 //	gateway bench         SOAP load generator (package loadgen)
 //
@@ -57,6 +58,7 @@ func commands() []command {
 		{"shard", "the shard map and online moves: init, status, add-db, plan, rebalance, move, moves, verify, ...", runShard},
 		{"user", "the web UI's users: add, list, disable, reset-password", runUser},
 		{"system", "the integrating systems: list, cert (require a TLS client certificate)", runSystem},
+		{"audit", "make the audit log's months ahead and drop those past the retention", runAudit},
 		{"dev-cert", "make a local CA and certificates to serve HTTPS with (make run does)", runDevCert},
 		{"bench", "generate SOAP load and report latency per operation", runBench},
 	}

@@ -31,6 +31,7 @@ type serveFlags struct {
 	demo           bool
 	pprof          string // loopback address for net/http/pprof; empty: off
 	gcPercent      int    // the Go GC target; 0: leave the runtime's (GOGC)
+	auditRetention string // months of audit log kept (parseRetention)
 }
 
 // gcMemoryLimit is the soft heap limit set with --gc-percent: under it the
@@ -71,6 +72,7 @@ func runServe(ctx context.Context, args []string) error {
 	f.duration(&cfg.HTTP.IdleTimeout, "idle-timeout", "MEDCARD_IDLE_TIMEOUT", cfg.HTTP.IdleTimeout, "a keep-alive connection with no next request is closed after this")
 	f.intVar(&cfg.HTTP.MaxHeaderBytes, "max-header-bytes", "MEDCARD_MAX_HEADER_BYTES", cfg.HTTP.MaxHeaderBytes, "most bytes of a request's HTTP headers (past it: 431)")
 	f.intVar(&cfg.HTTP.MaxConnections, "max-connections", "MEDCARD_MAX_CONNECTIONS", cfg.HTTP.MaxConnections, "most client connections per listener at once; past it a new one is closed on accept; 0: no limit")
+	f.string(&sf.auditRetention, "audit-retention", "MEDCARD_AUDIT_RETENTION", "off", "months of the audit log (the citizen's access log) to keep, as 26mo or 2y; older months are dropped whole at start and every six hours (off: keep everything)")
 	f.BoolVar(&sf.demo, "demo", false, "print a demo person and a copy-paste curl once listening")
 	f.string(&sf.demoCA, "demo-ca", "MEDCARD_DEMO_CA", "", "with --demo, the CA certificate the printed curl trusts (gateway dev-cert's ca.pem)")
 	if err := f.Parse(args); err != nil {
@@ -85,6 +87,9 @@ func runServe(ctx context.Context, args []string) error {
 	}
 	if cfg.RedisAutoPipeline, err = parseOnOff("--redis-autopipeline", sf.redisPipeline); err != nil {
 		return err
+	}
+	if cfg.AuditRetentionMonths, err = parseRetention(sf.auditRetention); err != nil {
+		return fmt.Errorf("--audit-retention: %w", err)
 	}
 	if sf.redisSentinels != "" {
 		cfg.RedisSentinels = strings.Split(sf.redisSentinels, ",")

@@ -12,13 +12,16 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/sharedmedcard/gateway/internal/soapclient"
 	"github.com/sharedmedcard/gateway/internal/wsdlclient"
+	"github.com/sharedmedcard/gateway/loadgen"
 	"github.com/sharedmedcard/gateway/medcard"
 	"github.com/sharedmedcard/gateway/seed"
 	"github.com/sharedmedcard/gateway/soap"
 	"github.com/sharedmedcard/gateway/web"
+	"github.com/sharedmedcard/gateway/web/account"
 )
 
 // TestDemoPharmacistSignsIn: after the steps of `make run` (seed adds the
@@ -383,4 +386,68 @@ func TestOrderInboxOverSOAP12(t *testing.T) {
 		t.Errorf("AcknowledgeOrders of no orders in SOAP 1.2 = %d %s %s, want 500 env:Sender %s; body: %.600s",
 			status, got.Code, got.Identifier, medcard.FaultInvalidField.ID, raw)
 	}
+}
+
+// TestAccessLogInTheUI: the card page leads to the card's access log, which
+// lists the doctor's changes and the pharmacist's own look-up (named as the
+// signed-in user), newest first; showing the log is itself in the log.
+func TestAccessLogInTheUI(t *testing.T) {
+	e := requireEnv(t)
+	f := newFixture(t, false) // the doctor's CreateDrugMedication and CreatePrescription
+	b := signedInPharmacist(t, e)
+	if status, page := b.post("/card", url.Values{"cpr": {f.person}}); status != http.StatusOK || !strings.Contains(page, `action="/ui/card/log"`) {
+		t.Fatalf("card page = %d, want a way to its access log:\n%s", status, page)
+	}
+	// Look-ups are audited shortly after they are answered (queued, in
+	// batches): wait for the card page's row.
+	var page string
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		var status int
+		status, page = b.post("/card/log", url.Values{"cpr": {f.person}})
+		if status != http.StatusOK {
+			t.Fatalf("access log page = %d:\n%s", status, page)
+		}
+		if strings.Contains(page, seed.DemoPharmacist+", Pharmacist") || time.Now().After(deadline) {
+			break
+		}
+	}
+	rows := regexp.MustCompile(`(?s)<tr[^>]*>\s*<td>[^<]*</td>\s*<td>([A-Za-z]+)[^<]*</td>\s*<td>([^<]*)</td>`).FindAllStringSubmatch(page, -1)
+	var got []string
+	for _, r := range rows {
+		got = append(got, r[1]+" by "+strings.TrimSpace(r[2]))
+	}
+	// The log's own reads (earlier polls) may come first; then the look-up
+	// and the two changes, newest first.
+	var rest []string
+	for _, g := range got {
+		if !strings.HasPrefix(g, "GetAccessLog ") {
+			rest = append(rest, g)
+		}
+	}
+	want := []string{
+		"GetMedicineCard by " + seed.DemoPharmacist + ", Pharmacist of " + seed.DemoPharmacy + " (" + account.UISystem + ")",
+		"CreatePrescription by Doctor of " + loadgen.DefaultDoctor.Organisation + " (demo-gp)",
+		"CreateDrugMedication by Doctor of " + loadgen.DefaultDoctor.Organisation + " (demo-gp)",
+	}
+	if strings.Join(rest, "\n") != strings.Join(want, "\n") {
+		t.Errorf("the access log lists\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+	// Showing the log is logged: the next showing lists the earlier one first.
+	_, page = b.post("/card/log", url.Values{"cpr": {f.person}})
+	if m := rows0(page); !strings.HasPrefix(m, "GetAccessLog") {
+		t.Errorf("newest entry after showing the log = %q, want the showing (GetAccessLog)", m)
+	}
+	// A bad CPR number: a clear message, no log.
+	if status, page := b.post("/card/log", url.Values{"cpr": {"3113991234"}}); status != http.StatusBadRequest || !strings.Contains(page, "not a CPR number") {
+		t.Errorf("access log of a bad CPR number = %d:\n%s", status, page)
+	}
+}
+
+// rows0 is the operation cell of a page's first table row.
+func rows0(page string) string {
+	m := regexp.MustCompile(`(?s)<tbody>\s*<tr[^>]*>\s*<td>[^<]*</td>\s*<td>([^<]*)</td>`).FindStringSubmatch(page)
+	if m == nil {
+		return ""
+	}
+	return m[1]
 }

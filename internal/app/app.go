@@ -118,6 +118,11 @@ func New(ctx context.Context, cfg Config) (*Gateway, error) {
 	// The read audit writer, which batches the look-ups' audit rows.
 	g.audits = shard.NewAuditWriter(store, log, shard.AuditOptions{Durable: cfg.DurableReadAudits})
 	g.background(func() { g.audits.Run(loopCtx) })
+	if cfg.AuditMaintenanceEvery > 0 {
+		g.background(func() {
+			maintainAudit(loopCtx, store, log, cfg.AuditAheadMonths, cfg.AuditRetentionMonths, cfg.AuditMaintenanceEvery)
+		})
+	}
 
 	// Redis: the WS-Security nonces and, with the cache on, hot cards. The
 	// nonces fall back to the catalog while Redis cannot answer, and live
@@ -304,6 +309,32 @@ func poolConfig(maxConns int) func(*pgxpool.Config) {
 	return func(c *pgxpool.Config) {
 		if !strings.Contains(c.ConnString(), "pool_max_conns") {
 			c.MaxConns = int32(maxConns)
+		}
+	}
+}
+
+// maintainAudit keeps the audit log's monthly partitions, now and every
+// interval until ctx ends: the months ahead made, the months past the
+// retention dropped. A failure is logged and tried again at the next
+// round; inserts do not depend on it (the default partition takes a row
+// of a month not made).
+func maintainAudit(ctx context.Context, store *shard.Store, log *zap.Logger, ahead, keepMonths int, every time.Duration) {
+	for {
+		mctx, cancel := context.WithTimeout(ctx, time.Minute)
+		res, err := store.MaintainAuditPartitions(mctx, time.Now(), ahead, keepMonths)
+		cancel()
+		for _, r := range res {
+			if r.Created > 0 || r.Dropped > 0 {
+				log.Info("audit partitions maintained", zap.String("db", r.Database), zap.Int("created", r.Created), zap.Int("dropped", r.Dropped))
+			}
+		}
+		if err != nil && ctx.Err() == nil {
+			log.Warn("audit partitions not maintained; trying again later", zap.Error(err))
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(every):
 		}
 	}
 }

@@ -91,6 +91,16 @@ type Config struct {
 	// Gateway.NewServer and Gateway.Listener apply it.
 	HTTP HTTPLimits
 
+	// AuditAheadMonths is how many months after this one the audit log's
+	// partitions are made ahead; AuditRetentionMonths, when above zero, how
+	// many months back it is kept: older months are dropped whole. The
+	// gateway does both at start and every AuditMaintenanceEvery
+	// (shard.Store.MaintainAuditPartitions); several gateways doing it is
+	// harmless.
+	AuditAheadMonths      int
+	AuditRetentionMonths  int
+	AuditMaintenanceEvery time.Duration
+
 	// Now is the domain's clinical clock (dispensing intervals, validity,
 	// stamps); nil: time.Now. Tests move it; token freshness always uses
 	// the real clock.
@@ -104,14 +114,16 @@ type Config struct {
 // have no default.
 func DefaultConfig() Config {
 	return Config{
-		RedisMaster:       "medcard",
-		RedisAutoPipeline: true,
-		Cache:             true,
-		CacheTTL:          time.Minute,
-		CacheTimeout:      50 * time.Millisecond,
-		RequestTimeout:    10 * time.Second,
-		CommitTimeout:     5 * time.Second,
-		DBMaxConns:        16,
-		HTTP:              DefaultHTTPLimits(),
+		RedisMaster:           "medcard",
+		RedisAutoPipeline:     true,
+		Cache:                 true,
+		CacheTTL:              time.Minute,
+		CacheTimeout:          50 * time.Millisecond,
+		RequestTimeout:        10 * time.Second,
+		CommitTimeout:         5 * time.Second,
+		DBMaxConns:            16,
+		HTTP:                  DefaultHTTPLimits(),
+		AuditAheadMonths:      3,
+		AuditMaintenanceEvery: 6 * time.Hour,
 	}
 }

@@ -87,6 +87,16 @@ const (
 	DrugMedicationOperationTypeUnwithdraw DrugMedicationOperationType = "Unwithdraw"
 )
 
+type ConsentType string
+
+const (
+	ConsentTypeNone ConsentType = "None"
+
+	ConsentTypeGiven ConsentType = "Given"
+
+	ConsentTypeWithdrawn ConsentType = "Withdrawn"
+)
+
 type MessageHeader struct {
 	XMLName xml.Name `xml:"http://sharedmedcard.example/2026/01/medcard MessageHeader"`
 
@@ -116,6 +126,14 @@ type OnBehalfOf struct {
 	AuthorisationIdentifier string `xml:"AuthorisationIdentifier,omitempty" json:"AuthorisationIdentifier,omitempty"`
 
 	Role string `xml:"Role,omitempty" json:"Role,omitempty"`
+}
+
+type ConsentHeader struct {
+	XMLName xml.Name `xml:"http://sharedmedcard.example/2026/01/medcard ConsentHeader"`
+
+	Consent *ConsentType `xml:"Consent,omitempty" json:"Consent,omitempty"`
+
+	EmergencyOverride bool `xml:"EmergencyOverride,omitempty" json:"EmergencyOverride,omitempty"`
 }
 
 type GetMedicineCardRequest struct {
@@ -187,6 +205,34 @@ type GetNewOrdersResponse struct {
 
 	// The open and started orders of the calling pharmacy (the organisation of the whitelisting header) on every card that it has not acknowledged, oldest first. Every card shown is audited as looked up.
 	Order []*InboxOrderType `xml:"Order,omitempty" json:"Order,omitempty"`
+}
+
+type GetAccessLogRequest struct {
+	XMLName xml.Name `xml:"http://sharedmedcard.example/2026/01/medcard GetAccessLogRequest"`
+
+	PersonIdentifier *PersonIdentifierType `xml:"PersonIdentifier,omitempty" json:"PersonIdentifier,omitempty"`
+
+	// The period's start (inclusive); two years before its end when left out.
+	From soap.XSDDateTime `xml:"From,omitempty" json:"From,omitempty"`
+
+	// The period's end (exclusive); now when left out. A period spans at most ten years.
+	To soap.XSDDateTime `xml:"To,omitempty" json:"To,omitempty"`
+
+	// At most this many entries: 1 to 200; 50 when left out.
+	PageSize int32 `xml:"PageSize,omitempty" json:"PageSize,omitempty"`
+
+	// The NextPageToken of the page before, with the same PersonIdentifier, From and To; left out for the first page.
+	PageToken string `xml:"PageToken,omitempty" json:"PageToken,omitempty"`
+}
+
+type GetAccessLogResponse struct {
+	XMLName xml.Name `xml:"http://sharedmedcard.example/2026/01/medcard GetAccessLogResponse"`
+
+	// Every look-up and change of the person's card in the period, newest first. Reading the log is itself logged, as a GetAccessLog entry.
+	Entry []*AccessLogEntryType `xml:"Entry,omitempty" json:"Entry,omitempty"`
+
+	// Asks for the next page; left out on the last page.
+	NextPageToken string `xml:"NextPageToken,omitempty" json:"NextPageToken,omitempty"`
 }
 
 type AcknowledgeOrdersRequest struct {
@@ -752,6 +798,35 @@ type InboxOrderType struct {
 	PackageQuantity int32 `xml:"PackageQuantity,omitempty" json:"PackageQuantity,omitempty"`
 }
 
+type AccessLogEntryType struct {
+	At soap.XSDDateTime `xml:"At,omitempty" json:"At,omitempty"`
+
+	// The operation that looked at or changed the card (GetMedicineCard, CreateDrugMedication, ..., GetAccessLog).
+	Operation string `xml:"Operation,omitempty" json:"Operation,omitempty"`
+
+	SystemName string `xml:"SystemName,omitempty" json:"SystemName,omitempty"`
+
+	OrganisationIdentifier string `xml:"OrganisationIdentifier,omitempty" json:"OrganisationIdentifier,omitempty"`
+
+	Role string `xml:"Role,omitempty" json:"Role,omitempty"`
+
+	// The acting person the OnBehalfOf header named.
+	AuthorisationIdentifier string `xml:"AuthorisationIdentifier,omitempty" json:"AuthorisationIdentifier,omitempty"`
+
+	// The signed-in user of the pharmacists' web UI.
+	ActingUser string `xml:"ActingUser,omitempty" json:"ActingUser,omitempty"`
+
+	Consent *ConsentType `xml:"Consent,omitempty" json:"Consent,omitempty"`
+
+	EmergencyOverride bool `xml:"EmergencyOverride,omitempty" json:"EmergencyOverride,omitempty"`
+
+	// The card version read, or the version the change wrote.
+	MedicineCardVersion int64 `xml:"MedicineCardVersion,omitempty" json:"MedicineCardVersion,omitempty"`
+
+	// An item the change touched, as Kind:Identifier (DrugMedication:12).
+	Item []string `xml:"Item,omitempty" json:"Item,omitempty"`
+}
+
 type OrderToAcknowledgeType struct {
 	PersonIdentifier *PersonIdentifierType `xml:"PersonIdentifier,omitempty" json:"PersonIdentifier,omitempty"`
 
@@ -993,6 +1068,14 @@ type MedicineCardPortType interface {
 	ResolveConflict(request *ResolveConflictRequest) (*WriteResultType, error)
 
 	ResolveConflictContext(ctx context.Context, request *ResolveConflictRequest) (*WriteResultType, error)
+
+	// Error can be either of the following types:
+	//
+	//   - MedicineCardFault
+
+	GetAccessLog(request *GetAccessLogRequest) (*GetAccessLogResponse, error)
+
+	GetAccessLogContext(ctx context.Context, request *GetAccessLogRequest) (*GetAccessLogResponse, error)
 }
 
 type medicineCardPortType struct {
@@ -1391,6 +1474,23 @@ func (service *medicineCardPortType) ResolveConflictContext(ctx context.Context,
 
 func (service *medicineCardPortType) ResolveConflict(request *ResolveConflictRequest) (*WriteResultType, error) {
 	return service.ResolveConflictContext(
+		context.Background(),
+		request,
+	)
+}
+
+func (service *medicineCardPortType) GetAccessLogContext(ctx context.Context, request *GetAccessLogRequest) (*GetAccessLogResponse, error) {
+	response := new(GetAccessLogResponse)
+	err := service.client.CallContext(ctx, "http://sharedmedcard.example/2026/01/medcard/GetAccessLog", request, response)
+	if err != nil {
+		return nil, err
+	}
+
+	return response, nil
+}
+
+func (service *medicineCardPortType) GetAccessLog(request *GetAccessLogRequest) (*GetAccessLogResponse, error) {
+	return service.GetAccessLogContext(
 		context.Background(),
 		request,
 	)

@@ -40,7 +40,11 @@ func createPublication(ctx context.Context, src *pgxpool.Pool, m *Move) error {
 		parts[i] = fmt.Sprintf("%s WHERE (shard = %d)", t, m.Shard)
 	}
 	// Truncates are not published: a TRUNCATE has no row filter.
-	sql := fmt.Sprintf(`CREATE PUBLICATION %s FOR TABLE %s WITH (publish = 'insert, update, delete')`,
+	// audit_log is partitioned by month (migrations/shard/008): published
+	// via its root, its row filter holds for every month, the target
+	// routes the rows into its own months, and a month attached or
+	// dropped meanwhile needs nothing of the publication.
+	sql := fmt.Sprintf(`CREATE PUBLICATION %s FOR TABLE %s WITH (publish = 'insert, update, delete', publish_via_partition_root = true)`,
 		pgx.Identifier{m.name()}.Sanitize(), strings.Join(parts, ", "))
 	if _, err := src.Exec(ctx, sql); err != nil {
 		return fmt.Errorf("create publication: %w", err)

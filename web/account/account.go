@@ -36,10 +36,12 @@ type User struct {
 }
 
 // Caller is how the medicine card service sees the user: the UI as the
-// system, the pharmacy as the organisation, the user's name as the
-// authorisation id, so every look-up's audit row names the person.
+// system, the pharmacy as the organisation, and the user's name as the
+// acting user, so every look-up's and change's audit row (and the
+// citizen's access log) names the person at the counter. The name is the
+// authorisation id as well, which stamps the items the user changes.
 func (u User) Caller() medcard.Caller {
-	return medcard.Caller{System: UISystem, Organisation: u.Organisation, Role: u.Role, AuthorisationID: u.Name}
+	return medcard.Caller{System: UISystem, Organisation: u.Organisation, Role: u.Role, AuthorisationID: u.Name, ActingUser: u.Name}
 }
 
 // UISystem is the system name the UI's calls are audited under.

@@ -113,7 +113,7 @@ func TestUsersAndSignIn(t *testing.T) {
 	if got.User.Name != "alice" || got.User.Organisation != "pharmacy-a" || got.CSRF != first.CSRF {
 		t.Errorf("Session = %+v, want alice of pharmacy-a with the sign-in's CSRF token", got)
 	}
-	if c := got.User.Caller(); c.AuthorisationID != "alice" || c.Organisation != "pharmacy-a" || c.Role != medcard.RolePharmacist {
+	if c := got.User.Caller(); c.AuthorisationID != "alice" || c.ActingUser != "alice" || c.Organisation != "pharmacy-a" || c.Role != medcard.RolePharmacist {
 		t.Errorf("Caller = %+v", c)
 	}
 	var n int
