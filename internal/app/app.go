@@ -118,6 +118,13 @@ func New(ctx context.Context, cfg Config) (*Gateway, error) {
 	// The read audit writer, which batches the look-ups' audit rows.
 	g.audits = shard.NewAuditWriter(store, log, shard.AuditOptions{Durable: cfg.DurableReadAudits})
 	g.background(func() { g.audits.Run(loopCtx) })
+	// What a crash now would lose of look-ups already answered (with
+	// --durable-read-audits those look-ups wait for their rows, so none):
+	// the bound docs/reliability.md reports.
+	registry.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "medcard_audit_rows_pending",
+		Help: "Look-ups' audit rows not yet committed (queued or being written). Without --durable-read-audits their look-ups were answered, and a crash of this gateway loses these rows; with it, those look-ups wait for them.",
+	}, func() float64 { return float64(g.audits.Pending()) }))
 	if cfg.AuditMaintenanceEvery > 0 {
 		g.background(func() {
 			maintainAudit(loopCtx, store, log, cfg.AuditAheadMonths, cfg.AuditRetentionMonths, cfg.AuditMaintenanceEvery)
