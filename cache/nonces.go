@@ -5,7 +5,10 @@ package cache
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/base64"
 	"errors"
+	"strconv"
 	"sync/atomic"
 	"time"
 
@@ -48,6 +51,11 @@ type Nonces struct {
 	log      *zap.Logger
 	checks   *prometheus.CounterVec
 
+	// markPrefix and marks make each check's value in Redis unique
+	// (nextMark), so a retried SET NX can tell its own from a replay's.
+	markPrefix string
+	marks      atomic.Uint64
+
 	// crossCheckUntil is the Unix nanosecond time until which a nonce new
 	// to Redis is also checked in the fallback: a token's lifetime after
 	// this gateway's last fallback, or after Watch last saw live nonces.
@@ -84,6 +92,9 @@ func NewNonces(rdb redis.Cmdable, o NoncesOptions) *Nonces {
 			Help: "WS-Security nonce replay checks by the store that answered (redis; database: Redis could not; both: Redis and the database, while the database holds nonces of an outage; failed: neither could, the request was refused as retryable).",
 		}, []string{"store"}),
 	}
+	var prefix [9]byte
+	_, _ = rand.Read(prefix[:]) // never fails (crypto/rand)
+	n.markPrefix = base64.RawURLEncoding.EncodeToString(prefix[:]) + "."
 	if n.log == nil {
 		n.log = zap.NewNop()
 	}
@@ -134,12 +145,50 @@ func (n *Nonces) FirstUse(ctx context.Context, system, nonce string, ttl time.Du
 // optional. A request that spent its budget before it got here (a slow
 // client, a busy host) would otherwise fall back to the catalog with Redis
 // healthy, and be refused when the catalog fails over.
+//
+// A failed SET NX is tried once more before the fallback, inside the same
+// breaker call: a read timeout ends every command in flight on the
+// pipeliner's connection, so one slow reply failed a burst of nonce checks
+// at once, opened the breaker, and sent every digest to the catalog for two
+// seconds (CI's primary-kill run of 2026-12-03, where the catalog was the
+// database failing over). The first SET NX may have been applied with its
+// reply lost, so the retry (claimAgain) counts the nonce as first used if
+// Redis holds this check's own mark under it.
 func (n *Nonces) inRedis(ctx context.Context, system, nonce string, ttl time.Duration) (bool, error) {
-	ctx, cancel := context.WithTimeout(ctx, n.timeout)
-	defer cancel()
+	key, mark := "nonce:"+system+":"+nonce, n.nextMark()
 	return n.breaker.Execute(func() (bool, error) {
-		return n.rdb.SetNX(ctx, "nonce:"+system+":"+nonce, 1, ttl).Result()
+		tctx, cancel := context.WithTimeout(ctx, n.timeout)
+		first, err := n.rdb.SetNX(tctx, key, mark, ttl).Result()
+		cancel()
+		if err == nil || ctx.Err() != nil {
+			return first, err
+		}
+		tctx, cancel = context.WithTimeout(ctx, n.timeout)
+		defer cancel()
+		return claimAgain(tctx, n.rdb, key, mark, ttl)
 	})
+}
+
+// nextMark is a value no other check of any gateway writes: this process's
+// random prefix and a counter.
+func (n *Nonces) nextMark() string {
+	return n.markPrefix + strconv.FormatUint(n.marks.Add(1), 36)
+}
+
+// claimNonce sets the nonce's key to this check's mark unless it is set,
+// and reports 1 if the key now holds this check's mark (set now, or by an
+// earlier attempt of the same check whose reply was lost).
+var claimNonce = redis.NewScript(`
+if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then return 1 end
+if redis.call('GET', KEYS[1]) == ARGV[1] then return 1 end
+return 0
+`)
+
+// claimAgain is a repeated SET NX of key to mark: first use if the key was
+// unset or already holds mark.
+func claimAgain(ctx context.Context, rdb redis.Scripter, key, mark string, ttl time.Duration) (bool, error) {
+	won, err := claimNonce.Run(ctx, rdb, []string{key}, mark, ttl.Milliseconds()).Int()
+	return won == 1, err
 }
 
 func (n *Nonces) inFallback(ctx context.Context, system, nonce string, ttl time.Duration, store string) (bool, error) {
