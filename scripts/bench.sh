@@ -37,8 +37,9 @@
 # BENCH_SCENARIOS (all: "reads-hot reads-nocache writes mixed wrk ceilings"),
 # BENCH_HOT_PORT (18081), BENCH_COLD_PORT (18082), BENCH_TRIVIAL_PORT (18090),
 # BENCH_GATEWAY_ARGS (extra flags for both gateways), BENCH_PPROF=1 (start
-# the cache-on gateway with --pprof 127.0.0.1:16060 and save CPU profiles of
-# the write and read scenarios, wrk's cached read among them),
+# the gateways with --pprof, the cache-on one on 127.0.0.1:16060 and the
+# cache-off one on 16061, and save a CPU profile of the loaded gateway
+# during every scenario, cpu-<scenario>.pprof beside its results),
 # BENCH_SOAK_DURATION (10m), BENCH_SOAK_RATE (600, used when mixed did not
 # run first).
 set -euo pipefail
@@ -55,6 +56,7 @@ HOT_PORT="${BENCH_HOT_PORT:-18081}"
 COLD_PORT="${BENCH_COLD_PORT:-18082}"
 TRIVIAL_PORT="${BENCH_TRIVIAL_PORT:-18090}"
 PPROF_ADDR=127.0.0.1:16060
+PPROF_COLD_ADDR=127.0.0.1:16061
 SEED=42 # not the demo's seed: the bench persons' cache keys stay apart from `make run`'s
 WRITE_MIX="CreateDrugMedication=1,PauseDrugMedication=1,CreatePharmacyEffectuation=1"
 MIXED_MIX="GetMedicineCard=90,CreateDrugMedication=4,PauseDrugMedication=3,CreatePharmacyEffectuation=3"
@@ -177,8 +179,8 @@ wait_http() { # url
 	die "nothing answers $1"
 }
 
-pprof_args=()
-[ "${BENCH_PPROF:-}" = 1 ] && pprof_args=(--pprof "$PPROF_ADDR")
+pprof_args=() pprof_cold_args=()
+[ "${BENCH_PPROF:-}" = 1 ] && pprof_args=(--pprof "$PPROF_ADDR") pprof_cold_args=(--pprof "$PPROF_COLD_ADDR")
 # shellcheck disable=SC2086 # BENCH_GATEWAY_ARGS is a list of flags
 # --tls-terminated-upstream: the wrk scenarios send one fixed envelope,
 # so with a PasswordText (a digest needs a fresh nonce per request), which
@@ -188,7 +190,7 @@ bin/gateway serve --listen "$HOST:$HOT_PORT" --cache on --tls-terminated-upstrea
 HOT_PID=$!
 PIDS+=("$HOT_PID")
 # shellcheck disable=SC2086
-bin/gateway serve --listen "$HOST:$COLD_PORT" --cache off ${BENCH_GATEWAY_ARGS:-} >"$OUT/gateway-nocache.log" 2>&1 &
+bin/gateway serve --listen "$HOST:$COLD_PORT" --cache off "${pprof_cold_args[@]}" ${BENCH_GATEWAY_ARGS:-} >"$OUT/gateway-nocache.log" 2>&1 &
 COLD_PID=$!
 PIDS+=("$COLD_PID")
 wait_http "http://$HOST:$HOT_PORT/readyz"
@@ -262,10 +264,10 @@ memory_sampler() {
 }
 
 PROFILE_PID=""
-profile() { # NAME: a CPU profile of the cache-on gateway during the next scenario
+profile() { # NAME [ADDR]: a CPU profile of the gateway at ADDR (the cache-on one) during the next scenario
 	[ "${BENCH_PPROF:-}" = 1 ] || return 0
 	local secs=$(($(secs "$WARMUP") + $(secs "$DURATION") - 1))
-	curl -fsS -o "$OUT/cpu-$1.pprof" "http://$PPROF_ADDR/debug/pprof/profile?seconds=$secs" &
+	curl -fsS -o "$OUT/cpu-$1.pprof" "http://${2:-$PPROF_ADDR}/debug/pprof/profile?seconds=$secs" &
 	PROFILE_PID=$!
 }
 profile_wait() {
@@ -282,7 +284,9 @@ if want reads-hot; then
 	profile_wait
 fi
 if want reads-nocache; then
+	profile reads-nocache "$PPROF_COLD_ADDR"
 	run_load reads-nocache "$COLD_PORT" "$COLD_PID" --mix GetMedicineCard=1 --zipf "$ZIPF"
+	profile_wait
 fi
 if want writes; then
 	profile writes
@@ -293,7 +297,9 @@ if want writes-hot; then
 	# The same writes on Zipf persons, as reads-hot reads: most cards are
 	# cached when written, so a write's base comes from the cache (one
 	# database round trip) unless another write moved the card on first.
+	profile writes-hot
 	run_load writes-hot "$HOT_PORT" "$HOT_PID" --mix "$WRITE_MIX" --zipf "$ZIPF"
+	profile_wait
 fi
 # sync_names PORT VALUE: what the primary on PORT waits for at commit.
 sync_names() {
@@ -314,10 +320,14 @@ fi
 if want mixed; then
 	rss_sampler "$HOT_PID" "$OUT/rss-mixed.txt" &
 	RSS_PID=$!
+	profile mixed
 	run_load mixed "$HOT_PORT" "$HOT_PID" --mix "$MIXED_MIX"
+	profile_wait
 	max_rps=$(grep '^mixed|' "$RESULTS" | cut -d'|' -f2)
 	rate=$(printf '%.0f' "$(echo "$max_rps * 0.8" | bc -l)")
+	profile mixed-80
 	run_load mixed-80 "$HOT_PORT" "$HOT_PID" --mix "$MIXED_MIX" --rate "$rate" --concurrency 256
+	profile_wait
 	kill "$RSS_PID" 2>/dev/null || true
 	wait "$RSS_PID" 2>/dev/null || true
 fi
