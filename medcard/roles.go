@@ -32,6 +32,7 @@ var (
 	doctors     = []Role{RoleDoctor}
 	pharmacists = []Role{RolePharmacist}
 	logReaders  = []Role{RoleCitizen, RolePharmacist}
+	citizens    = []Role{RoleCitizen}
 )
 
 // permissions is the one table of which role may call which operation:
@@ -68,6 +69,7 @@ var permissions = map[Operation][]Role{
 	OpGetNewOrders:               pharmacists,
 	OpAcknowledgeOrders:          pharmacists,
 	OpGetAccessLog:               logReaders,
+	OpSetAccessRestriction:       citizens,
 }
 
 // authorize checks that a caller acting in role may call op.
