@@ -52,7 +52,6 @@ var changeRequests = map[Operation]func(ChangeRequest) bool{
 	OpAcknowledgeOrders:          is[OrderActionRequest],
 	OpCreatePharmacyEffectuation: is[EffectuationRequest],
 	OpUndoEffectuation:           is[UndoEffectuationRequest],
-	OpSetAccessRestriction:       is[AccessRestrictionRequest],
 }
 
 func is[T ChangeRequest](req ChangeRequest) bool {

@@ -78,9 +78,6 @@ var (
 	// Security.
 	FaultNotAuthenticated = Fault{"NotAuthenticated", CodeUnauthorized}
 	FaultRoleNotAllowed   = Fault{"RoleNotAllowed", CodeUnauthorized}
-	// FaultAccessRestricted: the citizen restricted access to the card,
-	// and the look-up asked for no emergency override.
-	FaultAccessRestricted = Fault{"AccessRestricted", CodeUnauthorized}
 	// FaultPasswordTextNeedsTLS: a PasswordText token over plain HTTP,
 	// refused before its password is looked at (the fix is HTTPS or a
 	// PasswordDigest, not another password).

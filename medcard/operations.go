@@ -36,7 +36,4 @@ const (
 	// OpGetAccessLog reads the citizen's access log: who looked at and
 	// changed one person's card.
 	OpGetAccessLog Operation = "GetAccessLog"
-	// OpSetAccessRestriction sets or lifts the citizen's restriction of
-	// who may look at the card (AccessRestrictionRequest).
-	OpSetAccessRestriction Operation = "SetAccessRestriction"
 )

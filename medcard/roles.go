@@ -32,7 +32,6 @@ var (
 	doctors     = []Role{RoleDoctor}
 	pharmacists = []Role{RolePharmacist}
 	logReaders  = []Role{RoleCitizen, RolePharmacist}
-	citizens    = []Role{RoleCitizen}
 )
 
 // permissions is the one table of which role may call which operation:
@@ -69,7 +68,6 @@ var permissions = map[Operation][]Role{
 	OpGetNewOrders:               pharmacists,
 	OpAcknowledgeOrders:          pharmacists,
 	OpGetAccessLog:               logReaders,
-	OpSetAccessRestriction:       citizens,
 }
 
 // authorize checks that a caller acting in role may call op.

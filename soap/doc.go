@@ -102,13 +102,6 @@
 // InvalidFieldValue; an override asked for by a role other than Doctor is
 // RoleNotAllowed (medcard/accesslog.go says why).
 //
-// A citizen may restrict access to their card (SetAccessRestriction, role
-// Citizen): a look-up by anyone else is then refused with AccessRestricted
-// and leaves no audit row, unless a doctor sends EmergencyOverride true;
-// that look-up is answered, audited with the override (so the citizen sees
-// it in the access log), logged with emergency_override and counted in
-// medcard_emergency_overrides_total. Changes are not restricted.
-//
 // # Compression
 //
 // An answer of gzipMinBytes (1400) or more is gzip-compressed when the

@@ -76,9 +76,6 @@ type Handler struct {
 	latency *prometheus.HistogramVec
 	// passwords remembers recent good PasswordText checks (password.go).
 	passwords *passwordCache
-	// overrides counts the answered requests that asked for an emergency
-	// override.
-	overrides *prometheus.CounterVec
 	// vocab is our names, which the envelope's lexer need not copy.
 	vocab *envelope.Vocabulary
 	// parses holds a token per request being parsed
@@ -112,12 +109,8 @@ func NewHandler(svc CardService, systems Systems, nonces Nonces, log *zap.Logger
 		Help:    "SOAP request latency by operation and result (ok, or the fault's code).",
 		Buckets: []float64{.0005, .001, .002, .005, .01, .02, .05, .1, .25, .5, 1, 2.5, 10},
 	}, []string{"op", "result"})
-	h.overrides = prometheus.NewCounterVec(prometheus.CounterOpts{
-		Name: "medcard_emergency_overrides_total",
-		Help: "Requests answered that asked for an emergency override (ConsentHeader), by operation: each is in the citizen's access log.",
-	}, []string{"op"})
 	if cfg.Registerer != nil {
-		cfg.Registerer.MustRegister(h.latency, h.overrides)
+		cfg.Registerer.MustRegister(h.latency)
 	}
 	return h
 }
@@ -148,7 +141,6 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	version, charset := parseContentType(r.Header.Get("Content-Type"))
 	out := answer{version: version, gzip: acceptsGzip(r.Header.Get("Accept-Encoding"))}
 	opName := "unknown"
-	override := false
 	err := func() error {
 		body, err := h.readBody(w, r, charset)
 		if err != nil {
@@ -170,7 +162,6 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		if err != nil {
 			return err
 		}
-		override = call.EmergencyOverride
 		// The reads of a card await the nonce's verdict only before their
 		// audit row (medcard.Call.Admit), so their card look-up and the
 		// nonce check reach Redis together; every other operation awaits
@@ -204,13 +195,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if reqLog.Shard >= 0 {
 		fields = append(fields, zap.Int("shard", reqLog.Shard), zap.String("db", reqLog.Database))
 	}
-	if override {
-		fields = append(fields, zap.Bool("emergency_override", true))
-	}
 	if err == nil {
-		if override {
-			h.overrides.WithLabelValues(opName).Inc()
-		}
 		h.log.Info("soap request", fields...)
 		return
 	}

@@ -218,9 +218,6 @@ var operations = []*operation{
 	write(medcard.OpSetMedicineCardNotReviewed, func(r *SetMedicineCardNotReviewedRequest) medcard.ChangeRequest {
 		return medcard.CardReviewRequest{Op: medcard.OpSetMedicineCardNotReviewed, PersonID: r.PersonIdentifier, BasedOnCardVersion: r.MedicineCardVersion}
 	}),
-	write(medcard.OpSetAccessRestriction, func(r *SetAccessRestrictionRequest) medcard.ChangeRequest {
-		return medcard.AccessRestrictionRequest{PersonID: r.PersonIdentifier, BasedOnCardVersion: r.MedicineCardVersion, Restricted: r.Restricted}
-	}),
 	write(medcard.OpUpdateMedicineCard, func(r *UpdateMedicineCardRequest) medcard.ChangeRequest {
 		req := medcard.UpdateMedicineCardRequest{PersonID: r.PersonIdentifier, BasedOnCardVersion: r.MedicineCardVersion, SetReviewed: r.SetReviewed}
 		for _, nd := range r.CreateDrugMedication {

@@ -279,15 +279,6 @@ type SetMedicineCardNotReviewedRequest struct {
 	MedicineCardVersion int64    `xml:"MedicineCardVersion"`
 }
 
-// SetAccessRestrictionRequest is the SetAccessRestriction input: the
-// citizen (role Citizen) restricts access to their card, or lifts it.
-type SetAccessRestrictionRequest struct {
-	XMLName             xml.Name `xml:"http://sharedmedcard.example/2026/01/medcard SetAccessRestrictionRequest"`
-	PersonIdentifier    string   `xml:"PersonIdentifier"`
-	MedicineCardVersion int64    `xml:"MedicineCardVersion"`
-	Restricted          bool     `xml:"Restricted"`
-}
-
 // UpdateMedicineCardRequest is the UpdateMedicineCard input.
 type UpdateMedicineCardRequest struct {
 	XMLName              xml.Name                  `xml:"http://sharedmedcard.example/2026/01/medcard UpdateMedicineCardRequest"`

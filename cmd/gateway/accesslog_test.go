@@ -4,9 +4,6 @@ import (
 	"context"
 	"encoding/xml"
 	"errors"
-	"net/http"
-	"net/url"
-	"strings"
 	"testing"
 
 	"github.com/sharedmedcard/gateway/internal/wsdlclient"
@@ -116,52 +113,4 @@ func TestAccessLogEndToEnd(t *testing.T) {
 		f.refused(t, doctor, &wsdlclient.GetAccessLogRequest{PersonIdentifier: f.pid()}, "RoleNotAllowed")
 		f.refused(t, citizenPortal, &wsdlclient.GetAccessLogRequest{PersonIdentifier: f.pid(), PageToken: "forged"}, "InvalidFieldValue")
 	}
-}
-
-// TestAccessRestrictionEndToEnd: the citizen's portal restricts the card;
-// the doctor's look-ups (the second from the cache) and the pharmacist's
-// in the web UI are refused with AccessRestricted and show nothing of the
-// card; the doctor's emergency override is answered and is in the access
-// log as one; lifted, the card is open again.
-func TestAccessRestrictionEndToEnd(t *testing.T) {
-	e := requireEnv(t)
-	registerCitizenPortal(t)
-	f := newFixture(t, true) // a drug medication and a prescription, by the doctor
-	f.write(t, citizenPortal, &wsdlclient.SetAccessRestrictionRequest{PersonIdentifier: f.pid(), MedicineCardVersion: f.v, Restricted: true})
-
-	body, err := xml.Marshal(&wsdlclient.GetMedicineCardRequest{PersonIdentifier: f.pid()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	for i := range 2 {
-		status, raw := call{soap12: true, body: string(body)}.do(t)
-		if fault := parseFault(t, raw); status != 500 || fault.Identifier != "AccessRestricted" || strings.Contains(string(raw), "Pinex") {
-			t.Fatalf("doctor's look-up %d of a restricted card = %d %s, want AccessRestricted and nothing of the card: %.400s", i+1, status, fault.Identifier, raw)
-		}
-	}
-	status, raw := call{soap12: true, extraHeader: consentHeader("None", "true"), body: string(body)}.do(t)
-	var card soap.GetMedicineCardResponse
-	responseBody(t, status, raw, &card)
-	if len(card.MedicineCard.DrugMedication) != 1 {
-		t.Errorf("the doctor's emergency override answered %d drug medications, want the card's 1", len(card.MedicineCard.DrugMedication))
-	}
-
-	b := signedInPharmacist(t, e)
-	if status, page := b.post("/card", url.Values{"cpr": {f.person}}); status != http.StatusForbidden || !strings.Contains(page, "restricted access") || strings.Contains(page, "Pinex") {
-		t.Errorf("the pharmacist's card page of a restricted card = %d, want 403 saying so without the card:\n%.600s", status, page)
-	}
-
-	if err := env.gw.FlushAudits(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	status, raw = citizenPortal.send(t, true, &wsdlclient.GetAccessLogRequest{PersonIdentifier: f.pid(), PageSize: 1})
-	var page soap.GetAccessLogResponse
-	responseBody(t, status, raw, &page)
-	if len(page.Entry) != 1 || page.Entry[0].Operation != "GetMedicineCard" || !page.Entry[0].EmergencyOverride || page.Entry[0].Role != "Doctor" {
-		t.Errorf("newest entry of the log = %+v, want the doctor's look-up with EmergencyOverride (the refused look-ups are not entries)", page.Entry)
-	}
-
-	f.write(t, citizenPortal, &wsdlclient.SetAccessRestrictionRequest{PersonIdentifier: f.pid(), MedicineCardVersion: f.v, Restricted: false})
-	status, raw = call{soap12: true, body: string(body)}.do(t)
-	responseBody(t, status, raw, &soap.GetMedicineCardResponse{})
 }

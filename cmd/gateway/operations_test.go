@@ -407,28 +407,6 @@ var writeCases = []writeCase{
 		refuseBy: nurse, refuse: func(f *fixture) any { return f.reviewed() }, faultID: "RoleNotAllowed",
 	},
 	{
-		// Restricted in setup, lifted here (a restricted card cannot be
-		// read back by the doctor's f.card; TestAccessRestrictionEndToEnd
-		// covers the restriction itself).
-		op: "SetAccessRestriction", by: citizenPortal,
-		setup: func(t *testing.T, f *fixture) {
-			registerCitizenPortal(t)
-			f.write(t, citizenPortal, &wsdlclient.SetAccessRestrictionRequest{PersonIdentifier: f.pid(), MedicineCardVersion: f.v, Restricted: true})
-		},
-		req: func(f *fixture) any {
-			return &wsdlclient.SetAccessRestrictionRequest{PersonIdentifier: f.pid(), MedicineCardVersion: f.v, Restricted: false}
-		},
-		check: func(t *testing.T, f *fixture, res soap.WriteResponse, card soap.GetMedicineCardResponse) {
-			if len(card.MedicineCard.DrugMedication) == 0 {
-				t.Errorf("the lifted card read back with no drug medications")
-			}
-		},
-		// Only the citizen restricts the card.
-		refuseBy: doctor, refuse: func(f *fixture) any {
-			return &wsdlclient.SetAccessRestrictionRequest{PersonIdentifier: f.pid(), MedicineCardVersion: f.v, Restricted: true}
-		}, faultID: "RoleNotAllowed",
-	},
-	{
 		op: "SetMedicineCardNotReviewed", by: doctor,
 		setup: func(t *testing.T, f *fixture) { f.write(t, doctor, f.reviewed()) },
 		req: func(f *fixture) any {

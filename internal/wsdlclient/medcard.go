@@ -352,18 +352,6 @@ type SetMedicineCardReviewedRequest struct {
 
 type SetMedicineCardReviewedResponse WriteResultType
 
-type SetAccessRestrictionRequest struct {
-	XMLName xml.Name `xml:"http://sharedmedcard.example/2026/01/medcard SetAccessRestrictionRequest"`
-
-	PersonIdentifier *PersonIdentifierType `xml:"PersonIdentifier,omitempty" json:"PersonIdentifier,omitempty"`
-
-	MedicineCardVersion int64 `xml:"MedicineCardVersion,omitempty" json:"MedicineCardVersion,omitempty"`
-
-	Restricted bool `xml:"Restricted,omitempty" json:"Restricted,omitempty"`
-}
-
-type SetAccessRestrictionResponse WriteResultType
-
 type SetMedicineCardNotReviewedRequest struct {
 	XMLName xml.Name `xml:"http://sharedmedcard.example/2026/01/medcard SetMedicineCardNotReviewedRequest"`
 
@@ -997,14 +985,6 @@ type MedicineCardPortType interface {
 	//
 	//   - MedicineCardFault
 
-	SetAccessRestriction(request *SetAccessRestrictionRequest) (*WriteResultType, error)
-
-	SetAccessRestrictionContext(ctx context.Context, request *SetAccessRestrictionRequest) (*WriteResultType, error)
-
-	// Error can be either of the following types:
-	//
-	//   - MedicineCardFault
-
 	SetMedicineCardNotReviewed(request *SetMedicineCardNotReviewedRequest) (*WriteResultType, error)
 
 	SetMedicineCardNotReviewedContext(ctx context.Context, request *SetMedicineCardNotReviewedRequest) (*WriteResultType, error)
@@ -1307,23 +1287,6 @@ func (service *medicineCardPortType) SetMedicineCardReviewedContext(ctx context.
 
 func (service *medicineCardPortType) SetMedicineCardReviewed(request *SetMedicineCardReviewedRequest) (*WriteResultType, error) {
 	return service.SetMedicineCardReviewedContext(
-		context.Background(),
-		request,
-	)
-}
-
-func (service *medicineCardPortType) SetAccessRestrictionContext(ctx context.Context, request *SetAccessRestrictionRequest) (*WriteResultType, error) {
-	response := new(WriteResultType)
-	err := service.client.CallContext(ctx, "http://sharedmedcard.example/2026/01/medcard/SetAccessRestriction", request, response)
-	if err != nil {
-		return nil, err
-	}
-
-	return response, nil
-}
-
-func (service *medicineCardPortType) SetAccessRestriction(request *SetAccessRestrictionRequest) (*WriteResultType, error) {
-	return service.SetAccessRestrictionContext(
 		context.Background(),
 		request,
 	)
