@@ -27,14 +27,18 @@ func dateOf(t time.Time) Date { return Date(t.In(clinicalZone).Format(time.DateO
 // it last changed), which is what lets a change based on an older card be
 // merged when it touches only items nobody changed since.
 type Card struct {
-	PersonID        PersonID         `json:"-"`
-	Version         int64            `json:"version"`
-	LastItemID      int64            `json:"lastItemId"` // identifiers are unique within one card
-	Reviewed        *Reviewed        `json:"reviewed,omitempty"`
-	DrugMedications []DrugMedication `json:"drugMedications"`
-	Prescriptions   []Prescription   `json:"prescriptions"`
-	Orders          []Order          `json:"orders,omitempty"`
-	Effectuations   []Effectuation   `json:"effectuations,omitempty"`
+	PersonID   PersonID  `json:"-"`
+	Version    int64     `json:"version"`
+	LastItemID int64     `json:"lastItemId"` // identifiers are unique within one card
+	Reviewed   *Reviewed `json:"reviewed,omitempty"`
+	// AccessRestricted says the citizen restricted access to the card
+	// (restriction.go): absent from a stored card, it is false, so cards
+	// and cache entries written before it existed read as unrestricted.
+	AccessRestricted bool             `json:"accessRestricted,omitempty"`
+	DrugMedications  []DrugMedication `json:"drugMedications"`
+	Prescriptions    []Prescription   `json:"prescriptions"`
+	Orders           []Order          `json:"orders,omitempty"`
+	Effectuations    []Effectuation   `json:"effectuations,omitempty"`
 
 	// ChangedAgo is how long before it was read from the primary the card
 	// last changed, by the database's clock (Store.ReadCard sets it; never

@@ -11,7 +11,8 @@ import (
 // Service.Change: CreateDrugMedicationRequest, DrugMedicationRequest,
 // CardReviewRequest, UpdateMedicineCardRequest, ResolveConflictRequest,
 // CreatePrescriptionRequest, CancelPrescriptionRequest, OrderRequest,
-// OrderActionRequest, EffectuationRequest or UndoEffectuationRequest. Its
+// OrderActionRequest, EffectuationRequest, UndoEffectuationRequest or
+// AccessRestrictionRequest. Its
 // unexported methods keep the implementations in this package, where the
 // rules are.
 type ChangeRequest interface {
@@ -52,6 +53,7 @@ var changeRequests = map[Operation]func(ChangeRequest) bool{
 	OpAcknowledgeOrders:          is[OrderActionRequest],
 	OpCreatePharmacyEffectuation: is[EffectuationRequest],
 	OpUndoEffectuation:           is[UndoEffectuationRequest],
+	OpSetAccessRestriction:       is[AccessRestrictionRequest],
 }
 
 func is[T ChangeRequest](req ChangeRequest) bool {

@@ -28,6 +28,7 @@
 //	pharmacy.go     orders and effectuations
 //	inbox.go        the pharmacy's inbox: its open orders on every card (GetNewOrders)
 //	accesslog.go    the citizen's access log (GetAccessLog), consent and the emergency override
+//	restriction.go  the citizen's restriction of access to the card (SetAccessRestriction) and the read check
 //	rules.go        the business rules (transitions, dispensing checks); RULES.md describes them
 //	merge.go        the merge table for a change based on an older card version
 //	validator.go    field checks of a request

@@ -83,6 +83,11 @@ var (
 	// PasswordDigest, not another password).
 	FaultPasswordTextNeedsTLS = Fault{"PasswordTextRequiresTLS", CodeUnauthorized}
 	FaultMessageExpired       = Fault{"MessageExpired", CodeUnauthorized} // the wsu:Timestamp's Expires has passed
+	// FaultAccessRestricted: the citizen restricted access to the card and
+	// the caller is not the citizen and asked for no emergency override
+	// (restriction.go). Not retryable: only the citizen's lifting it, or a
+	// doctor's override, changes the answer.
+	FaultAccessRestricted = Fault{"AccessRestricted", CodeUnauthorized}
 
 	// Availability: the caller should resend with the same MessageID.
 	FaultCardBusy       = Fault{"MedicineCardBusy", CodeUnavailable}

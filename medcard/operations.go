@@ -36,4 +36,7 @@ const (
 	// OpGetAccessLog reads the citizen's access log: who looked at and
 	// changed one person's card.
 	OpGetAccessLog Operation = "GetAccessLog"
+	// OpSetAccessRestriction sets or lifts the citizen's restriction of
+	// access to their card (restriction.go).
+	OpSetAccessRestriction Operation = "SetAccessRestriction"
 )

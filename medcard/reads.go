@@ -17,8 +17,8 @@ type CardQuery struct {
 // records the look-up in the audit trail. A person without a card gets an
 // empty card at version 0.
 //
-// Errors: FaultRoleNotAllowed, FaultInvalidPersonID, FaultInvalidField, and
-// the Store's.
+// Errors: FaultRoleNotAllowed, FaultInvalidPersonID, FaultInvalidField,
+// FaultAccessRestricted (checkRestriction), and the Store's.
 func (s *Service) GetMedicineCard(ctx context.Context, call Call, q CardQuery) (*Card, error) {
 	var v validator
 	since := v.date("IncludeWithdrawnSince", q.IncludeWithdrawnSince, false)
@@ -52,7 +52,7 @@ type DrugMedicationView struct {
 // GetDrugMedication returns one drug medication of the person's card.
 //
 // Errors: FaultRoleNotAllowed, FaultInvalidPersonID, FaultRequiredField,
-// FaultDrugMedicationNotFound, and the Store's.
+// FaultAccessRestricted, FaultDrugMedicationNotFound, and the Store's.
 func (s *Service) GetDrugMedication(ctx context.Context, call Call, personID string, id int64) (*DrugMedicationView, error) {
 	var v validator
 	v.identifier("DrugMedicationIdentifier", id)
@@ -80,7 +80,7 @@ type PrescriptionsView struct {
 // all open ones when ids is empty, with their orders and effectuations.
 //
 // Errors: FaultRoleNotAllowed, FaultInvalidPersonID, FaultInvalidField,
-// FaultPrescriptionNotFound, and the Store's.
+// FaultAccessRestricted, FaultPrescriptionNotFound, and the Store's.
 func (s *Service) GetPrescription(ctx context.Context, call Call, personID string, ids []int64) (*PrescriptionsView, error) {
 	var v validator
 	if len(ids) > 100 {
@@ -117,8 +117,9 @@ func (s *Service) GetPrescription(ctx context.Context, call Call, personID strin
 }
 
 // read is the common front of every read: role, person, the request's own
-// validation (invalid), then the read (from the cache when there is one)
-// and its audit row.
+// validation (invalid), then the read (from the cache when there is one),
+// the nonce's verdict, the citizen's restriction (checkRestriction), and
+// the audit row.
 func (s *Service) read(ctx context.Context, call Call, op Operation, personID string, invalid error) (*Card, error) {
 	if err := authorize(call.Caller.Role, op); err != nil {
 		return nil, err
@@ -147,6 +148,11 @@ func (s *Service) read(ctx context.Context, call Call, op Operation, personID st
 	audit.CardVersion = card.Version
 	// Nothing recorded, nothing answered for a request refused now.
 	if err := call.admitted(); err != nil {
+		return nil, err
+	}
+	// The card as read, from the cache or the primary, says whether the
+	// citizen restricted it; a refusal records nothing.
+	if err := checkRestriction(ctx, call, card); err != nil {
 		return nil, err
 	}
 	if err := s.reads.RecordRead(ctx, person, audit); err != nil {

@@ -10,8 +10,10 @@ const (
 	RoleNurse      Role = "Nurse"
 	RolePharmacist Role = "Pharmacist"
 	// RoleCitizen is a citizen portal's (or the citizen's own system's)
-	// role: it reads a person's access log and nothing else. A system is
-	// granted it like any role (gateway system grant NAME Citizen).
+	// role: it reads a person's card and access log, and restricts or
+	// lifts the restriction of access to the card; it changes nothing
+	// else. A system is granted it like any role (gateway system grant
+	// NAME Citizen).
 	RoleCitizen Role = "Citizen"
 )
 
@@ -28,25 +30,29 @@ func ParseRole(s string) (Role, error) {
 
 var (
 	everyone    = []Role{RoleDoctor, RoleNurse, RolePharmacist}
+	readers     = []Role{RoleDoctor, RoleNurse, RolePharmacist, RoleCitizen}
 	clinicians  = []Role{RoleDoctor, RoleNurse}
 	doctors     = []Role{RoleDoctor}
 	pharmacists = []Role{RolePharmacist}
 	logReaders  = []Role{RoleCitizen, RolePharmacist}
+	citizens    = []Role{RoleCitizen}
 )
 
 // permissions is the one table of which role may call which operation:
-// everyone may read; doctors and nurses keep the medication list (nurses
+// everyone may read, the citizen too (their own card, through a citizen
+// portal, as sundhed.dk shows it); doctors and nurses keep the medication list (nurses
 // as delegated staff); only doctors prescribe and mark the card reviewed;
 // pharmacists order and dispense. Conflicts are settled by clinicians or
 // by a pharmacist at the counter (after talking to the doctor). The
 // access log is the citizen's: read through a citizen portal's role, or
 // shown by a pharmacist to the citizen at the counter (the web UI's card
 // page, for a citizen without a portal); never by the clinicians whose
-// look-ups it lists. Every read of it is itself in it.
+// look-ups it lists. Every read of it is itself in it. Only the citizen
+// restricts access to their card, or lifts the restriction.
 var permissions = map[Operation][]Role{
-	OpGetMedicineCard:            everyone,
-	OpGetDrugMedication:          everyone,
-	OpGetPrescription:            everyone,
+	OpGetMedicineCard:            readers,
+	OpGetDrugMedication:          readers,
+	OpGetPrescription:            readers,
 	OpCreateDrugMedication:       clinicians,
 	OpUpdateDrugMedication:       clinicians,
 	OpPauseDrugMedication:        clinicians,
@@ -68,6 +74,7 @@ var permissions = map[Operation][]Role{
 	OpGetNewOrders:               pharmacists,
 	OpAcknowledgeOrders:          pharmacists,
 	OpGetAccessLog:               logReaders,
+	OpSetAccessRestriction:       citizens,
 }
 
 // authorize checks that a caller acting in role may call op.

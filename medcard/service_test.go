@@ -447,7 +447,7 @@ var allFaults = []Fault{
 	FaultVersionMismatch, FaultMissingMessageID, FaultRequiredField, FaultInvalidField,
 	FaultInvalidPersonID, FaultInvalidCardVersion,
 	FaultMessageIDReused,
-	FaultNotAuthenticated, FaultRoleNotAllowed, FaultPasswordTextNeedsTLS,
+	FaultNotAuthenticated, FaultRoleNotAllowed, FaultPasswordTextNeedsTLS, FaultAccessRestricted,
 	FaultCardBusy, FaultUnavailable, FaultOutcomeUnknown,
 	FaultInternal,
 }

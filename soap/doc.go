@@ -102,6 +102,17 @@
 // InvalidFieldValue; an override asked for by a role other than Doctor is
 // RoleNotAllowed (medcard/accesslog.go says why).
 //
+// A citizen may restrict access to their card (SetAccessRestriction, the
+// Citizen role only). A read of a restricted card (GetMedicineCard,
+// GetDrugMedication, GetPrescription) by any role but Citizen is then
+// AccessRestricted (unauthorized, not retryable) and records nothing,
+// unless it asks for EmergencyOverride: a doctor's override reads the card
+// anyway ("værdispring"), audited with EmergencyOverride true. Writes are
+// not refused (a pharmacy still dispenses). Every answered request that
+// asked for an override is counted in medcard_emergency_overrides_total
+// by op and logged once ("emergency override", with op, request_id and
+// whether it looked past a restriction; no person).
+//
 // # Compression
 //
 // An answer of gzipMinBytes (1400) or more is gzip-compressed when the

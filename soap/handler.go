@@ -74,6 +74,9 @@ type Handler struct {
 	now     func() time.Time
 	ops     map[string]*operation // by wrapper element, all in Namespace
 	latency *prometheus.HistogramVec
+	// overrides counts the answered requests that asked for an emergency
+	// override, by operation: each is also logged, and audited as one.
+	overrides *prometheus.CounterVec
 	// passwords remembers recent good PasswordText checks (password.go).
 	passwords *passwordCache
 	// vocab is our names, which the envelope's lexer need not copy.
@@ -109,8 +112,12 @@ func NewHandler(svc CardService, systems Systems, nonces Nonces, log *zap.Logger
 		Help:    "SOAP request latency by operation and result (ok, or the fault's code).",
 		Buckets: []float64{.0005, .001, .002, .005, .01, .02, .05, .1, .25, .5, 1, 2.5, 10},
 	}, []string{"op", "result"})
+	h.overrides = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "medcard_emergency_overrides_total",
+		Help: "Answered requests that asked for an emergency override (ConsentHeader), by operation.",
+	}, []string{"op"})
 	if cfg.Registerer != nil {
-		cfg.Registerer.MustRegister(h.latency)
+		cfg.Registerer.MustRegister(h.latency, h.overrides)
 	}
 	return h
 }
@@ -141,6 +148,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	version, charset := parseContentType(r.Header.Get("Content-Type"))
 	out := answer{version: version, gzip: acceptsGzip(r.Header.Get("Accept-Encoding"))}
 	opName := "unknown"
+	override := false // the call asked for an emergency override
 	err := func() error {
 		body, err := h.readBody(w, r, charset)
 		if err != nil {
@@ -162,6 +170,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		if err != nil {
 			return err
 		}
+		override = call.EmergencyOverride
 		// The reads of a card await the nonce's verdict only before their
 		// audit row (medcard.Call.Admit), so their card look-up and the
 		// nonce check reach Redis together; every other operation awaits
@@ -197,6 +206,9 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	if err == nil {
 		h.log.Info("soap request", fields...)
+		if override {
+			h.reportOverride(opName, requestID, reqLog)
+		}
 		return
 	}
 	f := medcard.FaultOf(err)
@@ -207,6 +219,16 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.log.Info("soap request refused", fields...)
 	}
 	h.writeFault(w, out, err, requestID)
+}
+
+// reportOverride counts and logs an answered request that asked for an
+// emergency override, as the "always audited and reported" asks
+// (its audit row says so too): restricted says whether it looked past the
+// citizen's restriction (medcard.NoteOverride). No person in either.
+func (h *Handler) reportOverride(op, requestID string, reqLog *medcard.RequestLog) {
+	h.overrides.WithLabelValues(op).Inc()
+	h.log.Warn("emergency override", zap.String("request_id", requestID), zap.String("op", op),
+		zap.Bool("restricted", reqLog.RestrictionOverridden))
 }
 
 // parse is readRequest in its turn (Config.MaxConcurrentParses), waiting

@@ -185,28 +185,39 @@ func TestGoldenEnvelopes(t *testing.T) {
 		`<mc:PageSize>2</mc:PageSize><mc:PageToken>t1</mc:PageToken></mc:GetAccessLogRequest>`
 	consentHeaders := `<mc:MessageHeader><mc:MessageID>m1</mc:MessageID><mc:FlowID>f1</mc:FlowID></mc:MessageHeader>` +
 		`<mc:ConsentHeader><mc:Consent>Given</mc:Consent><mc:EmergencyOverride>true</mc:EmergencyOverride></mc:ConsentHeader>`
+	setRestriction := `<mc:SetAccessRestrictionRequest><mc:PersonIdentifier>0101701234</mc:PersonIdentifier>` +
+		`<mc:MedicineCardVersion>0</mc:MedicineCardVersion><mc:Restricted>true</mc:Restricted></mc:SetAccessRestrictionRequest>`
 	cases := []struct {
 		golden      string
 		contentType string
 		body        string
 		status      int
+		svc         CardService // nil: fakeService
 	}{
-		{"get-access-log-11.xml", "text/xml", testEnvelopeWith(nsSOAP11, consentHeaders, accessLog), 200},
-		{"get-access-log-12.xml", "application/soap+xml", testEnvelopeWith(nsSOAP12, consentHeaders, accessLog), 200},
-		{"get-card-11.xml", "text/xml", testEnvelope(nsSOAP11, get), 200},
-		{"get-card-12.xml", "application/soap+xml", testEnvelope(nsSOAP12, get), 200},
-		{"fault-invalid-person-11.xml", "text/xml", testEnvelope(nsSOAP11, badPerson), 500},
-		{"fault-invalid-person-12.xml", "application/soap+xml", testEnvelope(nsSOAP12, badPerson), 500},
-		{"fault-busy-11.xml", "text/xml", testEnvelope(nsSOAP11, create), 500},
-		{"fault-busy-12.xml", "application/soap+xml", testEnvelope(nsSOAP12, create), 500},
-		{"write-result-11.xml", "text/xml", testEnvelope(nsSOAP11, pause), 200},
-		{"write-result-12.xml", "application/soap+xml", testEnvelope(nsSOAP12, pause), 200},
-		{"get-drug-medication-11.xml", "text/xml", testEnvelope(nsSOAP11, getDM), 200},
-		{"get-prescription-12.xml", "application/soap+xml", testEnvelope(nsSOAP12, getRx), 200},
+		{"set-access-restriction-11.xml", "text/xml", portalEnvelope(nsSOAP11, setRestriction), 200, memService(t, false)},
+		{"set-access-restriction-12.xml", "application/soap+xml", portalEnvelope(nsSOAP12, setRestriction), 200, memService(t, false)},
+		{"fault-access-restricted-11.xml", "text/xml", testEnvelope(nsSOAP11, get), 500, memService(t, true)},
+		{"fault-access-restricted-12.xml", "application/soap+xml", testEnvelope(nsSOAP12, get), 500, memService(t, true)},
+		{"get-access-log-11.xml", "text/xml", testEnvelopeWith(nsSOAP11, consentHeaders, accessLog), 200, nil},
+		{"get-access-log-12.xml", "application/soap+xml", testEnvelopeWith(nsSOAP12, consentHeaders, accessLog), 200, nil},
+		{"get-card-11.xml", "text/xml", testEnvelope(nsSOAP11, get), 200, nil},
+		{"get-card-12.xml", "application/soap+xml", testEnvelope(nsSOAP12, get), 200, nil},
+		{"fault-invalid-person-11.xml", "text/xml", testEnvelope(nsSOAP11, badPerson), 500, nil},
+		{"fault-invalid-person-12.xml", "application/soap+xml", testEnvelope(nsSOAP12, badPerson), 500, nil},
+		{"fault-busy-11.xml", "text/xml", testEnvelope(nsSOAP11, create), 500, nil},
+		{"fault-busy-12.xml", "application/soap+xml", testEnvelope(nsSOAP12, create), 500, nil},
+		{"write-result-11.xml", "text/xml", testEnvelope(nsSOAP11, pause), 200, nil},
+		{"write-result-12.xml", "application/soap+xml", testEnvelope(nsSOAP12, pause), 200, nil},
+		{"get-drug-medication-11.xml", "text/xml", testEnvelope(nsSOAP11, getDM), 200, nil},
+		{"get-prescription-12.xml", "application/soap+xml", testEnvelope(nsSOAP12, getRx), 200, nil},
 	}
-	h := NewHandler(fakeService{}, fakeSystems{}, nil, zap.NewNop(), Config{Now: func() time.Time { return testNow }})
 	for _, tc := range cases {
 		t.Run(tc.golden, func(t *testing.T) {
+			var svc CardService = fakeService{}
+			if tc.svc != nil {
+				svc = tc.svc
+			}
+			h := NewHandler(svc, fakeSystems{}, nil, zap.NewNop(), Config{Now: func() time.Time { return testNow }})
 			req := httptest.NewRequest(http.MethodPost, "/medcard", strings.NewReader(tc.body))
 			req.Header.Set("Content-Type", tc.contentType)
 			req.Header.Set(RequestIDHeader, "req-1")
@@ -558,6 +569,12 @@ func TestRequestMapping(t *testing.T) {
 		{"SetMedicineCardNotReviewed",
 			`<mc:SetMedicineCardNotReviewedRequest>` + p + `</mc:SetMedicineCardNotReviewedRequest>`,
 			medcard.CardReviewRequest{Op: medcard.OpSetMedicineCardNotReviewed, PersonID: "0101701234", BasedOnCardVersion: 7}},
+		{"SetAccessRestriction",
+			`<mc:SetAccessRestrictionRequest>` + p + `<mc:Restricted>true</mc:Restricted></mc:SetAccessRestrictionRequest>`,
+			medcard.AccessRestrictionRequest{PersonID: "0101701234", BasedOnCardVersion: 7, Restricted: true}},
+		{"SetAccessRestriction lifting, Restricted absent",
+			`<mc:SetAccessRestrictionRequest>` + p + `</mc:SetAccessRestrictionRequest>`,
+			medcard.AccessRestrictionRequest{PersonID: "0101701234", BasedOnCardVersion: 7}},
 		{"StartEffectuation",
 			`<mc:StartEffectuationRequest>` + p + `<mc:OrderIdentifier>9</mc:OrderIdentifier></mc:StartEffectuationRequest>`,
 			medcard.OrderActionRequest{Op: medcard.OpStartEffectuation, PersonID: "0101701234", BasedOnCardVersion: 7, OrderID: 9}},

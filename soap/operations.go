@@ -297,4 +297,8 @@ var operations = []*operation{
 		}
 		return toXMLAccessLog(page), nil
 	}),
+	// The citizen's restriction of access to the card (medcard/restriction.go).
+	write(medcard.OpSetAccessRestriction, func(r *SetAccessRestrictionRequest) medcard.ChangeRequest {
+		return medcard.AccessRestrictionRequest{PersonID: r.PersonIdentifier, BasedOnCardVersion: r.MedicineCardVersion, Restricted: r.Restricted}
+	}),
 }

@@ -279,6 +279,17 @@ type SetMedicineCardNotReviewedRequest struct {
 	MedicineCardVersion int64    `xml:"MedicineCardVersion"`
 }
 
+// SetAccessRestrictionRequest is the SetAccessRestriction input: Restricted
+// true restricts access to the card, false or absent lifts the
+// restriction (absent as well, since clients generated with omitempty
+// leave a false out).
+type SetAccessRestrictionRequest struct {
+	XMLName             xml.Name `xml:"http://sharedmedcard.example/2026/01/medcard SetAccessRestrictionRequest"`
+	PersonIdentifier    string   `xml:"PersonIdentifier"`
+	MedicineCardVersion int64    `xml:"MedicineCardVersion"`
+	Restricted          bool     `xml:"Restricted,omitempty"`
+}
+
 // UpdateMedicineCardRequest is the UpdateMedicineCard input.
 type UpdateMedicineCardRequest struct {
 	XMLName              xml.Name                  `xml:"http://sharedmedcard.example/2026/01/medcard UpdateMedicineCardRequest"`

@@ -105,11 +105,16 @@ func (u *UI) renderCard(w http.ResponseWriter, r *http.Request, status int, pers
 }
 
 // refuseCard shows, on the search page, the service's refusal to read a
-// card, in its own words.
+// card, in its own words; a card the citizen restricted in the UI's words
+// (the service's speak of a SOAP header the pharmacist never sees).
 func (u *UI) refuseCard(w http.ResponseWriter, r *http.Request, err error) {
 	f := medcard.FaultOf(err)
 	if f == medcard.FaultInternal {
 		u.fail(w, r, err)
+		return
+	}
+	if f == medcard.FaultAccessRestricted {
+		u.render(w, r, http.StatusForbidden, "home", page{Title: "Find a citizen", Error: restrictedCardText})
 		return
 	}
 	status := http.StatusConflict
@@ -123,6 +128,11 @@ func (u *UI) refuseCard(w http.ResponseWriter, r *http.Request, err error) {
 	}
 	u.render(w, r, status, "home", page{Title: "Find a citizen", Error: medcard.MessageOf(err) + "."})
 }
+
+// restrictedCardText is the answer to opening a card whose citizen
+// restricted access to it: nobody at a pharmacy may open it.
+const restrictedCardText = "The citizen has restricted access to this medicine card, so it cannot be shown here. " +
+	"Only the citizen can see it, or a doctor in an emergency."
 
 // action is one of the card page's buttons: it runs its change(s) and
 // shows the card again with the outcome, or the refusal in the rule's own

@@ -422,6 +422,24 @@ var writeCases = []writeCase{
 		}, faultID: "InvalidMedicineCardVersion",
 	},
 	{
+		// The restriction's other half, restricting, is
+		// TestAccessRestrictionEndToEnd's: a restricted card is not the
+		// doctor's to read here.
+		op: "SetAccessRestriction", by: citizenPortal,
+		setup: func(t *testing.T, f *fixture) {
+			registerCitizenPortal(t)
+			f.write(t, citizenPortal, f.restriction(true))
+		},
+		req: func(f *fixture) any { return f.restriction(false) },
+		check: func(t *testing.T, f *fixture, res soap.WriteResponse, card soap.GetMedicineCardResponse) {
+			if card.MedicineCard.MedicineCardVersion != res.MedicineCardVersion || len(card.MedicineCard.DrugMedication) != 1 {
+				t.Errorf("the doctor's read after lifting = %+v, want the card at version %d", card.MedicineCard, res.MedicineCardVersion)
+			}
+		},
+		// Only the citizen restricts their card.
+		refuseBy: doctor, refuse: func(f *fixture) any { return f.restriction(true) }, faultID: "RoleNotAllowed",
+	},
+	{
 		op: "UpdateMedicineCard", by: doctor,
 		req: func(f *fixture) any {
 			pause := wsdlclient.DrugMedicationOperationTypePause

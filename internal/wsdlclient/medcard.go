@@ -362,6 +362,19 @@ type SetMedicineCardNotReviewedRequest struct {
 
 type SetMedicineCardNotReviewedResponse WriteResultType
 
+type SetAccessRestrictionRequest struct {
+	XMLName xml.Name `xml:"http://sharedmedcard.example/2026/01/medcard SetAccessRestrictionRequest"`
+
+	PersonIdentifier *PersonIdentifierType `xml:"PersonIdentifier,omitempty" json:"PersonIdentifier,omitempty"`
+
+	MedicineCardVersion int64 `xml:"MedicineCardVersion,omitempty" json:"MedicineCardVersion,omitempty"`
+
+	// true restricts access to the card; false, or absent, lifts the restriction.
+	Restricted bool `xml:"Restricted,omitempty" json:"Restricted,omitempty"`
+}
+
+type SetAccessRestrictionResponse WriteResultType
+
 type UpdateMedicineCardRequest struct {
 	XMLName xml.Name `xml:"http://sharedmedcard.example/2026/01/medcard UpdateMedicineCardRequest"`
 
@@ -1076,6 +1089,14 @@ type MedicineCardPortType interface {
 	GetAccessLog(request *GetAccessLogRequest) (*GetAccessLogResponse, error)
 
 	GetAccessLogContext(ctx context.Context, request *GetAccessLogRequest) (*GetAccessLogResponse, error)
+
+	// Error can be either of the following types:
+	//
+	//   - MedicineCardFault
+
+	SetAccessRestriction(request *SetAccessRestrictionRequest) (*WriteResultType, error)
+
+	SetAccessRestrictionContext(ctx context.Context, request *SetAccessRestrictionRequest) (*WriteResultType, error)
 }
 
 type medicineCardPortType struct {
@@ -1491,6 +1512,23 @@ func (service *medicineCardPortType) GetAccessLogContext(ctx context.Context, re
 
 func (service *medicineCardPortType) GetAccessLog(request *GetAccessLogRequest) (*GetAccessLogResponse, error) {
 	return service.GetAccessLogContext(
+		context.Background(),
+		request,
+	)
+}
+
+func (service *medicineCardPortType) SetAccessRestrictionContext(ctx context.Context, request *SetAccessRestrictionRequest) (*WriteResultType, error) {
+	response := new(WriteResultType)
+	err := service.client.CallContext(ctx, "http://sharedmedcard.example/2026/01/medcard/SetAccessRestriction", request, response)
+	if err != nil {
+		return nil, err
+	}
+
+	return response, nil
+}
+
+func (service *medicineCardPortType) SetAccessRestriction(request *SetAccessRestrictionRequest) (*WriteResultType, error) {
+	return service.SetAccessRestrictionContext(
 		context.Background(),
 		request,
 	)
