@@ -31,8 +31,10 @@
 # (3s), closed loop, BENCH_CONCURRENCY (32) workers or connections; the
 # gateway's CPU per request comes from /proc. internal/benchtools/scalereport
 # takes the median of the repeats, marks a cell noisy (*) when its repeats'
-# req/s spread is above 25% or one began with the 1-minute load average above
-# BENCH_SCALE_NOISY_LOAD (1.5), fits the CPU per request against N, and
+# req/s spread is above 25%, and every cell when the 1-minute load average
+# was above BENCH_SCALE_NOISY_LOAD (1.5) as the bench began (each run's is
+# recorded too, but is mostly the bench's own previous run), fits the CPU
+# per request against N, and
 # writes table.txt, results.json and scale.svg into
 # bench-results/scale-<time>/, beside every run's output.
 #

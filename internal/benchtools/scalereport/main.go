@@ -2,8 +2,9 @@
 // from the runs the script measured (one JSON object per line: the part,
 // its size, the repeat, the scenario and its figures) and the facts of
 // each seeded data set, it takes the median of the repeats per scenario
-// and size, marks a cell noisy when its repeats disagree or the machine
-// was busy when one began, fits the CPU per request against the number of
+// and size, marks a cell noisy when its repeats disagree or when the
+// machine was busy before the bench began (a run's own load average is
+// mostly the bench's previous run: it is recorded, not judged), fits the CPU per request against the number of
 // drug medications (a + b·N, least squares), and writes table.txt,
 // results.json and scale.svg into --out.
 //
@@ -21,6 +22,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 )
 
@@ -77,7 +79,8 @@ type Cell struct {
 	CPUMs    float64 `json:"cpu_ms"`
 	Errors   int64   `json:"errors"`
 	// Spread is (max - min) / median of the repeats' req/s.
-	Spread  float64 `json:"spread"`
+	Spread float64 `json:"spread"`
+	// MaxLoad is the highest 1-minute load average a repeat began with.
 	MaxLoad float64 `json:"max_load1"`
 	Noisy   bool    `json:"noisy"`
 	// AllRPS and AllCPUMs are every repeat's figures, in repeat order.
@@ -97,12 +100,15 @@ type Fit struct {
 
 // Results is results.json.
 type Results struct {
-	Load      string    `json:"load_at_start"`
-	NoisyLoad float64   `json:"noisy_load"`
-	Cells     []Cell    `json:"cells"`
-	DataSets  []DataSet `json:"data_sets"`
-	Fits      []Fit     `json:"fits"`
-	Runs      []Run     `json:"runs"`
+	Load      string  `json:"load_at_start"`
+	NoisyLoad float64 `json:"noisy_load"`
+	// BusyAtStart: the 1-minute load average was above NoisyLoad when the
+	// bench began, and every cell is noisy.
+	BusyAtStart bool      `json:"busy_at_start"`
+	Cells       []Cell    `json:"cells"`
+	DataSets    []DataSet `json:"data_sets"`
+	Fits        []Fit     `json:"fits"`
+	Runs        []Run     `json:"runs"`
 }
 
 func main() {
@@ -112,7 +118,7 @@ func main() {
 	flag.StringVar(&sizesFile, "sizes", "", "the data sets, one JSON object per line")
 	flag.StringVar(&out, "out", ".", "directory for table.txt, results.json and scale.svg")
 	flag.StringVar(&load, "load", "", "the load averages when the bench began, as uptime prints them")
-	flag.Float64Var(&noisyLoad, "noisy-load", 1.5, "a cell is noisy if a repeat began with the 1-minute load average above this")
+	flag.Float64Var(&noisyLoad, "noisy-load", 1.5, "every cell is noisy if the 1-minute load average (the first of --load) was above this when the bench began")
 	flag.Float64Var(&noisySpread, "noisy-spread", 0.25, "a cell is noisy if its repeats' req/s spread (max-min)/median is above this")
 	flag.Usage = func() {
 		fmt.Fprintln(flag.CommandLine.Output(), "Usage: scalereport --runs runs.jsonl --sizes sizes.jsonl [--out DIR] [--load L] [--noisy-load X] [--noisy-spread Y]\n\n"+
@@ -140,8 +146,7 @@ func run(runsFile, sizesFile, out, load string, noisyLoad, noisySpread float64, 
 	if err := readLines(sizesFile, &sets); err != nil {
 		return err
 	}
-	res := summarise(runs, sets, noisyLoad, noisySpread)
-	res.Load = load
+	res := summarise(runs, sets, load, noisyLoad, noisySpread)
 	if err := os.MkdirAll(out, 0o755); err != nil {
 		return err
 	}
@@ -184,8 +189,12 @@ func readLines[T any](file string, into *[]T) error {
 	return sc.Err()
 }
 
-func summarise(runs []Run, sets []DataSet, noisyLoad, noisySpread float64) Results {
-	res := Results{NoisyLoad: noisyLoad, DataSets: sets, Runs: runs}
+func summarise(runs []Run, sets []DataSet, load string, noisyLoad, noisySpread float64) Results {
+	res := Results{Load: load, NoisyLoad: noisyLoad, DataSets: sets, Runs: runs}
+	if f := strings.Fields(load); len(f) > 0 {
+		l1, err := strconv.ParseFloat(f[0], 64)
+		res.BusyAtStart = err == nil && l1 > noisyLoad
+	}
 	type key struct {
 		part     string
 		size     int64
@@ -232,7 +241,7 @@ func summarise(runs []Run, sets []DataSet, noisyLoad, noisySpread float64) Resul
 		if c.RPS > 0 {
 			c.Spread = (slices.Max(c.AllRPS) - slices.Min(c.AllRPS)) / c.RPS
 		}
-		c.Noisy = c.MaxLoad > noisyLoad || c.Spread > noisySpread
+		c.Noisy = res.BusyAtStart || c.Spread > noisySpread
 		res.Cells = append(res.Cells, c)
 	}
 	// Card JSON per drug medication, for the fit's per-kB figure.
@@ -311,9 +320,13 @@ func linearFit(xs, ys []float64) (a, b, r2 float64) {
 }
 
 func writeTable(w io.Writer, res Results) {
-	fmt.Fprintf(w, "\nmake bench-scale: medians of the repeats; * noisy (repeats' req/s spread above the limit, or a repeat began with the load average above %.1f)\n", res.NoisyLoad)
+	fmt.Fprintf(w, "\nmake bench-scale: medians of the repeats; * noisy (the repeats' req/s spread above the limit, or the load average above %.1f when the bench began)\n", res.NoisyLoad)
 	if res.Load != "" {
-		fmt.Fprintf(w, "load average when the bench began: %s\n", res.Load)
+		busy := ""
+		if res.BusyAtStart {
+			busy = ": busy, every figure noisy"
+		}
+		fmt.Fprintf(w, "load average when the bench began: %s%s\n", res.Load, busy)
 	}
 	for _, part := range []string{partCards, partPersons} {
 		var sets []DataSet

@@ -37,7 +37,7 @@ func TestLinearFit(t *testing.T) {
 }
 
 // TestSummarise: the median of each cell's repeats, a cell noisy by its
-// spread or by the load, and the fit over the card sizes with its per-kB
+// spread, a run's own load average not judged, and the fit over the card sizes with its per-kB
 // figure from the data sets' card sizes.
 func TestSummarise(t *testing.T) {
 	var runs []Run
@@ -50,9 +50,13 @@ func TestSummarise(t *testing.T) {
 	runs = append(runs,
 		Run{Part: partPersons, Size: 100000, Repeat: 1, Scenario: "uncached-read", RPS: 3000, P99Ms: 20, Load1: 0.4},
 		Run{Part: partPersons, Size: 100000, Repeat: 2, Scenario: "uncached-read", RPS: 1000, P99Ms: 40, Load1: 0.4},
-		Run{Part: partPersons, Size: 1000000, Repeat: 1, Scenario: "uncached-read", RPS: 2000, P99Ms: 30, Load1: 3.2})
+		Run{Part: partPersons, Size: 1000000, Repeat: 1, Scenario: "uncached-read", RPS: 2000, P99Ms: 30, Load1: 3.2},
+		Run{Part: partPersons, Size: 1000000, Repeat: 2, Scenario: "uncached-read", RPS: 2100, P99Ms: 30, Load1: 3.4})
 	sets := []DataSet{{Part: partCards, Size: 1, CardJSONBytes: 3000 + 3000}, {Part: partCards, Size: 50, CardJSONBytes: 3000 + 50*3000}}
-	res := summarise(runs, sets, 1.5, 0.25)
+	res := summarise(runs, sets, "0.90 0.50 0.20", 1.5, 0.25)
+	if res.BusyAtStart {
+		t.Error("BusyAtStart at a load average of 0.90")
+	}
 	if len(res.Cells) != 6 {
 		t.Fatalf("%d cells, want 6: %+v", len(res.Cells), res.Cells)
 	}
@@ -63,8 +67,15 @@ func TestSummarise(t *testing.T) {
 	if p := res.Cells[4]; p.Part != partPersons || p.Size != 100000 || p.RPS != 2000 || !p.Noisy {
 		t.Errorf("fifth cell = %+v, want 100,000 persons at the median 2000 req/s, noisy by its spread", p)
 	}
-	if p := res.Cells[5]; p.Size != 1000000 || !p.Noisy || p.MaxLoad != 3.2 {
-		t.Errorf("last cell = %+v, want 1,000,000 persons, noisy by the load", p)
+	if p := res.Cells[5]; p.Size != 1000000 || p.Noisy || p.MaxLoad != 3.4 {
+		t.Errorf("last cell = %+v, want 1,000,000 persons, its repeats' load recorded, not noisy", p)
+	}
+	// Busy when the bench began: every cell is noisy.
+	busy := summarise(runs, sets, "2.10 1.00 0.50", 1.5, 0.25)
+	for _, c := range busy.Cells {
+		if !c.Noisy {
+			t.Errorf("load 2.10 at the start: cell %s %d %s not noisy", c.Part, c.Size, c.Scenario)
+		}
 	}
 	if len(res.Fits) != 1 {
 		t.Fatalf("fits = %+v, want one (cached-read)", res.Fits)
@@ -101,7 +112,7 @@ func TestRun(t *testing.T) {
 	if err := run(runs, sizes, dir, "2.00 1.00 0.50", 1.5, 0.25, &out); err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"uncached-read", "5000000", "per drug medication", "load average when the bench began: 2.00 1.00 0.50", "*"} {
+	for _, want := range []string{"uncached-read", "5000000", "per drug medication", "load average when the bench began: 2.00 1.00 0.50: busy", "*"} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("table lacks %q:\n%s", want, out.String())
 		}
