@@ -3,6 +3,7 @@
 #   make test   every test, against real PostgreSQL and Redis
 #   make bench  the benchmark scenarios and their ceilings, one table (docs/performance.md)
 #   make bench-audit  the citizen's access log on 100,000,000 seeded audit rows
+#   make bench-scale  how cost grows: with the card (1-50 drug medications) and the data (to 5,000,000 persons)
 #   make soak   mixed load for 10 minutes, watching the gateway's memory
 #   make fuzz   every fuzz target of the SOAP edge, 10 M executions in all
 #
@@ -31,7 +32,7 @@ NODE_SOAP_SRC := cmd/gateway/testdata/interop/node
 NODE_SOAP_DIR := .cache/node-soap
 NODE_SOAP := $(NODE_SOAP_DIR)/node_modules/.package-lock.json
 
-.PHONY: robustness failover fuzz run test bench bench-rebalance bench-ui bench-audit bench-standbys soak stop clean build deps test-deps go-check generate check-generated lint status
+.PHONY: robustness failover fuzz run test bench bench-rebalance bench-ui bench-audit bench-scale bench-standbys soak stop clean build deps test-deps go-check generate check-generated lint status
 
 run: deps build
 	@scripts/run.sh
@@ -72,6 +73,16 @@ bench-ui: deps build
 # half an hour and 30 GB under .cache/bench-audit, reused by the next run.
 bench-audit: go-check
 	@scripts/bench-audit.sh
+
+# How cost grows (scripts/bench-scale.sh --help for the knobs): the cached
+# read, the uncached read and a write against the card's size (20,000
+# persons with exactly 1, 5, 20, 50 drug medications each), and the uncached
+# read against the data (100,000 / 1,000,000 / 5,000,000 persons: seed time,
+# bytes on disk, p50/p99); medians of 3 repeats, a table and scale.svg under
+# bench-results/scale-<time>/ (docs/performance.md, "How cost grows").
+# About an hour; the 5,000,000 persons need about 20 GB of disk for a while.
+bench-scale: deps build
+	@scripts/bench-scale.sh
 
 # The cost of a standby's confirmation: the writes with ANY 0, then ANY 1,
 # on the same stack (docs/reliability.md); about a minute and a half.

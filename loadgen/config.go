@@ -120,6 +120,9 @@ type Config struct {
 	// Zipf, if above 0, chooses persons by a Zipf law with this exponent
 	// (it must be above 1; person 0 is the most popular); 0 is uniform.
 	Zipf float64
+	// IncludePrescriptions asks GetMedicineCard for the prescriptions and
+	// their orders too: the whole card, as a pharmacy reads it.
+	IncludePrescriptions bool
 	// SOAP12 sends SOAP 1.2 envelopes instead of 1.1.
 	SOAP12 bool
 	// PasswordText sends the secret as PasswordText; otherwise a

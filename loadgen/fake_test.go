@@ -38,13 +38,16 @@ type fakeGateway struct {
 
 	mu       sync.Mutex
 	cards    map[string]*fakeCard
-	ops      map[string]int       // requests by operation
-	persons  map[string]int       // requests by person
-	received []time.Time          // arrival of every request
-	faults   map[string]int       // faults answered, by identifier
-	problems map[string]int       // protocol mistakes of the generator
-	forced   map[string]string    // op -> fault identifier to answer with
-	systems  map[string]fakeIdent // accepted systems
+	ops      map[string]int    // requests by operation
+	persons  map[string]int    // requests by person
+	received []time.Time       // arrival of every request
+	faults   map[string]int    // faults answered, by identifier
+	problems map[string]int    // protocol mistakes of the generator
+	forced   map[string]string // op -> fault identifier to answer with
+	// cardReads counts GetMedicineCard requests by their
+	// IncludePrescriptions ("" when absent).
+	cardReads map[string]int
+	systems   map[string]fakeIdent // accepted systems
 }
 
 type fakeIdent struct{ secret, role string }
@@ -60,7 +63,7 @@ type fakeCard struct {
 
 func newFakeGateway(t testing.TB) (*fakeGateway, *httptest.Server) {
 	f := &fakeGateway{t: t, cards: map[string]*fakeCard{}, ops: map[string]int{}, persons: map[string]int{},
-		faults: map[string]int{}, problems: map[string]int{}, forced: map[string]string{},
+		faults: map[string]int{}, problems: map[string]int{}, forced: map[string]string{}, cardReads: map[string]int{},
 		systems: map[string]fakeIdent{
 			DefaultDoctor.System:   {DefaultDoctor.Secret, "Doctor"},
 			DefaultPharmacy.System: {DefaultPharmacy.Secret, "Pharmacist"},
@@ -173,6 +176,9 @@ func (f *fakeGateway) answer(hr *http.Request, req request, err error) (string, 
 		f.problem("envelope %s with Content-Type %s", req.ns, hr.Header.Get("Content-Type"))
 	}
 	f.ops[req.op]++
+	if req.op == "GetMedicineCard" {
+		f.cardReads[req.fields["IncludePrescriptions"]]++
+	}
 	person := req.fields["PersonIdentifier"]
 	f.persons[person]++
 	if id := f.authenticate(req); id != "" {

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/xml"
 	"io"
+	"maps"
 	"math"
 	"math/rand/v2"
 	"os"
@@ -293,6 +294,31 @@ func TestSOAP12AndPasswordText(t *testing.T) {
 	// The fake answers SOAP 1.2 faults; they count by FaultIdentifier.
 	if n := rep.Total.ErrorsByFault["MedicineCardBusy"]; n == 0 || n != opCount(rep, "CreateDrugMedication") {
 		t.Errorf("ErrorsByFault = %v, want every CreateDrugMedication as MedicineCardBusy", rep.Total.ErrorsByFault)
+	}
+}
+
+// TestIncludePrescriptions: with IncludePrescriptions every GetMedicineCard,
+// the preflight's too, asks for the whole card, and the report says so;
+// without it none does.
+func TestIncludePrescriptions(t *testing.T) {
+	t.Parallel()
+	for _, include := range []bool{false, true} {
+		f, srv := newFakeGateway(t)
+		rep := run(t, f, Config{URL: srv.URL, Concurrency: 2, Duration: 200 * time.Millisecond, IncludePrescriptions: include,
+			Mix: []MixEntry{{ActGetMedicineCard, 1}}})
+		f.mu.Lock()
+		reads := maps.Clone(f.cardReads)
+		f.mu.Unlock()
+		want := ""
+		if include {
+			want = "true"
+		}
+		if reads[want] == 0 || len(reads) != 1 {
+			t.Errorf("IncludePrescriptions %v: GetMedicineCard requests by their IncludePrescriptions = %v, want all %q", include, reads, want)
+		}
+		if rep.Config.IncludePrescriptions != include {
+			t.Errorf("IncludePrescriptions %v: the report's config says %v", include, rep.Config.IncludePrescriptions)
+		}
 	}
 }
 

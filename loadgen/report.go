@@ -59,12 +59,14 @@ type ReportConfig struct {
 	Persons     int        `json:"persons"`
 	Seed        uint64     `json:"seed"`
 	Zipf        float64    `json:"zipf"`
-	SOAP        string     `json:"soap"`
-	Auth        string     `json:"auth"` // "PasswordDigest" or "PasswordText"
-	Doctor      Caller     `json:"doctor"`
-	Pharmacy    Caller     `json:"pharmacy"`
-	GatewayPID  int        `json:"gateway_pid,omitempty"`
-	GoMaxProcs  int        `json:"gomaxprocs"`
+	// IncludePrescriptions: GetMedicineCard asked for the whole card.
+	IncludePrescriptions bool   `json:"include_prescriptions,omitempty"`
+	SOAP                 string `json:"soap"`
+	Auth                 string `json:"auth"` // "PasswordDigest" or "PasswordText"
+	Doctor               Caller `json:"doctor"`
+	Pharmacy             Caller `json:"pharmacy"`
+	GatewayPID           int    `json:"gateway_pid,omitempty"`
+	GoMaxProcs           int    `json:"gomaxprocs"`
 }
 
 // Caller is an Identity without its secret.

@@ -22,7 +22,12 @@ func personVersion(person string, version int64) string {
 	return elem("PersonIdentifier", person) + elem("MedicineCardVersion", strconv.FormatInt(version, 10))
 }
 
-func bodyGetMedicineCard(person string) string { return elem("PersonIdentifier", person) }
+func bodyGetMedicineCard(person string, includePrescriptions bool) string {
+	if includePrescriptions {
+		return elem("PersonIdentifier", person) + elem("IncludePrescriptions", "true")
+	}
+	return elem("PersonIdentifier", person)
+}
 
 func bodyGetPrescription(person string) string { return elem("PersonIdentifier", person) }
 

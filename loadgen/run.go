@@ -256,7 +256,7 @@ func reportConfig(c Config) ReportConfig {
 	rc := ReportConfig{
 		URL: c.URL, Mode: "closed", Concurrency: c.Concurrency, Rate: c.Rate,
 		Duration: c.Duration.String(), Warmup: c.Warmup.String(), Timeout: c.Timeout.String(),
-		Mix: c.Mix, Persons: c.Persons, Seed: c.Seed, Zipf: c.Zipf, SOAP: "1.1", Auth: "PasswordDigest",
+		Mix: c.Mix, Persons: c.Persons, Seed: c.Seed, Zipf: c.Zipf, IncludePrescriptions: c.IncludePrescriptions, SOAP: "1.1", Auth: "PasswordDigest",
 		Doctor: callerOf(c.Doctor), Pharmacy: callerOf(c.Pharmacy), Actions: c.Actions, GatewayPID: c.GatewayPID, GoMaxProcs: runtime.GOMAXPROCS(0),
 	}
 	if c.Rate > 0 {
@@ -287,7 +287,7 @@ func (r *runner) preflight(ctx context.Context) error {
 	}
 	person := r.persons.get(0)
 	for _, id := range ids {
-		a, key, err := w.send(ctx, "GetMedicineCard", id, bodyGetMedicineCard(person.id))
+		a, key, err := w.send(ctx, "GetMedicineCard", id, bodyGetMedicineCard(person.id, r.cfg.IncludePrescriptions))
 		if err != nil {
 			return fmt.Errorf("preflight: %s: %w", r.cfg.URL, err)
 		}
@@ -334,7 +334,7 @@ func (w *worker) act(ctx context.Context, due time.Time) {
 	switch action {
 	case ActGetMedicineCard:
 		p := w.persons.get(w.choose.next())
-		if a, ok := w.call(ctx, due, &p.state, "GetMedicineCard", doctor, bodyGetMedicineCard(p.id)); ok && a.card {
+		if a, ok := w.call(ctx, due, &p.state, "GetMedicineCard", doctor, bodyGetMedicineCard(p.id, w.cfg.IncludePrescriptions)); ok && a.card {
 			p.state.sawCard(a.cardVersion, a.drugMedications)
 		}
 	case ActGetPrescription:

@@ -64,20 +64,9 @@ SOAK_DURATION="${BENCH_SOAK_DURATION:-10m}"
 SOAK_RATE="${BENCH_SOAK_RATE:-600}"
 HOST=127.0.0.1
 
-log() { echo "bench: $*" >&2; }
-die() {
-	log "$*"
-	exit 1
-}
-secs() { # 20s -> 20
-	local d="$1"
-	case "$d" in
-	*ms) echo 1 ;;
-	*m) echo $((${d%m} * 60)) ;;
-	*s) echo "${d%s}" ;;
-	*) echo "$d" ;;
-	esac
-}
+BENCH_NAME=bench
+# shellcheck source=scripts/benchlib.sh
+. scripts/benchlib.sh
 
 started_at=$(date +%s)
 OUT="$REPO/bench-results/$(date +%Y%m%d-%H%M%S)"
@@ -106,9 +95,6 @@ command -v redis-benchmark >/dev/null || die "redis-benchmark not found (it ship
 command -v jq >/dev/null || die "jq not found (apt-get install jq)"
 
 unset PGHOST PGHOSTADDR PGPORT PGUSER PGDATABASE PGSSLMODE PGOPTIONS PGSERVICE
-psqlc() { # port db sql
-	PGOPTIONS='-c client_min_messages=warning' "$PSQL" -X -q -tA -v ON_ERROR_STOP=1 -h "$HOST" -p "$1" -U postgres -d "$2" -c "$3"
-}
 
 for port in "$HOT_PORT" "$COLD_PORT" "$TRIVIAL_PORT"; do
 	if (exec 3<>"/dev/tcp/$HOST/$port") 2>/dev/null; then
@@ -121,7 +107,6 @@ go build -o bin/gateway ./cmd/gateway
 go build -o bin/bench-trivial ./internal/benchtools/trivial
 
 # --- databases and seed ---------------------------------------------------
-dsn() { echo "postgres://postgres@$HOST:$1/$2?sslmode=disable"; }
 CATALOG_DSN="$(dsn "$PG1_PORT" medcard_bench_catalog)"
 SHARD_DSNS="bench1=$(dsn "$PG1_PORT" medcard_bench_shard1),bench2=$(dsn "$PG2_PORT" medcard_bench_shard2)"
 for spec in "$PG1_PORT:medcard_bench_catalog" "$PG1_PORT:medcard_bench_shard1" "$PG2_PORT:medcard_bench_shard2"; do
@@ -345,41 +330,13 @@ fi
 
 # --- wrk: a C load generator, so a figure is not bounded by ours -------------
 # wrk_load NAME PORT PID: wrk posts the cached GetMedicineCard of the
-# average-sized card (PasswordText, as integrators behind TLS send it) for
-# DURATION with CONC connections; the loaded process's CPU per 1,000
-# requests from /proc.
-cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+# average-sized card (benchlib.sh's wrk_get_card) for DURATION with CONC
+# connections; the loaded process's CPU per 1,000 requests from /proc.
 wrk_load() {
-	local name="$1" port="$2" pid="$3" t0 t1 out
-	log "scenario $name (wrk)"
-	cat >"$OUT/wrk-request.lua" <<LUA
-wrk.method = "POST"
-wrk.headers["Content-Type"] = "text/xml; charset=utf-8"
-wrk.body = [[<soap:Envelope xmlns:soap="http://schemas.xmlsoap.org/soap/envelope/" xmlns:mc="http://sharedmedcard.example/2026/01/medcard" xmlns:wsse="http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-wssecurity-secext-1.0.xsd"><soap:Header><wsse:Security><wsse:UsernameToken><wsse:Username>demo-gp</wsse:Username><wsse:Password Type="http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-username-token-profile-1.0#PasswordText">demo-secret</wsse:Password></wsse:UsernameToken></wsse:Security><mc:MessageHeader><mc:MessageID>bench-wrk</mc:MessageID></mc:MessageHeader><mc:WhitelistingHeader><mc:SystemName>demo-gp</mc:SystemName><mc:OrganisationIdentifier>SOR:483711000016009</mc:OrganisationIdentifier><mc:RequestedRole>Doctor</mc:RequestedRole></mc:WhitelistingHeader></soap:Header><soap:Body><mc:GetMedicineCardRequest><mc:PersonIdentifier>$AVG_PERSON</mc:PersonIdentifier><mc:IncludePrescriptions>true</mc:IncludePrescriptions></mc:GetMedicineCardRequest></soap:Body></soap:Envelope>]]
-done = function(summary, latency, requests)
-  local errors = summary.errors.connect + summary.errors.read + summary.errors.write + summary.errors.status + summary.errors.timeout
-  io.write(string.format("WRK|%f|%f|%f|%f|%d\n", summary.requests / (summary.duration / 1e6),
-    latency:percentile(50) / 1000, latency:percentile(95) / 1000, latency:percentile(99) / 1000, errors))
-end
-LUA
-	wrk -t 2 -c "$CONC" -d "$WARMUP" -s "$OUT/wrk-request.lua" "http://$HOST:$port/medcard" >/dev/null 2>&1 || true
-	t0=$(cpu_ticks "$pid")
-	out=$(wrk -t 2 -c "$CONC" -d "$DURATION" -s "$OUT/wrk-request.lua" "http://$HOST:$port/medcard" 2>&1) || die "wrk $name failed: $out"
-	t1=$(cpu_ticks "$pid")
-	echo "$out" >"$OUT/$name.txt"
-	local line rps p50 p95 p99 errs cpu
-	line=$(echo "$out" | grep '^WRK|') || die "wrk $name printed no summary (see $OUT/$name.txt)"
-	IFS='|' read -r _ rps p50 p95 p99 errs <<<"$line"
-	cpu=$(echo "($t1 - $t0) / $(getconf CLK_TCK) / ($rps * $(secs "$DURATION")) * 1000" | bc -l)
-	echo "$name|$rps|$p50|$p95|$p99|$cpu|$errs" >>"$RESULTS"
+	log "scenario $1 (wrk)"
+	echo "$1|$(wrk_get_card "$1" "$2" "$3" "$AVG_PERSON")" >>"$RESULTS"
 }
 if want wrk; then
-	if ! command -v wrk >/dev/null; then
-		log "installing wrk (Debian package) for the wrk scenarios"
-		sudo=""
-		[ "$(id -u)" -eq 0 ] || sudo=sudo
-		$sudo apt-get update -qq && $sudo apt-get install -y -qq wrk >/dev/null || die "wrk is missing and could not be installed: apt-get install wrk"
-	fi
 	profile wrk-reads-hot
 	wrk_load wrk-reads-hot "$HOT_PORT" "$HOT_PID"
 	profile_wait

@@ -13,6 +13,11 @@ import (
 // MaxDrugMedications is the most drug medications a generated card has.
 const MaxDrugMedications = 20
 
+// MaxFixedDrugMedications bounds Generator.DrugMedications: a card of 100
+// drug medications with their prescriptions is about 300 kB of JSON, far
+// past any real card, and a larger number would only fill memory and disk.
+const MaxFixedDrugMedications = 100
+
 // A card's history is planned first, as events at minutes before Today,
 // then replayed in time order (replay) with the effects the medcard
 // service gives each operation. Every choice is drawn from the card's own
@@ -114,7 +119,11 @@ func drugCount(r *rand.Rand, age int) int {
 // history plans the card of a person ageDays old (on 1 January 2025).
 func (g *Generator) history(r *rand.Rand, ageDays int) *plan {
 	p := &plan{}
-	n := drugCount(r, ageDays/365)
+	fixed := g.DrugMedications > 0
+	n := min(g.DrugMedications, MaxFixedDrugMedications)
+	if !fixed {
+		n = drugCount(r, ageDays/365)
+	}
 	if n == 0 {
 		return p
 	}
@@ -143,6 +152,8 @@ func (g *Generator) history(r *rand.Rand, ageDays int) *plan {
 		// stopDay (days before Today): the day it was paused or withdrawn.
 		stopDay, stopAt, withdrawn := 0, int64(0), false
 		switch x := r.IntN(100); {
+		case prod.course == 0 && x < 12 && beganDay >= 15 && fixed:
+			// Not withdrawn: the card of a fixed size shows every one.
 		case prod.course == 0 && x < 12 && beganDay >= 15:
 			stopDay = 1 + r.IntN(beganDay-14)
 			stopAt, withdrawn = atDay(r, stopDay), true
@@ -155,7 +166,7 @@ func (g *Generator) history(r *rand.Rand, ageDays int) *plan {
 			p.add(evUpdateDrugMedication, dm, atDay(r, 1+r.IntN(beganDay-1)))
 		}
 
-		if prod.course > 0 && r.IntN(10) == 0 || prod.course == 0 && r.IntN(100) >= 65 {
+		if !fixed && (prod.course > 0 && r.IntN(10) == 0 || prod.course == 0 && r.IntN(100) >= 65) {
 			continue // no prescription
 		}
 		p.prescribe(r, dm, prescription{
@@ -173,8 +184,14 @@ func (g *Generator) history(r *rand.Rand, ageDays int) *plan {
 	return p
 }
 
-// pickDrug draws a drug by popularity that is not on the card yet.
+// pickDrug draws a drug by popularity that is not on the card yet. Once
+// every drug of the formulary is (only a card of more drug medications
+// than the formulary has drugs, Generator.DrugMedications), drugs come
+// round again: a second treatment with the same drug.
 func pickDrug(r *rand.Rand, chosen *uint64) int {
+	if *chosen == 1<<len(formulary)-1 {
+		*chosen = 0
+	}
 	total := formularyWeights[len(formularyWeights)-1]
 	for range 64 {
 		k, _ := slices.BinarySearch(formularyWeights, r.IntN(total)+1)
@@ -189,7 +206,7 @@ func pickDrug(r *rand.Rand, chosen *uint64) int {
 			return k
 		}
 	}
-	return 0 // unreachable: the formulary has more drugs than a card
+	return 0 // unreachable: the mask is cleared when every drug is chosen
 }
 
 // prescription is what prescribe needs to know of the drug medication.

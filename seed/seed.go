@@ -30,8 +30,15 @@ type Generator struct {
 	seed uint64
 	// Today anchors dates on the cards: every event on a card happens
 	// before it (midnight UTC).
-	Today   time.Time
-	parties parties
+	Today time.Time
+	// DrugMedications, if above 0, gives every card exactly this many drug
+	// medications (at most MaxFixedDrugMedications), each prescribed with
+	// its dispensings and none withdrawn, so a GetMedicineCard shows all of
+	// them: cards of one size, for measuring how a request's cost grows
+	// with the card (scripts/bench-scale.sh). 0 is the population's spread.
+	// The persons are the same either way.
+	DrugMedications int
+	parties         parties
 }
 
 // New returns a generator for seed, with dates relative to today.
@@ -55,7 +62,7 @@ func (g *Generator) Person(i int) medcard.PersonID {
 // Card returns the i-th person's card. Most persons have a few drug
 // medications, older persons more, a few as many as 20 (MaxDrugMedications);
 // some have none, and their card is empty (version 0, which the store keeps
-// as no row at all).
+// as no row at all). With DrugMedications set, every card has that many.
 func (g *Generator) Card(i int) *medcard.Card {
 	p, day := g.person(i)
 	c := &medcard.Card{PersonID: p}

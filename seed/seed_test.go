@@ -521,3 +521,66 @@ func TestDemoPharmacyDispensesOnSeededCards(t *testing.T) {
 		t.Errorf("the first seeded pharmacy is %s, DemoPharmacy %s", got, DemoPharmacy)
 	}
 }
+
+// TestFixedDrugMedications: with DrugMedications set, every card has
+// exactly that many drug medications, none withdrawn (a GetMedicineCard
+// shows them all), each with a prescription; the cards keep the service's
+// rules, the persons are those of the spread-out generator, and a card's
+// size grows with the number. 50 is more than the formulary has drugs.
+func TestFixedDrugMedications(t *testing.T) {
+	spread := New(5, today)
+	prev := 0
+	for _, n := range []int{1, 5, 20, 50} {
+		g := New(5, today)
+		g.DrugMedications = n
+		size := 0
+		for i := range 200 {
+			c := g.Card(i)
+			if c.PersonID != spread.Person(i) {
+				t.Fatalf("DrugMedications %d: Card(%d) is of person %s, want %s", n, i, c.PersonID, spread.Person(i))
+			}
+			if len(c.DrugMedications) != n {
+				t.Fatalf("DrugMedications %d: Card(%d) has %d drug medications", n, i, len(c.DrugMedications))
+			}
+			prescribed := map[int64]bool{}
+			for _, rx := range c.Prescriptions {
+				prescribed[rx.DrugMedicationID] = true
+			}
+			for _, dm := range c.DrugMedications {
+				if dm.Status == medcard.DrugMedicationWithdrawn {
+					t.Errorf("DrugMedications %d: Card(%d): drug medication %d is withdrawn", n, i, dm.ID)
+				}
+				if !prescribed[dm.ID] {
+					t.Errorf("DrugMedications %d: Card(%d): drug medication %d has no prescription", n, i, dm.ID)
+				}
+			}
+			for _, problem := range problems(c) {
+				t.Errorf("DrugMedications %d: Card(%d): %s", n, i, problem)
+			}
+			if t.Failed() {
+				t.FailNow()
+			}
+			b, err := medcard.EncodeCard(c)
+			if err != nil {
+				t.Fatal(err)
+			}
+			size += len(b)
+		}
+		size /= 200
+		t.Logf("%d drug medications: %d bytes of card JSON on average", n, size)
+		if size <= prev {
+			t.Errorf("cards of %d drug medications average %d bytes, no more than the smaller size's %d", n, size, prev)
+		}
+		prev = size
+	}
+}
+
+// TestFixedDrugMedicationsBounded: a number beyond MaxFixedDrugMedications
+// gives cards of MaxFixedDrugMedications.
+func TestFixedDrugMedicationsBounded(t *testing.T) {
+	g := New(5, today)
+	g.DrugMedications = MaxFixedDrugMedications + 50
+	if got := len(g.Card(0).DrugMedications); got != MaxFixedDrugMedications {
+		t.Errorf("DrugMedications %d: Card(0) has %d drug medications, want %d", g.DrugMedications, got, MaxFixedDrugMedications)
+	}
+}

@@ -294,7 +294,7 @@ const (
 
 func runSeed(ctx context.Context, args []string) error {
 	var catalogDSN, keyFile string
-	var persons, workers int
+	var persons, workers, medications int
 	var seedValue uint64
 	var demoSystems bool
 	f := newFlags("seed", "Loads synthetic persons with realistic cards (deterministic from --seed) with COPY, in\n"+
@@ -308,11 +308,16 @@ func runSeed(ctx context.Context, args []string) error {
 	f.IntVar(&persons, "persons", defaultSeedPersons, "number of persons to generate")
 	f.Uint64Var(&seedValue, "seed", demoSeed, "random seed; the same seed gives the same persons")
 	f.IntVar(&workers, "workers", defaultSeedWorkers(), "persons generated and loaded in parallel, a chunk each")
+	f.IntVar(&medications, "medications", 0, fmt.Sprintf("give every card exactly this many drug medications (1-%d), each prescribed, none withdrawn: "+
+		"cards of one size, for benchmarks (0: the population's spread, many persons with none)", seed.MaxFixedDrugMedications))
 	if err := f.Parse(args); err != nil {
 		return err
 	}
 	if persons < 0 || persons > seed.Capacity() {
 		return fmt.Errorf("--persons must be between 0 and %d", seed.Capacity())
+	}
+	if medications < 0 || medications > seed.MaxFixedDrugMedications {
+		return fmt.Errorf("--medications must be between 0 and %d", seed.MaxFixedDrugMedications)
 	}
 	if workers < 1 {
 		return errors.New("--workers must be at least 1")
@@ -356,7 +361,9 @@ func runSeed(ctx context.Context, args []string) error {
 	}
 
 	started := time.Now()
-	res, err := seedCards(ctx, store, seed.New(seedValue, started), persons, workers, newTermBar(true, int64(persons), "seed", "persons"))
+	gen := seed.New(seedValue, started)
+	gen.DrugMedications = medications
+	res, err := seedCards(ctx, store, gen, persons, workers, newTermBar(true, int64(persons), "seed", "persons"))
 	if err != nil {
 		return err
 	}

@@ -17,7 +17,8 @@ import (
 const benchSynopsis = `Generates SOAP load against a running gateway and reports latency per operation.
 
   gateway bench [--concurrency N | --rate R] [--duration D] [--warmup W]
-                [--mix Op=w,...] [--persons N --seed S] [--zipf s] [--soap 1.1|1.2]
+                [--mix Op=w,...] [--persons N --seed S] [--zipf s] [--include-prescriptions]
+                [--soap 1.1|1.2]
                 [--url URL] [--out DIR] [--name LABEL] [--gateway-pid PID]
 
 Closed loop by default (--concurrency workers, each sending its next request when
@@ -61,6 +62,7 @@ func parseBenchFlags(args []string) (loadgen.Config, benchOptions, error) {
 	f.IntVar(&cfg.Persons, "persons", defaultSeedPersons, "persons to choose among: the first N of 'gateway seed'")
 	f.Uint64Var(&cfg.Seed, "seed", demoSeed, "the seed 'gateway seed' used")
 	f.Float64Var(&cfg.Zipf, "zipf", 0, "choose persons by a Zipf law with this exponent (above 1, e.g. 1.1); 0 is uniform")
+	f.BoolVar(&cfg.IncludePrescriptions, "include-prescriptions", false, "GetMedicineCard asks for the prescriptions and their orders too (the whole card)")
 	f.StringVar(&opts.soap, "soap", "1.1", "SOAP version: 1.1 or 1.2")
 	f.BoolVar(&cfg.PasswordText, "password-text", false, "send the secret as PasswordText instead of a PasswordDigest with a fresh nonce (a gateway refuses it over plain HTTP unless serving with --tls-terminated-upstream)")
 	f.string(&cfg.Doctor.System, "system", "MEDCARD_BENCH_SYSTEM", loadgen.DefaultDoctor.System, "system for the clinical operations")

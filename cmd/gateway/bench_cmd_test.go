@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -32,7 +33,7 @@ func TestBenchCommand(t *testing.T) {
 	}{
 		{"soap11-digest", e.endpoint, nil},
 		{"soap12-text-zipf", behindTLSProxy.endpoint, []string{"--soap", "1.2", "--password-text", "--zipf", "1.1"}},
-		{"open-loop", e.endpoint, []string{"--rate", "150"}},
+		{"open-loop-whole-card", e.endpoint, []string{"--rate", "150", "--include-prescriptions"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			out := t.TempDir()
@@ -68,6 +69,9 @@ func TestBenchCommand(t *testing.T) {
 			}
 			if rep.Total.Errors != 0 {
 				t.Errorf("errors against the real gateway: %v", rep.Total.ErrorsByFault)
+			}
+			if want := slices.Contains(tc.extra, "--include-prescriptions"); rep.Config.IncludePrescriptions != want {
+				t.Errorf("the report's IncludePrescriptions = %v, want %v", rep.Config.IncludePrescriptions, want)
 			}
 			seen := map[string]bool{}
 			for _, s := range rep.Ops {
