@@ -110,14 +110,15 @@ server_cpu() {
 
 NOLOAD=$(echo "$LOAD == 0" | bc -l)
 if [ "$NOLOAD" = 1 ]; then
-	MAX_RPS=0 RATE=0
+	MAX_RPS=0 MAX_APS=0 RATE=0
 	log "no load (REBAL_LOAD=0): the moves alone"
 else
 	log "mixed load, closed loop, to find its maximum rate"
 	load max-rate --concurrency 32 --duration 15s --warmup 3s || die "the max-rate load failed (see $OUT/max-rate.txt)"
 	MAX_RPS=$(jq -r '.total.rps' "$(result max-rate)/bench.json")
-	RATE=$(echo "$MAX_RPS * $LOAD" | bc -l | xargs printf %.0f)
-	log "maximum ${MAX_RPS%.*} requests/s; the load runs at $RATE/s"
+	MAX_APS=$(actions_rate "$(result max-rate)/bench.json" 1)
+	RATE=$(actions_rate "$(result max-rate)/bench.json" "$LOAD")
+	log "maximum ${MAX_RPS%.*} requests/s, $MAX_APS actions/s; the load runs at $RATE actions/s"
 
 	log "load alone for $BEFORE"
 	load before --rate "$RATE" --duration "$BEFORE" --warmup 2s || die "the before load failed (see $OUT/before.txt)"
@@ -194,7 +195,7 @@ ACKED=$(jq '[.ops[] | select(.op != "GetMedicineCard" and .op != "all" and .op !
 GROWN=$((VERSIONS_AFTER - VERSIONS_BEFORE))
 {
 	echo
-	echo "rebalance under load, $PERSONS persons, 2 -> 3 shard databases, load at $RATE requests/s ($LOAD of ${MAX_RPS%.*})"
+	echo "rebalance under load, $PERSONS persons, 2 -> 3 shard databases, load at $RATE actions/s ($LOAD of $MAX_APS; ${MAX_RPS%.*} requests/s at the maximum)"
 	printf "  %-34s %s\n" "client p99 before / during (ms)" "$(jq -r '.total.latency.p99_ms' "$before") / $(jq -r '.total.latency.p99_ms' "$during")"
 	printf "  %-34s %s\n" "client p50 before / during (ms)" "$(jq -r '.total.latency.p50_ms' "$before") / $(jq -r '.total.latency.p50_ms' "$during")"
 	printf "  %-34s %s\n" "failed client requests (during)" "$(jq -r '.total.errors' "$during") of $(jq -r '.total.count' "$during")"

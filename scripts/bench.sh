@@ -14,7 +14,7 @@
 #                 reads-hot: most written cards are cached
 #   mixed         90% GetMedicineCard / 10% those writes, uniform persons,
 #                 closed loop (the maximum rate)
-#   mixed-80      the same mix, open loop at 80% of mixed's rate
+#   mixed-80      the same mix, open loop at 80% of mixed's actions/s
 #   wrk           the cached GetMedicineCard of reads-hot's average card and
 #                 the trivial handler under wrk, a C load generator (Debian
 #                 package wrk, installed when missing), so neither figure is
@@ -26,7 +26,7 @@
 #                 the writes twice on the same stack, first with no standby
 #                 confirming commits (ANY 0), then with one (ANY 1)
 #   soak          (only when named, `make soak`) the mixed mix, open loop at
-#                 80% of mixed's rate when mixed ran first (else
+#                 80% of mixed's actions/s when mixed ran first (else
 #                 BENCH_SOAK_RATE actions/s) for BENCH_SOAK_DURATION (10m),
 #                 sampling the gateway's RSS and Go heap every 5 s
 #
@@ -225,6 +225,10 @@ run_load() {
 		"$dir/bench.json" >>"$RESULTS"
 }
 
+# mixed_actions_at FRACTION: that fraction of this run's mixed actions/s
+# (actions_rate).
+mixed_actions_at() { actions_rate "$(ls -d "$OUT/runs/"*"-mixed" | tail -1)/bench.json" "$1"; }
+
 # rss_sampler PID FILE: the process's RSS in kB once a second, until killed.
 rss_sampler() {
 	while kill -0 "$1" 2>/dev/null; do
@@ -308,8 +312,7 @@ if want mixed; then
 	profile mixed
 	run_load mixed "$HOT_PORT" "$HOT_PID" --mix "$MIXED_MIX"
 	profile_wait
-	max_rps=$(grep '^mixed|' "$RESULTS" | cut -d'|' -f2)
-	rate=$(printf '%.0f' "$(echo "$max_rps * 0.8" | bc -l)")
+	rate=$(mixed_actions_at 0.8)
 	profile mixed-80
 	run_load mixed-80 "$HOT_PORT" "$HOT_PID" --mix "$MIXED_MIX" --rate "$rate" --concurrency 256
 	profile_wait
@@ -317,9 +320,8 @@ if want mixed; then
 	wait "$RSS_PID" 2>/dev/null || true
 fi
 if want soak; then
-	mixed_rps=$(field mixed 2)
-	if [ -n "$mixed_rps" ]; then
-		SOAK_RATE=$(printf '%.0f' "$(echo "$mixed_rps * 0.8" | bc -l)")
+	if ls -d "$OUT/runs/"*"-mixed" >/dev/null 2>&1; then
+		SOAK_RATE=$(mixed_actions_at 0.8)
 	fi
 	memory_sampler "$HOT_PID" "$HOT_PORT" "$OUT/memory-soak.txt" &
 	MEM_PID=$!
@@ -414,7 +416,7 @@ rss_last="$(tail -1 "$OUT/rss-mixed.txt" 2>/dev/null | awk '{printf "%.0f MB", $
 	echo "make bench — $(date -u +%Y-%m-%dT%H:%MZ), $(nproc) cores ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')), $(free -g | awk '/^Mem/ {print $2}') GB"
 	echo "Load generator, PostgreSQL (2 servers), Redis and the gateway all share this machine's $(nproc) cores."
 	echo "$PERSONS persons seeded in $(printf %.1f "$seed_secs") s; average card $CARD_BYTES bytes (JSON text); $DURATION per scenario after $WARMUP warmup;"
-	echo "closed loop with $CONC workers (pgbench: $(((CONC + 1) / 2)) clients on each shard database), mixed-80 open loop at 80% of mixed's rate."
+	echo "closed loop with $CONC workers (pgbench: $(((CONC + 1) / 2)) clients on each shard database), mixed-80 open loop at 80% of mixed's actions/s."
 	echo
 	printf '%-15s %10s %8s %8s %8s %12s %7s  %-16s %6s\n' SCENARIO "REQ/S" "P50 ms" "P95 ms" "P99 ms" "CPU s/1000" ERRORS CEILING RATIO
 	row() { # name ceiling-name ceiling-rps

@@ -111,6 +111,15 @@ bench_serve() {
 }
 
 # cpu_ticks PID: the process's CPU time so far (utime + stime), in clock ticks.
+# actions_rate BENCH_JSON FRACTION: that fraction of a run's actions per
+# second, for an open loop's --rate, which counts actions. Not its
+# requests/s: a mix with flows makes more requests than actions (a pharmacy
+# effectuation is four); until 2026-12-03 the benches took the requests/s,
+# and "80%" of the mixed mix was about 89% of its actions.
+actions_rate() {
+	jq -r --argjson f "$2" '([.actions[]] | add) / .measured_seconds * $f | round' "$1"
+}
+
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 
 # wrk_get_card NAME PORT PID PERSON: wrk (a C load generator, so the figure
