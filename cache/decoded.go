@@ -16,7 +16,9 @@ import (
 // newer entry (other bytes) is decoded afresh and replaces the old one.
 //
 // It is bounded by the bytes of the bodies it holds (the decoded cards take
-// about as much again) and forgets the least recently used key first.
+// about as much again, and their answers rendered for at most two views,
+// medcard.Renditions, at most twice as much) and forgets the least recently
+// used key first.
 type decodedCards struct {
 	max int64
 
@@ -29,7 +31,7 @@ type decodedCards struct {
 type decodedCard struct {
 	key  string
 	body string
-	card *medcard.Card // never handed out: callers get a Clone
+	card *medcard.Card // never handed out: callers get a Clone, with its Renditions
 }
 
 // defaultDecodedBytes bounds the bodies remembered when
@@ -61,6 +63,9 @@ func (d *decodedCards) decode(key, body string) (*medcard.Card, error) {
 	if err != nil || int64(len(body)) > d.max {
 		return card, err
 	}
+	// These bytes' renditions, shared by every card decoded from them
+	// (medcard.Renditions); other bytes under key get new ones.
+	card.Renditions = &medcard.Renditions{}
 	d.put(key, body, card.Clone())
 	return card, nil
 }

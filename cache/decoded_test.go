@@ -66,6 +66,36 @@ func TestDecodedCardsSpareTheSameBytes(t *testing.T) {
 	}
 }
 
+// TestDecodedCardsShareRenditionsOfTheSameBytes: every card decoded from
+// the same bytes under a key carries the same Renditions (so an answer
+// rendered from one serves the next), and other bytes, or the same bytes
+// after others replaced them, get renditions of their own: a rendition
+// never outlives the bytes it was made from.
+func TestDecodedCardsShareRenditionsOfTheSameBytes(t *testing.T) {
+	d := newDecodedCards(1 << 20)
+	v1, v2 := conflictCard(t, 1, "one"), conflictCard(t, 2, "two")
+	first, _ := d.decode("k", v1)
+	second, _ := d.decode("k", v1)
+	if first.Renditions == nil || second.Renditions != first.Renditions {
+		t.Fatalf("two decodings of the same bytes: renditions %p and %p, want one shared", first.Renditions, second.Renditions)
+	}
+	first.Renditions.Put("view", []byte("<answer of version 1/>"))
+	newer, _ := d.decode("k", v2)
+	if newer.Renditions == nil || newer.Renditions == first.Renditions || newer.Renditions.Get("view") != nil {
+		t.Errorf("decoding newer bytes: renditions %p (of the older bytes: %p), want new and empty", newer.Renditions, first.Renditions)
+	}
+	if again, _ := d.decode("k", v1); again.Renditions == first.Renditions {
+		t.Error("the older bytes decoded again after newer ones: got the older renditions back, want new ones")
+	}
+	if other, _ := d.decode("other key", v1); other.Renditions == first.Renditions {
+		t.Error("the same bytes under another key share renditions")
+	}
+	var none *decodedCards // no decoded cache: no renditions either
+	if c, _ := none.decode("k", v1); c.Renditions != nil {
+		t.Error("without a decoded cache a card has renditions")
+	}
+}
+
 // TestDecodedCardsBounded: past the byte bound the least recently used
 // key is forgotten first; a body larger than the bound is not kept.
 func TestDecodedCardsBounded(t *testing.T) {

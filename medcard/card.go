@@ -49,6 +49,13 @@ type Card struct {
 	// the cache, where gateways still on the old shard map would find it
 	// after the first write at the new place.
 	Moving bool `json:"-"`
+	// Renditions and View let a read's answer be rendered once per stored
+	// card and view (renditions.go); never stored. The card cache sets
+	// Renditions on the cards it decodes from its entries; GetMedicineCard
+	// sets View to what it left of the card (its query), and only it: a view
+	// must name everything the answer depends on besides the stored bytes.
+	Renditions *Renditions `json:"-"`
+	View       string      `json:"-"`
 }
 
 // NeedsAttention reports whether a person must settle a conflict on the

@@ -39,7 +39,27 @@ func (s *Service) GetMedicineCard(ctx context.Context, call Call, q CardQuery) (
 	if !q.IncludeEffectuations {
 		card.Effectuations = nil
 	}
+	// The view is the stored card filtered by the query and nothing else
+	// (not by who asks): with the card's Renditions it names the answer.
+	if card.Renditions != nil {
+		card.View = cardView(q.IncludePrescriptions, q.IncludeEffectuations, since)
+	}
 	return card, nil
+}
+
+// cardView names GetMedicineCard's view of a card (Card.View).
+func cardView(prescriptions, effectuations bool, withdrawnSince Date) string {
+	v := "GetMedicineCard"
+	if prescriptions {
+		v += " prescriptions"
+	}
+	if effectuations {
+		v += " effectuations"
+	}
+	if withdrawnSince != "" {
+		v += " withdrawnSince=" + string(withdrawnSince)
+	}
+	return v
 }
 
 // DrugMedicationView is one drug medication with the card version it was

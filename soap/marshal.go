@@ -7,6 +7,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/sharedmedcard/gateway/medcard"
 	"github.com/sharedmedcard/gateway/soap/envelope"
 )
 
@@ -175,7 +176,31 @@ func appendEscaped(dst []byte, s string) []byte {
 
 // --- the payloads --------------------------------------------------------------
 
+// cardResponse is GetMedicineCard's answer. A card from the cache carries
+// the renditions of its stored bytes (medcard.Renditions): its answer is
+// rendered once per view and then copied, the largest part of a cached
+// read of a large card.
+func cardResponse(card *medcard.Card) *GetMedicineCardResponse {
+	if b := card.Renditions.Get(card.View); b != nil {
+		return &GetMedicineCardResponse{rendered: b}
+	}
+	r := &GetMedicineCardResponse{MedicineCard: toXMLCard(card)}
+	if card.Renditions != nil && card.View != "" {
+		var w xmlWriter
+		r.appendXML(&w)
+		if w.err == nil {
+			r.rendered = w.buf
+			card.Renditions.Put(card.View, w.buf)
+		}
+	}
+	return r
+}
+
 func (r *GetMedicineCardResponse) appendXML(w *xmlWriter) {
+	if r.rendered != nil {
+		w.buf = append(w.buf, r.rendered...)
+		return
+	}
 	w.wrapper("GetMedicineCardResponse", Namespace)
 	w.open("MedicineCard")
 	r.MedicineCard.appendXML(w)

@@ -232,3 +232,68 @@ func abs(n int) int {
 	}
 	return n
 }
+
+// TestCardResponseRenderedOncePerView: a card carrying renditions is
+// rendered once per view, and what is served from the rendition is byte for
+// byte the fresh rendering; another view of the same stored card, a card
+// without renditions, or one without a view, is rendered afresh.
+func TestCardResponseRenderedOncePerView(t *testing.T) {
+	gen := seed.New(11, testNow)
+	for i := range 50 {
+		stored := gen.Card(i)
+		renditions := &medcard.Renditions{}
+		read := func(view string, prescriptions bool) *medcard.Card {
+			c := stored.Clone()
+			c.Renditions, c.View = renditions, view
+			if !prescriptions {
+				c.Prescriptions, c.Orders = nil, nil
+			}
+			return c
+		}
+		fresh := func(c *medcard.Card) []byte {
+			want, err := encodingXML(&GetMedicineCardResponse{MedicineCard: toXMLCard(c)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			return want
+		}
+		answer := func(r *GetMedicineCardResponse) []byte {
+			var b bytes.Buffer
+			if err := marshalAnswer(&b, r); err != nil {
+				t.Fatal(err)
+			}
+			return b.Bytes()
+		}
+
+		full := read("full", true)
+		first := cardResponse(full)
+		second := cardResponse(read("full", true))
+		if first.rendered == nil || second.rendered == nil || &second.rendered[0] != &first.rendered[0] {
+			t.Fatalf("card %d: the second read of one view was rendered again, want the first rendition", i)
+		}
+		want := fresh(full)
+		for n, r := range []*GetMedicineCardResponse{first, second} {
+			if got := answer(r); !bytes.Equal(got, want) {
+				t.Fatalf("card %d, read %d: the rendition differs from the fresh rendering:\n got  %.200s\n want %.200s", i, n+1, got, want)
+			}
+		}
+
+		bare := read("bare", false)
+		if got, want := answer(cardResponse(bare)), fresh(bare); !bytes.Equal(got, want) {
+			t.Fatalf("card %d: another view served %.200s, want its own rendering %.200s", i, got, want)
+		}
+		if got := answer(cardResponse(read("full", true))); !bytes.Equal(got, fresh(full)) {
+			t.Fatalf("card %d: after a second view, the first is %.200s", i, got)
+		}
+
+		unnamed := read("", true)
+		if r := cardResponse(unnamed); r.rendered != nil {
+			t.Errorf("card %d: a card without a view was memoised", i)
+		}
+		fromDatabase := stored.Clone()
+		fromDatabase.View = "full"
+		if r := cardResponse(fromDatabase); r.rendered != nil || !bytes.Equal(answer(r), want) {
+			t.Errorf("card %d: a card without renditions was not rendered afresh", i)
+		}
+	}
+}

@@ -101,7 +101,7 @@ var operations = []*operation{
 		if err != nil {
 			return nil, err
 		}
-		return &GetMedicineCardResponse{MedicineCard: toXMLCard(card)}, nil
+		return cardResponse(card), nil
 	}),
 	op(medcard.OpGetDrugMedication, func(ctx context.Context, svc CardService, call medcard.Call, req *GetDrugMedicationRequest) (*GetDrugMedicationResponse, error) {
 		view, err := svc.GetDrugMedication(ctx, call, req.PersonIdentifier, req.DrugMedicationIdentifier)

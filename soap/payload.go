@@ -31,6 +31,10 @@ type GetMedicineCardRequest struct {
 type GetMedicineCardResponse struct {
 	XMLName      xml.Name        `xml:"http://sharedmedcard.example/2026/01/medcard GetMedicineCardResponse"`
 	MedicineCard xmlMedicineCard `xml:"MedicineCard"`
+	// rendered, when not nil, is this answer's XML, rendered before for
+	// the same stored card and view (cardResponse); MedicineCard is then
+	// left empty.
+	rendered []byte
 }
 
 // GetDrugMedicationRequest is the GetDrugMedication input.
