@@ -42,6 +42,8 @@
 # skips that part): BENCH_SCALE_MEDICATIONS, BENCH_SCALE_CARD_PERSONS,
 # BENCH_SCALE_PERSONS, BENCH_SCALE_REPEAT, BENCH_SCALE_DURATION,
 # BENCH_SCALE_WARMUP, BENCH_CONCURRENCY, BENCH_SCALE_NOISY_LOAD,
+# BENCH_SCALE_SCENARIOS (the cards part's scenarios, "cached-read
+# uncached-read write"),
 # BENCH_HOT_PORT (18081), BENCH_COLD_PORT (18082), BENCH_PPROF=1 (a CPU
 # profile of the cache-on gateway during the first cached read of the
 # largest card, served at BENCH_PPROF_ADDR, 127.0.0.1:16060), BENCH_KEEP=1,
@@ -68,6 +70,8 @@ HOT_PORT="${BENCH_HOT_PORT:-18081}"
 COLD_PORT="${BENCH_COLD_PORT:-18082}"
 PPROF_ADDR="${BENCH_PPROF_ADDR:-127.0.0.1:16060}"
 KEEP="${BENCH_KEEP:-0}"
+SCENARIOS="${BENCH_SCALE_SCENARIOS:-cached-read uncached-read write}"
+want() { [[ " $SCENARIOS " == *" $1 "* ]]; } # want SCENARIO: the cards part runs it
 SEED=44 # neither bench.sh's nor the demo's: the cache keys stay apart
 HOST=127.0.0.1
 DBS=("medcard_bench_scale_catalog" "medcard_bench_scale_shard1" "medcard_bench_scale_shard2")
@@ -235,19 +239,25 @@ for n in $MEDICATIONS; do
 				"http://$PPROF_ADDR/debug/pprof/profile?seconds=$(($(secs "$WARMUP") + $(secs "$DURATION") - 1))" &
 			profiling=$!
 		fi
-		l=$(load1)
-		record cards "$n" "$r" cached-read "$l" "$(wrk_get_card "cached-read-$n-$r" "$HOT_PORT" "$hot" "$person")"
+		if want cached-read; then
+			l=$(load1)
+			record cards "$n" "$r" cached-read "$l" "$(wrk_get_card "cached-read-$n-$r" "$HOT_PORT" "$hot" "$person")"
+		fi
 		if [ -n "$profiling" ]; then
 			wait "$profiling" || log "the CPU profile failed"
 			go tool pprof -top -nodecount=30 bin/gateway "$OUT/cpu-cached-read-$n.pprof" >"$OUT/cpu-cached-read-$n.top.txt" 2>/dev/null || true
 		fi
-		l=$(load1)
-		record cards "$n" "$r" uncached-read "$l" \
-			"$(load "uncached-read-$n-$r" "$COLD_PORT" "$cold" "$CARD_PERSONS" --mix GetMedicineCard=1 --include-prescriptions)"
-		l=$(load1)
-		line=$(load "write-$n-$r" "$HOT_PORT" "$hot" "$CARD_PERSONS" --mix CreateDrugMedication=1)
-		written=$(sum_shards "SELECT count(*) FROM cards c JOIN bench_scale_seeded s USING (person) WHERE c.version <> s.version")
-		record cards "$n" "$r" write "$l" "$line" "$written"
+		if want uncached-read; then
+			l=$(load1)
+			record cards "$n" "$r" uncached-read "$l" \
+				"$(load "uncached-read-$n-$r" "$COLD_PORT" "$cold" "$CARD_PERSONS" --mix GetMedicineCard=1 --include-prescriptions)"
+		fi
+		if want write; then
+			l=$(load1)
+			line=$(load "write-$n-$r" "$HOT_PORT" "$hot" "$CARD_PERSONS" --mix CreateDrugMedication=1)
+			written=$(sum_shards "SELECT count(*) FROM cards c JOIN bench_scale_seeded s USING (person) WHERE c.version <> s.version")
+			record cards "$n" "$r" write "$l" "$line" "$written"
+		fi
 		# Put the written cards back as seeded; the cache-on gateway starts
 		# again on an empty cache (serve drops the cached cards).
 		each_shard "UPDATE cards c SET version = s.version, card = s.card FROM bench_scale_seeded s
