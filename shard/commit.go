@@ -7,7 +7,6 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
-	"github.com/jackc/pgx/v5/pgconn/ctxwatch"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/sharedmedcard/gateway/medcard"
@@ -63,17 +62,6 @@ func (u *unconfirmedCommits) configurePool(cfg *pgxpool.Config) {
 	cfg.ConnConfig.OnNotice = u.onNotice
 	CancelOnDeadline(cfg)
 	cfg.BeforeClose = func(c *pgx.Conn) { u.take(c.PgConn()) }
-}
-
-// CancelOnDeadline makes a pool end a statement whose context is done with
-// a cancel request, and close the connection only if the server has not
-// answered a second later. pgx's default closes it at once, which leaves a
-// backend that waits for synchronous standbys waiting, its locks held,
-// until they return. The catalog's pool uses it too.
-func CancelOnDeadline(cfg *pgxpool.Config) {
-	cfg.ConnConfig.BuildContextWatcherHandler = func(c *pgconn.PgConn) ctxwatch.Handler {
-		return &pgconn.CancelRequestContextWatcherHandler{Conn: c, DeadlineDelay: time.Second}
-	}
 }
 
 // errUnconfirmed is the answer to a write whose wait for synchronous
