@@ -22,7 +22,7 @@
 # (with REBAL_LOAD=0 no load runs, and it is the moves' own cost).
 #
 # Knobs: REBAL_PERSONS (1000000), REBAL_BEFORE (20s), REBAL_LOAD (0.5; 0: none),
-# REBAL_PARALLEL (2 moves at once per source and per target),
+# REBAL_PARALLEL (1 move at once per source and per target, as `shard rebalance`),
 # REBAL_ARGS (extra flags for `shard rebalance`), REBAL_PORT (18085).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -31,7 +31,7 @@ REPO="$(pwd -P)"
 PERSONS="${REBAL_PERSONS:-1000000}"
 BEFORE="${REBAL_BEFORE:-20s}"
 LOAD="${REBAL_LOAD:-0.5}"
-PARALLEL="${REBAL_PARALLEL:-2}"
+PARALLEL="${REBAL_PARALLEL:-1}"
 PORT="${REBAL_PORT:-18085}"
 SEED=43
 MIX="GetMedicineCard=90,CreateDrugMedication=4,PauseDrugMedication=3,CreatePharmacyEffectuation=3"
