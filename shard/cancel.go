@@ -17,8 +17,8 @@ import (
 // backend that waits for synchronous standbys waiting, its locks held,
 // until they return. The catalog's pool uses it too.
 //
-// A connection that a cancel request was sent for is then closed when it
-// goes back to the pool, never used again. The request reaches the server
+// A connection that a cancel request was sent for is then closed before it
+// would be used again. The request reaches the server
 // on a connection of its own (PostgreSQL 15 forks a process to read it), so
 // on a busy server it can arrive after the statement it was meant for has
 // ended and the connection's next statement has begun, and cancel that one
@@ -35,12 +35,19 @@ func CancelOnDeadline(cfg *pgxpool.Config) {
 		c.CustomData()[retireOnCancelKey] = h
 		return h
 	}
-	next := cfg.AfterRelease
-	cfg.AfterRelease = func(c *pgx.Conn) bool {
+	// Checked when the connection is next acquired, not when it is
+	// released: pgxpool runs AfterRelease in a goroutine of its own on
+	// every release, and a late cancel request that reaches an idle
+	// connection is ignored by the server.
+	next := cfg.PrepareConn
+	cfg.PrepareConn = func(ctx context.Context, c *pgx.Conn) (bool, error) {
 		if h, ok := c.PgConn().CustomData()[retireOnCancelKey].(*retireOnCancel); ok && h.cancelled.Load() {
-			return false // the pool closes it
+			return false, nil // the pool closes it and takes another
 		}
-		return next == nil || next(c)
+		if next == nil {
+			return true, nil
+		}
+		return next(ctx, c)
 	}
 }
 
