@@ -21,13 +21,14 @@ import (
 // is used again. The request reaches the server on a connection of its own
 // (PostgreSQL 15 forks a process to read it), so on a busy server it can
 // arrive after the statement it was meant for has ended and the
-// connection's next statement has begun, and cancel that one instead. pgx waits 100 ms before reusing the connection, which is not
-// enough on a saturated machine: in the rebalance of 2026-12-04 (make
-// bench-rebalance, --parallel 2) a late cancel of a timed-out nonce
-// cross-check ended another request's nonce check in the catalog, and that
-// request was refused. jackc/pgx#2534 proposes draining instead; it is not
-// released. Closing costs one new connection per cancelled statement, as
-// pgx's default does.
+// connection's next statement has begun, and cancel that one instead. pgx
+// waits 100 ms before reusing the connection, which is not enough on a
+// saturated machine: in the rebalance of 2026-12-04 (make bench-rebalance,
+// --parallel 2) a late cancel of a timed-out nonce cross-check ended
+// another request's nonce check in the catalog, and that request was
+// refused. jackc/pgx#2534 proposes draining instead; it is not released.
+// Closing costs one new connection per cancelled statement, as pgx's
+// default does.
 func CancelOnDeadline(cfg *pgxpool.Config) {
 	cfg.ConnConfig.BuildContextWatcherHandler = func(c *pgconn.PgConn) ctxwatch.Handler {
 		h := &retireOnCancel{CancelRequestContextWatcherHandler: pgconn.CancelRequestContextWatcherHandler{Conn: c, DeadlineDelay: time.Second}}
