@@ -48,14 +48,14 @@ func TestLateCancelRequestCancelsNothingElse(t *testing.T) {
 	// ms, before its cancel request arrives (at 530 ms).
 	var firstPID uint32
 	func() {
-		ctx, cancel := context.WithTimeout(t.Context(), 30*time.Millisecond)
-		defer cancel()
 		conn, err := pool.Acquire(t.Context())
 		if err != nil {
 			t.Fatal(err)
 		}
 		defer conn.Release()
 		firstPID = conn.Conn().PgConn().PID()
+		ctx, cancel := context.WithTimeout(t.Context(), 30*time.Millisecond) // after the connect
+		defer cancel()
 		_, _ = conn.Exec(ctx, `SELECT pg_sleep(0.2)`) // its error, if any, is the deadline's
 	}()
 	if cancels.Load() == 0 {
